@@ -1,0 +1,19 @@
+# Koerier — the two commands a newcomer needs are `make run` and `make test`.
+GOBIN := $(shell go env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+
+.PHONY: test run vet fmt-check
+
+## test: starts/installs what the tests need (Postgres, xmllint, Temporal CLI), then vets and tests everything.
+test:
+	./scripts/ensure-postgres.sh
+	./scripts/ensure-tools.sh
+	@$(MAKE) --no-print-directory fmt-check vet
+	go test -count=1 -timeout 25m ./...
+
+vet:
+	go vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

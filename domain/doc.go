@@ -1,0 +1,7 @@
+// Package domain holds Koerier's rules of the trade: the statuses of an outgoing
+// message and their order, what every Digipoort status code means, which version of a
+// declaration may be sent or restored, and what clean-up may remove.
+//
+// It knows nothing of Temporal or SQL so that the workflows, the activities, the store
+// and the command line all decide the same way.
+package domain

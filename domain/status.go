@@ -1,0 +1,154 @@
+package domain
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Status is where an outgoing message stands. The string is what the database stores
+// and what environments and operators read.
+type Status string
+
+const (
+	StatusQueued           Status = "queued"            // klaargezet
+	StatusReadyToResend    Status = "ready_to_resend"   // gereed voor verzenden na fout
+	StatusSendFailed       Status = "send_failed"       // verzenden mislukt: Digipoort refused the delivery
+	StatusSent             Status = "sent"              // verzonden: Digipoort gave a kenmerk
+	StatusReceiptConfirmed Status = "receipt_confirmed" // ontvangst bevestigd (100)
+	StatusInProgress       Status = "in_progress"       // in behandeling bij Digipoort of de instantie
+	StatusAccepted         Status = "accepted"          // geaccepteerd door de instantie (500)
+	StatusRejected         Status = "rejected"          // afgekeurd door de instantie (311, 510)
+	StatusFailed           Status = "failed"            // het proces is mislukt (210, 410, …)
+	// StatusReceived is the status of an incoming message (a reply document or an
+	// unknown reply); it stands outside the outgoing order.
+	StatusReceived Status = "received"
+)
+
+// order is the explicit order of outgoing statuses. Digipoort's codes are not monotonic
+// (105 comes before 100), so a reply may only ever move a message up this list: an
+// accepted declaration never goes back to "sent". Final errors rank above acceptance
+// because an authority that rejects after validating must never be hidden.
+var order = []Status{
+	StatusQueued,
+	StatusReadyToResend,
+	StatusSendFailed,
+	StatusSent,
+	StatusReceiptConfirmed,
+	StatusInProgress,
+	StatusAccepted,
+	StatusRejected,
+	StatusFailed,
+}
+
+var rank = func() map[Status]int {
+	m := make(map[Status]int, len(order)+1)
+	for i, s := range order {
+		m[s] = i + 1
+	}
+	m[StatusReceived] = 0
+	return m
+}()
+
+// OutgoingStatuses returns the outgoing statuses in their order, lowest first.
+func OutgoingStatuses() []Status { return append([]Status(nil), order...) }
+
+// AllStatuses returns every status, incoming included.
+func AllStatuses() []Status { return append(OutgoingStatuses(), StatusReceived) }
+
+// Rank is the position of s in the order; higher wins. Unknown statuses rank -1.
+func (s Status) Rank() int {
+	r, ok := rank[s]
+	if !ok {
+		return -1
+	}
+	return r
+}
+
+// Valid reports whether s is a status Koerier knows.
+func (s Status) Valid() bool { _, ok := rank[s]; return ok }
+
+// ParseStatus turns text into a Status, refusing what Koerier does not know.
+func ParseStatus(text string) (Status, error) {
+	s := Status(text)
+	if !s.Valid() {
+		known := make([]string, 0, len(rank))
+		for st := range rank {
+			known = append(known, string(st))
+		}
+		sort.Strings(known)
+		return "", fmt.Errorf("unknown status %q (known: %v)", text, known)
+	}
+	return s, nil
+}
+
+// Higher reports whether next would raise a message that stands at current.
+func Higher(next, current Status) bool { return next.Rank() > current.Rank() }
+
+// Highest returns the highest of the statuses; the zero Status when there are none.
+func Highest(statuses ...Status) Status {
+	var best Status
+	for _, s := range statuses {
+		if best == "" || Higher(s, best) {
+			best = s
+		}
+	}
+	return best
+}
+
+// IsFinal reports whether no further reply is expected for the current delivery.
+func (s Status) IsFinal() bool {
+	switch s {
+	case StatusAccepted, StatusRejected, StatusFailed, StatusSendFailed:
+		return true
+	}
+	return false
+}
+
+// IsFailure reports whether the message ended badly and waits for an operator to
+// restore it.
+func (s Status) IsFailure() bool {
+	switch s {
+	case StatusSendFailed, StatusRejected, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// IsUnsent reports whether the message has not (successfully) reached Digipoort.
+func (s Status) IsUnsent() bool {
+	switch s {
+	case StatusQueued, StatusReadyToResend, StatusSendFailed:
+		return true
+	}
+	return false
+}
+
+// IsDue reports whether send/receive should deliver a message in this status.
+func (s Status) IsDue() bool { return s == StatusQueued || s == StatusReadyToResend }
+
+// Label is the Dutch word users know the status by.
+func (s Status) Label() string {
+	switch s {
+	case StatusQueued:
+		return "klaargezet"
+	case StatusReadyToResend:
+		return "gereed voor verzenden na fout"
+	case StatusSendFailed:
+		return "verzenden mislukt"
+	case StatusSent:
+		return "verzonden"
+	case StatusReceiptConfirmed:
+		return "ontvangst bevestigd"
+	case StatusInProgress:
+		return "in behandeling"
+	case StatusAccepted:
+		return "geaccepteerd"
+	case StatusRejected:
+		return "afgekeurd"
+	case StatusFailed:
+		return "mislukt"
+	case StatusReceived:
+		return "ontvangen"
+	}
+	return string(s)
+}

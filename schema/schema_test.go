@@ -1,0 +1,111 @@
+package schema_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+
+	_ "github.com/lib/pq"
+
+	"koerier/domain"
+	"koerier/internal/testdb"
+	"koerier/schema"
+)
+
+func open(t *testing.T) *sql.DB {
+	db, err := sql.Open("postgres", testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestMigrateTwiceIsANoOp(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	n, err := schema.Migrate(ctx, db)
+	if err != nil || n == 0 {
+		t.Fatalf("first migrate: %d applied, %v", n, err)
+	}
+	n, err = schema.Migrate(ctx, db)
+	if err != nil || n != 0 {
+		t.Fatalf("second migrate: %d applied, %v; want 0, nil", n, err)
+	}
+	if p, err := schema.Pending(ctx, db); err != nil || p != 0 {
+		t.Fatalf("pending = %d, %v", p, err)
+	}
+}
+
+func TestConcurrentMigrateAppliesOnce(t *testing.T) {
+	url := testdb.New(t)
+	ctx := context.Background()
+	const procs = 4
+	var wg sync.WaitGroup
+	applied := make([]int, procs)
+	errs := make([]error, procs)
+	for i := 0; i < procs; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// A pool of its own behaves like another process starting at once.
+			db, err := sql.Open("postgres", url)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer db.Close()
+			applied[i], errs[i] = schema.Migrate(ctx, db)
+		}(i)
+	}
+	wg.Wait()
+	total := 0
+	for i := range errs {
+		if errs[i] != nil {
+			t.Fatalf("migrator %d: %v", i, errs[i])
+		}
+		total += applied[i]
+	}
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var files int
+	if err := db.QueryRow(`SELECT count(*) FROM koerier_schema_migrations WHERE version_id > 0`).Scan(&files); err != nil {
+		t.Fatal(err)
+	}
+	if total != files {
+		t.Fatalf("%d migrations applied by %d migrators, %d recorded: each must be applied exactly once", total, procs, files)
+	}
+}
+
+// The order of statuses lives in the domain package and in the database, where
+// "highest status wins" is decided; the two must agree.
+func TestStatusOrderMatchesDomain(t *testing.T) {
+	db := open(t)
+	if _, err := schema.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT status, rank FROM message_statuses`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var s string
+		var r int
+		if err := rows.Scan(&s, &r); err != nil {
+			t.Fatal(err)
+		}
+		if domain.Status(s).Rank() != r {
+			t.Errorf("status %s: rank %d in the database, %d in the domain", s, r, domain.Status(s).Rank())
+		}
+		seen++
+	}
+	if seen != len(domain.AllStatuses()) {
+		t.Errorf("database knows %d statuses, domain %d", seen, len(domain.AllStatuses()))
+	}
+}

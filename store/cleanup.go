@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"koerier/domain"
+)
+
+// CleanupRequest selects what clean-up looks at.
+type CleanupRequest struct {
+	// Numbers is an operator's selection: all of it goes, or none of it. Empty means
+	// every outgoing message that is eligible, one page at a time.
+	Numbers   []int64
+	Mode      domain.CleanupMode
+	Retention time.Duration
+	DryRun    bool
+	// PageSize bounds one transaction when no selection is given; 0 means 500.
+	PageSize int
+	// Who is named in the log line.
+	Who string
+}
+
+// CleanupRefused is a message that may not be removed, and why.
+type CleanupRefused struct {
+	Number int64  `json:"number"`
+	Reason string `json:"reason"`
+}
+
+// CleanupResult says what clean-up removed (or, in a dry run, would remove).
+type CleanupResult struct {
+	DryRun      bool             `json:"dry_run"`
+	Removed     []int64          `json:"removed"`
+	Refused     []CleanupRefused `json:"refused"`
+	Attachments int              `json:"attachments"`
+	Bytes       int64            `json:"bytes"`
+	// More is set when a page was full: call again for the next page.
+	More bool `json:"more"`
+}
+
+type cleanupRow struct {
+	Number   int64     `db:"number"`
+	Status   string    `db:"status"`
+	QueuedAt time.Time `db:"queued_at"`
+	Fiscal   bool      `db:"fiscal"`
+	Dir      string    `db:"direction"`
+	Subtype  string    `db:"subtype"`
+}
+
+// Cleanup removes old messages with their attachments, replies and reply documents
+// (rule 8). A selection is all-or-nothing: if any message in it may not go, nothing
+// goes and every refusal is reported. Without a selection it removes one page of
+// eligible messages per call, each page in its own transaction, so a crash leaves
+// nothing half-removed.
+func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult, error) {
+	if req.Retention == 0 {
+		req.Retention = domain.MinRetention
+	}
+	if err := domain.ValidateRetention(req.Retention); err != nil {
+		return CleanupResult{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if req.Mode == "" {
+		req.Mode = domain.CleanupStandard
+	}
+	if req.PageSize <= 0 {
+		req.PageSize = 500
+	}
+	res := CleanupResult{DryRun: req.DryRun, Removed: []int64{}, Refused: []CleanupRefused{}}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var now time.Time
+		if err := tx.GetContext(ctx, &now, `SELECT now()`); err != nil {
+			return err
+		}
+		var rows []cleanupRow
+		if len(req.Numbers) > 0 {
+			if err := tx.SelectContext(ctx, &rows, `SELECT number, status, queued_at, fiscal, direction, subtype FROM messages WHERE number = ANY($1) ORDER BY number FOR UPDATE`, pq.Array(req.Numbers)); err != nil {
+				return err
+			}
+			found := map[int64]bool{}
+			for _, r := range rows {
+				found[r.Number] = true
+			}
+			for _, n := range uniq(req.Numbers) {
+				if !found[n] {
+					res.Refused = append(res.Refused, CleanupRefused{n, fmt.Sprintf("message %d does not exist", n)})
+				}
+			}
+		} else {
+			statuses := []string{}
+			for _, st := range domain.CleanableStatuses() {
+				statuses = append(statuses, string(st))
+			}
+			fiscal := req.Mode == domain.CleanupFiscal
+			if err := tx.SelectContext(ctx, &rows, `
+				SELECT number, status, queued_at, fiscal, direction, subtype FROM messages
+				WHERE direction = 'out' AND queued_at <= now() - make_interval(secs => $1)
+				  AND (status = ANY($2) OR ($3 AND fiscal AND status <> 'queued'))
+				ORDER BY queued_at LIMIT $4 FOR UPDATE SKIP LOCKED`,
+				req.Retention.Seconds(), pq.Array(statuses), fiscal, req.PageSize); err != nil {
+				return err
+			}
+			res.More = len(rows) == req.PageSize
+		}
+		var ok []int64
+		for _, r := range rows {
+			if reason := cleanupRefusal(r, now, req); reason != "" {
+				res.Refused = append(res.Refused, CleanupRefused{r.Number, reason})
+				continue
+			}
+			ok = append(ok, r.Number)
+		}
+		sort.Slice(res.Refused, func(i, j int) bool { return res.Refused[i].Number < res.Refused[j].Number })
+		if len(req.Numbers) > 0 && len(res.Refused) > 0 {
+			return nil // all or nothing
+		}
+		if len(ok) == 0 {
+			return nil
+		}
+		var stats struct {
+			N     int   `db:"n"`
+			Bytes int64 `db:"bytes"`
+		}
+		if err := tx.GetContext(ctx, &stats, `SELECT count(*) AS n, COALESCE(sum(size), 0) AS bytes FROM attachments
+			WHERE message_number = ANY($1) OR message_number IN (SELECT number FROM messages WHERE reply_to = ANY($1))`, pq.Array(ok)); err != nil {
+			return err
+		}
+		res.Attachments, res.Bytes = stats.N, stats.Bytes
+		res.Removed = ok
+		if req.DryRun {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE number = ANY($1)`, pq.Array(ok)); err != nil {
+			return err
+		}
+		who := req.Who
+		if who == "" {
+			who = "clean-up"
+		}
+		return writeLog(ctx, tx, LogEntry{Step: StepCleanup, Level: LevelInfo,
+			Description: fmt.Sprintf("%s removed %d message(s) with %d attachment(s), %d bytes (mode %s, retention %d days)", who, len(ok), stats.N, stats.Bytes, req.Mode, int(req.Retention.Hours()/24)),
+			Information: "numbers: " + joinNumbers(ok)})
+	})
+	if err != nil {
+		return CleanupResult{}, fmt.Errorf("clean up: %w", err)
+	}
+	return res, nil
+}
+
+func cleanupRefusal(r cleanupRow, now time.Time, req CleanupRequest) string {
+	if r.Dir != "out" {
+		if r.Subtype == domain.SubtypeONB {
+			return fmt.Sprintf("message %d is an unknown reply (ONB): an operator handles it first", r.Number)
+		}
+		return fmt.Sprintf("message %d is a reply document: it goes with the message it answers", r.Number)
+	}
+	return domain.CleanupRefusal(domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), QueuedAt: r.QueuedAt, Fiscal: r.Fiscal}, now, req.Retention, req.Mode)
+}
+
+func uniq(ns []int64) []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	for _, n := range ns {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func joinNumbers(ns []int64) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprint(n)
+	}
+	return strings.Join(parts, ", ")
+}

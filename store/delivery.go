@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"koerier/domain"
+)
+
+// DueMessage is a message send/receive should deliver.
+type DueMessage struct {
+	Number        int64 `db:"number"`
+	EnvironmentID int64 `db:"environment_id"`
+}
+
+// DueMessages pages through the messages that are due to send, by number.
+func (s *Store) DueMessages(ctx context.Context, after int64, limit int) ([]DueMessage, error) {
+	out := []DueMessage{}
+	if err := s.db.SelectContext(ctx, &out, `
+		SELECT number, environment_id FROM messages
+		WHERE direction = 'out' AND status IN ('queued', 'ready_to_resend') AND NOT do_not_send AND number > $1
+		ORDER BY number LIMIT $2`, after, limit); err != nil {
+		return nil, fmt.Errorf("list due messages after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// InFlight is a delivery that waits for replies.
+type InFlight struct {
+	Number    int64     `db:"number"`
+	Attempt   int       `db:"attempt"`
+	Kenmerk   string    `db:"kenmerk"`
+	StartedAt time.Time `db:"started_at"`
+}
+
+// InFlightDeliveries pages through the current deliveries of messages that are sent
+// but have no final status yet.
+func (s *Store) InFlightDeliveries(ctx context.Context, after int64, limit int) ([]InFlight, error) {
+	out := []InFlight{}
+	if err := s.db.SelectContext(ctx, &out, `
+		SELECT m.number, m.attempt, d.kenmerk, d.started_at
+		FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
+		WHERE m.direction = 'out' AND m.status IN ('sent', 'receipt_confirmed', 'in_progress') AND m.number > $1 AND d.kenmerk IS NOT NULL
+		ORDER BY m.number LIMIT $2`, after, limit); err != nil {
+		return nil, fmt.Errorf("list deliveries in flight after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// DeliveryPlan is what the deliver activity needs to call Digipoort, or why it must
+// not.
+type DeliveryPlan struct {
+	Number          int64
+	Attempt         int
+	Aanleverkenmerk string
+	Berichtsoort    string
+	Subject         string
+	IdentityType    string
+	// Refused says why this message may not be sent (rule 3); nothing was changed.
+	Refused string
+	// Kenmerk is set when this attempt was delivered already: nothing to do.
+	Kenmerk string
+	// Uncertain is set when an earlier try of this attempt started but did not record
+	// an outcome (the worker died mid-call, or the call timed out): Digipoort must be
+	// asked before delivering again, or the declaration could be filed twice.
+	Uncertain bool
+	StartedAt time.Time
+}
+
+// BeginDelivery checks the version rules and records that a delivery attempt starts,
+// before Digipoort is called.
+func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, error) {
+	var plan DeliveryPlan
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var m Message
+		if err := tx.GetContext(ctx, &m, `SELECT `+messageColumns+messageFrom+` WHERE m.number = $1 FOR UPDATE OF m`, number); err != nil {
+			if isNoRows(err) {
+				return fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
+			}
+			return err
+		}
+		if m.Direction != "out" {
+			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
+		}
+		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(number, m.Attempt),
+			Berichtsoort: m.Berichtsoort, Subject: m.Subject, IdentityType: m.IdentityType}
+		var d struct {
+			Kenmerk   *string   `db:"kenmerk"`
+			StartedAt time.Time `db:"started_at"`
+			Failed    bool      `db:"failed"`
+		}
+		err := tx.GetContext(ctx, &d, `SELECT kenmerk, started_at, failed_at IS NOT NULL AS failed FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, m.Attempt)
+		switch {
+		case err == nil && d.Kenmerk != nil:
+			plan.Kenmerk, plan.StartedAt = *d.Kenmerk, d.StartedAt
+			return nil
+		case err == nil && d.Failed:
+			plan.Refused = fmt.Sprintf("message %d attempt %d was refused by Digipoort before; restore it to resend", number, m.Attempt)
+			return nil
+		case err != nil && !isNoRows(err):
+			return err
+		}
+		if rerr := domain.MaySend(m.AsVersion(), m.Latest()); rerr != nil {
+			plan.Refused = rerr.Error()
+			return nil
+		}
+		if err == nil {
+			plan.Uncertain, plan.StartedAt = true, d.StartedAt
+			return nil
+		}
+		return tx.GetContext(ctx, &plan.StartedAt, `INSERT INTO deliveries (message_number, attempt, aanleverkenmerk) VALUES ($1, $2, $3) RETURNING started_at`,
+			number, m.Attempt, plan.Aanleverkenmerk)
+	})
+	if err != nil {
+		return DeliveryPlan{}, fmt.Errorf("begin delivery of message %d: %w", number, err)
+	}
+	return plan, nil
+}
+
+// KnownKenmerken reports which of the kenmerken belong to a delivery Koerier knows.
+func (s *Store) KnownKenmerken(ctx context.Context, kenmerken []string) (map[string]bool, error) {
+	var known []string
+	if err := s.db.SelectContext(ctx, &known, `SELECT kenmerk FROM deliveries WHERE kenmerk = ANY($1)`, pq.Array(kenmerken)); err != nil {
+		return nil, fmt.Errorf("look up kenmerken: %w", err)
+	}
+	out := make(map[string]bool, len(known))
+	for _, k := range known {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// RecordDelivered stores Digipoort's kenmerk for an attempt and raises the message to
+// sent. Recording the same kenmerk again is a no-op.
+func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk string, recovered bool) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET kenmerk = $3, delivered_at = now(), last_error = ''
+			WHERE message_number = $1 AND attempt = $2 AND (kenmerk IS NULL OR kenmerk = $3)`, number, attempt, kenmerk)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sent', last_status_change = now()
+			WHERE number = $1 AND attempt = $2 AND (SELECT rank FROM message_statuses WHERE status = messages.status) < (SELECT rank FROM message_statuses WHERE status = 'sent')`,
+			number, attempt); err != nil {
+			return err
+		}
+		how := "delivered to Digipoort"
+		if recovered {
+			how = "found at Digipoort after an interrupted delivery (not delivered again)"
+		}
+		n := number
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepSend, Level: LevelInfo,
+			Description: fmt.Sprintf("message %d %s with aanleverkenmerk %s; kenmerk %s", number, how, domain.Aanleverkenmerk(number, attempt), kenmerk),
+			DedupeKey:   fmt.Sprintf("delivered/%d/%d", number, attempt)})
+	})
+	if err != nil {
+		return fmt.Errorf("record delivery of message %d: %w", number, err)
+	}
+	return nil
+}
+
+// RecordSendFailed records that Digipoort refused the delivery for good (a final
+// fault); the message waits for an operator to restore it.
+func (s *Store) RecordSendFailed(ctx context.Context, number int64, attempt int, reason string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET failed_at = now(), last_error = $3, last_error_at = now()
+			WHERE message_number = $1 AND attempt = $2 AND kenmerk IS NULL`, number, attempt, reason); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'send_failed', last_status_change = now(), needs_action = true, needs_action_reason = $3
+			WHERE number = $1 AND attempt = $2 AND status IN ('queued', 'ready_to_resend')`, number, attempt, reason); err != nil {
+			return err
+		}
+		n := number
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepSend, Level: LevelError,
+			Description: fmt.Sprintf("Digipoort refused message %d: %s", number, reason),
+			Information: "correct the cause, then restore the message (starter restore " + fmt.Sprint(number) + ") so that the next send/receive sends it again",
+			DedupeKey:   fmt.Sprintf("send-failed/%d/%d", number, attempt)})
+	})
+	if err != nil {
+		return fmt.Errorf("record failed delivery of message %d: %w", number, err)
+	}
+	return nil
+}
+
+// RecordDeliveryError notes a delivery that could not be completed for now (Digipoort
+// unreachable, overloaded); the message stays due and the next send tries again.
+func (s *Store) RecordDeliveryError(ctx context.Context, number int64, attempt int, reason string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET last_error = $3, last_error_at = now() WHERE message_number = $1 AND attempt = $2`, number, attempt, reason); err != nil {
+			return err
+		}
+		n := number
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepSend, Level: LevelError,
+			Description: fmt.Sprintf("delivery of message %d could not be completed: %s", number, reason),
+			Information: "the message stays due; the next send/receive tries again and first asks Digipoort whether it arrived"})
+	})
+	if err != nil {
+		return fmt.Errorf("record delivery error of message %d: %w", number, err)
+	}
+	return nil
+}
+
+// SendOutcome counts what became of messages dispatched for sending.
+type SendOutcome struct {
+	Sent    int     `db:"sent" json:"sent"`
+	Failed  int     `db:"failed" json:"failed"`
+	Errors  int     `db:"errors" json:"errors"`
+	Refused int     `db:"refused" json:"refused"`
+	Pending []int64 `db:"-" json:"pending,omitempty"`
+}
+
+// SendOutcomes reports, for messages dispatched at or after since, which were
+// delivered, refused for good, failed for now, or are still pending.
+func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Time) (SendOutcome, error) {
+	var rows []struct {
+		Number  int64  `db:"number"`
+		Outcome string `db:"outcome"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `
+		SELECT m.number,
+		  CASE
+		    WHEN m.status = 'send_failed' THEN 'failed'
+		    WHEN d.kenmerk IS NOT NULL THEN 'sent'
+		    WHEN m.do_not_send THEN 'refused'
+		    WHEN m.status NOT IN ('queued', 'ready_to_resend') THEN 'sent'
+		    WHEN d.last_error_at >= $2 THEN 'errors'
+		    ELSE 'pending'
+		  END AS outcome
+		FROM messages m LEFT JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
+		WHERE m.number = ANY($1)`, pq.Array(numbers), since)
+	if err != nil {
+		return SendOutcome{}, fmt.Errorf("read send outcomes: %w", err)
+	}
+	var out SendOutcome
+	for _, r := range rows {
+		switch r.Outcome {
+		case "sent":
+			out.Sent++
+		case "failed":
+			out.Failed++
+		case "refused":
+			out.Refused++
+		case "errors":
+			out.Errors++
+		default:
+			out.Pending = append(out.Pending, r.Number)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,96 @@
+package store_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"koerier/domain"
+	"koerier/store"
+)
+
+func TestBeginDeliveryFollowsTheVersionRules(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	v1 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	v2 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	plan, err := f.BeginDelivery(ctx, v1.Number)
+	if err != nil || !strings.Contains(plan.Refused, "do-not-send") {
+		t.Fatalf("old version: %+v %v", plan, err)
+	}
+	if f.count(`SELECT count(*) FROM deliveries`) != 0 {
+		t.Fatal("a refused delivery was recorded")
+	}
+	plan, err = f.BeginDelivery(ctx, v2.Number)
+	if err != nil || plan.Refused != "" || plan.Uncertain || plan.Aanleverkenmerk != domain.Aanleverkenmerk(v2.Number, 1) || plan.Berichtsoort != "Omzetbelasting" || plan.IdentityType != "Fi" {
+		t.Fatalf("latest: %+v %v", plan, err)
+	}
+	// The worker dies here. The next try must know the outcome is unknown.
+	again, err := f.BeginDelivery(ctx, v2.Number)
+	if err != nil || !again.Uncertain || again.Attempt != 1 {
+		t.Fatalf("retry after a crash: %+v %v", again, err)
+	}
+	if err := f.RecordDelivered(ctx, v2.Number, 1, "K2", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RecordDelivered(ctx, v2.Number, 1, "K2", true); err != nil {
+		t.Fatalf("recording twice must be a no-op: %v", err)
+	}
+	if err := f.RecordDelivered(ctx, v2.Number, 1, "K-other", false); err == nil {
+		t.Fatal("another kenmerk for a delivered attempt must be refused")
+	}
+	done, _ := f.BeginDelivery(ctx, v2.Number)
+	if done.Kenmerk != "K2" {
+		t.Fatalf("delivered attempt: %+v", done)
+	}
+	if f.status(v2.Number) != domain.StatusSent {
+		t.Fatal("not sent")
+	}
+	known, _ := f.KnownKenmerken(ctx, []string{"K2", "K9"})
+	if !known["K2"] || known["K9"] {
+		t.Errorf("known: %v", known)
+	}
+	in, _ := f.InFlightDeliveries(ctx, 0, 10)
+	if len(in) != 1 || in[0].Kenmerk != "K2" {
+		t.Errorf("in flight: %+v", in)
+	}
+}
+
+func TestSendFailedAndOutcomes(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	since := time.Now().Add(-time.Minute)
+	a := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	b := f.queue("acme", domain.TypeVAT, "2", "2026-10")
+	c := f.queue("acme", domain.TypeVAT, "3", "2026-10")
+	d := f.queue("acme", domain.TypeVAT, "4", "2026-10")
+	f.deliver(a.Number, "KA")
+	pb, _ := f.BeginDelivery(ctx, b.Number)
+	if err := f.RecordSendFailed(ctx, b.Number, pb.Attempt, "ALS100: het verzoek voldoet niet"); err != nil {
+		t.Fatal(err)
+	}
+	pc, _ := f.BeginDelivery(ctx, c.Number)
+	if err := f.RecordDeliveryError(ctx, c.Number, pc.Attempt, "Digipoort overbelast"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.SendOutcomes(ctx, []int64{a.Number, b.Number, c.Number, d.Number}, since)
+	if err != nil || out.Sent != 1 || out.Failed != 1 || out.Errors != 1 || len(out.Pending) != 1 || out.Pending[0] != d.Number {
+		t.Fatalf("outcomes: %+v %v", out, err)
+	}
+	m, _ := f.Message(ctx, b.Number)
+	if m.Status != domain.StatusSendFailed || !m.NeedsAction {
+		t.Errorf("failed: %+v", m)
+	}
+	refused, _ := f.BeginDelivery(ctx, b.Number)
+	if refused.Refused == "" {
+		t.Error("a refused attempt must not be delivered again without restore")
+	}
+	due, _ := f.DueMessages(ctx, 0, 10)
+	if len(due) != 2 {
+		t.Errorf("due: %+v (c and d stay due)", due)
+	}
+	logs, _ := f.ReadLog(ctx, store.LogFilter{Level: "F"})
+	if len(logs) != 2 {
+		t.Errorf("F lines: %+v", logs)
+	}
+}

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"koerier/domain"
+)
+
+// Environment is a tenant that queues messages, with its communication profile.
+type Environment struct {
+	ID          int64      `db:"id" json:"id"`
+	Name        string     `db:"name" json:"name"`
+	AutoSend    bool       `db:"auto_send" json:"auto_send"`
+	AutoProcess bool       `db:"auto_process" json:"auto_process"`
+	EmailFrom   string     `db:"email_from" json:"email_from,omitempty"`
+	SMTPAddress string     `db:"smtp_address" json:"smtp_address,omitempty"`
+	Active      bool       `db:"active" json:"active"`
+	CreatedAt   time.Time  `db:"created_at" json:"created_at"`
+	RemovedAt   *time.Time `db:"removed_at" json:"removed_at,omitempty"`
+}
+
+// Profile is the environment's communication profile as the rules see it.
+func (e Environment) Profile() domain.Profile {
+	return domain.Profile{AutoSend: e.AutoSend, AutoProcess: e.AutoProcess, EmailFrom: e.EmailFrom, SMTPAddress: e.SMTPAddress}
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// AddEnvironment creates an environment. A name is never reused, not even after
+// removal, so that old log lines keep pointing at the right tenant.
+func (s *Store) AddEnvironment(ctx context.Context, e Environment) (Environment, error) {
+	if !envName.MatchString(e.Name) {
+		return Environment{}, fmt.Errorf("%w: environment name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, e.Name)
+	}
+	if (e.EmailFrom == "") != (e.SMTPAddress == "") {
+		return Environment{}, fmt.Errorf("%w: environment %s: an e-mail profile needs both a sender address and an SMTP server", ErrInvalid, e.Name)
+	}
+	var out Environment
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &out, `
+			INSERT INTO environments (name, auto_send, auto_process, email_from, smtp_address)
+			VALUES ($1, $2, $3, $4, $5)
+			RETURNING id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at`,
+			e.Name, e.AutoSend, e.AutoProcess, e.EmailFrom, e.SMTPAddress)
+		if err != nil {
+			return err
+		}
+		return writeLog(ctx, tx, LogEntry{EnvironmentID: &out.ID, Step: StepEnvironment, Level: LevelInfo,
+			Description: fmt.Sprintf("environment %s added (auto-send %v, auto-process %v)", out.Name, out.AutoSend, out.AutoProcess)})
+	})
+	if isUniqueViolation(err, "environments_name_key") {
+		existing, gerr := s.Environment(ctx, e.Name)
+		if gerr == nil && !existing.Active {
+			return Environment{}, fmt.Errorf("%w: environment %s was removed on %s and its name is not reused: choose another name", ErrRefused, e.Name, existing.RemovedAt.Format(time.DateOnly))
+		}
+		return Environment{}, fmt.Errorf("%w: environment %s exists already", ErrRefused, e.Name)
+	}
+	if err != nil {
+		return Environment{}, fmt.Errorf("add environment %s: %w", e.Name, err)
+	}
+	return out, nil
+}
+
+// Environment returns one environment by name, removed or not.
+func (s *Store) Environment(ctx context.Context, name string) (Environment, error) {
+	var e Environment
+	err := s.db.GetContext(ctx, &e, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE name = $1`, name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Environment{}, fmt.Errorf("%w: environment %q does not exist (see `starter environments list`)", ErrNotFound, name)
+	}
+	if err != nil {
+		return Environment{}, fmt.Errorf("read environment %s: %w", name, err)
+	}
+	return e, nil
+}
+
+// EnvironmentByID returns one environment by id.
+func (s *Store) EnvironmentByID(ctx context.Context, id int64) (Environment, error) {
+	var e Environment
+	err := s.db.GetContext(ctx, &e, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Environment{}, fmt.Errorf("%w: environment id %d", ErrNotFound, id)
+	}
+	return e, err
+}
+
+// Environments lists environments by name; removed ones only when asked.
+func (s *Store) Environments(ctx context.Context, includeRemoved bool) ([]Environment, error) {
+	var out []Environment
+	err := s.db.SelectContext(ctx, &out, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
+		FROM environments WHERE active OR $1 ORDER BY name`, includeRemoved)
+	if err != nil {
+		return nil, fmt.Errorf("list environments: %w", err)
+	}
+	return out, nil
+}
+
+// RemoveEnvironment marks an environment removed. Its messages that were not handled
+// to the end need an operator (rule 9); their numbers are returned.
+func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, error) {
+	var affected []int64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var id int64
+		var active bool
+		err := tx.QueryRowxContext(ctx, `SELECT id, active FROM environments WHERE name = $1 FOR UPDATE`, name).Scan(&id, &active)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: environment %q does not exist", ErrNotFound, name)
+		}
+		if err != nil {
+			return err
+		}
+		if !active {
+			return fmt.Errorf("%w: environment %s is already removed", ErrRefused, name)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE environments SET active = false, removed_at = now() WHERE id = $1`, id); err != nil {
+			return err
+		}
+		reason := fmt.Sprintf("environment %s was removed: assign another environment (signal assign-environment) or let the service resolve it", name)
+		if err := tx.SelectContext(ctx, &affected, `
+			UPDATE messages SET needs_action = true, needs_action_reason = $2
+			WHERE environment_id = $1 AND direction = 'out' AND NOT `+handledCorrectly("messages")+`
+			RETURNING number`, id, reason); err != nil {
+			return err
+		}
+		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: StepEnvironment, Level: LevelInfo,
+			Description: fmt.Sprintf("environment %s removed; %d message(s) need an operator", name, len(affected))})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remove environment %s: %w", name, err)
+	}
+	return affected, nil
+}
+
+// handledCorrectly is the SQL form of "this message was handled to the end": its final
+// status reached the environment and was reported. Rule 9 forbids re-assigning those.
+func handledCorrectly(t string) string {
+	return fmt.Sprintf(`(%[1]s.reported_status IS NOT NULL AND %[1]s.reported_status = %[1]s.status AND %[1]s.env_status = %[1]s.status AND %[1]s.status IN ('accepted', 'rejected', 'failed', 'send_failed'))`, t)
+}

@@ -1,0 +1,66 @@
+package store_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"koerier/domain"
+	"koerier/store"
+)
+
+func TestEnvironments(t *testing.T) {
+	f := newStore(t)
+	a, err := f.AddEnvironment(ctx, store.Environment{Name: "acme", AutoSend: true, AutoProcess: true})
+	if err != nil || !a.Active || !a.AutoSend || !a.AutoProcess {
+		t.Fatalf("add: %+v %v", a, err)
+	}
+	if _, err := f.AddEnvironment(ctx, store.Environment{Name: "acme"}); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "exists already") {
+		t.Errorf("duplicate: %v", err)
+	}
+	for _, bad := range []string{"", "-x", "a b", "a/b", strings.Repeat("a", 64)} {
+		if _, err := f.AddEnvironment(ctx, store.Environment{Name: bad}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+	if _, err := f.AddEnvironment(ctx, store.Environment{Name: "half", EmailFrom: "x@y.nl"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("half an e-mail profile: %v", err)
+	}
+	f.env("beta")
+	list, _ := f.Environments(ctx, false)
+	if len(list) != 2 || list[0].Name != "acme" || list[1].Name != "beta" {
+		t.Fatalf("list: %+v", list)
+	}
+	if _, err := f.Environment(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+}
+
+// Rule 9: a removed environment's unfinished messages need an operator.
+func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
+	f := newStore(t)
+	f.env("gone")
+	q := f.queue("gone", domain.TypeVAT, "001000044B37", "2026-10")
+	affected, err := f.RemoveEnvironment(ctx, "gone")
+	if err != nil || len(affected) != 1 || affected[0] != q.Number {
+		t.Fatalf("remove: %v %v", affected, err)
+	}
+	m, _ := f.Message(ctx, q.Number)
+	if !m.NeedsAction || !strings.Contains(m.NeedsActionReason, "assign another environment") {
+		t.Errorf("message after removal: %+v", m)
+	}
+	if _, err := f.RemoveEnvironment(ctx, "gone"); !errors.Is(err, store.ErrRefused) {
+		t.Errorf("remove twice: %v", err)
+	}
+	if _, err := f.AddEnvironment(ctx, store.Environment{Name: "gone"}); err == nil || !strings.Contains(err.Error(), "not reused") {
+		t.Errorf("re-add removed: %v", err)
+	}
+	list, _ := f.Environments(ctx, false)
+	if len(list) != 0 {
+		t.Errorf("removed environment listed: %+v", list)
+	}
+	all, _ := f.Environments(ctx, true)
+	if len(all) != 1 || all[0].Active {
+		t.Errorf("with removed: %+v", all)
+	}
+}

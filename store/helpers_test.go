@@ -1,0 +1,92 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"koerier/domain"
+	"koerier/internal/testdb"
+	"koerier/store"
+)
+
+var ctx = context.Background()
+
+type fixture struct {
+	*store.Store
+	url string
+	t   *testing.T
+}
+
+func newStore(t *testing.T) *fixture {
+	t.Helper()
+	url := testdb.New(t)
+	cat, err := domain.DefaultCatalog().WithBerichtsoorten("ib=IB_TEST,vpb=VPB_TEST,kvk=KVK_TEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, url, store.Options{Migrate: true, Catalog: &cat, MaxConns: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &fixture{Store: s, url: url, t: t}
+}
+
+func (f *fixture) env(name string) store.Environment {
+	f.t.Helper()
+	e, err := f.AddEnvironment(ctx, store.Environment{Name: name})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+func xbrl(n int) domain.Attachment {
+	return domain.Attachment{FileName: "aangifte.xbrl", MimeType: "application/xml",
+		Content: []byte(fmt.Sprintf(`<?xml version="1.0"?><xbrli:xbrl xmlns:xbrli="http://www.xbrl.org/2003/instance"><n>%d</n></xbrli:xbrl>`, n))}
+}
+
+func (f *fixture) queue(env string, typ domain.MessageType, subject, period string) store.Queued {
+	f.t.Helper()
+	q, err := f.Queue(ctx, store.QueueRequest{Environment: env, Type: typ, Subject: subject, Period: period, Attachments: []domain.Attachment{xbrl(1)}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return q
+}
+
+func (f *fixture) count(query string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.DB().GetContext(ctx, &n, query, args...); err != nil {
+		f.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func (f *fixture) exec(query string, args ...any) {
+	f.t.Helper()
+	testdb.MustExec(f.t, f.url, query, args...)
+}
+
+// deliver walks a queued message through BeginDelivery and RecordDelivered.
+func (f *fixture) deliver(number int64, kenmerk string) {
+	f.t.Helper()
+	plan, err := f.BeginDelivery(ctx, number)
+	if err != nil || plan.Refused != "" {
+		f.t.Fatalf("begin delivery %d: %v %s", number, err, plan.Refused)
+	}
+	if err := f.RecordDelivered(ctx, number, plan.Attempt, kenmerk, false); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) status(number int64) domain.Status {
+	f.t.Helper()
+	m, err := f.Message(ctx, number)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m.Status
+}

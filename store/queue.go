@@ -1,0 +1,242 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+
+	"koerier/domain"
+)
+
+// QueueRequest is what an environment hands to the service.
+type QueueRequest struct {
+	Environment string
+	Type        domain.MessageType
+	Subject     string
+	Period      string
+	// ClientReference makes queueing idempotent per environment (rule 1): the same
+	// reference again returns the message queued the first time.
+	ClientReference string
+	Memo            string
+	Attachments     []domain.Attachment
+}
+
+// Queued is the outcome of a queue call.
+type Queued struct {
+	Number        int64         `json:"number"`
+	Version       int           `json:"version"`
+	Status        domain.Status `json:"status"`
+	Environment   string        `json:"environment"`
+	EnvironmentID int64         `json:"-"`
+	Type          string        `json:"type"`
+	// Existing is set when the client reference was queued before and nothing new
+	// was stored.
+	Existing bool `json:"existing"`
+	// Superseded lists older versions that this one marked do-not-send.
+	Superseded []int64 `json:"superseded,omitempty"`
+	AutoSend   bool    `json:"-"`
+}
+
+// Queue stores a message with its attachments in one transaction: it gets the next
+// unique number and the next version of its declaration, and older versions that were
+// not sent are marked do-not-send.
+func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
+	spec, err := s.validateQueue(req)
+	if err != nil {
+		return Queued{}, err
+	}
+	var out Queued
+	for try := 0; ; try++ {
+		out, err = s.queueTx(ctx, req, spec)
+		// Two callers with the same client reference at once: the loser reads the
+		// winner's message instead of failing.
+		if isUniqueViolation(err, "messages_client_reference") && try == 0 {
+			continue
+		}
+		break
+	}
+	if err != nil {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRefused) {
+			return Queued{}, err
+		}
+		return Queued{}, fmt.Errorf("queue %s %s %s for %s: %w", req.Type, req.Subject, req.Period, req.Environment, err)
+	}
+	return out, nil
+}
+
+func (s *Store) validateQueue(req QueueRequest) (domain.TypeSpec, error) {
+	decl := domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period}
+	var problems []string
+	if err := decl.Validate(); err != nil {
+		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	spec, err := s.catalog.Lookup(req.Type)
+	if err != nil && req.Type != "" {
+		problems = append(problems, err.Error())
+	}
+	if len(req.Attachments) == 0 {
+		problems = append(problems, "a message needs at least one attachment (the declaration itself)")
+	}
+	for _, a := range req.Attachments {
+		if err := a.Validate(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if !utf8.ValidString(req.ClientReference) || len(req.ClientReference) > domain.MaxClientRefLen {
+		problems = append(problems, fmt.Sprintf("client reference must be valid UTF-8 of at most %d bytes", domain.MaxClientRefLen))
+	}
+	if !utf8.ValidString(req.Memo) || utf8.RuneCountInString(req.Memo) > domain.MaxMemoLen {
+		problems = append(problems, fmt.Sprintf("memo must be valid UTF-8 of at most %d characters", domain.MaxMemoLen))
+	}
+	if len(problems) > 0 {
+		return domain.TypeSpec{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+	}
+	return spec, nil
+}
+
+func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeSpec) (Queued, error) {
+	var out Queued
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var env Environment
+		err := tx.GetContext(ctx, &env, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
+			FROM environments WHERE name = $1 FOR SHARE`, req.Environment)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: environment %q does not exist: add it with `starter environments add %s` or check the name", ErrNotFound, req.Environment, req.Environment)
+		}
+		if err != nil {
+			return err
+		}
+		if !env.Active {
+			return fmt.Errorf("%w: environment %s was removed on %s: it cannot queue messages", ErrRefused, env.Name, env.RemovedAt.Format("2006-01-02"))
+		}
+		if err := spec.ReadyToQueue(env.Profile()); err != nil {
+			return fmt.Errorf("%w: %v", ErrRefused, err)
+		}
+		out = Queued{Environment: env.Name, EnvironmentID: env.ID, Type: string(req.Type), AutoSend: env.AutoSend}
+
+		if req.ClientReference != "" {
+			found, err := existingByReference(ctx, tx, env.ID, req)
+			if err != nil || found != nil {
+				if found != nil {
+					found.Environment, found.EnvironmentID, found.AutoSend = env.Name, env.ID, env.AutoSend
+					out = *found
+				}
+				return err
+			}
+		}
+
+		key := domain.Declaration{Environment: env.Name, Type: req.Type, Subject: req.Subject, Period: req.Period}.Key()
+		// Versions of one declaration are numbered one at a time.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+			return err
+		}
+		var prev sql.NullInt64
+		if err := tx.GetContext(ctx, &prev, `SELECT max(version) FROM messages WHERE declaration_key = $1`, key); err != nil {
+			return err
+		}
+		out.Version = int(prev.Int64) + 1
+		var ref any
+		if req.ClientReference != "" {
+			ref = req.ClientReference
+		}
+		if err := tx.GetContext(ctx, &out.Number, `
+			INSERT INTO messages (direction, environment_id, message_type, subject, period, declaration_key, version,
+				client_reference, berichtsoort, identity_type, fiscal, status, env_status, memo)
+			VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 'queued', $11)
+			RETURNING number`,
+			env.ID, req.Type, req.Subject, req.Period, key, out.Version, ref, spec.Berichtsoort, spec.IdentityType, spec.Fiscal, req.Memo); err != nil {
+			return err
+		}
+		out.Status = domain.StatusQueued
+		for _, a := range req.Attachments {
+			sum := sha256.Sum256(a.Content)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (message_number, file_name, mime_type, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6)`,
+				out.Number, a.FileName, a.MimeType, len(a.Content), sum[:], a.Content); err != nil {
+				return err
+			}
+		}
+		// Rule 3: an older version that has not reached Digipoort must never go after
+		// this one.
+		if err := tx.SelectContext(ctx, &out.Superseded, `
+			UPDATE messages SET do_not_send = true
+			WHERE declaration_key = $1 AND version < $2 AND NOT do_not_send AND status IN ('queued', 'ready_to_resend', 'send_failed')
+			RETURNING number`, key, out.Version); err != nil {
+			return err
+		}
+		num := out.Number
+		if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &num, Step: StepQueue, Level: LevelInfo,
+			Description: fmt.Sprintf("%s %s %s version %d queued as message %d", req.Type, req.Subject, req.Period, out.Version, out.Number),
+			Memo:        req.Memo}); err != nil {
+			return err
+		}
+		for _, old := range out.Superseded {
+			old := old
+			if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &old, Step: StepQueue, Level: LevelInfo,
+				Description: fmt.Sprintf("message %d marked do-not-send: version %d (message %d) of the same declaration was queued before it was sent", old, out.Version, out.Number)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// existingByReference returns the message queued earlier under the same client
+// reference, or nil. The same reference with other content is a caller's mistake that
+// must not pass silently.
+func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req QueueRequest) (*Queued, error) {
+	var m struct {
+		Number  int64  `db:"number"`
+		Version int    `db:"version"`
+		Status  string `db:"status"`
+		Type    string `db:"message_type"`
+		Subject string `db:"subject"`
+		Period  string `db:"period"`
+	}
+	err := tx.GetContext(ctx, &m, `SELECT number, version, status, message_type, subject, period FROM messages WHERE environment_id = $1 AND client_reference = $2`, envID, req.ClientReference)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sums [][]byte
+	if err := tx.SelectContext(ctx, &sums, `SELECT sha256 FROM attachments WHERE message_number = $1 ORDER BY id`, m.Number); err != nil {
+		return nil, err
+	}
+	same := m.Type == string(req.Type) && m.Subject == req.Subject && m.Period == req.Period && len(sums) == len(req.Attachments)
+	for i := 0; same && i < len(sums); i++ {
+		sum := sha256.Sum256(req.Attachments[i].Content)
+		same = bytes.Equal(sums[i], sum[:])
+	}
+	if !same {
+		return nil, fmt.Errorf("%w: client reference %q was used for message %d (%s %s %s) with other content: a queued message cannot be changed; queue the new content under a new reference", ErrRefused, req.ClientReference, m.Number, m.Type, m.Subject, m.Period)
+	}
+	return &Queued{Number: m.Number, Version: m.Version, Status: domain.Status(m.Status), Type: m.Type, Existing: true}, nil
+}
+
+// Attachment is one stored file.
+type Attachment struct {
+	ID       int64  `db:"id"`
+	FileName string `db:"file_name"`
+	MimeType string `db:"mime_type"`
+	Size     int64  `db:"size"`
+	SHA256   []byte `db:"sha256"`
+	Content  []byte `db:"content"`
+}
+
+// Attachments returns a message's files in the order they were queued.
+func (s *Store) Attachments(ctx context.Context, number int64) ([]Attachment, error) {
+	var out []Attachment
+	if err := s.db.SelectContext(ctx, &out, `SELECT id, file_name, mime_type, size, sha256, content FROM attachments WHERE message_number = $1 ORDER BY id`, number); err != nil {
+		return nil, fmt.Errorf("read attachments of message %d: %w", number, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"koerier/domain"
+)
+
+// Reply is one Digipoort status for a delivery, already interpreted by the domain.
+type Reply struct {
+	Kenmerk          string
+	Code             string
+	Status           domain.Status
+	NeedsAction      bool
+	Advice           string
+	OccurredAt       time.Time
+	Description      string
+	ErrorCode        string
+	ErrorDescription string
+	Details          string
+}
+
+// ReplyFromCode builds a Reply with the domain's reading of the code.
+func ReplyFromCode(kenmerk, code string, at time.Time) Reply {
+	info := domain.InterpretCode(code)
+	return Reply{Kenmerk: kenmerk, Code: info.Code, Status: info.Status, NeedsAction: info.NeedsAction, Advice: info.Advice, OccurredAt: at, Description: info.Meaning}
+}
+
+// StoredReply is a reply as kept in a message's history.
+type StoredReply struct {
+	EventID          int64         `db:"id" json:"id"`
+	MessageNumber    int64         `db:"message_number" json:"message"`
+	Attempt          int           `db:"attempt" json:"attempt"`
+	Kenmerk          string        `db:"kenmerk" json:"kenmerk"`
+	Code             string        `db:"code" json:"code"`
+	Status           domain.Status `db:"status" json:"status"`
+	OccurredAt       time.Time     `db:"occurred_at" json:"time"`
+	Description      string        `db:"description" json:"description"`
+	ErrorCode        string        `db:"error_code" json:"error_code,omitempty"`
+	ErrorDescription string        `db:"error_description" json:"error_description,omitempty"`
+	Details          string        `db:"details" json:"details,omitempty"`
+	Applied          bool          `db:"applied" json:"applied"`
+}
+
+// ApplyResult says what a batch of replies did.
+type ApplyResult struct {
+	// New are the replies stored by this call.
+	New []StoredReply
+	// Duplicates counts replies that were stored before (every receive looks back
+	// 30 days, so most statuses arrive more than once).
+	Duplicates int
+	// Unlinked are replies whose kenmerk belongs to no delivery: unknown replies.
+	Unlinked []Reply
+	// Raised maps each message whose status went up to its new status.
+	Raised map[int64]domain.Status
+	// NeedsAction lists messages that a reply marked as needing an operator.
+	NeedsAction []int64
+}
+
+// ApplyReplies stores a batch of replies and raises each message to the highest
+// status among its replies — in a handful of statements for the whole batch, and
+// decided in SQL so that two batches at once cannot lower a status (rule 4). A reply to
+// an earlier delivery attempt is kept but not applied: the message was restored and
+// resent since.
+func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult, error) {
+	res := ApplyResult{Raised: map[int64]domain.Status{}}
+	if len(replies) == 0 {
+		return res, nil
+	}
+	kenmerken := make([]string, 0, len(replies))
+	for _, r := range replies {
+		if !r.Status.Valid() || r.Status == domain.StatusReceived {
+			return res, fmt.Errorf("%w: reply %s/%s has status %q", ErrInvalid, r.Kenmerk, r.Code, r.Status)
+		}
+		kenmerken = append(kenmerken, r.Kenmerk)
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var links []struct {
+			Kenmerk string `db:"kenmerk"`
+			Number  int64  `db:"message_number"`
+			Attempt int    `db:"attempt"`
+			Current int    `db:"current"`
+		}
+		if err := tx.SelectContext(ctx, &links, `
+			SELECT d.kenmerk, d.message_number, d.attempt, m.attempt AS current
+			FROM deliveries d JOIN messages m ON m.number = d.message_number
+			WHERE d.kenmerk = ANY($1)`, pq.Array(kenmerken)); err != nil {
+			return err
+		}
+		type link struct {
+			number           int64
+			attempt, current int
+		}
+		byKenmerk := make(map[string]link, len(links))
+		for _, l := range links {
+			byKenmerk[l.Kenmerk] = link{l.Number, l.Attempt, l.Current}
+		}
+		var (
+			nums                                                 []int64
+			attempts                                             []int
+			kms, codes, statuses, descs, ecodes, edescs, details []string
+			ats                                                  []time.Time
+			applied, needs                                       []bool
+		)
+		for _, r := range replies {
+			l, ok := byKenmerk[r.Kenmerk]
+			if !ok {
+				res.Unlinked = append(res.Unlinked, r)
+				continue
+			}
+			nums = append(nums, l.number)
+			attempts = append(attempts, l.attempt)
+			kms = append(kms, r.Kenmerk)
+			codes = append(codes, r.Code)
+			statuses = append(statuses, string(r.Status))
+			ats = append(ats, r.OccurredAt.UTC())
+			descs = append(descs, r.Description)
+			ecodes = append(ecodes, r.ErrorCode)
+			edescs = append(edescs, r.ErrorDescription)
+			details = append(details, r.Details)
+			applied = append(applied, l.attempt == l.current)
+			needs = append(needs, r.NeedsAction)
+		}
+		if len(nums) == 0 {
+			return nil
+		}
+		// Lock the messages in number order first: concurrent batches then queue up
+		// behind each other instead of deadlocking on events and rows taken in
+		// different orders.
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM messages WHERE number = ANY($1) ORDER BY number FOR UPDATE`, pq.Array(nums)); err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &res.New, `
+			INSERT INTO status_events (message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied)
+			SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[])
+			ON CONFLICT (kenmerk, code, occurred_at) DO NOTHING
+			RETURNING id, message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied`,
+			pq.Array(nums), pq.Array(attempts), pq.Array(kms), pq.Array(codes), pq.Array(statuses), pq.Array(ats),
+			pq.Array(descs), pq.Array(ecodes), pq.Array(edescs), pq.Array(details), pq.Array(applied)); err != nil {
+			return err
+		}
+		res.Duplicates = len(nums) - len(res.New)
+		// Only replies stored now may move a status; needs-action comes from the codes.
+		var upNums []int64
+		var upStatuses []string
+		var upNeeds []bool
+		var upReasons []string
+		needByKey := map[string]Reply{}
+		for _, r := range replies {
+			needByKey[r.Kenmerk+"|"+r.Code+"|"+r.OccurredAt.UTC().String()] = r
+		}
+		for _, n := range res.New {
+			if !n.Applied {
+				continue
+			}
+			r := needByKey[n.Kenmerk+"|"+n.Code+"|"+n.OccurredAt.UTC().String()]
+			upNums = append(upNums, n.MessageNumber)
+			upStatuses = append(upStatuses, string(n.Status))
+			upNeeds = append(upNeeds, r.NeedsAction)
+			reason := ""
+			if r.NeedsAction {
+				reason = fmt.Sprintf("Digipoort status %s (%s): %s", r.Code, r.Description, r.Advice)
+			}
+			upReasons = append(upReasons, reason)
+		}
+		if len(upNums) == 0 {
+			return nil
+		}
+		var raised []struct {
+			Number int64  `db:"number"`
+			Status string `db:"status"`
+		}
+		if err := tx.SelectContext(ctx, &raised, `
+			WITH incoming AS (
+				SELECT u.number, u.status, ms.rank, u.needs, u.reason
+				FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::text[]) AS u(number, status, needs, reason)
+				JOIN message_statuses ms ON ms.status = u.status
+			), best AS (
+				SELECT DISTINCT ON (number) number, status, rank FROM incoming ORDER BY number, rank DESC
+			)
+			UPDATE messages m SET status = best.status, last_status_change = now()
+			FROM best
+			WHERE m.number = best.number
+			  AND best.rank > (SELECT rank FROM message_statuses WHERE status = m.status)
+			RETURNING m.number, m.status`,
+			pq.Array(upNums), pq.Array(upStatuses), pq.Array(upNeeds), pq.Array(upReasons)); err != nil {
+			return err
+		}
+		for _, r := range raised {
+			res.Raised[r.Number] = domain.Status(r.Status)
+		}
+		if err := tx.SelectContext(ctx, &res.NeedsAction, `
+			UPDATE messages m SET needs_action = true, needs_action_reason = u.reason
+			FROM (SELECT DISTINCT ON (number) number, reason FROM unnest($1::bigint[], $2::bool[], $3::text[]) AS u(number, needs, reason) WHERE needs ORDER BY number) u
+			WHERE m.number = u.number
+			RETURNING m.number`, pq.Array(upNums), pq.Array(upNeeds), pq.Array(upReasons)); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply %d replies: %w", len(replies), err)
+	}
+	return res, nil
+}
+
+// Replies returns every reply kept for a message, oldest first.
+func (s *Store) Replies(ctx context.Context, number int64) ([]StoredReply, error) {
+	var out []StoredReply
+	if err := s.db.SelectContext(ctx, &out, `SELECT id, message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied
+		FROM status_events WHERE message_number = $1 ORDER BY occurred_at, id`, number); err != nil {
+		return nil, fmt.Errorf("read replies of message %d: %w", number, err)
+	}
+	return out, nil
+}

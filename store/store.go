@@ -1,0 +1,233 @@
+// Package store keeps Koerier's messages, attachments, replies, log and locks in
+// Postgres. Every operation that must be atomic is one transaction, and the rules that
+// must hold against concurrent callers (highest status wins, one lock holder, one
+// version per declaration) are decided in SQL.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"koerier/domain"
+	"koerier/schema"
+)
+
+// DefaultDatabaseURL is used when KOERIER_DATABASE_URL is not set.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/koerier?sslmode=disable"
+
+// DatabaseURL returns KOERIER_DATABASE_URL or the default.
+func DatabaseURL() string {
+	if u := os.Getenv("KOERIER_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultDatabaseURL
+}
+
+// Errors callers branch on. They are wrapped with the detail a person needs.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid input")
+	ErrRefused  = errors.New("refused")
+)
+
+// Store is Koerier's Postgres store.
+type Store struct {
+	db      *sqlx.DB
+	catalog domain.Catalog
+}
+
+// Options tune a store.
+type Options struct {
+	// MaxConns bounds the connection pool; 0 means KOERIER_DB_MAX_CONNS or 20.
+	MaxConns int
+	// Catalog of message types; the zero value means domain.DefaultCatalog().
+	Catalog *domain.Catalog
+	// Migrate applies the embedded migrations on open.
+	Migrate bool
+}
+
+// Open connects to Postgres, checks that it answers and, if asked, migrates.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
+	}
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 20
+		if v, err := strconv.Atoi(os.Getenv("KOERIER_DB_MAX_CONNS")); err == nil && v > 0 {
+			n = v
+		}
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to Postgres at %s: %w (is it running? locally: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set KOERIER_DATABASE_URL)", redactURL(url), err)
+	}
+	if opts.Migrate {
+		if _, err := schema.Migrate(ctx, db.DB); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	cat := domain.DefaultCatalog()
+	if opts.Catalog != nil {
+		cat = *opts.Catalog
+	}
+	return &Store{db: db, catalog: cat}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the pool for tests and benchmarks that measure the database itself.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Catalog returns the message types this store accepts.
+func (s *Store) Catalog() domain.Catalog { return s.catalog }
+
+// Now is the database's clock; every stored time comes from it, so that workers on
+// machines with skewed clocks agree.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := s.db.GetContext(ctx, &t, `SELECT now()`)
+	return t, err
+}
+
+// inTx runs fn in one transaction and commits it when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func redactURL(u string) string {
+	if pu, err := pq.ParseURL(u); err == nil && pu != "" {
+		// ParseURL returns a DSN; only the host and database matter in an error.
+		return strconv.Quote(hostAndDB(pu))
+	}
+	return "(the configured database)"
+}
+
+func hostAndDB(dsn string) string {
+	var host, port, db string
+	for _, kv := range splitDSN(dsn) {
+		switch kv[0] {
+		case "host":
+			host = kv[1]
+		case "port":
+			port = kv[1]
+		case "dbname":
+			db = kv[1]
+		}
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return host + "/" + db
+}
+
+func splitDSN(dsn string) [][2]string {
+	var out [][2]string
+	var key, val []rune
+	inKey, quoted := true, false
+	flush := func() {
+		if len(key) > 0 {
+			out = append(out, [2]string{string(key), string(val)})
+		}
+		key, val, inKey = nil, nil, true
+	}
+	for _, r := range dsn {
+		switch {
+		case inKey && r == '=':
+			inKey = false
+		case inKey && r == ' ':
+		case inKey:
+			key = append(key, r)
+		case r == '\'':
+			quoted = !quoted
+		case r == ' ' && !quoted:
+			flush()
+		default:
+			val = append(val, r)
+		}
+	}
+	flush()
+	return out
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return constraint == "" || pe.Constraint == constraint
+	}
+	return false
+}
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time
+	return &v
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// EnsureDatabase creates the database that url names when the server has none by that
+// name, so that a fresh machine needs no manual createdb. It reports whether it did.
+func EnsureDatabase(ctx context.Context, url string) (bool, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	err = db.PingContext(ctx)
+	var pe *pq.Error
+	if err == nil || !errors.As(err, &pe) || pe.Code != "3D000" {
+		if err != nil {
+			return false, fmt.Errorf("connect to Postgres at %s: %w (is it running? locally: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set KOERIER_DATABASE_URL)", redactURL(url), err)
+		}
+		return false, nil
+	}
+	u, perr := neturl.Parse(url)
+	if perr != nil {
+		return false, fmt.Errorf("database URL: %w", perr)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		return false, err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)); err != nil && !isDuplicateDatabase(err) {
+		return false, fmt.Errorf("create database %s: %w", name, err)
+	}
+	return true, nil
+}
+
+func isDuplicateDatabase(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == "42P04"
+}

@@ -1,0 +1,133 @@
+package store_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"koerier/domain"
+	"koerier/store"
+)
+
+// An environment sees its own messages' statuses only.
+func TestEnvironmentViewShowsOwnMessagesOnly(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	f.env("beta")
+	a := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	b := f.queue("beta", domain.TypeVAT, "1", "2026-10")
+	view, err := f.EnvironmentView(ctx, "acme", 0)
+	if err != nil || len(view) != 1 || view[0].Number != a.Number {
+		t.Fatalf("acme sees %+v %v", view, err)
+	}
+	if view[0].Status != domain.StatusQueued || view[0].Version != 1 || view[0].Type != "btw" {
+		t.Errorf("row: %+v", view[0])
+	}
+	// A reply the environment has not processed yet does not show.
+	f.deliver(a.Number, "KA")
+	if _, err := f.ApplyReplies(ctx, flow("KA", "105", "100", "500")); err != nil {
+		t.Fatal(err)
+	}
+	view, _ = f.EnvironmentView(ctx, "acme", 0)
+	if view[0].Status != domain.StatusQueued {
+		t.Errorf("unprocessed status leaked into the environment view: %s", view[0].Status)
+	}
+	if _, err := f.EnvironmentView(ctx, "nope", 0); err == nil {
+		t.Error("unknown environment must be refused")
+	}
+	_ = b
+}
+
+// The operator sees every message, with unknown replies apart.
+func TestOperatorViewKeepsUnknownRepliesApart(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	a := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	f.deliver(a.Number, "KA")
+	res, err := f.StoreIncoming(ctx, []store.IncomingDoc{
+		{PickupKenmerk: "KA", Berichtkenmerk: "b1", Berichtsoort: "Omzetbelasting", Subject: "001000044B37", FileName: "reply.xml", MimeType: "text/xml", Content: []byte("<ok/>")},
+		{PickupKenmerk: "K-stranger", Berichtkenmerk: "b2", Berichtsoort: "Omzetbelasting", Subject: "999", Content: []byte("<who/>")},
+		{PickupKenmerk: "K-other", Berichtkenmerk: "b3", Aanleverkenmerk: domain.Aanleverkenmerk(a.Number, 1), Subject: "001000044B37"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Linked[a.Number]) != 2 || len(res.Unknown) != 1 {
+		t.Fatalf("incoming: %+v", res)
+	}
+	msgs, onb, err := f.OperatorView(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(onb) != 1 || onb[0].Subtype != domain.SubtypeONB || onb[0].Environment != nil || !onb[0].NeedsAction {
+		t.Fatalf("unknown replies: %+v", onb)
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("messages: %d, want the declaration and its two replies", len(msgs))
+	}
+	for _, m := range msgs {
+		if m.Subtype == domain.SubtypeONB {
+			t.Error("an ONB is mixed with the messages")
+		}
+	}
+	logs, _ := f.ReadLog(ctx, store.LogFilter{Level: "F"})
+	if len(logs) != 1 || !strings.Contains(logs[0].Description, "unknown reply") {
+		t.Errorf("an ONB needs an F line: %+v", logs)
+	}
+	// Fetched again: stored once.
+	again, _ := f.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: "K-stranger", Berichtkenmerk: "b2"}})
+	if again.Duplicates != 1 || len(again.Unknown) != 0 {
+		t.Errorf("refetch: %+v", again)
+	}
+}
+
+func TestLogFilters(t *testing.T) {
+	f := newStore(t)
+	a := f.env("acme")
+	f.env("beta")
+	n := int64(7)
+	lines := []store.LogEntry{
+		{EnvironmentID: &a.ID, Step: store.StepSend, Level: "I", Description: "one"},
+		{EnvironmentID: &a.ID, Step: store.StepReceive, Level: "F", Description: "two", MessageNumber: &n},
+		{Step: store.StepSendReceive, Level: "I", Description: "three", DedupeKey: "k"},
+		{Step: store.StepSendReceive, Level: "I", Description: "three again", DedupeKey: "k"},
+	}
+	for _, l := range lines {
+		if err := f.WriteLog(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.WriteLog(ctx, store.LogEntry{Step: "x", Level: "W", Description: "y"}); err == nil {
+		t.Error("level W must be refused")
+	}
+	check := func(name string, filter store.LogFilter, want ...string) {
+		t.Helper()
+		got, err := f.ReadLog(ctx, filter)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var descs []string
+		for _, g := range got {
+			if g.Step == store.StepEnvironment {
+				continue
+			}
+			descs = append(descs, g.Description)
+		}
+		if strings.Join(descs, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: got %v, want %v", name, descs, want)
+		}
+	}
+	check("all newest first", store.LogFilter{}, "three", "two", "one")
+	check("level F", store.LogFilter{Level: "f"}, "two")
+	check("environment", store.LogFilter{Environment: "acme"}, "two", "one")
+	check("other environment", store.LogFilter{Environment: "beta"})
+	check("step", store.LogFilter{Step: store.StepSend}, "one")
+	check("message", store.LogFilter{Message: 7}, "two")
+	check("until the past", store.LogFilter{Until: time.Now().Add(-time.Hour)})
+	check("since the past", store.LogFilter{Since: time.Now().Add(-time.Hour), Level: "F"}, "two")
+	check("limit", store.LogFilter{Limit: 1}, "three")
+	got, _ := f.ReadLog(ctx, store.LogFilter{Environment: "acme", Level: "F"})
+	if len(got) != 1 || got[0].Environment == nil || *got[0].Environment != "acme" {
+		t.Errorf("environment name must come with the line: %+v", got)
+	}
+}
