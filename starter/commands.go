@@ -6,5 +6,18 @@ import "github.com/spf13/cobra"
 func commands() []*cobra.Command {
 	return []*cobra.Command{
 		newMigrateCmd(),
+		newEnvironmentsCmd(),
+		newQueueCmd(),
+		newSendReceiveCmd(),
+		newSendCmd(),
+		newProcessCmd(),
+		newRestoreCmd(),
+		newAssignCmd(),
+		newStatusCmd(),
+		newMessagesCmd(),
+		newLogCmd(),
+		newStateCmd(),
+		newCleanupCmd(),
+		newSchedulesCmd(),
 	}
 }

@@ -23,6 +23,9 @@ type CleanupRequest struct {
 	DryRun    bool
 	// PageSize bounds one transaction when no selection is given; 0 means 500.
 	PageSize int
+	// After pages by number when no selection is given (a dry run removes nothing,
+	// so it must move on by itself).
+	After int64
 	// Who is named in the log line.
 	Who string
 }
@@ -40,8 +43,9 @@ type CleanupResult struct {
 	Refused     []CleanupRefused `json:"refused"`
 	Attachments int              `json:"attachments"`
 	Bytes       int64            `json:"bytes"`
-	// More is set when a page was full: call again for the next page.
-	More bool `json:"more"`
+	// More is set when a page was full: call again, with After = Next.
+	More bool  `json:"more"`
+	Next int64 `json:"next"`
 }
 
 type cleanupRow struct {
@@ -100,12 +104,15 @@ func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult,
 			if err := tx.SelectContext(ctx, &rows, `
 				SELECT number, status, queued_at, fiscal, direction, subtype FROM messages
 				WHERE direction = 'out' AND queued_at <= now() - make_interval(secs => $1)
-				  AND (status = ANY($2) OR ($3 AND fiscal AND status <> 'queued'))
-				ORDER BY queued_at LIMIT $4 FOR UPDATE SKIP LOCKED`,
-				req.Retention.Seconds(), pq.Array(statuses), fiscal, req.PageSize); err != nil {
+				  AND (status = ANY($2) OR ($3 AND fiscal AND status <> 'queued')) AND number > $5
+				ORDER BY number LIMIT $4 FOR UPDATE SKIP LOCKED`,
+				req.Retention.Seconds(), pq.Array(statuses), fiscal, req.PageSize, req.After); err != nil {
 				return err
 			}
 			res.More = len(rows) == req.PageSize
+			if len(rows) > 0 {
+				res.Next = rows[len(rows)-1].Number
+			}
 		}
 		var ok []int64
 		for _, r := range rows {

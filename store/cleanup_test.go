@@ -110,6 +110,22 @@ func TestCleanupPages(t *testing.T) {
 	queuedOld := f.queue("acme", domain.TypeVAT, "3", "2025-q")
 	f.age(queuedOld.Number, 90, domain.StatusQueued)
 
+	// A dry run pages through everything and removes nothing.
+	var would []int64
+	for after := int64(0); ; {
+		res, err := f.Cleanup(ctx, store.CleanupRequest{PageSize: 3, DryRun: true, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		would = append(would, res.Removed...)
+		if !res.More {
+			break
+		}
+		after = res.Next
+	}
+	if len(would) != len(eligible) || f.count(`SELECT count(*) FROM messages WHERE direction = 'out'`) != len(eligible)+2 {
+		t.Fatalf("dry run: would remove %v, want %v", would, eligible)
+	}
 	total := 0
 	for page := 0; ; page++ {
 		res, err := f.Cleanup(ctx, store.CleanupRequest{PageSize: 3})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lib/pq"
+
 	"koerier/domain"
 )
 
@@ -139,4 +141,33 @@ func (s *Store) OperatorView(ctx context.Context, limit int) (messages, unknown 
 		return nil, nil, fmt.Errorf("read unknown replies: %w", err)
 	}
 	return messages, unknown, nil
+}
+
+// Brief is what a workflow start needs to show a message in the Web UI.
+type Brief struct {
+	Number      int64         `db:"number"`
+	Environment string        `db:"environment"`
+	Type        string        `db:"message_type"`
+	Subject     string        `db:"subject"`
+	Period      string        `db:"period"`
+	Declaration string        `db:"declaration_key"`
+	Version     int           `db:"version"`
+	Status      domain.Status `db:"status"`
+	Kenmerk     string        `db:"kenmerk"`
+}
+
+// Briefs returns the briefs of outgoing messages, in one query.
+func (s *Store) Briefs(ctx context.Context, numbers []int64) (map[int64]Brief, error) {
+	var rows []Brief
+	if err := s.db.SelectContext(ctx, &rows, `
+		SELECT m.number, COALESCE(e.name, '') AS environment, m.message_type, m.subject, m.period, COALESCE(m.declaration_key, '') AS declaration_key,
+		       COALESCE(m.version, 0) AS version, m.status, COALESCE(d.kenmerk, '') AS kenmerk`+messageFrom+`
+		WHERE m.number = ANY($1) AND m.direction = 'out'`, pq.Array(numbers)); err != nil {
+		return nil, fmt.Errorf("read %d message briefs: %w", len(numbers), err)
+	}
+	out := make(map[int64]Brief, len(rows))
+	for _, r := range rows {
+		out[r.Number] = r
+	}
+	return out, nil
 }

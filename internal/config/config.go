@@ -1,0 +1,121 @@
+// Package config reads Koerier's settings from the environment, with defaults that
+// run on a developer's machine, and errors that name the variable to fix.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"koerier/domain"
+	"koerier/pipeline"
+	"koerier/store"
+)
+
+// Config is what the worker and the command line need.
+type Config struct {
+	DatabaseURL     string
+	TemporalAddress string
+	Namespace       string
+	TaskQueue       string
+	Catalog         domain.Catalog
+	// Rol is rolBelanghebbende on deliveries: Bedrijf or Intermediair.
+	Rol string
+	// NoReplyTimeout: a sent message without a final reply after this needs action.
+	NoReplyTimeout time.Duration
+	// UncertainWait: how long an interrupted delivery is looked up at Digipoort before
+	// it is delivered again.
+	UncertainWait time.Duration
+	// SendWait: how long one send/receive page waits for its deliveries.
+	SendWait time.Duration
+	// SendReceiveEvery is the schedule of send/receive.
+	SendReceiveEvery time.Duration
+	// CleanupRetention is the scheduled clean-up's age floor (at least 30 days).
+	CleanupRetention time.Duration
+	// Parallel bounds concurrent Digipoort calls within one activity.
+	Parallel int
+	// PageSize is how many messages one send/receive activity handles.
+	PageSize int
+}
+
+// FromEnv reads the configuration.
+func FromEnv() (Config, error) { return FromLookup(os.LookupEnv) }
+
+// FromLookup reads the configuration through lookup (tests pass a map).
+func FromLookup(lookup func(string) (string, bool)) (Config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		DatabaseURL:     get("KOERIER_DATABASE_URL", store.DefaultDatabaseURL),
+		TemporalAddress: get("KOERIER_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		Namespace:       get("KOERIER_TEMPORAL_NAMESPACE", "default"),
+		TaskQueue:       get("KOERIER_TASK_QUEUE", pipeline.DefaultTaskQueue),
+		Rol:             get("KOERIER_ROL", "Bedrijf"),
+	}
+	var err error
+	if c.Catalog, err = domain.DefaultCatalog().WithBerichtsoorten(get("KOERIER_BERICHTSOORTEN", "")); err != nil {
+		return Config{}, fmt.Errorf("KOERIER_BERICHTSOORTEN: %w", err)
+	}
+	if c.Rol != "Bedrijf" && c.Rol != "Intermediair" {
+		return Config{}, fmt.Errorf("KOERIER_ROL=%q: use Bedrijf or Intermediair", c.Rol)
+	}
+	durations := []struct {
+		key string
+		def time.Duration
+		min time.Duration
+		dst *time.Duration
+	}{
+		{"KOERIER_NO_REPLY_TIMEOUT", pipeline.DefaultNoReplyTimeout, time.Second, &c.NoReplyTimeout},
+		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", 10 * time.Minute, 0, &c.UncertainWait},
+		{"KOERIER_SEND_WAIT", 10 * time.Minute, time.Second, &c.SendWait},
+		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},
+		{"KOERIER_CLEANUP_RETENTION", domain.MinRetention, domain.MinRetention, &c.CleanupRetention},
+	}
+	for _, d := range durations {
+		v := get(d.key, "")
+		if v == "" {
+			*d.dst = d.def
+			continue
+		}
+		parsed, err := ParseDuration(v)
+		if err != nil || parsed < d.min {
+			return Config{}, fmt.Errorf("%s=%q: want a duration of at least %s such as 15m, 96h or 30d", d.key, v, d.min)
+		}
+		*d.dst = parsed
+	}
+	ints := []struct {
+		key string
+		def int
+		dst *int
+	}{{"KOERIER_PARALLEL", 16, &c.Parallel}, {"KOERIER_PAGE_SIZE", 200, &c.PageSize}}
+	for _, i := range ints {
+		v := get(i.key, "")
+		if v == "" {
+			*i.dst = i.def
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return Config{}, fmt.Errorf("%s=%q: want a whole number from 1 to 10000", i.key, v)
+		}
+		*i.dst = n
+	}
+	return c, nil
+}
+
+// ParseDuration accepts Go durations and whole days ("30d").
+func ParseDuration(v string) (time.Duration, error) {
+	if n := len(v); n > 1 && v[n-1] == 'd' {
+		days, err := strconv.Atoi(v[:n-1])
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}

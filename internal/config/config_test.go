@@ -1,0 +1,47 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"koerier/domain"
+)
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TemporalAddress != "127.0.0.1:7233" || c.Namespace != "default" || c.TaskQueue != "koerier" || c.SendReceiveEvery != 15*time.Minute || c.CleanupRetention != domain.MinRetention {
+		t.Errorf("defaults: %+v", c)
+	}
+	if !strings.Contains(c.DatabaseURL, "127.0.0.1:5432/koerier") {
+		t.Errorf("database: %s", c.DatabaseURL)
+	}
+}
+
+func TestSettingsAndErrors(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"KOERIER_CLEANUP_RETENTION": "90d", "KOERIER_BERICHTSOORTEN": "ib=IB", "KOERIER_PAGE_SIZE": "50"}))
+	if err != nil || c.CleanupRetention != 90*24*time.Hour || c.PageSize != 50 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if spec, _ := c.Catalog.Lookup(domain.TypeIncomeTax); spec.Berichtsoort != "IB" {
+		t.Error("berichtsoort not read")
+	}
+	for k, v := range map[string]string{
+		"KOERIER_CLEANUP_RETENTION": "29d",
+		"KOERIER_SEND_WAIT":         "soon",
+		"KOERIER_BERICHTSOORTEN":    "zz=1",
+		"KOERIER_ROL":               "Boss",
+		"KOERIER_PARALLEL":          "0",
+	} {
+		if _, err := FromLookup(lookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: want an error naming the variable, got %v", k, v, err)
+		}
+	}
+}

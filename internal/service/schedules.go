@@ -1,0 +1,89 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"koerier/domain"
+	"koerier/internal/config"
+	"koerier/pipeline"
+	"koerier/workflows"
+)
+
+// Schedule ids, as the Web UI's Schedules tab shows them.
+const (
+	ScheduleSendReceive = "koerier-send-receive"
+	ScheduleCleanup     = "koerier-cleanup"
+)
+
+// ScheduleResult says what ApplySchedules did to one schedule.
+type ScheduleResult struct {
+	ID     string `json:"id"`
+	Action string `json:"action"` // created or updated
+	Every  string `json:"every"`
+}
+
+// ApplySchedules creates Koerier's schedules, or brings existing ones in line with the
+// configuration: running it twice changes nothing the second time.
+func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]ScheduleResult, error) {
+	if err := domain.ValidateRetention(cfg.CleanupRetention); err != nil {
+		return nil, fmt.Errorf("KOERIER_CLEANUP_RETENTION: %w", err)
+	}
+	specs := []struct {
+		id    string
+		every client.ScheduleSpec
+		text  string
+		act   *client.ScheduleWorkflowAction
+		note  string
+	}{
+		{
+			id:    ScheduleSendReceive,
+			every: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.SendReceiveEvery}}},
+			text:  cfg.SendReceiveEvery.String(),
+			act: &client.ScheduleWorkflowAction{ID: "send-receive", Workflow: pipeline.SendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+				Args: []interface{}{workflows.SendReceiveInput{Trigger: "schedule", PageSize: cfg.PageSize, SendWait: cfg.SendWait}}},
+			note: "Koerier send/receive: send what is due, fetch every reply (replaces the 'geplande taak' verzenden en ontvangen)",
+		},
+		{
+			id:    ScheduleCleanup,
+			every: client.ScheduleSpec{CronExpressions: []string{"30 3 * * *"}},
+			text:  "daily at 03:30",
+			act: &client.ScheduleWorkflowAction{ID: "cleanup", Workflow: pipeline.CleanupWorkflowType, TaskQueue: cfg.TaskQueue,
+				Args: []interface{}{workflows.CleanupInput{Mode: domain.CleanupStandard, Retention: cfg.CleanupRetention, Who: "scheduled clean-up"}}},
+			note: fmt.Sprintf("Koerier clean-up: remove messages older than %d days in the statuses rule 8 allows", int(cfg.CleanupRetention.Hours()/24)),
+		},
+	}
+	var out []ScheduleResult
+	for _, s := range specs {
+		h := c.ScheduleClient().GetHandle(ctx, s.id)
+		_, err := h.Describe(ctx)
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			_, err = c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: s.id, Spec: s.every, Action: s.act, Note: s.note})
+			if err != nil {
+				return out, fmt.Errorf("create schedule %s: %w", s.id, err)
+			}
+			out = append(out, ScheduleResult{ID: s.id, Action: "created", Every: s.text})
+		case err != nil:
+			return out, fmt.Errorf("read schedule %s: %w", s.id, err)
+		default:
+			spec, act := s.every, s.act
+			err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+				sch := in.Description.Schedule
+				sch.Spec = &spec
+				sch.Action = act
+				return &client.ScheduleUpdate{Schedule: &sch}, nil
+			}})
+			if err != nil {
+				return out, fmt.Errorf("update schedule %s: %w", s.id, err)
+			}
+			out = append(out, ScheduleResult{ID: s.id, Action: "updated", Every: s.text})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+// Package service assembles Koerier's worker from configuration: the store, the
+// Digipoort client, the Temporal client, the workflows and activities, and the
+// schedules. worker/ runs it as a process; tests run the same assembly in-process.
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"koerier/activities"
+	"koerier/digipoort"
+	"koerier/internal/config"
+	"koerier/internal/temporalclient"
+	"koerier/pipeline"
+	"koerier/store"
+	"koerier/workflows"
+)
+
+// Activities builds the activities from their parts.
+func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc client.Client, log logrus.FieldLogger) *activities.Activities {
+	return &activities.Activities{Store: st, Digipoort: dp, Temporal: tc, Log: log, Config: activities.Config{
+		TaskQueue: cfg.TaskQueue, Rol: cfg.Rol, NoReplyTimeout: cfg.NoReplyTimeout, UncertainWait: cfg.UncertainWait, Parallel: cfg.Parallel,
+	}}
+}
+
+// Register puts Koerier's workflows and activities on a worker.
+func Register(w worker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(workflows.DeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.DeclarationWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.SendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.SendReceiveWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: pipeline.CleanupWorkflowType})
+	w.RegisterActivity(acts)
+}
+
+// Worker is a running Koerier worker with what it holds open.
+type Worker struct {
+	Store     *store.Store
+	Temporal  client.Client
+	Digipoort *digipoort.Client
+	worker    worker.Worker
+}
+
+// Start connects everything and starts polling; Stop ends it. Migrations are applied
+// first, and the search attributes registered, so a fresh database and namespace work.
+func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log logrus.FieldLogger) (*Worker, error) {
+	if _, err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog})
+	if err != nil {
+		return nil, err
+	}
+	dp, err := digipoort.New(dcfg)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("digipoort client: %w", err)
+	}
+	tc, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.Namespace, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := temporalclient.EnsureSearchAttributes(ctx, tc, cfg.Namespace); err != nil {
+		tc.Close()
+		st.Close()
+		return nil, err
+	}
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
+	Register(w, Activities(cfg, st, dp, tc, log))
+	if err := w.Start(); err != nil {
+		tc.Close()
+		st.Close()
+		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+	}
+	return &Worker{Store: st, Temporal: tc, Digipoort: dp, worker: w}, nil
+}
+
+// Stop stops polling, lets running activities finish, and closes connections.
+func (w *Worker) Stop() {
+	w.worker.Stop()
+	w.Temporal.Close()
+	w.Digipoort.Close()
+	w.Store.Close()
+}

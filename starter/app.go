@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/sirupsen/logrus"
+	"go.temporal.io/sdk/client"
+
+	"koerier/internal/config"
+	"koerier/internal/temporalclient"
+	"koerier/store"
+)
+
+// app opens what a command needs, once, from the environment.
+type app struct {
+	cfg   config.Config
+	store *store.Store
+	tc    client.Client
+}
+
+func newApp(ctx context.Context, needTemporal bool) (*app, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: 8})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, store: st}
+	if needTemporal {
+		if err := a.dial(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *app) dial(ctx context.Context) error {
+	if a.tc != nil {
+		return nil
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	tc, err := temporalclient.Dial(ctx, a.cfg.TemporalAddress, a.cfg.Namespace, log)
+	if err != nil {
+		return err
+	}
+	a.tc = tc
+	return nil
+}
+
+func (a *app) close() {
+	if a.tc != nil {
+		a.tc.Close()
+	}
+	a.store.Close()
+}
+
+// operator names who gave a command, for the log.
+func operator() string {
+	name := "operator"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return name + " (command line)"
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func parseNumbers(args []string) ([]int64, error) {
+	out := make([]int64, 0, len(args))
+	for _, s := range args {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a message number", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+var stderr io.Writer = os.Stderr

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/temporal"
+
+	"koerier/activities"
+	"koerier/pipeline"
+)
+
+// signalMessages sends a signal to the workflows of messages, starting a workflow
+// where a message has none (it was terminated, or finished and is needed again).
+func signalMessages(cmd *cobra.Command, a *app, numbers []int64, name string, arg any) error {
+	if err := a.dial(cmd.Context()); err != nil {
+		return err
+	}
+	briefs, err := a.store.Briefs(cmd.Context(), numbers)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range numbers {
+		b, ok := briefs[n]
+		if !ok {
+			errs = append(errs, fmt.Errorf("message %d does not exist or is not an outgoing message", n))
+			continue
+		}
+		opts := activities.DeclarationStartOptions(a.cfg.TaskQueue, n, pipeline.Summary(b.Type, b.Subject, b.Period, b.Version, b.Environment),
+			temporal.NewSearchAttributes(pipeline.DeclarationAttributes(b.Environment, b.Type, b.Declaration, b.Version, b.Status, b.Kenmerk)...))
+		if _, err := a.tc.SignalWithStartWorkflow(cmd.Context(), opts.ID, name, arg, opts, pipeline.DeclarationWorkflowType,
+			pipeline.DeclarationInput{Number: n, NoReplyTimeout: a.cfg.NoReplyTimeout}); err != nil {
+			errs = append(errs, fmt.Errorf("signal %s to message %d: %w", name, n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func newSendCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "send <number>...",
+		Short: "Send due messages now instead of with the next send/receive",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			numbers, err := parseNumbers(args)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := signalMessages(cmd, a, numbers, pipeline.SignalSendNow, pipeline.OperatorSignal{By: operator()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "send-now sent to %d message(s); `starter messages` shows how they fare\n", len(numbers))
+			return nil
+		},
+	}
+}
+
+func newProcessCmd() *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:   "process [number]...",
+		Short: "Apply received replies to the environments' views (all unprocessed messages, or the ones named)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			numbers, err := parseNumbers(args)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if len(numbers) == 0 {
+				if numbers, err = a.store.Unprocessed(cmd.Context(), env, 100000); err != nil {
+					return err
+				}
+			}
+			if len(numbers) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing to process: every environment has seen its replies")
+				return nil
+			}
+			if err := signalMessages(cmd, a, numbers, pipeline.SignalProcess, pipeline.OperatorSignal{By: operator()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "process sent to %d message(s): %v\n", len(numbers), numbers)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "only this environment's messages")
+	return cmd
+}
+
+func newRestoreCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore <number>...",
+		Short: "Put failed messages back to 'ready to resend after error'; the next send sends them again",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			numbers, err := parseNumbers(args)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			var errs []error
+			var restored []int64
+			for _, n := range numbers {
+				res, err := a.store.Restore(cmd.Context(), n, operator())
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				restored = append(restored, n)
+				fmt.Fprintf(cmd.OutOrStdout(), "message %d ready to resend after error (attempt %d)\n", n, res.Attempt)
+			}
+			if len(restored) > 0 {
+				if err := signalMessages(cmd, a, restored, pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: operator()}); err != nil {
+					fmt.Fprintf(stderr, "koerier: restored in the database, but the workflow was not told (%v); the next send/receive picks the message up\n", err)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func newAssignCmd() *cobra.Command {
+	var env string
+	var resolve bool
+	cmd := &cobra.Command{
+		Use:   "assign <number> (--env E | --resolve)",
+		Short: "Give a message whose environment was removed another environment, or let the service resolve it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			numbers, err := parseNumbers(args)
+			if err != nil {
+				return err
+			}
+			if (env == "") == !resolve {
+				return errors.New("give either --env E or --resolve")
+			}
+			a, err := newApp(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.store.AssignEnvironment(cmd.Context(), numbers[0], env, resolve, operator()); err != nil {
+				return err
+			}
+			if err := signalMessages(cmd, a, numbers, pipeline.SignalProcess, pipeline.OperatorSignal{By: operator()}); err != nil {
+				fmt.Fprintf(stderr, "koerier: assigned, but the workflow was not told (%v)\n", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "message %d assigned\n", numbers[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "the environment that takes the message over")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "close the question without an environment (the outcome stays in the log)")
+	return cmd
+}
+
+func newStateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "state <number>",
+		Short: "Ask a message's workflow for its state (the Web UI's 'state' query)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			numbers, err := parseNumbers(args)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			v, err := a.tc.QueryWorkflow(cmd.Context(), pipeline.DeclarationID(numbers[0]), "", pipeline.QueryState)
+			if err != nil {
+				return fmt.Errorf("query message %d: %w (a finished workflow answers too; a missing one has never run)", numbers[0], err)
+			}
+			var st pipeline.State
+			if err := v.Get(&st); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), st)
+		},
+	}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"koerier/domain"
+	"koerier/internal/config"
+	"koerier/internal/service"
+	"koerier/pipeline"
+	"koerier/workflows"
+)
+
+func newSendReceiveCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "send-receive",
+		Short: "Run send/receive now and wait for its counts (fails at once while another run holds the lock)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			id := fmt.Sprintf("send-receive-manual-%s", time.Now().UTC().Format("20060102T150405.000"))
+			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
+				StaticSummary: "send/receive started by " + operator()},
+				pipeline.SendReceiveWorkflowType, workflows.SendReceiveInput{Trigger: "manual by " + operator(), PageSize: a.cfg.PageSize, SendWait: a.cfg.SendWait})
+			if err != nil {
+				return fmt.Errorf("start send/receive: %w", err)
+			}
+			var counts workflows.SendReceiveCounts
+			if err := run.Get(cmd.Context(), &counts); err != nil {
+				return errors.New(workflowError(err))
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), counts)
+			}
+			c := counts
+			fmt.Fprintf(cmd.OutOrStdout(), "send/receive %s done: sent %d, send failed %d, delivery errors %d, still sending %d; statuses %d for %d deliveries in flight; reply documents %d; unknown replies (ONB) %d; receive errors %d\n",
+				id, c.Sent, c.Failed, c.DeliveryError, c.StillSending, c.Replies, c.InFlight, c.Documents, c.ONB, c.ReceiveErrors)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as JSON")
+	return cmd
+}
+
+// workflowError is the one line a person needs from a failed workflow: the innermost
+// application error's message.
+func workflowError(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		msg := app.Error()
+		if i := strings.LastIndex(msg, "): "); i >= 0 && strings.Contains(msg[:i], "activity error") {
+			msg = msg[i+3:]
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+func newCleanupCmd() *cobra.Command {
+	var confirm, fiscal, asJSON bool
+	var retention string
+	cmd := &cobra.Command{
+		Use:   "cleanup [number]...",
+		Short: "Remove old messages and their attachments for good (a dry run unless --confirm)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			numbers, err := parseNumbers(args)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			in := workflows.CleanupInput{Numbers: numbers, Mode: domain.CleanupStandard, Retention: a.cfg.CleanupRetention, DryRun: !confirm, Who: operator()}
+			if fiscal {
+				in.Mode = domain.CleanupFiscal
+			}
+			if retention != "" {
+				d, err := config.ParseDuration(retention)
+				if err != nil {
+					return fmt.Errorf("--retention %q: use days such as 30d", retention)
+				}
+				in.Retention = d
+			}
+			if err := domain.ValidateRetention(in.Retention); err != nil {
+				return err
+			}
+			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				ID: fmt.Sprintf("cleanup-manual-%s", time.Now().UTC().Format("20060102T150405.000")), TaskQueue: a.cfg.TaskQueue,
+				StaticSummary: fmt.Sprintf("clean-up by %s (dry run %v)", operator(), in.DryRun)}, pipeline.CleanupWorkflowType, in)
+			if err != nil {
+				return fmt.Errorf("start clean-up: %w", err)
+			}
+			var out workflows.CleanupOutcome
+			if err := run.Get(cmd.Context(), &out); err != nil {
+				return errors.New(workflowError(err))
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else {
+				verb := "removed"
+				if out.DryRun {
+					verb = "would remove (dry run; add --confirm to remove for good)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %d message(s) with %d attachment(s), %d bytes: %v\n", verb, out.Removed, out.Attachments, out.Bytes, out.Numbers)
+				for _, r := range out.Refused {
+					fmt.Fprintf(cmd.OutOrStdout(), "refused %d: %s\n", r.Number, r.Reason)
+				}
+			}
+			if len(numbers) > 0 && len(out.Refused) > 0 {
+				return fmt.Errorf("clean-up refused: %d of the selected messages may not be removed, so none was", len(out.Refused))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&confirm, "confirm", false, "really remove (irreversible)")
+	cmd.Flags().BoolVar(&fiscal, "fiscal", false, "fiscal mode: skip the status check for fiscal messages (the 30-day floor stays)")
+	cmd.Flags().StringVar(&retention, "retention", "", "minimum age, e.g. 90d (default KOERIER_CLEANUP_RETENTION, never below 30d)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newSchedulesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "schedules", Short: "Temporal Schedules that replace the 'geplande taken'"}
+	var asJSON bool
+	apply := &cobra.Command{
+		Use:   "apply",
+		Short: "Create or update the send/receive and clean-up schedules (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			res, err := service.ApplySchedules(cmd.Context(), a.tc, a.cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			for _, r := range res {
+				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %s (%s)\n", r.ID, r.Action, r.Every)
+			}
+			return nil
+		},
+	}
+	apply.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(apply)
+	return cmd
+}

@@ -1,0 +1,482 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"koerier/activities"
+	"koerier/domain"
+	"koerier/pipeline"
+	"koerier/store"
+)
+
+// DeclarationWorkflow carries one outgoing message through
+// queue → send → await replies → process → report, and after a failure waits for an
+// operator to restore it. Its id is message-<number>.
+//
+// Cancel and terminate: a queued message cannot be withdrawn (rule 1), and nothing
+// here can withdraw it. Postgres keeps the message where it stands. A cancelled
+// workflow writes an F line saying so and ends; a terminated one ends without a word.
+// Either way the next send/receive re-creates the workflow of a due message, a new
+// reply re-creates the workflow of a message in flight, and `starter process` or
+// `starter restore` re-create it for a message waiting for them.
+func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) error {
+	d := &declaration{in: in, seen: map[int64]bool{}}
+	if d.in.NoReplyTimeout <= 0 {
+		d.in.NoReplyTimeout = pipeline.DefaultNoReplyTimeout
+	}
+	if err := workflow.SetQueryHandler(ctx, pipeline.QueryState, func() (pipeline.State, error) { return d.state(), nil }); err != nil {
+		return err
+	}
+	d.sendCh = workflow.GetSignalChannel(ctx, pipeline.SignalSend)
+	d.sendNowCh = workflow.GetSignalChannel(ctx, pipeline.SignalSendNow)
+	d.repliesCh = workflow.GetSignalChannel(ctx, pipeline.SignalReplies)
+	d.processCh = workflow.GetSignalChannel(ctx, pipeline.SignalProcess)
+	d.restoreCh = workflow.GetSignalChannel(ctx, pipeline.SignalRestoreStatus)
+	d.assignCh = workflow.GetSignalChannel(ctx, pipeline.SignalAssignEnvironment)
+
+	err := d.run(ctx)
+	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
+		d.logCancelled(ctx)
+	}
+	return err
+}
+
+type declaration struct {
+	in  pipeline.DeclarationInput
+	msg activities.MessageState
+
+	stage   string
+	last    string
+	replies []pipeline.Reply
+	seen    map[int64]bool
+
+	sendWanted    bool
+	processWanted bool
+	restoreWanted *pipeline.OperatorSignal
+	assignWanted  []pipeline.AssignSignal
+	noReplyDone   bool
+	// noReplyAt is when a message in flight without a final reply needs an operator;
+	// counted from when this run first saw it in flight.
+	noReplyAt time.Time
+
+	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh workflow.ReceiveChannel
+}
+
+func (d *declaration) state() pipeline.State {
+	return pipeline.State{
+		Number: d.in.Number, Stage: d.stage, Status: d.msg.Status, EnvStatus: d.msg.EnvStatus, Environment: d.msg.Environment,
+		Type: d.msg.Type, Declaration: d.msg.Declaration, Version: d.msg.Version, LatestVersion: d.msg.LatestVersion,
+		Attempt: d.msg.Attempt, Kenmerk: d.msg.Kenmerk, Replies: append([]pipeline.Reply{}, d.replies...),
+		DoNotSend: d.msg.DoNotSend, NeedsAction: d.msg.NeedsAction, NeedsActionWhy: d.msg.NeedsActionReason, LastMessage: d.last,
+	}
+}
+
+func (d *declaration) run(ctx workflow.Context) error {
+	if err := d.load(ctx); err != nil {
+		return err
+	}
+	if d.msg.Direction != "out" {
+		d.setStage(ctx, pipeline.StageDone, "an incoming message has no workflow of its own")
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := d.handleAssignments(ctx); err != nil {
+			return err
+		}
+		if d.processWanted || (d.msg.AutoProcess && d.msg.EnvironmentActive) {
+			d.processWanted = false
+			if d.msg.EnvStatus != d.msg.Status {
+				if err := d.doProcess(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > historyLimit && !d.pending() {
+			return workflow.NewContinueAsNewError(ctx, DeclarationWorkflow, d.in)
+		}
+		st := d.msg.Status
+		switch {
+		case st.IsDue() && d.msg.DoNotSend:
+			d.setStage(ctx, pipeline.StageDone, fmt.Sprintf("superseded: version %d of the declaration was queued before this one was sent", d.msg.LatestVersion))
+			return nil
+		case st.IsDue():
+			if !d.sendWanted && !(d.msg.AutoSend && d.msg.EnvironmentActive) {
+				d.setStage(ctx, pipeline.StageQueued, "")
+				if err := d.wait(ctx, 0); err != nil {
+					return err
+				}
+				continue
+			}
+			d.sendWanted = false
+			if err := d.deliver(ctx); err != nil {
+				return err
+			}
+		case st == domain.StatusSent || st == domain.StatusReceiptConfirmed || st == domain.StatusInProgress:
+			d.setStage(ctx, pipeline.StageAwaitingReplies, "")
+			timeout := time.Duration(0)
+			if !d.noReplyDone {
+				if d.noReplyAt.IsZero() {
+					d.noReplyAt = workflow.Now(ctx).Add(d.in.NoReplyTimeout)
+				}
+				timeout = max(d.noReplyAt.Sub(workflow.Now(ctx)), time.Millisecond)
+			}
+			fired, err := d.waitFired(ctx, timeout)
+			if err != nil {
+				return err
+			}
+			if fired {
+				if err := d.noReply(ctx); err != nil {
+					return err
+				}
+			}
+		case st.IsFinal():
+			if d.msg.EnvStatus != st {
+				d.setStage(ctx, pipeline.StageProcessing, "")
+				if err := d.wait(ctx, 0); err != nil {
+					return err
+				}
+				continue
+			}
+			if !d.msg.Reported {
+				if err := d.doReport(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			if st == domain.StatusAccepted {
+				d.setStage(ctx, pipeline.StageDone, "accepted and reported")
+				return nil
+			}
+			if d.restoreWanted != nil {
+				sig := *d.restoreWanted
+				d.restoreWanted = nil
+				if err := d.doRestore(ctx, sig); err != nil {
+					return err
+				}
+				continue
+			}
+			d.setStage(ctx, pipeline.StageWaitingForRestore, "")
+			if err := d.wait(ctx, 0); err != nil {
+				return err
+			}
+		default:
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has status %q that no stage handles", d.in.Number, st), "UnknownStatus", nil)
+		}
+	}
+}
+
+// pending reports whether a signal waits to be read; continue-as-new would lose it.
+func (d *declaration) pending() bool {
+	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh} {
+		if c.Len() > 0 {
+			return true
+		}
+	}
+	return d.sendWanted || d.processWanted || d.restoreWanted != nil || len(d.assignWanted) > 0
+}
+
+func (d *declaration) load(ctx workflow.Context) error {
+	var m activities.MessageState
+	if err := workflow.ExecuteActivity(storeOptions(ctx), a.LoadMessage, d.in.Number).Get(ctx, &m); err != nil {
+		return err
+	}
+	d.msg = m
+	d.replies = nil
+	for _, r := range m.Replies {
+		d.addReply(r)
+	}
+	return d.publish(ctx)
+}
+
+func (d *declaration) addReply(r pipeline.Reply) {
+	if d.seen[r.EventID] {
+		return
+	}
+	d.seen[r.EventID] = true
+	d.replies = append(d.replies, r)
+	if len(d.replies) > pipeline.MaxRepliesInState {
+		d.replies = d.replies[len(d.replies)-pipeline.MaxRepliesInState:]
+	}
+}
+
+// publish keeps the Web UI current: search attributes and the one-line details.
+func (d *declaration) publish(ctx workflow.Context) error {
+	if d.msg.Direction != "out" {
+		return nil
+	}
+	err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.DeclarationAttributes(d.msg.Environment, d.msg.Type, d.msg.Declaration, d.msg.Version, d.msg.Status, d.msg.Kenmerk)...)
+	workflow.SetCurrentDetails(ctx, d.details())
+	return err
+}
+
+func (d *declaration) details() string {
+	s := fmt.Sprintf("**%s** · %s · stage %s", d.msg.Status, pipeline.Summary(d.msg.Type, d.msg.Subject, d.msg.Period, d.msg.Version, d.msg.Environment), d.stage)
+	if d.msg.Kenmerk != "" {
+		s += " · kenmerk " + d.msg.Kenmerk
+	}
+	if d.msg.NeedsAction {
+		s += "\n\nneeds action: " + d.msg.NeedsActionReason
+	}
+	if d.last != "" {
+		s += "\n\n" + d.last
+	}
+	return s
+}
+
+func (d *declaration) setStage(ctx workflow.Context, stage, last string) {
+	if d.stage == stage && (last == "" || last == d.last) {
+		return
+	}
+	d.stage = stage
+	if last != "" {
+		d.last = last
+	}
+	workflow.SetCurrentDetails(ctx, d.details())
+}
+
+// wait blocks until a signal arrives (or timeout passes, if set) and takes it in.
+func (d *declaration) wait(ctx workflow.Context, timeout time.Duration) error {
+	_, err := d.waitFired(ctx, timeout)
+	return err
+}
+
+func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fired bool, err error) {
+	sel := workflow.NewSelector(ctx)
+	var reloadNeeded bool
+	sel.AddReceive(d.sendCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.SendSignal
+		c.Receive(ctx, &s)
+		d.sendWanted = true
+	})
+	sel.AddReceive(d.sendNowCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.OperatorSignal
+		c.Receive(ctx, &s)
+		if d.msg.Status.IsDue() {
+			d.sendWanted = true
+		} else {
+			d.last = fmt.Sprintf("send-now ignored: the message is %s, not due (restore a failed message first)", d.msg.Status)
+		}
+	})
+	sel.AddReceive(d.repliesCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.RepliesSignal
+		c.Receive(ctx, &s)
+		d.takeReplies(s)
+	})
+	sel.AddReceive(d.processCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.OperatorSignal
+		c.Receive(ctx, &s)
+		d.processWanted = true
+	})
+	sel.AddReceive(d.restoreCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.OperatorSignal
+		c.Receive(ctx, &s)
+		d.restoreWanted = &s
+		// A restore done outside (by the command line) shows in Postgres.
+		reloadNeeded = true
+	})
+	sel.AddReceive(d.assignCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.AssignSignal
+		c.Receive(ctx, &s)
+		d.assignWanted = append(d.assignWanted, s)
+	})
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	var timerCancel workflow.CancelFunc
+	if timeout > 0 {
+		tctx, cancel := workflow.WithCancel(ctx)
+		timerCancel = cancel
+		sel.AddFuture(workflow.NewTimer(tctx, timeout), func(f workflow.Future) {
+			if f.Get(tctx, nil) == nil {
+				fired = true
+			}
+		})
+	}
+	sel.Select(ctx)
+	// Take every other signal that is already there, so one wake-up handles a burst.
+	for ctx.Err() == nil && sel.HasPending() {
+		sel.Select(ctx)
+	}
+	if timerCancel != nil && !fired {
+		timerCancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if reloadNeeded && d.restoreWanted != nil && !d.msg.Status.IsFailure() {
+		// Nothing to restore from this state; a stale request is dropped with a word.
+		d.last = fmt.Sprintf("restore-status ignored: the message is %s, not failed", d.msg.Status)
+		d.restoreWanted = nil
+		if err := d.load(ctx); err != nil {
+			return false, err
+		}
+	}
+	return fired, d.publish(ctx)
+}
+
+// takeReplies merges a batch of replies. The status comes from Postgres, where the
+// highest reply won; a batch sent before a restore cannot undo the restore.
+func (d *declaration) takeReplies(s pipeline.RepliesSignal) {
+	for _, r := range s.Replies {
+		d.addReply(r)
+	}
+	if s.Attempt == d.msg.Attempt && domain.Higher(s.Status, d.msg.Status) {
+		d.msg.Status = s.Status
+	}
+	if s.Attempt == d.msg.Attempt && s.NeedsAction {
+		d.msg.NeedsAction = true
+	}
+	for _, r := range s.Replies {
+		if r.Applied && r.Kenmerk != "" {
+			d.msg.Kenmerk = r.Kenmerk
+		}
+	}
+}
+
+func (d *declaration) deliver(ctx workflow.Context) error {
+	d.setStage(ctx, pipeline.StageSending, "")
+	var res activities.DeliverResult
+	err := workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, d.in.Number).Get(ctx, &res)
+	if err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.NonRetryable() {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Transient trouble that outlasted the retries: the message stays due, the
+		// log says so, and the next send/receive tries again.
+		reason := rootMessage(err)
+		if lerr := workflow.ExecuteActivity(storeOptions(ctx), a.RecordDeliveryError, d.in.Number, d.msg.Attempt, reason).Get(ctx, nil); lerr != nil {
+			return lerr
+		}
+		d.last = "delivery could not be completed for now: " + reason
+		return d.load(ctx)
+	}
+	switch res.Outcome {
+	case activities.OutcomeRefused:
+		if err := workflow.ExecuteActivity(storeOptions(ctx), a.LogRefusal, d.in.Number, res.Attempt, res.Reason).Get(ctx, nil); err != nil {
+			return err
+		}
+		d.last = "not sent: " + res.Reason
+	case activities.OutcomeSendFailed:
+		d.last = "Digipoort refused the delivery: " + res.Reason
+	case activities.OutcomeSent:
+		d.last = "delivered, kenmerk " + res.Kenmerk
+		if res.Recovered {
+			d.last += " (found at Digipoort after an interrupted delivery)"
+		}
+	}
+	return d.load(ctx)
+}
+
+func (d *declaration) noReply(ctx workflow.Context) error {
+	d.noReplyDone = true
+	reason := fmt.Sprintf("no final reply from Digipoort for message %d (kenmerk %s) within %s: check it with `starter digipoort status --kenmerk %s`",
+		d.in.Number, d.msg.Kenmerk, d.in.NoReplyTimeout, d.msg.Kenmerk)
+	dedupe := fmt.Sprintf("no-reply/%d/%d", d.in.Number, d.msg.Attempt)
+	if err := workflow.ExecuteActivity(storeOptions(ctx), a.MarkNeedsAction, d.in.Number, reason, dedupe).Get(ctx, nil); err != nil {
+		return err
+	}
+	d.msg.NeedsAction, d.msg.NeedsActionReason = true, reason
+	return d.publish(ctx)
+}
+
+func (d *declaration) doProcess(ctx workflow.Context) error {
+	var res store.ProcessResult
+	if err := workflow.ExecuteActivity(storeOptions(ctx), a.Process, d.in.Number).Get(ctx, &res); err != nil {
+		return err
+	}
+	d.msg.EnvStatus = res.Status
+	if res.Status != d.msg.Status {
+		// Postgres moved on meanwhile (a reply we have not been told about yet).
+		return d.load(ctx)
+	}
+	return nil
+}
+
+func (d *declaration) doReport(ctx workflow.Context) error {
+	var st domain.Status
+	if err := workflow.ExecuteActivity(storeOptions(ctx), a.Report, d.in.Number).Get(ctx, &st); err != nil {
+		return err
+	}
+	d.msg.Reported = st == d.msg.Status
+	if !d.msg.Reported {
+		return d.load(ctx)
+	}
+	return nil
+}
+
+func (d *declaration) doRestore(ctx workflow.Context, sig pipeline.OperatorSignal) error {
+	var res store.RestoreResult
+	err := workflow.ExecuteActivity(storeOptions(ctx), a.Restore, d.in.Number, sig.By).Get(ctx, &res)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrTypeRefused {
+		reason := rootMessage(err)
+		d.last = "restore refused: " + reason
+		return workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, activities.LogLine{Message: d.in.Number, Step: store.StepRestore, Level: store.LevelError,
+			Description: "restore of message " + fmt.Sprint(d.in.Number) + " refused: " + reason}).Get(ctx, nil)
+	}
+	if err != nil {
+		return err
+	}
+	d.noReplyDone, d.noReplyAt = false, time.Time{}
+	d.last = fmt.Sprintf("restored: ready to resend after error (attempt %d)", res.Attempt)
+	return d.load(ctx)
+}
+
+func (d *declaration) handleAssignments(ctx workflow.Context) error {
+	for len(d.assignWanted) > 0 {
+		sig := d.assignWanted[0]
+		d.assignWanted = d.assignWanted[1:]
+		err := workflow.ExecuteActivity(storeOptions(ctx), a.AssignEnvironment, d.in.Number, sig).Get(ctx, nil)
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.NonRetryable() {
+			reason := rootMessage(err)
+			d.last = "assign-environment refused: " + reason
+			if lerr := workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, activities.LogLine{Message: d.in.Number, Step: store.StepEnvironment, Level: store.LevelError,
+				Description: "assign-environment for message " + fmt.Sprint(d.in.Number) + " refused: " + reason}).Get(ctx, nil); lerr != nil {
+				return lerr
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := d.load(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *declaration) logCancelled(ctx workflow.Context) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	line := activities.LogLine{Message: d.in.Number, Step: store.StepWorkflow, Level: store.LevelError,
+		Description: fmt.Sprintf("workflow of message %d was cancelled while the message was %s; the message is not withdrawn (a queued message cannot be)", d.in.Number, d.msg.Status),
+		Information: "Postgres keeps it; the next send/receive, a new reply, `starter process` or `starter restore` start its workflow again"}
+	_ = workflow.ExecuteActivity(storeOptions(dctx), a.WriteLog, line).Get(dctx, nil)
+}
+
+// rootMessage is the innermost message of an activity error: what a person needs.
+func rootMessage(err error) string {
+	for {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			return app.Error()
+		}
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}

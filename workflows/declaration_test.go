@@ -1,0 +1,516 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"koerier/activities"
+	"koerier/domain"
+	"koerier/pipeline"
+	"koerier/store"
+)
+
+// world is a fake Postgres for workflow tests: the activities below change it the way
+// the real ones change the database.
+type world struct {
+	mu       sync.Mutex
+	msg      activities.MessageState
+	deliver  func(*world) (activities.DeliverResult, error)
+	log      []activities.LogLine
+	calls    []string
+	restores int
+}
+
+func newWorld(status domain.Status) *world {
+	return &world{msg: activities.MessageState{Number: 1000001, Direction: "out", Environment: "acme", EnvironmentActive: true, Type: "btw",
+		Subject: "001000044B37", Period: "2026-10", Declaration: "acme/btw/001000044B37/2026-10", Version: 1, LatestVersion: 1, Attempt: 1,
+		Status: status, EnvStatus: domain.StatusQueued}}
+}
+
+func (w *world) call(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, name)
+}
+
+func (w *world) called(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *world) lines(level string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, l := range w.log {
+		if l.Level == level {
+			out = append(out, l.Description)
+		}
+	}
+	return out
+}
+
+// setup registers the fake activities on a test environment.
+func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
+	env.RegisterActivity(&activities.Activities{})
+	env.OnActivity(a.LoadMessage, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (activities.MessageState, error) {
+		w.call("LoadMessage")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.msg, nil
+	})
+	env.OnActivity(a.Deliver, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (activities.DeliverResult, error) {
+		w.call("Deliver")
+		if w.deliver != nil {
+			return w.deliver(w)
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.msg.Status, w.msg.Kenmerk = domain.StatusSent, "K-1"
+		return activities.DeliverResult{Outcome: activities.OutcomeSent, Kenmerk: "K-1", Attempt: w.msg.Attempt}, nil
+	})
+	env.OnActivity(a.Process, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (store.ProcessResult, error) {
+		w.call("Process")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		changed := w.msg.EnvStatus != w.msg.Status
+		w.msg.EnvStatus = w.msg.Status
+		return store.ProcessResult{Status: w.msg.Status, Changed: changed}, nil
+	})
+	env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (domain.Status, error) {
+		w.call("Report")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.msg.Reported = true
+		level := "I"
+		if w.msg.Status != domain.StatusAccepted {
+			level = "F"
+		}
+		w.log = append(w.log, activities.LogLine{Level: level, Description: "report " + string(w.msg.Status)})
+		return w.msg.Status, nil
+	})
+	env.OnActivity(a.Restore, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, who string) (store.RestoreResult, error) {
+		w.call("Restore")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if err := domain.MayRestore(domain.Version{Number: w.msg.Number, Version: w.msg.Version, Status: w.msg.Status, DoNotSend: w.msg.DoNotSend}, w.msg.LatestVersion); err != nil {
+			return store.RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeRefused, nil)
+		}
+		w.restores++
+		w.msg.Attempt++
+		w.msg.Status, w.msg.EnvStatus, w.msg.Reported, w.msg.Kenmerk = domain.StatusReadyToResend, domain.StatusReadyToResend, false, ""
+		return store.RestoreResult{Attempt: w.msg.Attempt}, nil
+	})
+	env.OnActivity(a.WriteLog, mock.Anything, mock.Anything).Return(func(_ context.Context, l activities.LogLine) error {
+		w.call("WriteLog")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.log = append(w.log, l)
+		return nil
+	})
+	env.OnActivity(a.LogRefusal, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, n int64, _ int, reason string) error {
+		w.call("LogRefusal")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.log = append(w.log, activities.LogLine{Level: "F", Description: "not sent: " + reason})
+		return nil
+	})
+	env.OnActivity(a.RecordDeliveryError, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, _ int, reason string) error {
+		w.call("RecordDeliveryError")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.log = append(w.log, activities.LogLine{Level: "F", Description: "delivery error: " + reason})
+		return nil
+	})
+	env.OnActivity(a.MarkNeedsAction, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, reason, _ string) error {
+		w.call("MarkNeedsAction")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.msg.NeedsAction, w.msg.NeedsActionReason = true, reason
+		w.log = append(w.log, activities.LogLine{Level: "F", Description: reason})
+		return nil
+	})
+	env.OnActivity(a.AssignEnvironment, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, sig pipeline.AssignSignal) error {
+		w.call("AssignEnvironment")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.msg.EnvironmentActive {
+			return temporal.NewNonRetryableApplicationError("message belongs to environment acme, which still exists", activities.ErrTypeRefused, nil)
+		}
+		w.msg.Environment, w.msg.EnvironmentActive = sig.Environment, true
+		return nil
+	})
+}
+
+// replies simulates send/receive: the world's status moves (as Postgres decides) and
+// the workflow is signalled.
+func (w *world) replies(env *testsuite.TestWorkflowEnvironment, codes ...string) {
+	w.mu.Lock()
+	var sig pipeline.RepliesSignal
+	for i, c := range codes {
+		info := domain.InterpretCode(c)
+		sig.Replies = append(sig.Replies, pipeline.Reply{EventID: int64(len(w.calls)*100 + i), Kenmerk: w.msg.Kenmerk, Code: c, Status: info.Status, Applied: true})
+		if domain.Higher(info.Status, w.msg.Status) {
+			w.msg.Status = info.Status
+		}
+		w.msg.NeedsAction = w.msg.NeedsAction || info.NeedsAction
+	}
+	sig.Status, sig.Attempt, sig.NeedsAction = w.msg.Status, w.msg.Attempt, w.msg.NeedsAction
+	w.mu.Unlock()
+	env.SignalWorkflow(pipeline.SignalReplies, sig)
+}
+
+func queryState(t *testing.T, env *testsuite.TestWorkflowEnvironment) pipeline.State {
+	t.Helper()
+	v, err := env.QueryWorkflow(pipeline.QueryState)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	var st pipeline.State
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func input() pipeline.DeclarationInput {
+	return pipeline.DeclarationInput{Number: 1000001, NoReplyTimeout: 96 * time.Hour}
+}
+
+// The happy path through every stage, for an environment that sends and processes by
+// hand: queue → send (on send/receive's word) → await replies → process (on the
+// operator's word) → report.
+func TestDeclarationStagesManualEnvironment(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.setup(env)
+	var states []pipeline.State
+	env.RegisterDelayedCallback(func() {
+		states = append(states, queryState(t, env))
+		env.SignalWorkflow(pipeline.SignalSend, pipeline.SendSignal{By: "send-receive-1"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		states = append(states, queryState(t, env))
+		w.replies(env, "105", "100", "110")
+	}, 2*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		states = append(states, queryState(t, env))
+		w.replies(env, "200", "301", "405", "400", "500", "105")
+	}, 3*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		states = append(states, queryState(t, env))
+		env.SignalWorkflow(pipeline.SignalProcess, pipeline.OperatorSignal{By: "op"})
+	}, 4*time.Minute)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	wantStages := []string{pipeline.StageQueued, pipeline.StageAwaitingReplies, pipeline.StageAwaitingReplies, pipeline.StageProcessing}
+	for i, st := range states {
+		if st.Stage != wantStages[i] {
+			t.Errorf("state %d: stage %q, want %q", i, st.Stage, wantStages[i])
+		}
+	}
+	if states[1].Kenmerk != "K-1" || states[1].Status != domain.StatusSent {
+		t.Errorf("after delivery: %+v", states[1])
+	}
+	if states[2].Status != domain.StatusInProgress || len(states[2].Replies) != 3 {
+		t.Errorf("after first replies: %+v", states[2])
+	}
+	if states[3].Status != domain.StatusAccepted || states[3].EnvStatus == domain.StatusAccepted {
+		t.Errorf("accepted but not yet processed: %+v", states[3])
+	}
+	if w.called("Deliver") != 1 || w.called("Process") != 1 || w.called("Report") != 1 {
+		t.Errorf("calls: %v", w.calls)
+	}
+	if got := w.lines("I"); len(got) != 1 || got[0] != "report accepted" {
+		t.Errorf("report line: %v", got)
+	}
+}
+
+// An environment whose profile sends and processes automatically needs no one.
+func TestDeclarationAutoSendAutoProcess(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend, w.msg.AutoProcess = true, true
+	w.setup(env)
+	var afterFirst pipeline.State
+	env.RegisterDelayedCallback(func() { w.replies(env, "105", "100") }, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		afterFirst = queryState(t, env)
+		w.replies(env, "500")
+	}, 2*time.Minute)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if env.GetWorkflowError() != nil {
+		t.Fatal(env.GetWorkflowError())
+	}
+	if afterFirst.EnvStatus != domain.StatusReceiptConfirmed {
+		t.Errorf("auto-process must apply replies as they come: %+v", afterFirst)
+	}
+	if w.called("Deliver") != 1 || w.called("Report") != 1 || w.msg.EnvStatus != domain.StatusAccepted {
+		t.Errorf("calls %v, env status %s", w.calls, w.msg.EnvStatus)
+	}
+}
+
+// Rule 3: a version that was superseded before it was sent ends without sending.
+func TestDeclarationSupersededEndsWithoutSending(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.DoNotSend, w.msg.LatestVersion, w.msg.AutoSend = true, 2, true
+	w.setup(env)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if env.GetWorkflowError() != nil {
+		t.Fatal(env.GetWorkflowError())
+	}
+	st := queryState(t, env)
+	if st.Stage != pipeline.StageDone || !strings.Contains(st.LastMessage, "version 2") || w.called("Deliver") != 0 {
+		t.Errorf("state %+v, calls %v", st, w.calls)
+	}
+}
+
+// A delivery the version rules refuse (a newer version was queued meanwhile) is
+// logged with its reason, and the workflow ends as superseded.
+func TestDeclarationRefusedDeliveryIsLogged(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend = true
+	w.deliver = func(w *world) (activities.DeliverResult, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.msg.DoNotSend, w.msg.LatestVersion = true, 2
+		return activities.DeliverResult{Outcome: activities.OutcomeRefused, Reason: "message 1000001 is version 1, but version 2 exists", Attempt: 1}, nil
+	}
+	w.setup(env)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if env.GetWorkflowError() != nil {
+		t.Fatal(env.GetWorkflowError())
+	}
+	if f := w.lines("F"); len(f) != 1 || !strings.Contains(f[0], "version 2 exists") {
+		t.Errorf("F lines: %v", f)
+	}
+}
+
+// After a rejection the workflow reports F and waits for restore; restored, it sends
+// again on the next send and ends accepted.
+func TestDeclarationRejectedRestoredResentAccepted(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend, w.msg.AutoProcess = true, true
+	w.setup(env)
+	var waiting pipeline.State
+	env.RegisterDelayedCallback(func() { w.replies(env, "105", "100", "311") }, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		waiting = queryState(t, env)
+		env.SignalWorkflow(pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: "op"})
+	}, time.Hour)
+	env.RegisterDelayedCallback(func() { w.replies(env, "105", "100", "500") }, 2*time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if env.GetWorkflowError() != nil {
+		t.Fatal(env.GetWorkflowError())
+	}
+	if waiting.Stage != pipeline.StageWaitingForRestore || waiting.Status != domain.StatusRejected || !waiting.NeedsAction {
+		t.Errorf("after rejection: %+v", waiting)
+	}
+	if w.called("Deliver") != 2 || w.restores != 1 || w.msg.Attempt != 2 || w.called("Report") != 2 {
+		t.Errorf("calls %v attempt %d", w.calls, w.msg.Attempt)
+	}
+	if f, i := w.lines("F"), w.lines("I"); len(f) != 1 || f[0] != "report rejected" || len(i) != 1 || i[0] != "report accepted" {
+		t.Errorf("F %v I %v", f, i)
+	}
+}
+
+// Restore on an old version is refused with the reason, and nothing is resent.
+func TestDeclarationRestoreOfOldVersionRefused(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusRejected)
+	w.msg.EnvStatus, w.msg.Reported, w.msg.LatestVersion = domain.StatusRejected, true, 2
+	w.setup(env)
+	var after pipeline.State
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: "op"}) }, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		after = queryState(t, env)
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if !strings.Contains(after.LastMessage, "restore refused") || !strings.Contains(after.LastMessage, "version 2 exists") || after.Stage != pipeline.StageWaitingForRestore {
+		t.Errorf("state: %+v", after)
+	}
+	if f := w.lines("F"); len(f) < 1 || !strings.Contains(f[0], "version 2 exists") {
+		t.Errorf("F lines: %v", f)
+	}
+	if w.called("Deliver") != 0 {
+		t.Error("an old version was resent")
+	}
+}
+
+// A stuck message is never silent: no final reply within the timeout → F line and
+// needs-action, once; the workflow keeps waiting.
+func TestDeclarationNoReplyTimeout(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusSent)
+	w.msg.Kenmerk, w.msg.AutoProcess = "K-1", true
+	w.setup(env)
+	in := input()
+	in.NoReplyTimeout = 24 * time.Hour
+	var before, after pipeline.State
+	env.RegisterDelayedCallback(func() { w.replies(env, "105", "100") }, time.Hour)
+	env.RegisterDelayedCallback(func() { before = queryState(t, env) }, 23*time.Hour)
+	env.RegisterDelayedCallback(func() { after = queryState(t, env) }, 25*time.Hour)
+	env.RegisterDelayedCallback(func() { w.replies(env, "500") }, 100*time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, in)
+	if env.GetWorkflowError() != nil {
+		t.Fatal(env.GetWorkflowError())
+	}
+	if before.NeedsAction || !after.NeedsAction || !strings.Contains(after.NeedsActionWhy, "no final reply") {
+		t.Errorf("before %+v after %+v", before, after)
+	}
+	if w.called("MarkNeedsAction") != 1 {
+		t.Errorf("needs-action marked %d times", w.called("MarkNeedsAction"))
+	}
+}
+
+// A batch of replies sent before a restore must not undo the restore.
+func TestDeclarationStaleRepliesIgnoredAfterRestore(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusReadyToResend)
+	w.msg.Attempt = 2
+	w.setup(env)
+	var st pipeline.State
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(pipeline.SignalReplies, pipeline.RepliesSignal{Attempt: 1, Status: domain.StatusRejected,
+			Replies: []pipeline.Reply{{EventID: 9, Kenmerk: "K-old", Code: "311", Status: domain.StatusRejected}}})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		st = queryState(t, env)
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if st.Status != domain.StatusReadyToResend || st.Stage != pipeline.StageQueued || len(st.Replies) != 1 {
+		t.Errorf("state: %+v", st)
+	}
+}
+
+// Cancel does not withdraw: the workflow says so in the log and ends; the message
+// stays where it is.
+func TestDeclarationCancelIsLoggedNotWithdrawn(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.setup(env)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Minute)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if err := env.GetWorkflowError(); err == nil || !temporal.IsCanceledError(errors.Unwrap(err)) && !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("want cancelled, got %v", err)
+	}
+	f := w.lines("F")
+	if len(f) != 1 || !strings.Contains(f[0], "not withdrawn") {
+		t.Errorf("F lines: %v", f)
+	}
+	if w.msg.Status != domain.StatusQueued || w.called("Deliver") != 0 {
+		t.Error("cancel changed the message")
+	}
+}
+
+// Delivery trouble that outlasts the retries leaves the message due, logged.
+func TestDeclarationTransientDeliveryFailureStaysQueued(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend = false
+	attempts := 0
+	w.deliver = func(w *world) (activities.DeliverResult, error) {
+		attempts++
+		return activities.DeliverResult{}, errors.New("digipoort aanleveren (transient): Digipoort is overloaded")
+	}
+	w.setup(env)
+	var st pipeline.State
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalSend, pipeline.SendSignal{By: "run"}) }, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		st = queryState(t, env)
+		env.CancelWorkflow()
+	}, 2*time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if attempts != 8 {
+		t.Errorf("delivery tried %d times, want the 8 of the retry policy", attempts)
+	}
+	if st.Stage != pipeline.StageQueued || !strings.Contains(st.LastMessage, "could not be completed") {
+		t.Errorf("state %+v", st)
+	}
+	if w.called("RecordDeliveryError") != 1 {
+		t.Errorf("calls %v", w.calls)
+	}
+}
+
+// A final Digipoort refusal (send failed) waits for restore like a rejection.
+func TestDeclarationSendFailedWaitsForRestore(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend, w.msg.AutoProcess = true, true
+	w.deliver = func(w *world) (activities.DeliverResult, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.msg.Status = domain.StatusSendFailed
+		return activities.DeliverResult{Outcome: activities.OutcomeSendFailed, Reason: "ALS100"}, nil
+	}
+	w.setup(env)
+	var st pipeline.State
+	env.RegisterDelayedCallback(func() {
+		st = queryState(t, env)
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if st.Stage != pipeline.StageWaitingForRestore || st.Status != domain.StatusSendFailed || w.called("Report") != 1 {
+		t.Errorf("state %+v calls %v", st, w.calls)
+	}
+}
+
+// assign-environment is refused on a message whose environment still exists, with an
+// F line; for a removed environment it moves the message.
+func TestDeclarationAssignEnvironment(t *testing.T) {
+	for _, active := range []bool{true, false} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		w := newWorld(domain.StatusQueued)
+		w.msg.EnvironmentActive = active
+		w.setup(env)
+		var st pipeline.State
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(pipeline.SignalAssignEnvironment, pipeline.AssignSignal{Environment: "beta"})
+		}, time.Minute)
+		env.RegisterDelayedCallback(func() {
+			st = queryState(t, env)
+			env.CancelWorkflow()
+		}, time.Hour)
+		env.ExecuteWorkflow(DeclarationWorkflow, input())
+		if active && (!strings.Contains(st.LastMessage, "refused") || len(w.lines("F")) < 1) {
+			t.Errorf("active environment: %+v", st)
+		}
+		if !active && st.Environment != "beta" {
+			t.Errorf("removed environment: %+v", st)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+// Package workflows holds Koerier's durable workflows: one DeclarationWorkflow per
+// outgoing message, the SendReceiveWorkflow that moves them, and the CleanupWorkflow.
+//
+// Workflow code is deterministic: time comes from workflow.Now, waiting from timers and
+// signals, everything else from activities. Postgres is the record of truth; a
+// workflow reads where its message stands when it starts, so a workflow that was lost,
+// cancelled or terminated is simply started again.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"koerier/activities"
+)
+
+// a is only used to name activity methods; the worker registers the real one.
+var a *activities.Activities
+
+// storeOptions fit activities that only touch Postgres: retried without limit, with
+// back-off up to 30 seconds, so that a database restart delays the pipeline but never
+// loses a step. Final errors (refusals, missing rows) stop at once.
+func storeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	})
+}
+
+// deliverOptions retry a transient Digipoort problem a few times within minutes; after
+// that the message stays due, the failure is logged, and the next send/receive tries
+// again. Digipoort's final answers are not retried.
+func deliverOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 3 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        2 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        8,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	})
+}
+
+// pageOptions fit the send/receive activities that work through one page of messages:
+// long enough to wait for deliveries, heartbeating, retried a few times.
+func pageOptions(ctx workflow.Context, wait time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: wait + 5*time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        2 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	})
+}
+
+// lockOptions: a lock held by another run fails at once (LockHeld is final); a
+// database that does not answer is tried for about a minute.
+func lockOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        15 * time.Second,
+			MaximumAttempts:        6,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	})
+}
+
+// historyLimit is where a workflow continues as new before its history grows large;
+// a variable so tests can make it small.
+var historyLimit = 2000
