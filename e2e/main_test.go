@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"koerier/internal/testenv"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "koerier-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, pkg := range []string{"starter", "worker"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "koerier/"+pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	testenv.StopTemporal()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs `starter args...` with the stack's environment, as an operator would.
+func cli(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "starter"), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errOut.String(), fmt.Errorf("starter %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cli(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func cliJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out := mustCLI(t, append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("starter %s --json printed %q: %v", strings.Join(args, " "), out, err)
+	}
+}
+
+// vatReturn is the real VAT return from ../shared when it is there, else a demo
+// XBRL of the same shape, written to a temp file.
+func vatReturn(t *testing.T) string {
+	t.Helper()
+	real := filepath.Join("..", "..", "shared", "digipoort", "fixtures", "omzetbelasting-2021.xbrl")
+	if _, err := os.Stat(real); err == nil {
+		return real
+	}
+	p := filepath.Join(t.TempDir(), "demo-omzetbelasting.xbrl")
+	if err := os.WriteFile(p, []byte(demoXBRL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const demoXBRL = `<?xml version="1.0" encoding="UTF-8"?>
+<xbrli:xbrl xml:lang="nl" xmlns:bd-i="http://www.nltaxonomie.nl/nt15/bd/20201209/dictionary/bd-data" xmlns:xbrli="http://www.xbrl.org/2003/instance" xmlns:iso4217="http://www.xbrl.org/2003/iso4217">
+  <xbrli:context id="Msg"><xbrli:entity><xbrli:identifier scheme="www.belastingdienst.nl/omzetbelastingnummer">001000044B37</xbrli:identifier></xbrli:entity>
+  <xbrli:period><xbrli:startDate>2021-10-01</xbrli:startDate><xbrli:endDate>2021-10-31</xbrli:endDate></xbrli:period></xbrli:context>
+  <xbrli:unit id="EUR"><xbrli:measure>iso4217:EUR</xbrli:measure></xbrli:unit>
+  <bd-i:TurnoverSuppliesServicesGeneralTariff contextRef="Msg" decimals="INF" unitRef="EUR">1000</bd-i:TurnoverSuppliesServicesGeneralTariff>
+</xbrli:xbrl>
+`
