@@ -19,5 +19,7 @@ func commands() []*cobra.Command {
 		newStateCmd(),
 		newCleanupCmd(),
 		newSchedulesCmd(),
+		newInternalCmd(),
+		newDigipoortCmd(),
 	}
 }

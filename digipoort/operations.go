@@ -1,0 +1,299 @@
+package digipoort
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"koerier/digipoort/internal/wire"
+)
+
+func toWire(id Identity) wire.Identiteit { return wire.Identiteit{Nummer: id.Nummer, Type: id.Type} }
+func fromWire(id wire.Identiteit) Identity {
+	return Identity{Nummer: id.Nummer, Type: id.Type}
+}
+
+// Deliver sends a message (AanleverService.aanleveren) and returns Digipoort's
+// process kenmerk. Field limits are checked before anything is sent. A response that
+// carries a statusFoutcode is returned as an *Error. When Deliver fails transiently
+// the delivery may nevertheless have arrived: use FindDelivery before delivering the
+// same aanleverkenmerk again.
+func (c *Client) Deliver(ctx context.Context, r DeliverRequest) (DeliverResponse, error) {
+	if err := r.validate(); err != nil {
+		return DeliverResponse{}, err
+	}
+	req := wire.AanleverRequest{
+		Berichtsoort:             r.Berichtsoort,
+		Aanleverkenmerk:          r.Aanleverkenmerk,
+		IdentiteitBelanghebbende: toWire(r.Belanghebbende),
+		RolBelanghebbende:        r.Rol,
+		BerichtInhoud: wire.BerichtInhoud{
+			MimeType:     r.MimeType,
+			Bestandsnaam: r.Bestandsnaam,
+			Inhoud:       base64.StdEncoding.EncodeToString(r.Inhoud),
+		},
+		AutorisatieAdres: c.cfg.AutorisatieAdres,
+	}
+	if r.Ontvanger != nil {
+		o := toWire(*r.Ontvanger)
+		req.IdentiteitOntvanger = &o
+	}
+	var resp wire.AanleverResponse
+	if err := c.call(ctx, wire.OpAanleveren, &req, &resp); err != nil {
+		return DeliverResponse{}, err
+	}
+	return deliverResponse(r, resp)
+}
+
+func deliverResponse(r DeliverRequest, resp wire.AanleverResponse) (DeliverResponse, error) {
+	out := DeliverResponse{
+		Kenmerk:           resp.Kenmerk,
+		Berichtsoort:      resp.Berichtsoort,
+		Aanleverkenmerk:   resp.Aanleverkenmerk,
+		Aangeleverd:       resp.TijdstempelAangeleverd.Time,
+		Belanghebbende:    fromWire(resp.IdentiteitBelanghebbende),
+		Rol:               resp.RolBelanghebbende,
+		AutorisatieAdres:  resp.AutorisatieAdres,
+		Statuscode:        resp.Statuscode,
+		StatusDescription: resp.Statusomschrijving,
+	}
+	if resp.IdentiteitOntvanger != nil {
+		o := fromWire(*resp.IdentiteitOntvanger)
+		out.Ontvanger = &o
+	}
+	if resp.TijdstempelStatus != nil {
+		out.StatusTime = resp.TijdstempelStatus.Time
+	}
+	if resp.StatusFoutcode != nil && resp.StatusFoutcode.Foutcode != "" {
+		kind, msg := ClassifyFoutcode(resp.StatusFoutcode.Foutcode, resp.StatusFoutcode.Foutbeschrijving)
+		return out, &Error{Op: opDeliver, Kind: kind, Foutcode: resp.StatusFoutcode.Foutcode,
+			Foutbeschrijving: resp.StatusFoutcode.Foutbeschrijving, Statuscode: resp.Statuscode, Msg: msg}
+	}
+	if out.Statuscode == "210" {
+		return out, status210Error(opDeliver, Status{Kenmerk: out.Kenmerk, Code: out.Statuscode})
+	}
+	if out.Kenmerk == "" || len(out.Kenmerk) > MaxKenmerk {
+		return out, &Error{Op: opDeliver, Kind: Final, Msg: fmt.Sprintf("Digipoort returned an unusable kenmerk %q", out.Kenmerk)}
+	}
+	if r.Aanleverkenmerk != "" && out.Aanleverkenmerk != "" && out.Aanleverkenmerk != r.Aanleverkenmerk {
+		return out, &Error{Op: opDeliver, Kind: Final,
+			Msg: fmt.Sprintf("Digipoort answered for aanleverkenmerk %q, not for %q", out.Aanleverkenmerk, r.Aanleverkenmerk)}
+	}
+	return out, nil
+}
+
+// Statuses returns every status of one delivery process (getStatussenProces) in
+// Digipoort's order. Zero from/to are omitted; otherwise Digipoort returns only the
+// statuses with a time inside [from, to]. When a status is 210 (authenticatie niet
+// gelukt) the statuses are returned together with a Final *Error that says to check
+// the client certificate.
+func (c *Client) Statuses(ctx context.Context, kenmerk string, from, to time.Time) ([]Status, error) {
+	return c.statuses(ctx, wire.OpGetStatussenProces, kenmerk, from, to)
+}
+
+// NewStatuses returns the statuses not fetched before with this certificate
+// (getNieuweStatussenProces). A status fetched and then lost is gone for this call;
+// prefer Statuses with a moving window. 210 is reported as in Statuses.
+func (c *Client) NewStatuses(ctx context.Context, kenmerk string) ([]Status, error) {
+	return c.statuses(ctx, wire.OpGetNieuweStatussenProces, kenmerk, time.Time{}, time.Time{})
+}
+
+func (c *Client) statuses(ctx context.Context, op, kenmerk string, from, to time.Time) ([]Status, error) {
+	f := &fieldCheck{op: op}
+	f.text("kenmerk", kenmerk, MaxKenmerk, true)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	req := wire.StatusWindowRequest{
+		XMLName:          wire.Name(op + "Request"),
+		Kenmerk:          kenmerk,
+		AutorisatieAdres: c.cfg.AutorisatieAdres,
+		TijdstempelVanaf: wire.TimePtr(from),
+		TijdstempelTot:   wire.TimePtr(to),
+	}
+	var resp wire.StatusResponse
+	if err := c.call(ctx, op, &req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Return.XMLName.Local != op+"Return" {
+		return nil, &Error{Op: op, Kind: Final, Msg: fmt.Sprintf("response lacks %sReturn", op)}
+	}
+	out := make([]Status, 0, len(resp.Return.Resultaat))
+	var err error
+	for _, r := range resp.Return.Resultaat {
+		s := Status{
+			Kenmerk: r.Kenmerk, Code: r.Statuscode, Time: r.TijdstempelStatus.Time,
+			Description: r.Statusomschrijving, Details: r.Statusdetails,
+			Belanghebbende: fromWire(r.IdentiteitBelanghebbende),
+		}
+		if r.StatusFoutcode != nil {
+			s.ErrorCode, s.ErrorDescription = r.StatusFoutcode.Foutcode, r.StatusFoutcode.Foutbeschrijving
+		}
+		if s.Code == "210" && err == nil {
+			err = status210Error(op, s)
+		}
+		out = append(out, s)
+	}
+	return out, err
+}
+
+// Berichtsoorten lists the message types Digipoort knows for an identity
+// (getBerichtsoorten).
+func (c *Client) Berichtsoorten(ctx context.Context, id Identity) ([]string, error) {
+	f := &fieldCheck{op: wire.OpGetBerichtsoorten}
+	f.identity("identiteitBelanghebbende", id)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	req := wire.GetBerichtsoortenRequest{IdentiteitBelanghebbende: toWire(id), AutorisatieAdres: c.cfg.AutorisatieAdres}
+	var resp wire.GetBerichtsoortenResponse
+	if err := c.call(ctx, wire.OpGetBerichtsoorten, &req, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Return.Berichtsoort, nil
+}
+
+// Processen lists the kenmerken of the delivery processes of one berichtsoort and
+// identity (getProcessen).
+func (c *Client) Processen(ctx context.Context, berichtsoort string, id Identity) ([]string, error) {
+	f := &fieldCheck{op: wire.OpGetProcessen}
+	f.text("berichtsoort", berichtsoort, MaxBerichtsoort, true)
+	f.identity("identiteitBelanghebbende", id)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	req := wire.GetProcessenRequest{Berichtsoort: berichtsoort, IdentiteitBelanghebbende: toWire(id), AutorisatieAdres: c.cfg.AutorisatieAdres}
+	var resp wire.GetProcessenResponse
+	if err := c.call(ctx, wire.OpGetProcessen, &req, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(resp.Return.Resultaat))
+	for _, p := range resp.Return.Resultaat {
+		out = append(out, p.Kenmerk)
+	}
+	return out, nil
+}
+
+// BerichtenLijst lists the messages ready for pickup (getBerichtenLijst) with a time
+// in [from, to]; zero times are omitted. Koerier looks back 30 days.
+func (c *Client) BerichtenLijst(ctx context.Context, from, to time.Time) ([]BerichtRef, error) {
+	req := wire.GetBerichtenLijstRequest{AutorisatieAdres: c.cfg.AutorisatieAdres, TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
+	var resp wire.GetBerichtenLijstResponse
+	if err := c.call(ctx, wire.OpGetBerichtenLijst, &req, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]BerichtRef, 0, len(resp.Return.Resultaat))
+	for _, r := range resp.Return.Resultaat {
+		out = append(out, BerichtRef{Kenmerk: r.Kenmerk, Berichtsoort: r.Berichtsoort, Belanghebbende: fromWire(r.IdentiteitBelanghebbende)})
+	}
+	return out, nil
+}
+
+// BerichtenKenmerk picks up the messages of one process kenmerk
+// (getBerichtenKenmerk) with a time in [from, to]; zero times are omitted.
+func (c *Client) BerichtenKenmerk(ctx context.Context, kenmerk string, from, to time.Time) ([]Bericht, error) {
+	op := wire.OpGetBerichtenKenmerk
+	f := &fieldCheck{op: op}
+	f.text("kenmerk", kenmerk, MaxKenmerk, true)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	req := wire.GetBerichtenKenmerkRequest{Kenmerk: kenmerk, AutorisatieAdres: c.cfg.AutorisatieAdres,
+		TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
+	return c.berichten(ctx, op, &req)
+}
+
+// Berichten picks up the messages for an identity (getBerichten), optionally of one
+// berichtsoort ("" = all), with a time in [from, to]; zero times are omitted.
+func (c *Client) Berichten(ctx context.Context, id Identity, berichtsoort string, from, to time.Time) ([]Bericht, error) {
+	op := wire.OpGetBerichten
+	f := &fieldCheck{op: op}
+	f.identity("identiteitBelanghebbende", id)
+	f.text("berichtsoort", berichtsoort, MaxBerichtsoort, false)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	req := wire.GetBerichtenRequest{Berichtsoort: berichtsoort, IdentiteitBelanghebbende: toWire(id),
+		AutorisatieAdres: c.cfg.AutorisatieAdres, TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
+	return c.berichten(ctx, op, &req)
+}
+
+func (c *Client) berichten(ctx context.Context, op string, req any) ([]Bericht, error) {
+	var resp wire.BerichtenResponse
+	if err := c.call(ctx, op, req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Return.XMLName.Local != op+"Return" {
+		return nil, &Error{Op: op, Kind: Final, Msg: fmt.Sprintf("response lacks %sReturn", op)}
+	}
+	out := make([]Bericht, 0, len(resp.Return.Resultaat))
+	for _, r := range resp.Return.Resultaat {
+		inhoud, err := decodeBase64(r.BerichtInhoud.Inhoud)
+		if err != nil {
+			return nil, &Error{Op: op, Kind: Final, Err: err, Msg: "message " + r.Berichtkenmerk + " has content that is not base64"}
+		}
+		out = append(out, Bericht{
+			Kenmerk: r.Kenmerk, Berichtsoort: r.Berichtsoort, Berichtkenmerk: r.Berichtkenmerk,
+			Aanleverkenmerk: r.Aanleverkenmerk, Aangeleverd: r.TijdstempelAangeleverd.Time,
+			Belanghebbende: fromWire(r.IdentiteitBelanghebbende), Rol: r.RolBelanghebbende,
+			MimeType: r.BerichtInhoud.MimeType, Bestandsnaam: r.BerichtInhoud.Bestandsnaam, Inhoud: inhoud,
+		})
+	}
+	return out, nil
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			b = append(b, s[i])
+		}
+	}
+	return base64.StdEncoding.AppendDecode(nil, b)
+}
+
+// FindDelivery answers "does Digipoort already have a delivery with this
+// aanleverkenmerk?" after a crash between sending and recording the answer (or a
+// timeout that left it unknown whether the delivery arrived).
+//
+// getProcessen(berichtsoort, identity) lists the process kenmerken but carries no
+// aanleverkenmerk; for every kenmerk for which known returns false (nil known: none
+// is known), getBerichtenKenmerk is asked for its messages, and a BerichtResultaat
+// whose aanleverkenmerk equals the given one identifies the delivery.
+//
+// Caveats: whether the real Digipoort fills aanleverkenmerk in BerichtResultaat, and
+// whether a process has a message to pick up before its flow ends, is not confirmed
+// (Logius documents the element as optional). The simulator does fill it, once a
+// flow has ended. So found=false means "not found by this method", not proof that
+// nothing arrived; callers that must not deliver twice should combine it with
+// waiting and asking again.
+func (c *Client) FindDelivery(ctx context.Context, berichtsoort string, id Identity, aanleverkenmerk string,
+	known func(kenmerk string) bool) (kenmerk string, found bool, err error) {
+	f := &fieldCheck{op: "FindDelivery"}
+	f.text("aanleverkenmerk", aanleverkenmerk, MaxAanleverkenmerk, true)
+	if err := f.err(); err != nil {
+		return "", false, err
+	}
+	kenmerken, err := c.Processen(ctx, berichtsoort, id)
+	if err != nil {
+		return "", false, err
+	}
+	for _, k := range kenmerken {
+		if known != nil && known(k) {
+			continue
+		}
+		berichten, err := c.BerichtenKenmerk(ctx, k, time.Time{}, time.Time{})
+		if err != nil {
+			return "", false, err
+		}
+		for _, b := range berichten {
+			if b.Aanleverkenmerk == aanleverkenmerk {
+				return k, true, nil
+			}
+		}
+	}
+	return "", false, nil
+}

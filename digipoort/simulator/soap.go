@@ -1,0 +1,717 @@
+package simulator
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/google/uuid"
+	"github.com/sirupsen/logrus"
+
+	"koerier/digipoort/devcerts"
+	"koerier/digipoort/internal/wire"
+	"koerier/digipoort/wsse"
+)
+
+// maxRequestBytes bounds a request: 20 MiB content is ~27 MiB of base64.
+const maxRequestBytes = 40 << 20
+
+const specText = "Het verzoek voldoet niet aan de koppelvlakspecificaties en kan hierdoor niet door Digipoort worden verwerkt.\n\n" +
+	"De volgende fout is opgetreden: \n\n"
+
+// soapFault is an answer the simulator gives as an (unsigned) SOAP fault.
+type soapFault struct {
+	code        string // "Client" or "Server"
+	foutcode    string
+	beschrijven string
+}
+
+func (f *soapFault) Error() string { return f.foutcode + ": " + f.beschrijven }
+
+func specFault(svc wire.Service, format string, args ...any) *soapFault {
+	return &soapFault{code: "Client", foutcode: svc.FaultCode + "100", beschrijven: specText + fmt.Sprintf(format, args...) + "\n"}
+}
+
+func overloadFault(svc wire.Service, word string) *soapFault {
+	return &soapFault{code: "Server", foutcode: svc.FaultCode + "400",
+		beschrijven: "Digipoort is op dit moment " + word + ". Probeer het later opnieuw."}
+}
+
+// request is one verified SOAP request.
+type request struct {
+	svc       wire.Service
+	op        string
+	messageID string
+	cert      *x509.Certificate
+	certFP    string
+	known     bool
+	payload   []byte
+	now       time.Time
+}
+
+func (s *Sim) serveSOAP(svc wire.Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "POST a SOAP 1.1 request", http.StatusMethodNotAllowed)
+			return
+		}
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "client certificate required", http.StatusForbidden)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+		if err != nil {
+			return
+		}
+		op := "unknown"
+		var relatesTo string
+		writeFault := func(f *soapFault) {
+			s.writeFault(w, svc, op, relatesTo, f)
+			s.log.WithFields(logrus.Fields{"op": op, "foutcode": f.foutcode}).Info("fault")
+		}
+		if len(body) > maxRequestBytes {
+			writeFault(specFault(svc, "Het verzoek is groter dan toegestaan."))
+			return
+		}
+		m, err := wsse.Parse(body)
+		if err != nil {
+			writeFault(specFault(svc, "Het SOAP bericht is ongeldig: %v", err))
+			return
+		}
+		relatesTo = m.Addressing.MessageID
+		p := m.Payload()
+		if p == nil || p.NamespaceURI() != wire.NS || !strings.HasSuffix(p.Tag, "Request") {
+			writeFault(specFault(svc, "De SOAP Body bevat geen verzoek van koppelvlak 1.2."))
+			return
+		}
+		op = strings.TrimSuffix(p.Tag, "Request")
+		if op == "aanlever" {
+			op = wire.OpAanleveren
+		}
+		if got, ok := wire.ServiceOf(op); !ok || got.Path != svc.Path {
+			op = "unknown"
+			writeFault(specFault(svc, "Operatie %s wordt niet door deze service aangeboden.", p.Tag))
+			return
+		}
+		s.count(op)
+		want := wire.RequestAction(svc, op)
+		if sa := strings.Trim(r.Header.Get("SOAPAction"), `" `); sa != want {
+			writeFault(specFault(svc, "SOAPAction %q hoort niet bij %s (verwacht %q).", sa, op, want))
+			return
+		}
+		if m.Addressing.Action != want {
+			writeFault(specFault(svc, "wsa:Action %q hoort niet bij %s (verwacht %q).", m.Addressing.Action, op, want))
+			return
+		}
+		if m.Addressing.MessageID == "" {
+			writeFault(specFault(svc, "wsa:MessageID ontbreekt."))
+			return
+		}
+		if u, err := url.Parse(m.Addressing.To); err != nil || u.Path != svc.Path {
+			writeFault(specFault(svc, "wsa:To %q is niet het endpoint van de service.", m.Addressing.To))
+			return
+		}
+		if a := m.Addressing.ReplyTo; a != "" && a != wsse.AnonymousAddress {
+			writeFault(specFault(svc, "wsa:ReplyTo moet %s zijn.", wsse.AnonymousAddress))
+			return
+		}
+		peer := r.TLS.PeerCertificates[0]
+		if _, err := m.Verify(wsse.VerifyOptions{
+			Trust: func(c *x509.Certificate) error {
+				if !bytes.Equal(c.Raw, peer.Raw) {
+					return fmt.Errorf("het certificaat in de handtekening is niet het TLS-clientcertificaat")
+				}
+				return nil
+			},
+			Tolerance: s.opts.RequestTolerance,
+		}); err != nil {
+			writeFault(specFault(svc, "De WS-Security handtekening is ongeldig: %v", err))
+			return
+		}
+		payload, err := m.PayloadXML()
+		if err != nil {
+			writeFault(specFault(svc, "%v", err))
+			return
+		}
+		fp := devcerts.Fingerprint(peer)
+		req := &request{svc: svc, op: op, messageID: m.Addressing.MessageID, cert: peer, certFP: fp,
+			known: s.known[fp], payload: payload, now: time.Now().Truncate(time.Millisecond)}
+
+		inj := s.injections(op)
+		if inj.http500 {
+			s.log.WithField("op", op).Info("injected HTTP 500")
+			http.Error(w, "Internal Server Error (injected by the simulator)", http.StatusInternalServerError)
+			return
+		}
+		if inj.overload {
+			writeFault(overloadFault(svc, "overbelast"))
+			return
+		}
+		if inj.slow > 0 {
+			if !s.sleep(r, inj.slow) {
+				return
+			}
+			req.now = time.Now().Truncate(time.Millisecond)
+		}
+
+		resp, fields, fault := s.handle(req)
+		if fault != nil {
+			writeFault(fault)
+			return
+		}
+		out, err := s.signedResponse(svc, op, m.Addressing.MessageID, resp, inj)
+		if err != nil {
+			writeFault(&soapFault{code: "Server", foutcode: svc.FaultCode + "400", beschrijven: "Technische fout in de simulator: " + err.Error()})
+			return
+		}
+		fields["op"] = op
+		fields["known_client"] = req.known
+		if inj.timeout > 0 {
+			// Processed, but the answer never comes: the client cannot know whether its
+			// request arrived.
+			s.log.WithFields(fields).Info("processed; injected timeout, not answering")
+			s.sleep(r, inj.timeout)
+			panic(http.ErrAbortHandler)
+		}
+		s.log.WithFields(fields).Info("ok")
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		_, _ = w.Write(out)
+	}
+}
+
+// sleep waits d, or until the client goes away or the simulator closes; it reports
+// whether the full time passed.
+func (s *Sim) sleep(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+	return false
+}
+
+func (s *Sim) count(op string) {
+	s.mu.Lock()
+	s.calls[op]++
+	s.mu.Unlock()
+}
+
+func (s *Sim) writeFault(w http.ResponseWriter, svc wire.Service, op, relatesTo string, f *soapFault) {
+	env, err := wsse.FaultEnvelope(wsse.Addressing{
+		To:        wsse.AnonymousAddress,
+		MessageID: "urn:uuid:" + uuid.NewString(),
+		Action:    wire.FaultAction(svc, op),
+		RelatesTo: relatesTo,
+	}, wsse.Fault{
+		Code: "soapenv:" + f.code, String: "Algemene fout", Actor: "Verantwoordingsplichtige",
+		Detail: svc.FaultElem, Foutcode: f.foutcode, Foutbeschrijving: f.beschrijven,
+	}, wire.NS)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write(env)
+}
+
+func (s *Sim) signedResponse(svc wire.Service, op, relatesTo string, payload any, inj injection) ([]byte, error) {
+	x, err := xml.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(x); err != nil {
+		return nil, err
+	}
+	addr := wsse.Addressing{
+		To:        wsse.AnonymousAddress,
+		MessageID: "urn:uuid:" + uuid.NewString(),
+		Action:    wire.ResponseAction(svc, op),
+		RelatesTo: relatesTo,
+	}
+	if inj.unsigned {
+		return unsignedEnvelope(doc.Root(), addr)
+	}
+	out, err := wsse.SignedEnvelope(doc.Root(), addr, s.signer, wsse.SignOptions{
+		Algorithm: s.opts.ResponseAlgorithm, Layout: wsse.LayoutDigipoort, TTL: 10 * time.Minute,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if inj.tamper {
+		// Change one byte of the signed Body, like the tampered fixture.
+		out = tamper(out)
+	}
+	return out, nil
+}
+
+func unsignedEnvelope(payload *etree.Element, addr wsse.Addressing) ([]byte, error) {
+	doc := etree.NewDocument()
+	env := doc.CreateElement("soapenv:Envelope")
+	env.CreateAttr("xmlns:soapenv", wsse.NSSoap)
+	env.CreateAttr("xmlns:wsa", wsse.NSWSA)
+	h := env.CreateElement("soapenv:Header")
+	h.CreateElement("wsa:To").SetText(addr.To)
+	h.CreateElement("wsa:MessageID").SetText(addr.MessageID)
+	h.CreateElement("wsa:Action").SetText(addr.Action)
+	h.CreateElement("wsa:RelatesTo").SetText(addr.RelatesTo)
+	env.CreateElement("soapenv:Body").AddChild(payload)
+	return doc.WriteToBytes()
+}
+
+func tamper(env []byte) []byte {
+	out := append([]byte(nil), env...)
+	if i := bytes.Index(out, []byte("<kenmerk>")); i >= 0 && out[i+len("<kenmerk>")] != '<' {
+		out[i+len("<kenmerk>")] ^= 0x01
+		return out
+	}
+	// No kenmerk (an empty list): add text to the signed Body instead.
+	if i := bytes.LastIndex(out, []byte("</soapenv:Body>")); i >= 0 {
+		return append(out[:i:i], append([]byte(" "), out[i:]...)...)
+	}
+	return out
+}
+
+// handle runs one verified request and returns the response payload or a fault.
+func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soapFault) {
+	fields = logrus.Fields{}
+	switch r.op {
+	case wire.OpAanleveren:
+		var q wire.AanleverRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		fields["aanleverkenmerk"] = q.Aanleverkenmerk
+		resp, f := s.aanleveren(r, &q)
+		if f == nil {
+			fields["kenmerk"] = resp.Kenmerk
+		}
+		return resp, fields, f
+	case wire.OpGetStatussenProces, wire.OpGetNieuweStatussenProces:
+		var q wire.StatusWindowRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		fields["kenmerk"] = q.Kenmerk
+		list, f := s.statussenProces(r, &q)
+		if f != nil {
+			return nil, fields, f
+		}
+		resp := &wire.StatusResponse{XMLName: wire.Name(r.op + "Response")}
+		resp.Return.XMLName = wire.Name(r.op + "Return")
+		resp.Return.Resultaat = list
+		return resp, fields, nil
+	case wire.OpGetNieuweStatussen:
+		var q struct {
+			Berichtsoort             string          `xml:"berichtsoort"`
+			IdentiteitBelanghebbende wire.Identiteit `xml:"identiteitBelanghebbende"`
+			TijdstempelVanaf         *wire.Time      `xml:"tijdstempelVanaf"`
+			TijdstempelTot           *wire.Time      `xml:"tijdstempelTot"`
+		}
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		resp := &wire.StatusResponse{XMLName: wire.Name(r.op + "Response")}
+		resp.Return.XMLName = wire.Name(r.op + "Return")
+		resp.Return.Resultaat = s.nieuweStatussen(r, q.Berichtsoort, q.IdentiteitBelanghebbende, q.TijdstempelVanaf, q.TijdstempelTot)
+		return resp, fields, nil
+	case wire.OpGetBerichtsoorten:
+		var q wire.GetBerichtsoortenRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		if f := checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende); f != nil {
+			return nil, fields, f
+		}
+		resp := &wire.GetBerichtsoortenResponse{}
+		resp.Return.Berichtsoort = s.berichtsoorten()
+		return resp, fields, nil
+	case wire.OpGetProcessen:
+		var q wire.GetProcessenRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		if f := firstFault(checkText(r.svc, "berichtsoort", q.Berichtsoort, 80, true),
+			checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende)); f != nil {
+			return nil, fields, f
+		}
+		resp := &wire.GetProcessenResponse{}
+		resp.Return.Resultaat = s.processen(r, q.Berichtsoort, q.IdentiteitBelanghebbende)
+		return resp, fields, nil
+	case wire.OpGetBerichtenLijst, wire.OpGetNieuweBerichtenLijst:
+		var q wire.GetBerichtenLijstRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		list := s.selectPickups(r, func(p *pickup) bool { return q.Berichtsoort == "" || p.Berichtsoort == q.Berichtsoort },
+			q.TijdstempelVanaf, q.TijdstempelTot, r.op == wire.OpGetNieuweBerichtenLijst)
+		resp := &wire.GetBerichtenLijstResponse{XMLName: wire.Name(r.op + "Response")}
+		for _, p := range list {
+			resp.Return.Resultaat = append(resp.Return.Resultaat, wire.BerichtLijstResultaat{
+				Berichtsoort: p.Berichtsoort, IdentiteitBelanghebbende: p.IdentiteitBelanghebbende, Kenmerk: p.Kenmerk})
+		}
+		return lijstResponse(r.op, resp), fields, nil
+	case wire.OpGetBerichtenKenmerk, wire.OpGetNieuweBerichtenKenmerk:
+		var q wire.GetBerichtenKenmerkRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		if f := checkText(r.svc, "kenmerk", q.Kenmerk, 40, true); f != nil {
+			return nil, fields, f
+		}
+		fields["kenmerk"] = q.Kenmerk
+		list := s.selectPickups(r, func(p *pickup) bool { return p.Kenmerk == q.Kenmerk },
+			q.TijdstempelVanaf, q.TijdstempelTot, r.op == wire.OpGetNieuweBerichtenKenmerk)
+		return berichtenResponse(r.op, list), fields, nil
+	case wire.OpGetBerichten, wire.OpGetNieuweBerichten:
+		var q wire.GetBerichtenRequest
+		if err := xml.Unmarshal(r.payload, &q); err != nil {
+			return nil, fields, specFault(r.svc, "%v", err)
+		}
+		if f := checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende); f != nil {
+			return nil, fields, f
+		}
+		list := s.selectPickups(r, func(p *pickup) bool {
+			return p.IdentiteitBelanghebbende == q.IdentiteitBelanghebbende && (q.Berichtsoort == "" || p.Berichtsoort == q.Berichtsoort)
+		}, q.TijdstempelVanaf, q.TijdstempelTot, r.op == wire.OpGetNieuweBerichten)
+		return berichtenResponse(r.op, list), fields, nil
+	}
+	return nil, fields, specFault(r.svc, "Operatie %s wordt niet ondersteund.", r.op)
+}
+
+func lijstResponse(op string, resp *wire.GetBerichtenLijstResponse) any {
+	if op == wire.OpGetBerichtenLijst {
+		return resp
+	}
+	// getNieuweBerichtenLijstResponse has the same shape with other element names.
+	type nieuwe struct {
+		XMLName xml.Name
+		Return  struct {
+			XMLName   xml.Name
+			Resultaat []wire.BerichtLijstResultaat `xml:"BerichtLijstResultaat"`
+		}
+	}
+	n := &nieuwe{XMLName: wire.Name(op + "Response")}
+	n.Return.XMLName = wire.Name(op + "Return")
+	n.Return.Resultaat = resp.Return.Resultaat
+	return n
+}
+
+func berichtenResponse(op string, list []*pickup) any {
+	resp := &wire.BerichtenResponse{XMLName: wire.Name(op + "Response")}
+	resp.Return.XMLName = wire.Name(op + "Return")
+	for _, p := range list {
+		resp.Return.Resultaat = append(resp.Return.Resultaat, p.BerichtResultaat)
+	}
+	return resp
+}
+
+func checkText(svc wire.Service, name, v string, max int, required bool) *soapFault {
+	if v == "" && required {
+		return specFault(svc, "Element %s ontbreekt.", name)
+	}
+	if n := len([]rune(v)); n > max {
+		return specFault(svc, "Element %s is %d tekens lang; maximaal %d toegestaan.", name, n, max)
+	}
+	return nil
+}
+
+func checkIdentity(svc wire.Service, name string, id wire.Identiteit) *soapFault {
+	return firstFault(checkText(svc, name+"/nummer", id.Nummer, 35, true), checkText(svc, name+"/type", id.Type, 20, true))
+}
+
+func firstFault(fs ...*soapFault) *soapFault {
+	for _, f := range fs {
+		if f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverResponse, *soapFault) {
+	svc := r.svc
+	inhoud, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(q.BerichtInhoud.Inhoud), ""))
+	f := firstFault(
+		checkText(svc, "kenmerk", q.Kenmerk, 40, false),
+		checkText(svc, "berichtsoort", q.Berichtsoort, 80, true),
+		checkText(svc, "aanleverkenmerk", q.Aanleverkenmerk, 40, false),
+		checkIdentity(svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende),
+		checkText(svc, "rolBelanghebbende", q.RolBelanghebbende, 40, true),
+		checkText(svc, "berichtInhoud/mimeType", q.BerichtInhoud.MimeType, 255, true),
+		checkText(svc, "berichtInhoud/bestandsnaam", q.BerichtInhoud.Bestandsnaam, 80, true),
+	)
+	if f == nil && q.IdentiteitOntvanger != nil {
+		f = checkIdentity(svc, "identiteitOntvanger", *q.IdentiteitOntvanger)
+	}
+	switch {
+	case f != nil:
+	case err != nil:
+		f = specFault(svc, "berichtInhoud/inhoud is geen base64: %v", err)
+	case len(inhoud) == 0:
+		f = specFault(svc, "berichtInhoud/inhoud is leeg.")
+	case len(inhoud) > 20<<20:
+		f = specFault(svc, "berichtInhoud/inhoud is %d bytes; maximaal 20 MiB toegestaan.", len(inhoud))
+	}
+	if f != nil {
+		return nil, f
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.scenarioLocked(q.Aanleverkenmerk)
+	st := s.stats[q.Aanleverkenmerk]
+	if st == nil {
+		st = &DeliveryStats{Aanleverkenmerk: q.Aanleverkenmerk, Kenmerken: []string{}}
+		s.stats[q.Aanleverkenmerk] = st
+	}
+	st.Attempts++
+	st.Scenario = sc
+	key := strings.Join([]string{q.Berichtsoort, q.IdentiteitBelanghebbende.Type, q.IdentiteitBelanghebbende.Nummer, q.Aanleverkenmerk}, "\x00")
+	switch sc {
+	case AanleverFault:
+		return nil, specFault(svc, "Scenario %s: het aanleververzoek wordt geweigerd.", sc)
+	case OverbelastAanleveren:
+		if s.overloadedLocked("aanleveren\x00"+key, r.now, true) {
+			return nil, overloadFault(svc, "overbelast")
+		}
+	case ZwaarbelastAanleveren:
+		if s.overloadedLocked("aanleveren\x00"+key, r.now, false) {
+			return nil, overloadFault(svc, "zwaarbelast")
+		}
+	}
+	if q.Aanleverkenmerk != "" {
+		if p := s.byKey[key]; p != nil {
+			// Idempotent: the same delivery again gets the original answer and starts
+			// nothing new; it is counted.
+			st.Duplicates++
+			st.Received++
+			resp := p.resp
+			return &resp, nil
+		}
+	}
+	p := &process{
+		kenmerk: newUUID(), req: *q, scenario: sc, steps: steps(sc, r.known),
+		start: r.now, step: s.opts.StepInterval, certFP: r.certFP, aangeleverd: r.now,
+	}
+	p.req.BerichtInhoud.Inhoud = "" // keep no content
+	p.resp = wire.AanleverResponse{
+		Kenmerk: p.kenmerk, Berichtsoort: q.Berichtsoort, Aanleverkenmerk: q.Aanleverkenmerk,
+		EerderAanleverkenmerk:  q.EerderAanleverkenmerk,
+		TijdstempelAangeleverd: wire.Time{Time: r.now}, IdentiteitBelanghebbende: q.IdentiteitBelanghebbende,
+		RolBelanghebbende: q.RolBelanghebbende, IdentiteitOntvanger: q.IdentiteitOntvanger, RolOntvanger: q.RolOntvanger,
+		AutorisatieAdres: q.AutorisatieAdres,
+	}
+	if q.Aanleverkenmerk != "" {
+		s.byKey[key] = p
+	}
+	s.byKenmerk[p.kenmerk] = p
+	s.order = append(s.order, p)
+	st.Accepted++
+	st.Received++
+	st.Kenmerken = append(st.Kenmerken, p.kenmerk)
+	if r.known {
+		s.pickups = append(s.pickups, replyFor(p))
+	}
+	resp := p.resp
+	return &resp, nil
+}
+
+// replyFor is the message a process puts ready for pickup when its flow ends.
+func replyFor(p *process) *pickup {
+	last := p.steps[len(p.steps)-1]
+	end := p.endTime()
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	fmt.Fprintf(&b, `<simulatorAntwoord kenmerk="%s" aanleverkenmerk="%s" berichtsoort="%s" statuscode="%s">`,
+		xmlAttr(p.kenmerk), xmlAttr(p.req.Aanleverkenmerk), xmlAttr(p.req.Berichtsoort), last.Code)
+	b.WriteString("<omschrijving>" + xmlAttr(last.Omschrijving) + "</omschrijving>")
+	if last.Details != "" {
+		b.WriteString("<details>" + xmlAttr(last.Details) + "</details>")
+	}
+	b.WriteString("</simulatorAntwoord>\n")
+	name := p.req.Berichtsoort + "-" + last.Code + ".xml"
+	if len([]rune(name)) > 80 {
+		name = string([]rune(name)[len([]rune(name))-80:])
+	}
+	return &pickup{
+		tijd:   end,
+		certFP: p.certFP,
+		BerichtResultaat: wire.BerichtResultaat{
+			Kenmerk: p.kenmerk, Berichtsoort: p.req.Berichtsoort, Berichtkenmerk: newUUID(),
+			Aanleverkenmerk: p.req.Aanleverkenmerk, TijdstempelAangeleverd: wire.Time{Time: end},
+			IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende, RolBelanghebbende: p.req.RolBelanghebbende,
+			BerichtInhoud: wire.BerichtInhoud{MimeType: "text/xml", Bestandsnaam: name, Inhoud: b64([]byte(b.String()))},
+		},
+	}
+}
+
+// overloadedLocked implements the Overbelast (count) and Zwaarbelast (window)
+// behaviour for a key.
+func (s *Sim) overloadedLocked(key string, now time.Time, byCount bool) bool {
+	o := s.overload[key]
+	if o == nil {
+		o = &overloadState{first: now}
+		s.overload[key] = o
+	}
+	o.count++
+	if byCount {
+		return o.count <= s.opts.OverloadAttempts
+	}
+	return now.Sub(o.first) < s.opts.OverloadWindow
+}
+
+func (s *Sim) statussenProces(r *request, q *wire.StatusWindowRequest) ([]wire.StatusResultaat, *soapFault) {
+	if f := checkText(r.svc, "kenmerk", q.Kenmerk, 40, true); f != nil {
+		return nil, f
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byKenmerk[q.Kenmerk]
+	if p == nil || p.certFP != r.certFP {
+		// Statuses are only given to the certificate that delivered.
+		return nil, specFault(r.svc, "Het kenmerk %s is onbekend.", q.Kenmerk)
+	}
+	switch p.scenario {
+	case StatusInformatieFault:
+		return nil, specFault(r.svc, "Scenario %s.", p.scenario)
+	case OverbelastStatusInformatie:
+		if s.overloadedLocked("status\x00"+p.kenmerk, r.now, true) {
+			return nil, overloadFault(r.svc, "overbelast")
+		}
+	case ZwaarbelastStatusInformatie:
+		if s.overloadedLocked("status\x00"+p.kenmerk, r.now, false) {
+			return nil, overloadFault(r.svc, "zwaarbelast")
+		}
+	}
+	nieuwe := r.op == wire.OpGetNieuweStatussenProces
+	return s.statusesLocked(p, r, q.TijdstempelVanaf, q.TijdstempelTot, nieuwe), nil
+}
+
+func (s *Sim) statusesLocked(p *process, r *request, vanaf, tot *wire.Time, nieuwe bool) []wire.StatusResultaat {
+	var out []wire.StatusResultaat
+	for i, st := range p.steps {
+		t := p.statusTime(i)
+		if t.After(r.now) || !inWindow(t, vanaf, tot) {
+			continue
+		}
+		if nieuwe {
+			k := r.certFP + "\x00status\x00" + p.kenmerk + "\x00" + fmt.Sprint(i)
+			if s.fetched[k] {
+				continue
+			}
+			s.fetched[k] = true
+		}
+		sr := wire.StatusResultaat{
+			Kenmerk: p.kenmerk, IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende,
+			Statuscode: st.Code, TijdstempelStatus: wire.Time{Time: t}, Statusomschrijving: st.Omschrijving,
+			Statusdetails: st.Details,
+		}
+		if st.Foutcode != "" {
+			sr.StatusFoutcode = &wire.Fout{Foutcode: st.Foutcode, Foutbeschrijving: st.Foutbeschrijving}
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
+func (s *Sim) nieuweStatussen(r *request, berichtsoort string, id wire.Identiteit, vanaf, tot *wire.Time) []wire.StatusResultaat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []wire.StatusResultaat
+	for _, p := range s.order {
+		if p.certFP != r.certFP || p.req.Berichtsoort != berichtsoort || p.req.IdentiteitBelanghebbende != id {
+			continue
+		}
+		out = append(out, s.statusesLocked(p, r, vanaf, tot, true)...)
+	}
+	return out
+}
+
+func inWindow(t time.Time, vanaf, tot *wire.Time) bool {
+	if vanaf != nil && t.Before(vanaf.Time) {
+		return false
+	}
+	if tot != nil && t.After(tot.Time) {
+		return false
+	}
+	return true
+}
+
+func (s *Sim) berichtsoorten() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := map[string]bool{}
+	for _, b := range s.opts.Berichtsoorten {
+		set[b] = true
+	}
+	for _, p := range s.order {
+		set[p.req.Berichtsoort] = true
+	}
+	return sortedKeys(set)
+}
+
+func (s *Sim) processen(r *request, berichtsoort string, id wire.Identiteit) []wire.ProcesResultaat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []wire.ProcesResultaat
+	for _, p := range s.order {
+		if p.certFP != r.certFP || p.req.Berichtsoort != berichtsoort || p.req.IdentiteitBelanghebbende != id {
+			continue
+		}
+		out = append(out, wire.ProcesResultaat{Kenmerk: p.kenmerk, Berichtsoort: p.req.Berichtsoort,
+			IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende, IdentiteitOntvanger: p.req.IdentiteitOntvanger})
+	}
+	return out
+}
+
+// selectPickups returns the messages visible to the requesting certificate: those
+// of its own deliveries and those added through the control API (for known clients
+// only), whose time has come, inside the window, matching keep; sorted by time.
+func (s *Sim) selectPickups(r *request, keep func(*pickup) bool, vanaf, tot *wire.Time, nieuwe bool) []*pickup {
+	if !r.known {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*pickup
+	for _, p := range s.pickups {
+		if (p.certFP != "" && p.certFP != r.certFP) || p.tijd.After(r.now) || !inWindow(p.tijd, vanaf, tot) || !keep(p) {
+			continue
+		}
+		if nieuwe {
+			k := r.certFP + "\x00bericht\x00" + p.Berichtkenmerk
+			if s.fetched[k] {
+				continue
+			}
+			s.fetched[k] = true
+		}
+		out = append(out, p)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].tijd.Before(out[j].tijd) })
+	return out
+}
+
+func newUUID() string { return uuid.NewString() }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func xmlAttr(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}

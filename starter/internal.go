@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"koerier/pipeline"
+)
+
+// newInternalCmd holds helpers for Koerier's own scripts; hidden from help.
+func newInternalCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "internal", Hidden: true, Short: "helpers for Koerier's scripts"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "search-attributes",
+		Short: "print Name=Type of every search attribute, for temporal server start-dev --search-attribute",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lines []string
+			for name, typ := range pipeline.SearchAttributeTypes() {
+				lines = append(lines, name+"="+typ)
+			}
+			sort.Strings(lines)
+			for _, l := range lines {
+				fmt.Fprintln(cmd.OutOrStdout(), l)
+			}
+			return nil
+		},
+	})
+	return cmd
+}
