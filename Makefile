@@ -17,3 +17,7 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+## run: starts Koerier locally (Postgres, Temporal dev server + Web UI, Digipoort simulator, worker, schedules).
+run:
+	./scripts/run.sh

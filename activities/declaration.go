@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -154,6 +155,23 @@ func (a *Activities) Deliver(ctx context.Context, number int64) (DeliverResult, 
 		Berichtsoort: plan.Berichtsoort, Aanleverkenmerk: plan.Aanleverkenmerk, Belanghebbende: id, Rol: a.rol(),
 		MimeType: main.MimeType, Bestandsnaam: main.FileName, Inhoud: main.Content,
 	})
+	var de *digipoort.Error
+	if err != nil && errors.As(err, &de) && de.Statuscode == "210" && resp.Kenmerk != "" {
+		// Delivered, but Digipoort could not authenticate us: the delivery exists (it
+		// has a kenmerk) and ends failed with the certificate advice.
+		if rerr := a.Store.RecordDelivered(ctx, number, plan.Attempt, resp.Kenmerk, false); rerr != nil {
+			return res, final(rerr)
+		}
+		at := resp.StatusTime
+		if at.IsZero() {
+			at = resp.Aangeleverd
+		}
+		if _, rerr := a.Store.ApplyReplies(ctx, []store.Reply{store.ReplyFromCode(resp.Kenmerk, "210", at)}); rerr != nil {
+			return res, rerr
+		}
+		res.Outcome, res.Kenmerk, res.Reason = OutcomeSent, resp.Kenmerk, err.Error()
+		return res, nil
+	}
 	if err != nil {
 		if digipoort.IsFinal(err) {
 			log.WithError(err).Warn("Digipoort refused the delivery")

@@ -167,10 +167,13 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (R
 	errs := forEach(ctx, len(inflight), a.parallel(), func(i int) error {
 		d := inflight[i]
 		st, err := a.Digipoort.Statuses(ctx, d.Kenmerk, d.StartedAt.Add(-time.Hour), time.Time{})
-		if err != nil {
+		// A 210 comes with the statuses themselves: they carry the failure (and its
+		// advice) to the message like any other final status.
+		results[i] = st
+		var de *digipoort.Error
+		if err != nil && !(errors.As(err, &de) && de.Statuscode == "210" && len(st) > 0) {
 			return fmt.Errorf("statuses of message %d (kenmerk %s): %w", d.Number, d.Kenmerk, err)
 		}
-		results[i] = st
 		return nil
 	})
 	var replies []store.Reply

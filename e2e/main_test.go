@@ -70,26 +70,13 @@ func cliJSON(t *testing.T, v any, args ...string) {
 	}
 }
 
-// vatReturn is the real VAT return from ../shared when it is there, else a demo
-// XBRL of the same shape, written to a temp file.
+// vatReturn is the real VAT return from ../shared when it is there, else the demo
+// XBRL of the same shape that `make run` also falls back to.
 func vatReturn(t *testing.T) string {
 	t.Helper()
 	real := filepath.Join("..", "..", "shared", "digipoort", "fixtures", "omzetbelasting-2021.xbrl")
 	if _, err := os.Stat(real); err == nil {
 		return real
 	}
-	p := filepath.Join(t.TempDir(), "demo-omzetbelasting.xbrl")
-	if err := os.WriteFile(p, []byte(demoXBRL), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return filepath.Join("..", "scripts", "demo", "omzetbelasting-demo.xbrl")
 }
-
-const demoXBRL = `<?xml version="1.0" encoding="UTF-8"?>
-<xbrli:xbrl xml:lang="nl" xmlns:bd-i="http://www.nltaxonomie.nl/nt15/bd/20201209/dictionary/bd-data" xmlns:xbrli="http://www.xbrl.org/2003/instance" xmlns:iso4217="http://www.xbrl.org/2003/iso4217">
-  <xbrli:context id="Msg"><xbrli:entity><xbrli:identifier scheme="www.belastingdienst.nl/omzetbelastingnummer">001000044B37</xbrli:identifier></xbrli:entity>
-  <xbrli:period><xbrli:startDate>2021-10-01</xbrli:startDate><xbrli:endDate>2021-10-31</xbrli:endDate></xbrli:period></xbrli:context>
-  <xbrli:unit id="EUR"><xbrli:measure>iso4217:EUR</xbrli:measure></xbrli:unit>
-  <bd-i:TurnoverSuppliesServicesGeneralTariff contextRef="Msg" decimals="INF" unitRef="EUR">1000</bd-i:TurnoverSuppliesServicesGeneralTariff>
-</xbrli:xbrl>
-`

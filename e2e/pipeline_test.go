@@ -155,6 +155,10 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "rejection reported", func() (bool, string) {
 		return hasLine(logLines(t, "--level", "F"), q.Number, "F", "VAS500"), ""
 	})
+	// Restore works on a message whose workflow has closed, too.
+	if err := s.Temporal.TerminateWorkflow(context.Background(), pipeline.DeclarationID(q.Number), "", "test: workflow gone while waiting for restore"); err != nil {
+		t.Fatal(err)
+	}
 	out := mustCLI(t, "restore", fmt.Sprint(q.Number))
 	if !strings.Contains(out, "attempt 2") {
 		t.Errorf("restore: %s", out)
@@ -177,7 +181,7 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 		d, err := s.Temporal.DescribeWorkflowExecution(context.Background(), pipeline.DeclarationID(q.Number), "")
 		return err == nil && d.WorkflowExecutionInfo.Status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, ""
 	})
-	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-rejected-restored")
+	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-restored-after-terminate")
 }
 
 // Rule 3 through the pipeline: an old version is never sent, and restoring it is

@@ -1,0 +1,16 @@
+# One image with Koerier's three binaries: the worker, the command line (starter) and
+# the Digipoort simulator. docker-compose.yml runs each from it.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -o /out/worker ./worker \
+ && CGO_ENABLED=0 go build -trimpath -o /out/starter ./starter \
+ && CGO_ENABLED=0 go build -trimpath -o /out/digipoort-simulator ./digipoort/cmd/digipoort-simulator
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/ /koerier/
+ENV PATH=/koerier
+ENTRYPOINT []
+CMD ["/koerier/worker"]

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `make run`: Koerier on this machine — Postgres, the Temporal dev server with its Web
+# UI and search attributes, the Digipoort simulator, the worker and the schedules.
+# Installs the Temporal CLI if missing. Ctrl-C stops what this script started; a
+# server it found already running is left alone, so running it twice is safe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+state=${KOERIER_STATE_DIR:-$root/.koerier}
+temporal_port=${KOERIER_TEMPORAL_PORT:-7233}
+ui_port=${KOERIER_UI_PORT:-8233}
+sim_port=${KOERIER_SIM_PORT:-8443}
+sim_control_port=${KOERIER_SIM_CONTROL_PORT:-8444}
+mkdir -p "$state/bin" "$state/logs"
+
+say() { printf '\033[1mkoerier:\033[0m %s\n' "$*" >&2; }
+die() { printf 'koerier: %s\n' "$*" >&2; exit 1; }
+
+started=()
+cleanup() {
+  trap - INT TERM EXIT
+  if [ ${#started[@]} -gt 0 ]; then
+    say "stopping what this run started"
+    for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Postgres: the local cluster, unless KOERIER_DATABASE_URL points elsewhere.
+if [ -z "${KOERIER_DATABASE_URL:-}" ]; then
+  KOERIER_SKIP_POSTGRES_START= ./scripts/ensure-postgres.sh
+  export KOERIER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/koerier?sslmode=disable"
+fi
+
+# The Temporal CLI.
+export PATH="$(go env GOPATH)/bin:$PATH"
+if ! command -v temporal >/dev/null 2>&1; then
+  say "installing the Temporal CLI v1.5.1 from the Go module proxy (a few minutes, once)"
+  go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+fi
+
+say "building the worker, the command line and the simulator"
+go build -o "$state/bin/worker" ./worker
+go build -o "$state/bin/starter" ./starter
+go build -o "$state/bin/digipoort-simulator" ./digipoort/cmd/digipoort-simulator
+
+export KOERIER_TEMPORAL_ADDRESS="127.0.0.1:$temporal_port"
+healthy() { temporal operator cluster health --address "$KOERIER_TEMPORAL_ADDRESS" >/dev/null 2>&1; }
+if healthy; then
+  say "Temporal already answers on $KOERIER_TEMPORAL_ADDRESS: using it"
+else
+  say "starting the Temporal dev server (data in $state/temporal.db)"
+  sa_args=()
+  while read -r sa; do sa_args+=(--search-attribute "$sa"); done < <("$state/bin/starter" internal search-attributes)
+  temporal server start-dev --ip 127.0.0.1 --port "$temporal_port" --ui-port "$ui_port" \
+    --db-filename "$state/temporal.db" --log-level warn "${sa_args[@]}" >"$state/logs/temporal.log" 2>&1 &
+  started+=($!)
+  for _ in $(seq 1 60); do healthy && break; sleep 0.5; done
+  healthy || die "the Temporal dev server did not come up; see $state/logs/temporal.log"
+fi
+
+sim_ctl="http://127.0.0.1:$sim_control_port"
+if curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1; then
+  say "the Digipoort simulator already answers on $sim_ctl: using it"
+else
+  say "starting the Digipoort simulator (certificates in $state/simulator)"
+  "$state/bin/digipoort-simulator" -dir "$state/simulator" -addr "127.0.0.1:$sim_port" -control-addr "127.0.0.1:$sim_control_port" \
+    >"$state/logs/simulator.log" 2>&1 &
+  started+=($!)
+  for _ in $(seq 1 40); do curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 && break; sleep 0.25; done
+  curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 || die "the simulator did not come up; see $state/logs/simulator.log"
+fi
+
+cat >"$state/env.sh" <<ENV
+# Koerier against the local simulator: source this file in another shell.
+export KOERIER_DATABASE_URL="$KOERIER_DATABASE_URL"
+export KOERIER_TEMPORAL_ADDRESS="$KOERIER_TEMPORAL_ADDRESS"
+export KOERIER_DIGIPOORT_URL="https://127.0.0.1:$sim_port"
+export KOERIER_DIGIPOORT_CLIENT_CERT="$state/simulator/client.pem"
+export KOERIER_DIGIPOORT_CLIENT_KEY="$state/simulator/client-key.pem"
+export KOERIER_DIGIPOORT_CA="$state/simulator/ca.pem"
+export KOERIER_DIGIPOORT_SIGNING_CERT="$state/simulator/signing.pem"
+# Names the simulator accepts; with the real Digipoort use the names Logius gives you.
+export KOERIER_BERICHTSOORTEN="\${KOERIER_BERICHTSOORTEN:-ib=IB,vpb=VPB,kvk=KVK}"
+ENV
+# shellcheck disable=SC1091
+. "$state/env.sh"
+
+"$state/bin/starter" migrate >/dev/null
+say "starting the worker (log in $state/logs/worker.log)"
+"$state/bin/worker" >"$state/logs/worker.log" 2>&1 &
+worker_pid=$!
+started+=($worker_pid)
+sleep 1
+kill -0 "$worker_pid" 2>/dev/null || die "the worker stopped at once; see $state/logs/worker.log"
+"$state/bin/starter" schedules apply >&2
+
+vat=../shared/digipoort/fixtures/omzetbelasting-2021.xbrl
+[ -f "$vat" ] || vat=scripts/demo/omzetbelasting-demo.xbrl
+cat <<MSG
+
+Koerier is running.
+  Temporal Web UI:     http://127.0.0.1:$ui_port   (workflows, search attributes, Schedules tab)
+  Digipoort simulator: https://127.0.0.1:$sim_port  (control API $sim_ctl/sim/deliveries)
+  logs:                $state/logs/
+
+Try it in another shell, in $(pwd):
+  go run ./starter environments add demo
+  go run ./starter queue --env demo --type btw --subject 001000044B37 --period 2021-10 --file $vat
+  go run ./starter send-receive          # delivers it; run it again after a few seconds for the replies
+  go run ./starter process               # the environment now sees the outcome
+  go run ./starter status --env demo
+  go run ./starter log
+Then open the Web UI and query: KoerierEnvironment="demo" AND KoerierStatus="accepted"
+(For \`starter digipoort status\`: source $state/env.sh first.)
+
+Ctrl-C stops everything this run started.
+MSG
+wait "$worker_pid"
