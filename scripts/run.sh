@@ -108,6 +108,7 @@ Koerier is running.
   logs:                $state/logs/
 
 Try it in another shell, in $(pwd):
+  source $state/env.sh                   # the settings of this local setup
   go run ./starter environments add demo
   go run ./starter queue --env demo --type btw --subject 001000044B37 --period 2021-10 --file $vat
   go run ./starter send-receive          # delivers it; run it again after a few seconds for the replies
@@ -115,7 +116,6 @@ Try it in another shell, in $(pwd):
   go run ./starter status --env demo
   go run ./starter log
 Then open the Web UI and query: KoerierEnvironment="demo" AND KoerierStatus="accepted"
-(For \`starter digipoort status\`: source $state/env.sh first.)
 
 Ctrl-C stops everything this run started.
 MSG
