@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -131,4 +132,29 @@ func DeclarationStartOptions(taskQueue string, number int64, summary string, sa 
 		StaticSummary:         summary,
 		TypedSearchAttributes: sa,
 	}
+}
+
+// keepAlive heartbeats every few seconds until stop is called, so that Temporal
+// notices within its heartbeat timeout when the worker running a long call dies,
+// instead of waiting for the whole start-to-close timeout.
+func keepAlive(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -23,6 +23,7 @@ type CleanupRequest struct {
 // one transaction: a crash leaves nothing half-removed. Refusals are results, not
 // errors; a retention below 30 days is a final error.
 func (a *Activities) CleanupPage(ctx context.Context, req CleanupRequest) (store.CleanupResult, error) {
+	defer keepAlive(ctx)()
 	res, err := a.Store.Cleanup(ctx, store.CleanupRequest{Numbers: req.Numbers, Mode: req.Mode, Retention: req.Retention,
 		DryRun: req.DryRun, After: req.After, PageSize: req.PageSize, Who: req.Who})
 	return res, final(err)

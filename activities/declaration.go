@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"koerier/digipoort"
@@ -104,6 +103,7 @@ type DeliverResult struct {
 // (outcome send_failed, recorded with an F line). Transient Digipoort and database
 // errors are returned for Temporal to retry.
 func (a *Activities) Deliver(ctx context.Context, number int64) (DeliverResult, error) {
+	defer keepAlive(ctx)()
 	plan, err := a.Store.BeginDelivery(ctx, number)
 	if err != nil {
 		return DeliverResult{}, final(err)
@@ -150,7 +150,6 @@ func (a *Activities) Deliver(ctx context.Context, number int64) (DeliverResult, 
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has no attachment to deliver", number), ErrTypeInvalid, nil)
 	}
 	main := atts[0]
-	activity.RecordHeartbeat(ctx, "delivering")
 	resp, err := a.Digipoort.Deliver(ctx, digipoort.DeliverRequest{
 		Berichtsoort: plan.Berichtsoort, Aanleverkenmerk: plan.Aanleverkenmerk, Belanghebbende: id, Rol: a.rol(),
 		MimeType: main.MimeType, Bestandsnaam: main.FileName, Inhoud: main.Content,
@@ -171,6 +170,19 @@ func (a *Activities) Deliver(ctx context.Context, number int64) (DeliverResult, 
 		}
 		res.Outcome, res.Kenmerk, res.Reason = OutcomeSent, resp.Kenmerk, err.Error()
 		return res, nil
+	}
+	if err != nil && digipoort.MayHaveArrived(err) {
+		// Not a refusal: the answer could not be trusted. The retry asks Digipoort
+		// whether the delivery arrived before anything is delivered again.
+		log.WithError(err).Warn("the answer to a delivery could not be trusted; looking it up at Digipoort")
+		n := number
+		if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: store.StepSend, Level: store.LevelError,
+			Description: fmt.Sprintf("the answer to the delivery of message %d could not be trusted: %v", number, err),
+			Information: "Koerier does not deliver again before it has asked Digipoort whether this delivery arrived; the message is not lost",
+			DedupeKey:   fmt.Sprintf("untrusted-answer/%d/%d", number, plan.Attempt)}); lerr != nil {
+			return res, lerr
+		}
+		return res, fmt.Errorf("deliver message %d: %w", number, err)
 	}
 	if err != nil {
 		if digipoort.IsFinal(err) {

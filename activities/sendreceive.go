@@ -54,6 +54,7 @@ type DispatchResult struct {
 // starting it, or it was terminated). Telling a workflow twice is harmless: a
 // delivered attempt is not delivered again.
 func (a *Activities) DispatchSends(ctx context.Context, req DispatchRequest) (DispatchResult, error) {
+	defer keepAlive(ctx)()
 	due, err := a.Store.DueMessages(ctx, req.After, req.Limit)
 	if err != nil {
 		return DispatchResult{}, err
@@ -154,6 +155,7 @@ type ReceiveResult struct {
 // logged (F) and the page goes on; transient trouble fails the page after storing
 // what did arrive, for Temporal to retry.
 func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (ReceiveResult, error) {
+	defer keepAlive(ctx)()
 	inflight, err := a.Store.InFlightDeliveries(ctx, req.After, req.Limit)
 	if err != nil {
 		return ReceiveResult{}, err
@@ -198,6 +200,18 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (R
 		return ReceiveResult{}, err
 	}
 	res.Replies, res.Duplicates = len(applied.New), applied.Duplicates
+	for _, r := range applied.New {
+		info := domain.InterpretCode(r.Code)
+		if info.Kind != domain.KindUnknown {
+			continue
+		}
+		n := r.MessageNumber
+		if err := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: store.StepReceive, Level: store.LevelError,
+			Description: fmt.Sprintf("Digipoort status %s (%q) for message %d (kenmerk %s) is a code Koerier does not know; the message needs an operator", r.Code, r.Description, n, r.Kenmerk),
+			Information: info.Advice, DedupeKey: fmt.Sprintf("unknown-code/%d", r.EventID)}); err != nil {
+			return ReceiveResult{}, err
+		}
+	}
 	for _, u := range applied.Unlinked {
 		strays = append(strays, store.IncomingDoc{PickupKenmerk: u.Kenmerk, Berichtkenmerk: "status/" + u.Code + "/" + u.OccurredAt.UTC().Format(time.RFC3339Nano),
 			Note: fmt.Sprintf("status %s for kenmerk %s that no delivery of Koerier has", u.Code, u.Kenmerk)})
@@ -225,7 +239,7 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (R
 		if digipoort.IsFinal(e) {
 			n := inflight[indexOfErr(errs, e)].Number
 			if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: store.StepReceive, Level: store.LevelError,
-				Description: e.Error(), Information: "Digipoort refused the status request; check the kenmerk with `starter digipoort status`",
+				Description: e.Error(), Information: "nothing was stored from this answer; the next send/receive asks again — if this keeps happening, look the kenmerk up with `starter digipoort status`",
 				DedupeKey: fmt.Sprintf("status-refused/%d/%s", n, time.Now().UTC().Format("2006-01-02T15"))}); lerr != nil {
 				return ReceiveResult{}, lerr
 			}
@@ -296,6 +310,7 @@ func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 // SignalPendingReplies is the sweep at the end of a run: replies stored by a run that
 // died before it could tell their workflows are told now.
 func (a *Activities) SignalPendingReplies(ctx context.Context) error {
+	defer keepAlive(ctx)()
 	return a.signalReplies(ctx, nil)
 }
 
@@ -313,6 +328,7 @@ type PickupResult struct {
 // (rule 7), fetches what Koerier has not stored yet, links each document to the message
 // it answers and keeps the rest as unknown replies (ONB, logged F).
 func (a *Activities) ReceivePickup(ctx context.Context) (PickupResult, error) {
+	defer keepAlive(ctx)()
 	now := time.Now()
 	from := now.Add(-domain.ReceiveLookBack)
 	refs, err := a.Digipoort.BerichtenLijst(ctx, from, now)

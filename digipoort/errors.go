@@ -204,3 +204,13 @@ func status210Error(op string, s Status) *Error {
 			"certificate, and does Digipoort know it (registered for this berichtsoort)? Then deliver the message again",
 	}
 }
+
+// MayHaveArrived reports whether a failed aanleveren may nevertheless have reached
+// Digipoort: Digipoort answered (an HTTP status came back) but not with a fault of its
+// own, so the answer — tampered, unsigned, untrusted, malformed — cannot tell. Such a
+// delivery must be looked up (FindDelivery) before it is delivered again, and must not
+// be recorded as refused.
+func MayHaveArrived(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Op == opDeliver && e.Foutcode == "" && e.Statuscode == "" && e.HTTPStatus != 0
+}

@@ -50,12 +50,9 @@ func (d Declaration) Key() string {
 // Validate checks the declaration's fields before anything is stored.
 func (d Declaration) Validate() error {
 	var errs []error
-	if strings.TrimSpace(d.Environment) == "" {
-		errs = append(errs, errors.New("environment is empty"))
-	}
-	if d.Type == "" {
-		errs = append(errs, errors.New("message type is empty"))
-	}
+	// The key joins the fields with slashes: none may contain one.
+	errs = append(errs, checkText("environment", d.Environment, 63)...)
+	errs = append(errs, checkText("message type", string(d.Type), 32)...)
 	errs = append(errs, checkText("subject", d.Subject, MaxSubjectLen)...)
 	errs = append(errs, checkText("period", d.Period, MaxPeriodLen)...)
 	return errors.Join(errs...)

@@ -49,7 +49,11 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (CleanupOutcome, err
 	for {
 		var page store.CleanupResult
 		req := activities.CleanupRequest{Numbers: in.Numbers, Mode: in.Mode, Retention: in.Retention, DryRun: in.DryRun, After: in.After, PageSize: in.PageSize, Who: in.Who}
-		if err := workflow.ExecuteActivity(storeOptions(ctx), a.CleanupPage, req).Get(ctx, &page); err != nil {
+		// A page deletes up to 500 messages with their attachments: give it time; it
+		// heartbeats, so a lost worker is still noticed quickly.
+		opts := workflow.GetActivityOptions(storeOptions(ctx))
+		opts.StartToCloseTimeout = 10 * time.Minute
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.CleanupPage, req).Get(ctx, &page); err != nil {
 			return in.Result, err
 		}
 		in.Result.Removed += len(page.Removed)

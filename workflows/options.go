@@ -24,7 +24,10 @@ var a *activities.Activities
 // loses a step. Final errors (refusals, missing rows) stop at once.
 func storeOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		// Short, so that an activity lost with a killed worker is retried soon; long
+		// activities (clean-up pages, sweeps) heartbeat.
+		StartToCloseTimeout: 30 * time.Second,
+		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
@@ -40,6 +43,9 @@ func storeOptions(ctx workflow.Context) workflow.Context {
 func deliverOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 3 * time.Minute,
+		// The activity heartbeats during the call: a worker that dies mid-delivery is
+		// noticed in seconds, and the retry asks Digipoort before delivering again.
+		HeartbeatTimeout: 20 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,
@@ -55,7 +61,7 @@ func deliverOptions(ctx workflow.Context) workflow.Context {
 func pageOptions(ctx workflow.Context, wait time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: wait + 5*time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,

@@ -57,6 +57,7 @@ type Rule struct {
 //     not answer for Delay and break the connection off, so the client cannot know
 //     whether it arrived;
 //   - Tamper: change one byte of the signed response Body after signing;
+//   - Truncate: send only the first half of the (signed) response;
 //   - Unsigned: send the success response without WS-Security.
 type FaultConfig struct {
 	HTTP500  *Rule `json:"http500,omitempty"`
@@ -64,6 +65,7 @@ type FaultConfig struct {
 	Slow     *Rule `json:"slow,omitempty"`
 	Timeout  *Rule `json:"timeout,omitempty"`
 	Tamper   *Rule `json:"tamper,omitempty"`
+	Truncate *Rule `json:"truncate,omitempty"`
 	Unsigned *Rule `json:"unsigned,omitempty"`
 }
 
@@ -74,7 +76,7 @@ const AllOperations = "*"
 // SetFaults replaces the fault injection of an operation (a WSDL operation name such
 // as "aanleveren" or "getStatussenProces", or AllOperations).
 func (s *Sim) SetFaults(op string, f FaultConfig) error {
-	for _, r := range []*Rule{f.HTTP500, f.Overload, f.Slow, f.Timeout, f.Tamper, f.Unsigned} {
+	for _, r := range []*Rule{f.HTTP500, f.Overload, f.Slow, f.Timeout, f.Tamper, f.Truncate, f.Unsigned} {
 		if r == nil {
 			continue
 		}
@@ -112,7 +114,7 @@ func (s *Sim) Faults() map[string]FaultConfig {
 	for op, f := range s.faults {
 		c := FaultConfig{}
 		for _, pair := range [][2]**Rule{{&c.HTTP500, &f.HTTP500}, {&c.Overload, &f.Overload}, {&c.Slow, &f.Slow},
-			{&c.Timeout, &f.Timeout}, {&c.Tamper, &f.Tamper}, {&c.Unsigned, &f.Unsigned}} {
+			{&c.Timeout, &f.Timeout}, {&c.Tamper, &f.Tamper}, {&c.Truncate, &f.Truncate}, {&c.Unsigned, &f.Unsigned}} {
 			if *pair[1] != nil {
 				r := **pair[1]
 				*pair[0] = &r
@@ -124,7 +126,7 @@ func (s *Sim) Faults() map[string]FaultConfig {
 }
 
 type injection struct {
-	http500, overload, tamper, unsigned bool
+	http500, overload, tamper, truncate, unsigned bool
 	slow, timeout                       time.Duration
 }
 
@@ -173,6 +175,7 @@ func (s *Sim) injections(op string) injection {
 			}
 		}
 		inj.tamper = inj.tamper || s.fireLocked(f.Tamper)
+		inj.truncate = inj.truncate || s.fireLocked(f.Truncate)
 		inj.unsigned = inj.unsigned || s.fireLocked(f.Unsigned)
 	}
 	return inj
@@ -232,6 +235,17 @@ func (s *Sim) controlHandler() http.Handler {
 	})
 	mux.HandleFunc("DELETE /sim/scenarios/{aanleverkenmerk}", func(w http.ResponseWriter, r *http.Request) {
 		s.ClearScenario(r.PathValue("aanleverkenmerk"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /sim/statuses/{aanleverkenmerk}", func(w http.ResponseWriter, r *http.Request) {
+		var st InjectedStatus
+		if !readJSON(w, r, &st) {
+			return
+		}
+		if err := s.InjectStatus(r.PathValue("aanleverkenmerk"), st); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /sim/pickups", func(w http.ResponseWriter, r *http.Request) {

@@ -103,6 +103,7 @@ type Sim struct {
 	faults    map[string]*FaultConfig
 	overload  map[string]*overloadState
 	fetched   map[string]bool // "nieuwe" bookkeeping: fp|kind|id
+	injected  map[string][]InjectedStatus // lower(aanleverkenmerk) -> extra statuses
 }
 
 type process struct {
@@ -511,6 +512,7 @@ func (s *Sim) resetLocked() {
 	s.faults = map[string]*FaultConfig{}
 	s.overload = map[string]*overloadState{}
 	s.fetched = map[string]bool{}
+	s.injected = map[string][]InjectedStatus{}
 }
 
 // logWriter sends net/http's server log (TLS handshake errors and the like) to the
@@ -529,4 +531,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// InjectedStatus is an extra status the simulator reports for a delivery after its
+// flow, for tests of what a client does with statuses it does not expect: a code
+// Logius never published, or a status that names another kenmerk than the one asked
+// for.
+type InjectedStatus struct {
+	Code        string `json:"code"`
+	Description string `json:"description,omitempty"`
+	// ForKenmerk makes the status name this kenmerk instead of the delivery's own.
+	ForKenmerk string `json:"for_kenmerk,omitempty"`
+}
+
+// InjectStatus adds a status to the statuses of the delivery with this
+// aanleverkenmerk (made before or after the call), one step after its flow's last.
+func (s *Sim) InjectStatus(aanleverkenmerk string, st InjectedStatus) error {
+	if st.Code == "" {
+		return errors.New("an injected status needs a code")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := strings.ToLower(aanleverkenmerk)
+	s.injected[k] = append(s.injected[k], st)
+	return nil
 }

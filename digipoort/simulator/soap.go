@@ -256,6 +256,9 @@ func (s *Sim) signedResponse(svc wire.Service, op, relatesTo string, payload any
 		// Change one byte of the signed Body, like the tampered fixture.
 		out = tamper(out)
 	}
+	if inj.truncate {
+		out = out[:len(out)/2]
+	}
 	return out, nil
 }
 
@@ -625,6 +628,18 @@ func (s *Sim) statusesLocked(p *process, r *request, vanaf, tot *wire.Time, nieu
 			sr.StatusFoutcode = &wire.Fout{Foutcode: st.Foutcode, Foutbeschrijving: st.Foutbeschrijving}
 		}
 		out = append(out, sr)
+	}
+	for j, inj := range s.injected[strings.ToLower(p.req.Aanleverkenmerk)] {
+		t := p.statusTime(len(p.steps) + j)
+		if t.After(r.now) || !inWindow(t, vanaf, tot) {
+			continue
+		}
+		k := p.kenmerk
+		if inj.ForKenmerk != "" {
+			k = inj.ForKenmerk
+		}
+		out = append(out, wire.StatusResultaat{Kenmerk: k, IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende,
+			Statuscode: inj.Code, TijdstempelStatus: wire.Time{Time: t}, Statusomschrijving: inj.Description})
 	}
 	return out
 }

@@ -115,6 +115,9 @@ func ParseDuration(v string) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
+		if days < 0 || days > 100000 {
+			return 0, fmt.Errorf("%d days is out of range", days)
+		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
