@@ -127,7 +127,7 @@ func (s *Sim) Faults() map[string]FaultConfig {
 
 type injection struct {
 	http500, overload, tamper, truncate, unsigned bool
-	slow, timeout                       time.Duration
+	slow, timeout                                 time.Duration
 }
 
 func (s *Sim) fireLocked(r *Rule) bool {

@@ -102,7 +102,7 @@ type Sim struct {
 	overrides map[string]Scenario // lower(aanleverkenmerk) -> scenario
 	faults    map[string]*FaultConfig
 	overload  map[string]*overloadState
-	fetched   map[string]bool // "nieuwe" bookkeeping: fp|kind|id
+	fetched   map[string]bool             // "nieuwe" bookkeeping: fp|kind|id
 	injected  map[string][]InjectedStatus // lower(aanleverkenmerk) -> extra statuses
 }
 
