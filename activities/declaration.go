@@ -171,7 +171,7 @@ func (a *Activities) Deliver(ctx context.Context, number int64) (DeliverResult, 
 		res.Outcome, res.Kenmerk, res.Reason = OutcomeSent, resp.Kenmerk, err.Error()
 		return res, nil
 	}
-	if err != nil && digipoort.MayHaveArrived(err) {
+	if err != nil && digipoort.IsFinal(err) && digipoort.MayHaveArrived(err) {
 		// Not a refusal: the answer could not be trusted. The retry asks Digipoort
 		// whether the delivery arrived before anything is delivered again.
 		log.WithError(err).Warn("the answer to a delivery could not be trusted; looking it up at Digipoort")

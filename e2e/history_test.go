@@ -43,12 +43,13 @@ func recordHistory(t *testing.T, s *testenv.Stack, workflowID, name string) {
 	t.Logf("recorded %d events of %s in %s", len(h.Events), workflowID, path)
 }
 
-// lastSendReceive is the id of the newest finished send/receive run.
-func lastSendReceive(t *testing.T, s *testenv.Stack) string {
+// firstSendReceive is the id of the oldest finished send/receive run: the one that
+// sent, so its history has every phase.
+func firstSendReceive(t *testing.T, s *testenv.Stack) string {
 	t.Helper()
 	resp, err := s.Temporal.ListWorkflow(context.Background(), listRequest(s, `WorkflowType="SendReceiveWorkflow" AND ExecutionStatus="Completed"`))
 	if err != nil || len(resp.Executions) == 0 {
 		t.Fatalf("no finished send/receive: %v", err)
 	}
-	return resp.Executions[0].Execution.WorkflowId
+	return resp.Executions[len(resp.Executions)-1].Execution.WorkflowId
 }

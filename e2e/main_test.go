@@ -78,5 +78,5 @@ func vatReturn(t *testing.T) string {
 	if _, err := os.Stat(real); err == nil {
 		return real
 	}
-	return filepath.Join("..", "scripts", "demo", "omzetbelasting-demo.xbrl")
+	return filepath.Join("..", "internal", "demo", "omzetbelasting-demo.xbrl")
 }

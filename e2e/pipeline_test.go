@@ -138,7 +138,7 @@ func TestVATReturnReachesAccepted(t *testing.T) {
 		return len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == pipeline.DeclarationID(q.Number), fmt.Sprint(len(resp.Executions))
 	})
 	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-accepted")
-	recordHistory(t, s, lastSendReceive(t, s), "send-receive")
+	recordHistory(t, s, firstSendReceive(t, s), "send-receive")
 }
 
 // A rejected declaration waits for restore; restored, the next send/receive sends it

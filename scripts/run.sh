@@ -94,12 +94,13 @@ say "starting the worker (log in $state/logs/worker.log)"
 "$state/bin/worker" >"$state/logs/worker.log" 2>&1 &
 worker_pid=$!
 started+=($worker_pid)
+echo "$worker_pid" >"$state/worker.pid"   # for the benchmark's peak-RSS figure
 sleep 1
 kill -0 "$worker_pid" 2>/dev/null || die "the worker stopped at once; see $state/logs/worker.log"
 "$state/bin/starter" schedules apply >&2
 
 vat=../shared/digipoort/fixtures/omzetbelasting-2021.xbrl
-[ -f "$vat" ] || vat=scripts/demo/omzetbelasting-demo.xbrl
+[ -f "$vat" ] || vat=internal/demo/omzetbelasting-demo.xbrl
 cat <<MSG
 
 Koerier is running.

@@ -19,6 +19,7 @@ func commands() []*cobra.Command {
 		newStateCmd(),
 		newCleanupCmd(),
 		newSchedulesCmd(),
+		newBenchCmd(),
 		newInternalCmd(),
 		newDigipoortCmd(),
 	}

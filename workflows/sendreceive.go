@@ -22,11 +22,17 @@ type SendReceiveInput struct {
 	// SendWait bounds how long a page waits for its deliveries; 0 means 10 minutes.
 	SendWait time.Duration
 
-	Holder string
-	Phase  string
-	After  int64
-	Counts SendReceiveCounts
+	Holder     string
+	Phase      string
+	After      int64
+	Dispatched []int64
+	SendSince  time.Time
+	AwaitUntil time.Time
+	Counts     SendReceiveCounts
 }
+
+// awaitChunk bounds the numbers one AwaitSendOutcomes call checks.
+const awaitChunk = 2000
 
 // SendReceiveCounts is what a run did; `starter send-receive --json` prints it.
 type SendReceiveCounts struct {
@@ -47,6 +53,7 @@ type SendReceiveCounts struct {
 
 const (
 	phaseSend    = "send"
+	phaseAwait   = "await"
 	phaseReceive = "receive"
 	phasePickup  = "pickup"
 )
@@ -88,27 +95,50 @@ func SendReceiveWorkflow(ctx workflow.Context, in SendReceiveInput) (SendReceive
 	logger := workflow.GetLogger(ctx)
 
 	for in.Phase == phaseSend {
+		if in.SendSince.IsZero() {
+			in.SendSince = workflow.Now(ctx).Add(-time.Minute)
+		}
 		var page activities.DispatchResult
 		if err := workflow.ExecuteActivity(pageOptions(ctx, 0), a.DispatchSends, activities.DispatchRequest{After: in.After, Limit: in.PageSize, By: in.Holder}).Get(ctx, &page); err != nil {
 			return in.Counts, fmt.Errorf("send: %w", err)
 		}
-		if len(page.Numbers) > 0 {
-			var out store.SendOutcome
-			req := activities.AwaitRequest{Numbers: page.Numbers, Since: workflow.Now(ctx).Add(-time.Minute), Timeout: in.SendWait}
-			if err := workflow.ExecuteActivity(pageOptions(ctx, in.SendWait), a.AwaitSendOutcomes, req).Get(ctx, &out); err != nil {
-				return in.Counts, fmt.Errorf("send: wait for deliveries: %w", err)
-			}
-			in.Counts.Dispatched += len(page.Numbers)
-			in.Counts.Sent += out.Sent
-			in.Counts.Failed += out.Failed
-			in.Counts.DeliveryError += out.Errors
-			in.Counts.Refused += out.Refused
-			in.Counts.StillSending += len(out.Pending)
-		}
+		in.Counts.Dispatched += len(page.Numbers)
+		in.Dispatched = append(in.Dispatched, page.Numbers...)
 		in.After = page.Next
 		if !page.More {
-			in.Phase, in.After = phaseReceive, 0
+			in.Phase, in.After = phaseAwait, 0
 		}
+		if err := renew(ctx, in.Holder); err != nil {
+			return in.Counts, err
+		}
+		if cont, err := maybeContinue(ctx, &in, &continuing); cont {
+			return in.Counts, err
+		}
+	}
+
+	// Deliveries run in the messages' own workflows, all pages at once; the run waits
+	// for them together (bounded by SendWait) only to count them. What is still being
+	// delivered then is counted as still sending and goes on by itself.
+	for in.Phase == phaseAwait {
+		if in.AwaitUntil.IsZero() {
+			in.AwaitUntil = workflow.Now(ctx).Add(in.SendWait)
+		}
+		if len(in.Dispatched) == 0 {
+			in.Phase = phaseReceive
+			break
+		}
+		chunk := in.Dispatched[:min(len(in.Dispatched), awaitChunk)]
+		var out store.SendOutcome
+		req := activities.AwaitRequest{Numbers: chunk, Since: in.SendSince, Timeout: max(in.AwaitUntil.Sub(workflow.Now(ctx)), 0)}
+		if err := workflow.ExecuteActivity(pageOptions(ctx, in.SendWait), a.AwaitSendOutcomes, req).Get(ctx, &out); err != nil {
+			return in.Counts, fmt.Errorf("send: wait for deliveries: %w", err)
+		}
+		in.Counts.Sent += out.Sent
+		in.Counts.Failed += out.Failed
+		in.Counts.DeliveryError += out.Errors
+		in.Counts.Refused += out.Refused
+		in.Counts.StillSending += len(out.Pending)
+		in.Dispatched = in.Dispatched[len(chunk):]
 		if err := renew(ctx, in.Holder); err != nil {
 			return in.Counts, err
 		}

@@ -262,7 +262,7 @@ func TestSendReceiveContinuesAsNew(t *testing.T) {
 	// The history grows by about 10 events a page; say it is long after 5 pages.
 	pages := 0
 	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
-		if info.ActivityType.Name == "AwaitSendOutcomes" {
+		if info.ActivityType.Name == "DispatchSends" {
 			pages++
 			env.SetCurrentHistoryLength(pages * historyLimit / 5)
 		}

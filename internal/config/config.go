@@ -37,6 +37,9 @@ type Config struct {
 	Parallel int
 	// PageSize is how many messages one send/receive activity handles.
 	PageSize int
+	// WorkerActivities bounds the activities one worker runs at once (and with them
+	// the concurrent deliveries to Digipoort).
+	WorkerActivities int
 }
 
 // FromEnv reads the configuration.
@@ -92,7 +95,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		key string
 		def int
 		dst *int
-	}{{"KOERIER_PARALLEL", 16, &c.Parallel}, {"KOERIER_PAGE_SIZE", 200, &c.PageSize}}
+	}{{"KOERIER_PARALLEL", 16, &c.Parallel}, {"KOERIER_PAGE_SIZE", 200, &c.PageSize}, {"KOERIER_WORKER_ACTIVITIES", 256, &c.WorkerActivities}}
 	for _, i := range ints {
 		v := get(i.key, "")
 		if v == "" {

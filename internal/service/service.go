@@ -69,7 +69,7 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 		st.Close()
 		return nil, err
 	}
-	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.WorkerActivities})
 	Register(w, Activities(cfg, st, dp, tc, log))
 	if err := w.Start(); err != nil {
 		tc.Close()

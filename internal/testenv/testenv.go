@@ -102,6 +102,9 @@ func StopTemporal() {
 	}
 }
 
+// Quiet is a logger that keeps tests' output clean.
+func Quiet() logrus.FieldLogger { return quiet() }
+
 func quiet() logrus.FieldLogger {
 	l := logrus.New()
 	l.SetOutput(io.Discard)

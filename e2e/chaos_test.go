@@ -1,0 +1,517 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"koerier/activities"
+	"koerier/digipoort"
+	"koerier/digipoort/simulator"
+	"koerier/domain"
+	"koerier/internal/temporalclient"
+	"koerier/internal/testdb"
+	"koerier/internal/testenv"
+	"koerier/pipeline"
+	"koerier/store"
+	"koerier/workflows"
+)
+
+// proc is a server or worker process the chaos test starts, kills and restarts.
+type proc struct {
+	name string
+	args []string
+	env  []string
+	log  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *proc) start(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p.args[0], p.args[1:]...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
+	p.cmd, p.done = cmd, done
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (p *proc) alive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+type expectation struct {
+	scenario simulator.Scenario
+	final    domain.Status
+}
+
+// The chaos suite: a few hundred declarations across environments and scenarios go
+// through the real pipeline — Temporal dev server, Postgres, the simulator over mutual
+// TLS, two worker processes — while workers are SIGKILLed and restarted, Temporal is
+// stopped and started on the same database file, Postgres connections are cut, and
+// the simulator times out, fails with HTTP 500, is overloaded and slow. Afterwards,
+// from the simulator's own counts and from Postgres: every declaration has its
+// expected final status, was delivered exactly once, no reply was lost or applied
+// twice, no status went down, every failure has its log line, the lock is free.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos suite takes a few minutes")
+	}
+	const declarations = 300
+	const environments = 5
+	rng := rand.New(rand.NewSource(20261125))
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	// Temporal, as a process of its own on a database file that survives restarts.
+	cli, err := testenv.TemporalCLI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	address := "127.0.0.1:" + port
+	tArgs := []string{cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", port, "--http-port", freePort(t),
+		"--metrics-port", freePort(t), "--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "error"}
+	for name, typ := range pipeline.SearchAttributeTypes() {
+		tArgs = append(tArgs, "--search-attribute", name+"="+typ)
+	}
+	tsrv := &proc{name: "temporal", args: tArgs, log: filepath.Join(dir, "temporal.log")}
+	tsrv.start(t)
+	t.Cleanup(func() { tsrv.signal(syscall.SIGKILL) })
+	tc := dialWhenUp(t, address)
+	defer tc.Close()
+
+	dbURL := testdb.New(t)
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	sim, err := simulator.Start(simCtx, simulator.Options{Dir: filepath.Join(dir, "sim"), StepInterval: 30 * time.Millisecond, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cat, _ := domain.DefaultCatalog().WithBerichtsoorten("ib=IB,vpb=VPB,kvk=KVK")
+	st, err := store.Open(ctx, dbURL, store.Options{Migrate: true, Catalog: &cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	workerEnv := append(sim.Env(),
+		"KOERIER_DATABASE_URL="+dbURL, "KOERIER_TEMPORAL_ADDRESS="+address, "KOERIER_DIGIPOORT_TIMEOUT=2s",
+		"KOERIER_UNCERTAIN_DELIVERY_WAIT=3s", "KOERIER_SEND_WAIT=20s", "KOERIER_PAGE_SIZE=50", "KOERIER_LOG_LEVEL=warning")
+	var workers []*proc
+	for i := 0; i < 2; i++ {
+		w := &proc{name: fmt.Sprintf("worker-%d", i), args: []string{filepath.Join(binDir, "worker")}, env: workerEnv, log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i))}
+		w.start(t)
+		t.Cleanup(func() { w.signal(syscall.SIGKILL) })
+		workers = append(workers, w)
+	}
+
+	// The batch.
+	for e := 0; e < environments; e++ {
+		if _, err := st.AddEnvironment(ctx, store.Environment{Name: fmt.Sprintf("env-%d", e), AutoProcess: e != environments-1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	content, err := os.ReadFile(vatReturn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := map[int64]expectation{}
+	var numbers []int64
+	for i := 0; i < declarations; i++ {
+		q, err := st.Queue(ctx, store.QueueRequest{Environment: fmt.Sprintf("env-%d", i%environments), Type: domain.TypeVAT,
+			Subject: fmt.Sprintf("NL%09dB01", i), Period: "2026-10",
+			Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: content}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e expectation
+		switch {
+		case i%50 == 49:
+			e = expectation{simulator.AanleverFault, domain.StatusSendFailed}
+		case i%10 == 6:
+			e = expectation{simulator.Foutuitvragendepartij, domain.StatusRejected}
+		case i%10 == 7:
+			e = expectation{simulator.Afleverfout, domain.StatusFailed}
+		case i%10 == 8:
+			e = expectation{simulator.TechnischProbleemAfleveren, domain.StatusAccepted}
+		case i%10 == 9:
+			e = expectation{simulator.OverbelastAanleveren, domain.StatusAccepted}
+		default:
+			e = expectation{simulator.Happyflow, domain.StatusAccepted}
+		}
+		must(t, sim.SetScenario(fmt.Sprint(q.Number), e.scenario))
+		expect[q.Number] = e
+		numbers = append(numbers, q.Number)
+		opts := activities.DeclarationStartOptions(pipeline.DefaultTaskQueue, q.Number, "", temporal.SearchAttributes{})
+		if _, err := tc.ExecuteWorkflow(ctx, opts, pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: q.Number}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Digipoort misbehaves: bounded, seeded.
+	for op, f := range map[string]simulator.FaultConfig{
+		"aanleveren": {Timeout: &simulator.Rule{Probability: 0.05, Max: 15, Delay: simulator.Duration(3 * time.Second)},
+			HTTP500: &simulator.Rule{Probability: 0.05, Max: 15}, Overload: &simulator.Rule{Probability: 0.05, Max: 15},
+			Slow: &simulator.Rule{Probability: 0.05, Max: 15, Delay: simulator.Duration(500 * time.Millisecond)}},
+		"getStatussenProces": {HTTP500: &simulator.Rule{Probability: 0.03, Max: 20}, Timeout: &simulator.Rule{Probability: 0.01, Max: 5, Delay: simulator.Duration(3 * time.Second)},
+			Slow: &simulator.Rule{Probability: 0.03, Max: 20, Delay: simulator.Duration(300 * time.Millisecond)}},
+		"getBerichtenLijst":   {HTTP500: &simulator.Rule{Probability: 0.1, Max: 3}},
+		"getBerichtenKenmerk": {HTTP500: &simulator.Rule{Probability: 0.05, Max: 10}},
+		"getProcessen":        {HTTP500: &simulator.Rule{Probability: 0.05, Max: 5}},
+	} {
+		must(t, sim.SetFaults(op, f))
+	}
+
+	// No status may ever go down: watch Postgres throughout.
+	var lowered atomic.Int64
+	var lowMsg atomic.Value
+	stopWatch := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		last := map[int64]int{}
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			var rows []struct {
+				Number int64  `db:"number"`
+				Status string `db:"status"`
+			}
+			if err := st.DB().SelectContext(ctx, &rows, `SELECT number, status FROM messages WHERE direction = 'out'`); err != nil {
+				continue // the chaos cuts our connections too
+			}
+			for _, r := range rows {
+				rk := domain.Status(r.Status).Rank()
+				if rk < last[r.Number] {
+					lowered.Add(1)
+					lowMsg.Store(fmt.Sprintf("message %d went from rank %d to %s", r.Number, last[r.Number], r.Status))
+				}
+				last[r.Number] = rk
+			}
+		}
+	}()
+
+	// The operator: send/receive again and again, and process the manual environment.
+	start := time.Now()
+	var runs, failedRuns atomic.Int64
+	stopDriver := make(chan struct{})
+	var driver sync.WaitGroup
+	driver.Add(1)
+	go func() {
+		defer driver.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stopDriver:
+				return
+			default:
+			}
+			runs.Add(1)
+			rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+			run, err := tc.ExecuteWorkflow(rctx, client.StartWorkflowOptions{ID: fmt.Sprintf("send-receive-chaos-%d", i), TaskQueue: pipeline.DefaultTaskQueue},
+				pipeline.SendReceiveWorkflowType, workflows.SendReceiveInput{Trigger: "chaos test", PageSize: 50, SendWait: 20 * time.Second})
+			if err == nil {
+				err = run.Get(rctx, nil)
+			}
+			cancel()
+			if err != nil {
+				failedRuns.Add(1)
+			}
+			if pending, err := st.Unprocessed(ctx, fmt.Sprintf("env-%d", environments-1), 1000); err == nil {
+				for _, n := range pending {
+					opts := activities.DeclarationStartOptions(pipeline.DefaultTaskQueue, n, "", temporal.SearchAttributes{})
+					_, _ = tc.SignalWithStartWorkflow(ctx, opts.ID, pipeline.SignalProcess, pipeline.OperatorSignal{By: "chaos operator"}, opts,
+						pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: n})
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+
+	// The chaos.
+	var kills, temporalRestarts, pgCuts int
+	restartWorker := func(w *proc) {
+		for !tsrv.alive() {
+			time.Sleep(200 * time.Millisecond)
+		}
+		w.start(t)
+	}
+	cutPostgres := func() {
+		admin, err := store.Open(ctx, testdb.AdminURL(), store.Options{MaxConns: 1})
+		if err != nil {
+			t.Logf("cut postgres: %v", err)
+			return
+		}
+		defer admin.Close()
+		u, _ := url.Parse(dbURL)
+		name := strings.TrimPrefix(u.Path, "/")
+		var n int
+		_ = admin.DB().GetContext(ctx, &n, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name)
+		pgCuts++
+		t.Logf("%s: cut %d Postgres connections", time.Since(start).Round(time.Second), n)
+	}
+	plan := []func(){
+		func() { // a worker dies
+			w := workers[rng.Intn(len(workers))]
+			w.signal(syscall.SIGKILL)
+			kills++
+			t.Logf("%s: SIGKILL %s", time.Since(start).Round(time.Second), w.name)
+			time.Sleep(time.Duration(500+rng.Intn(1500)) * time.Millisecond)
+			restartWorker(w)
+		},
+		cutPostgres,
+		func() { // Temporal stops and starts again on the same file
+			tsrv.signal(syscall.SIGTERM)
+			temporalRestarts++
+			t.Logf("%s: Temporal stopped", time.Since(start).Round(time.Second))
+			time.Sleep(2 * time.Second)
+			tsrv.start(t)
+			dialWhenUp(t, address).Close()
+			t.Logf("%s: Temporal started again", time.Since(start).Round(time.Second))
+			for _, w := range workers {
+				if !w.alive() {
+					restartWorker(w)
+				}
+			}
+		},
+		func() { // both workers die at once
+			for _, w := range workers {
+				w.signal(syscall.SIGKILL)
+				kills++
+			}
+			t.Logf("%s: SIGKILL both workers", time.Since(start).Round(time.Second))
+			time.Sleep(time.Second)
+			for _, w := range workers {
+				restartWorker(w)
+			}
+		},
+	}
+	for round := 0; round < 3; round++ {
+		for _, i := range rng.Perm(len(plan)) {
+			time.Sleep(time.Duration(2000+rng.Intn(3000)) * time.Millisecond)
+			plan[i]()
+		}
+	}
+	for _, w := range workers {
+		if !w.alive() {
+			restartWorker(w)
+		}
+	}
+	t.Logf("%s: chaos over; the pipeline finishes", time.Since(start).Round(time.Second))
+
+	// Everything reaches its final status.
+	deadline := time.Now().Add(6 * time.Minute)
+	var notFinal []string
+	for {
+		notFinal = notFinal[:0]
+		var rows []struct {
+			Number    int64   `db:"number"`
+			Status    string  `db:"status"`
+			EnvStatus string  `db:"env_status"`
+			Reported  *string `db:"reported_status"`
+		}
+		if err := st.DB().SelectContext(ctx, &rows, `SELECT number, status, env_status, reported_status FROM messages WHERE direction = 'out' ORDER BY number`); err == nil {
+			for _, r := range rows {
+				if r.Status != string(expect[r.Number].final) || r.EnvStatus != r.Status || r.Reported == nil || *r.Reported != r.Status {
+					notFinal = append(notFinal, fmt.Sprintf("%d:%s/%s(want %s)", r.Number, r.Status, r.EnvStatus, expect[r.Number].final))
+				}
+			}
+			if len(notFinal) == 0 && len(rows) == declarations {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	elapsed := time.Since(start)
+	close(stopDriver)
+	driver.Wait()
+	close(stopWatch)
+	watch.Wait()
+	injected := 0
+	for _, f := range sim.Faults() {
+		for _, r := range []*simulator.Rule{f.HTTP500, f.Overload, f.Slow, f.Timeout} {
+			if r != nil {
+				injected += r.Injected
+			}
+		}
+	}
+
+	sim.ClearFaults()
+	if len(notFinal) > 0 {
+		sort.Strings(notFinal)
+		t.Fatalf("%d declarations did not reach their expected final status within the deadline: %v\nlogs in %s", len(notFinal), notFinal[:min(len(notFinal), 40)], dir)
+	}
+
+	// Exactly once, from the simulator's own counts.
+	deliveries, duplicates, attempts := 0, 0, 0
+	for _, n := range numbers {
+		d := sim.Deliveries(fmt.Sprint(n))
+		want := 1
+		if expect[n].scenario == simulator.AanleverFault {
+			want = 0
+		}
+		if d.Accepted != want || d.Duplicates != 0 {
+			t.Errorf("message %d: delivered %d times, %d duplicates (want exactly %d)", n, d.Accepted, d.Duplicates, want)
+		}
+		deliveries += d.Accepted
+		duplicates += d.Duplicates
+		attempts += d.Attempts
+	}
+	for ak, d := range sim.AllDeliveries() {
+		if _, _, ok := domain.ParseAanleverkenmerk(ak); !ok || d.Duplicates > 0 {
+			t.Errorf("unexpected delivery %s: %+v", ak, d)
+		}
+	}
+
+	// No reply lost or applied twice: Postgres holds exactly Digipoort's statuses.
+	dcfg, err := sim.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := digipoort.New(dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	lost := 0
+	for _, n := range numbers {
+		m, err := st.Message(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Kenmerk == nil {
+			continue
+		}
+		want, err := dc.Statuses(ctx, *m.Kenmerk, time.Time{}, time.Time{})
+		if err != nil && len(want) == 0 {
+			t.Fatalf("statuses of %d: %v", n, err)
+		}
+		kept, err := st.Replies(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]int{}
+		for _, r := range kept {
+			have[r.Code+"@"+r.OccurredAt.UTC().Format(time.RFC3339Nano)]++
+		}
+		for _, w := range want {
+			k := w.Code + "@" + w.Time.UTC().Format(time.RFC3339Nano)
+			if have[k] != 1 {
+				lost++
+				t.Errorf("message %d: status %s stored %d times", n, k, have[k])
+			}
+		}
+		if len(kept) != len(want) {
+			t.Errorf("message %d: %d replies stored, Digipoort has %d", n, len(kept), len(want))
+		}
+	}
+	if lowered.Load() > 0 {
+		t.Errorf("a status went down %d times (%v)", lowered.Load(), lowMsg.Load())
+	}
+
+	// Every failure has its log line.
+	fLines, err := st.ReadLog(ctx, store.LogFilter{Level: "F", Step: store.StepReport, Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[int64]bool{}
+	for _, l := range fLines {
+		if l.MessageNumber != nil {
+			reported[*l.MessageNumber] = true
+		}
+	}
+	failures := 0
+	for _, n := range numbers {
+		if expect[n].final != domain.StatusAccepted {
+			failures++
+			if !reported[n] {
+				t.Errorf("message %d ended %s without an F line", n, expect[n].final)
+			}
+		}
+	}
+	if l, err := st.LockStatus(ctx, store.LockSendReceive); err != nil || l != nil {
+		t.Errorf("the send/receive lock is not free: %+v %v", l, err)
+	}
+	t.Logf("chaos figures: declarations %d (failures expected %d), environments %d, worker kills %d, Temporal restarts %d, Postgres cuts %d, send/receive runs %d (%d failed or refused), faults injected by Digipoort %d, delivery attempts %d, deliveries %d, retries %d, duplicates %d, lost replies %d, statuses lowered %d, time to all final %s",
+		declarations, failures, environments, kills, temporalRestarts, pgCuts, runs.Load(), failedRuns.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Round(time.Second))
+	fmt.Printf("CHAOS declarations=%d kills=%d temporal_restarts=%d postgres_cuts=%d runs=%d faults_injected=%d delivery_attempts=%d deliveries=%d retries=%d duplicates=%d lost_replies=%d lowered=%d seconds=%.0f\n",
+		declarations, kills, temporalRestarts, pgCuts, runs.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Seconds())
+}
+
+// dialWhenUp waits for a Temporal frontend to answer, for up to a minute.
+func dialWhenUp(t *testing.T, address string) client.Client {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := temporalclient.Dial(context.Background(), address, "default", testenv.Quiet())
+		if err == nil {
+			if _, err = c.CheckHealth(context.Background(), &client.CheckHealthRequest{}); err == nil {
+				return c
+			}
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Temporal at %s did not come up: %v", address, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}

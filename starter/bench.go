@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"koerier/internal/bench"
+)
+
+func newBenchCmd() *cobra.Command {
+	var opts bench.Options
+	var asJSON bool
+	var pidFile string
+	cmd := &cobra.Command{
+		Use:   "bench [--n N] [--envs M]",
+		Short: "Measure Koerier end to end against the services `make run` started (not for production: it queues real messages)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.WorkerPID == 0 {
+				if b, err := os.ReadFile(pidFile); err == nil {
+					opts.WorkerPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+				}
+			}
+			a, err := newApp(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			opts.Progress = stderr
+			res, err := bench.Run(cmd.Context(), a.cfg, a.store, a.tc, opts)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			w := table(cmd.OutOrStdout())
+			for _, row := range [][2]string{
+				{"declarations", fmt.Sprintf("%d across %d environments", res.Declarations, res.Environments)},
+				{"throughput, queue to final", fmt.Sprintf("%.1f declarations/s (%.0f s in all, queueing %.0f s)", res.ThroughputPerS, res.TotalS, res.QueueS)},
+				{"floor (minimal workflow)", fmt.Sprintf("%.1f workflows/s; Koerier runs at %.2f of the floor", res.FloorPerS, res.RatioToFloor)},
+				{"queue → final p50 / p95 / p99", fmt.Sprintf("%.1f / %.1f / %.1f s", res.P50S, res.P95S, res.P99S)},
+				{"deliveries / duplicates / not final", fmt.Sprintf("%d / %d / %d", res.Deliveries, res.Duplicates, res.NotFinal)},
+				{"Digipoort calls per declaration", fmt.Sprintf("%.2f", res.DigipoortCallsPerDecl)},
+				{"Temporal history events per declaration", fmt.Sprintf("%.1f (%.1f activities, %.1f signals)", res.HistoryEventsPerDecl, res.ActivitiesPerDecl, res.SignalsPerDecl)},
+				{"worker peak RSS", fmt.Sprintf("%.0f MiB", res.WorkerPeakRSSMiB)},
+				{"database growth per 1,000 declarations", fmt.Sprintf("%.1f MiB", res.DBBytesPer1000/(1<<20))},
+				{"first send/receive run", fmt.Sprintf("%.1f s for %d due messages (%d runs in all)", res.FirstSendReceiveS, res.FirstSendReceiveMessages, res.SendReceiveRuns)},
+			} {
+				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+			}
+			return w.Flush()
+		},
+	}
+	state := os.Getenv("KOERIER_STATE_DIR")
+	if state == "" {
+		state = ".koerier"
+	}
+	sim := os.Getenv("KOERIER_SIM_CONTROL_URL")
+	if sim == "" {
+		sim = "http://127.0.0.1:8444"
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.N, "n", 10000, "declarations to queue")
+	f.IntVar(&opts.Envs, "envs", 10, "environments to spread them over")
+	f.StringVar(&opts.SimControlURL, "sim-control", sim, "the Digipoort simulator's control API (KOERIER_SIM_CONTROL_URL)")
+	f.IntVar(&opts.WorkerPID, "worker-pid", 0, "the worker process for the peak-RSS figure (default: read from --worker-pid-file)")
+	f.StringVar(&pidFile, "worker-pid-file", filepath.Join(state, "worker.pid"), "where `make run` wrote the worker's pid")
+	f.DurationVar(&opts.Timeout, "timeout", 45*time.Minute, "give up after this long")
+	f.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor measurement")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
