@@ -91,6 +91,9 @@ type DeliverResult struct {
 	// Recovered is set when the delivery was found at Digipoort after an
 	// interrupted try, instead of being delivered again.
 	Recovered bool
+	// State is where the message stands afterwards, so that the workflow needs no
+	// second activity to read it.
+	State *MessageState
 }
 
 // Deliver sends a message to Digipoort with its number as aanleverkenmerk, at most
@@ -104,6 +107,19 @@ type DeliverResult struct {
 // errors are returned for Temporal to retry.
 func (a *Activities) Deliver(ctx context.Context, number int64) (DeliverResult, error) {
 	defer keepAlive(ctx)()
+	res, err := a.deliver(ctx, number)
+	if err != nil {
+		return res, err
+	}
+	st, err := a.LoadMessage(ctx, number)
+	if err != nil {
+		return res, err
+	}
+	res.State = &st
+	return res, nil
+}
+
+func (a *Activities) deliver(ctx context.Context, number int64) (DeliverResult, error) {
 	plan, err := a.Store.BeginDelivery(ctx, number)
 	if err != nil {
 		return DeliverResult{}, final(err)

@@ -56,7 +56,8 @@ else
   sa_args=()
   while read -r sa; do sa_args+=(--search-attribute "$sa"); done < <("$state/bin/starter" internal search-attributes)
   temporal server start-dev --ip 127.0.0.1 --port "$temporal_port" --ui-port "$ui_port" \
-    --db-filename "$state/temporal.db" --log-level warn "${sa_args[@]}" >"$state/logs/temporal.log" 2>&1 &
+    --db-filename "$state/temporal.db" --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+    --log-level warn "${sa_args[@]}" >"$state/logs/temporal.log" 2>&1 &
   started+=($!)
   for _ in $(seq 1 60); do healthy && break; sleep 0.5; done
   healthy || die "the Temporal dev server did not come up; see $state/logs/temporal.log"

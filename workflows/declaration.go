@@ -50,8 +50,9 @@ type declaration struct {
 	in  pipeline.DeclarationInput
 	msg activities.MessageState
 
-	stage   string
-	last    string
+	stage     string
+	last      string
+	published string
 	replies []pipeline.Reply
 	seen    map[int64]bool
 
@@ -188,12 +189,17 @@ func (d *declaration) load(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.LoadMessage, d.in.Number).Get(ctx, &m); err != nil {
 		return err
 	}
+	d.take(m)
+	return d.publish(ctx)
+}
+
+// take adopts where Postgres says the message stands.
+func (d *declaration) take(m activities.MessageState) {
 	d.msg = m
 	d.replies = nil
 	for _, r := range m.Replies {
 		d.addReply(r)
 	}
-	return d.publish(ctx)
 }
 
 func (d *declaration) addReply(r pipeline.Reply) {
@@ -207,14 +213,19 @@ func (d *declaration) addReply(r pipeline.Reply) {
 	}
 }
 
-// publish keeps the Web UI current: search attributes and the one-line details.
+// publish keeps the Web UI current: search attributes (upserted only when they
+// change, each upsert is a history event) and the one-line details.
 func (d *declaration) publish(ctx workflow.Context) error {
 	if d.msg.Direction != "out" {
 		return nil
 	}
-	err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.DeclarationAttributes(d.msg.Environment, d.msg.Type, d.msg.Declaration, d.msg.Version, d.msg.Status, d.msg.Kenmerk)...)
 	workflow.SetCurrentDetails(ctx, d.details())
-	return err
+	key := fmt.Sprint(d.msg.Environment, "|", d.msg.Type, "|", d.msg.Declaration, "|", d.msg.Version, "|", d.msg.Status, "|", d.msg.Kenmerk)
+	if key == d.published {
+		return nil
+	}
+	d.published = key
+	return workflow.UpsertTypedSearchAttributes(ctx, pipeline.DeclarationAttributes(d.msg.Environment, d.msg.Type, d.msg.Declaration, d.msg.Version, d.msg.Status, d.msg.Kenmerk)...)
 }
 
 func (d *declaration) details() string {
@@ -373,6 +384,10 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 		if res.Recovered {
 			d.last += " (found at Digipoort after an interrupted delivery)"
 		}
+	}
+	if res.State != nil {
+		d.take(*res.State)
+		return d.publish(ctx)
 	}
 	return d.load(ctx)
 }

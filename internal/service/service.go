@@ -6,6 +6,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.temporal.io/sdk/client"
@@ -69,7 +70,12 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 		st.Close()
 		return nil, err
 	}
-	w := worker.New(tc, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.WorkerActivities})
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.WorkerActivities,
+		// On a busy machine a workflow task can wait a few seconds for the worker that
+		// has its history cached; sending it elsewhere means replaying it all.
+		StickyScheduleToStartTimeout: 15 * time.Second,
+	})
 	Register(w, Activities(cfg, st, dp, tc, log))
 	if err := w.Start(); err != nil {
 		tc.Close()
