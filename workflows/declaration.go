@@ -53,8 +53,8 @@ type declaration struct {
 	stage     string
 	last      string
 	published string
-	replies []pipeline.Reply
-	seen    map[int64]bool
+	replies   []pipeline.Reply
+	seen      map[int64]bool
 
 	sendWanted    bool
 	processWanted bool
