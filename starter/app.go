@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"koerier/internal/config"
@@ -105,3 +106,28 @@ func orDash(s string) string {
 }
 
 var stderr io.Writer = os.Stderr
+
+// withApp is the frame of every command that needs the store (and, if asked, Temporal):
+// it opens them from the configuration, hands them over, and closes them.
+func withApp(needTemporal bool, fn func(cmd *cobra.Command, a *app, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, err := newApp(cmd.Context(), needTemporal)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return fn(cmd, a, args)
+	}
+}
+
+// withNumbers is withApp for commands whose arguments are message numbers; they are
+// checked before anything is opened.
+func withNumbers(needTemporal bool, fn func(cmd *cobra.Command, a *app, numbers []int64) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		numbers, err := parseNumbers(args)
+		if err != nil {
+			return err
+		}
+		return withApp(needTemporal, func(cmd *cobra.Command, a *app, _ []string) error { return fn(cmd, a, numbers) })(cmd, args)
+	}
+}

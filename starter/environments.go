@@ -16,12 +16,7 @@ func newEnvironmentsCmd() *cobra.Command {
 		Use:   "add <name>",
 		Short: "Add an environment with its communication profile",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
 			add.Name = args[0]
 			e, err := a.store.AddEnvironment(cmd.Context(), add)
 			if err != nil {
@@ -32,7 +27,7 @@ func newEnvironmentsCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "environment %s added (auto-send %v, auto-process %v)\n", e.Name, e.AutoSend, e.AutoProcess)
 			return nil
-		},
+		}),
 	}
 	addCmd.Flags().BoolVar(&add.AutoSend, "auto-send", false, "send queued messages at once instead of with the next send/receive")
 	addCmd.Flags().BoolVar(&add.AutoProcess, "auto-process", false, "apply replies to the environment's view as they arrive")
@@ -45,12 +40,7 @@ func newEnvironmentsCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List environments",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, _ []string) error {
 			envs, err := a.store.Environments(cmd.Context(), all)
 			if err != nil {
 				return err
@@ -67,7 +57,7 @@ func newEnvironmentsCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%v\t%v\t%s\t%v\t%s\n", e.Name, e.AutoSend, e.AutoProcess, orDash(e.EmailFrom), e.Active, e.CreatedAt.Format("2006-01-02 15:04"))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	listCmd.Flags().BoolVar(&all, "all", false, "include removed environments")
 	listCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -76,19 +66,14 @@ func newEnvironmentsCmd() *cobra.Command {
 		Use:   "remove <name>",
 		Short: "Remove an environment; its unfinished messages then need an operator (assign)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
 			affected, err := a.store.RemoveEnvironment(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "environment %s removed; %d message(s) need an operator: %v\n", args[0], len(affected), affected)
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(addCmd, listCmd, removeCmd)
 	return cmd

@@ -43,22 +43,13 @@ func newSendCmd() *cobra.Command {
 		Use:   "send <number>...",
 		Short: "Send due messages now instead of with the next send/receive",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			numbers, err := parseNumbers(args)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			if err := signalMessages(cmd, a, numbers, pipeline.SignalSendNow, pipeline.OperatorSignal{By: operator()}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "send-now sent to %d message(s); `starter messages` shows how they fare\n", len(numbers))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -67,17 +58,9 @@ func newProcessCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "process [number]...",
 		Short: "Apply received replies to the environments' views (all unprocessed messages, or the ones named)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			numbers, err := parseNumbers(args)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			if len(numbers) == 0 {
+				var err error
 				if numbers, err = a.store.Unprocessed(cmd.Context(), env, 100000); err != nil {
 					return err
 				}
@@ -91,7 +74,7 @@ func newProcessCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "process sent to %d message(s): %v\n", len(numbers), numbers)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&env, "env", "", "only this environment's messages")
 	return cmd
@@ -102,16 +85,7 @@ func newRestoreCmd() *cobra.Command {
 		Use:   "restore <number>...",
 		Short: "Put failed messages back to 'ready to resend after error'; the next send sends them again",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			numbers, err := parseNumbers(args)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withNumbers(false, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			var errs []error
 			var restored []int64
 			for _, n := range numbers {
@@ -129,7 +103,7 @@ func newRestoreCmd() *cobra.Command {
 				}
 			}
 			return errors.Join(errs...)
-		},
+		}),
 	}
 }
 
@@ -173,16 +147,7 @@ func newStateCmd() *cobra.Command {
 		Use:   "state <number>",
 		Short: "Ask a message's workflow for its state (the Web UI's 'state' query)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			numbers, err := parseNumbers(args)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			v, err := a.tc.QueryWorkflow(cmd.Context(), pipeline.DeclarationID(numbers[0]), "", pipeline.QueryState)
 			if err != nil {
 				return fmt.Errorf("query message %d: %w (a finished workflow answers too; a missing one has never run)", numbers[0], err)
@@ -192,6 +157,6 @@ func newStateCmd() *cobra.Command {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), st)
-		},
+		}),
 	}
 }

@@ -23,12 +23,7 @@ func newSendReceiveCmd() *cobra.Command {
 		Use:   "send-receive",
 		Short: "Run send/receive now and wait for its counts (fails at once while another run holds the lock)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(true, func(cmd *cobra.Command, a *app, _ []string) error {
 			id := fmt.Sprintf("send-receive-manual-%s", time.Now().UTC().Format("20060102T150405.000"))
 			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
 				StaticSummary: "send/receive started by " + operator()},
@@ -47,7 +42,7 @@ func newSendReceiveCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "send/receive %s done: sent %d, send failed %d, delivery errors %d, still sending %d; statuses %d for %d deliveries in flight; reply documents %d; unknown replies (ONB) %d; receive errors %d\n",
 				id, c.Sent, c.Failed, c.DeliveryError, c.StillSending, c.Replies, c.InFlight, c.Documents, c.ONB, c.ReceiveErrors)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as JSON")
 	return cmd
@@ -73,16 +68,7 @@ func newCleanupCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cleanup [number]...",
 		Short: "Remove old messages and their attachments for good (a dry run unless --confirm)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			numbers, err := parseNumbers(args)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			in := workflows.CleanupInput{Numbers: numbers, Mode: domain.CleanupStandard, Retention: a.cfg.CleanupRetention, DryRun: !confirm, Who: operator()}
 			if fiscal {
 				in.Mode = domain.CleanupFiscal
@@ -125,7 +111,7 @@ func newCleanupCmd() *cobra.Command {
 				return fmt.Errorf("clean-up refused: %d of the selected messages may not be removed, so none was", len(out.Refused))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm", false, "really remove (irreversible)")
 	cmd.Flags().BoolVar(&fiscal, "fiscal", false, "fiscal mode: skip the status check for fiscal messages (the 30-day floor stays)")
@@ -141,12 +127,7 @@ func newSchedulesCmd() *cobra.Command {
 		Use:   "apply",
 		Short: "Create or update the send/receive and clean-up schedules (idempotent)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(true, func(cmd *cobra.Command, a *app, _ []string) error {
 			res, err := service.ApplySchedules(cmd.Context(), a.tc, a.cfg)
 			if err != nil {
 				return err
@@ -158,7 +139,7 @@ func newSchedulesCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %s (%s)\n", r.ID, r.Action, r.Every)
 			}
 			return nil
-		},
+		}),
 	}
 	apply.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(apply)

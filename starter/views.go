@@ -17,12 +17,7 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status --env E",
 		Short: "What an environment sees: its own messages and their processed statuses",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, _ []string) error {
 			rows, err := a.store.EnvironmentView(cmd.Context(), env, limit)
 			if err != nil {
 				return err
@@ -36,7 +31,7 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%v\t%v\t%s\n", r.Number, r.Type, r.Subject, r.Period, r.Version, r.Status, r.DoNotSend, r.NeedsAction, r.LastStatusChange.Local().Format("2006-01-02 15:04:05"))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&env, "env", "", "the environment (required)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
@@ -52,12 +47,7 @@ func newMessagesCmd() *cobra.Command {
 		Use:   "messages",
 		Short: "The operator's view: every message, with unknown replies (ONB) apart",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, _ []string) error {
 			msgs, onb, err := a.store.OperatorView(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -89,7 +79,7 @@ func newMessagesCmd() *cobra.Command {
 				return w.Flush()
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (ONB included, with \"subtype\" and \"environment\")")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many messages (and as many ONB), newest first")

@@ -79,65 +79,100 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			}
 			byRef[l.Aanleverkenmerk] = t
 		}
-		for _, d := range docs {
+		// One statement per kind of row for the whole batch: messages, attachments, log.
+		var (
+			envIDs                                                             []*int64
+			types, subtypes, subjects, kms, bks, soorts, memos, reasons, names []string
+			replyTo                                                            []*int64
+			needs                                                              []bool
+			targets                                                            = make([]*target, len(docs))
+		)
+		for i, d := range docs {
 			t, ok := byKenmerk[d.PickupKenmerk]
 			if !ok && d.Aanleverkenmerk != "" {
 				t, ok = byRef[d.Aanleverkenmerk]
 			}
-			var num int64
-			var err error
 			if ok {
-				err = tx.GetContext(ctx, &num, `
-					INSERT INTO messages (direction, environment_id, message_type, subject, status, env_status, reply_to, pickup_kenmerk, berichtkenmerk, berichtsoort, memo)
-					VALUES ('in', $1, $2, $3, 'received', 'received', $4, $5, $6, $7, $8)
-					ON CONFLICT (pickup_kenmerk, berichtkenmerk) WHERE pickup_kenmerk IS NOT NULL DO NOTHING
-					RETURNING number`, t.env, t.typ, truncateRunes(d.Subject, domain.MaxSubjectLen), t.number, d.PickupKenmerk, d.Berichtkenmerk, d.Berichtsoort, truncateRunes(d.Note, domain.MaxMemoLen))
+				t := t
+				targets[i] = &t
+				envIDs, replyTo = append(envIDs, t.env), append(replyTo, &t.number)
+				types, subtypes, needs, reasons = append(types, t.typ), append(subtypes, ""), append(needs, false), append(reasons, "")
 			} else {
-				err = tx.GetContext(ctx, &num, `
-					INSERT INTO messages (direction, message_type, subtype, subject, status, env_status, pickup_kenmerk, berichtkenmerk, berichtsoort, needs_action, needs_action_reason, memo)
-					VALUES ('in', 'onb', 'ONB', $1, 'received', 'received', $2, $3, $4, true, 'unknown reply: link it to a message or resolve it', $5)
-					ON CONFLICT (pickup_kenmerk, berichtkenmerk) WHERE pickup_kenmerk IS NOT NULL DO NOTHING
-					RETURNING number`, truncateRunes(d.Subject, domain.MaxSubjectLen), d.PickupKenmerk, d.Berichtkenmerk, d.Berichtsoort, truncateRunes(d.Note, domain.MaxMemoLen))
+				envIDs, replyTo = append(envIDs, nil), append(replyTo, nil)
+				types, subtypes, needs = append(types, string(domain.TypeUnknownONB)), append(subtypes, domain.SubtypeONB), append(needs, true)
+				reasons = append(reasons, "unknown reply: link it to a message or resolve it")
 			}
-			if isNoRows(err) {
-				res.Duplicates++
+			subjects = append(subjects, truncateRunes(d.Subject, domain.MaxSubjectLen))
+			kms, bks, soorts = append(kms, d.PickupKenmerk), append(bks, d.Berichtkenmerk), append(soorts, d.Berichtsoort)
+			memos = append(memos, truncateRunes(d.Note, domain.MaxMemoLen))
+			name := d.FileName
+			if name == "" {
+				name = "bericht-" + d.Berichtkenmerk
+			}
+			names = append(names, truncateRunes(name, domain.MaxFileNameLen))
+		}
+		var inserted []struct {
+			Number  int64  `db:"number"`
+			Kenmerk string `db:"pickup_kenmerk"`
+			Bericht string `db:"berichtkenmerk"`
+		}
+		if err := tx.SelectContext(ctx, &inserted, `
+			INSERT INTO messages (direction, environment_id, message_type, subtype, subject, status, env_status, reply_to, pickup_kenmerk, berichtkenmerk, berichtsoort, needs_action, needs_action_reason, memo)
+			SELECT 'in', u.env, u.typ, u.sub, u.subject, 'received', 'received', u.reply_to, u.km, u.bk, u.soort, u.needs, u.reason, u.memo
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::text[])
+			     AS u(env, typ, sub, subject, reply_to, km, bk, soort, needs, reason, memo)
+			ON CONFLICT (pickup_kenmerk, berichtkenmerk) WHERE pickup_kenmerk IS NOT NULL DO NOTHING
+			RETURNING number, pickup_kenmerk, berichtkenmerk`,
+			pq.Array(envIDs), pq.Array(types), pq.Array(subtypes), pq.Array(subjects), pq.Array(replyTo), pq.Array(kms), pq.Array(bks),
+			pq.Array(soorts), pq.Array(needs), pq.Array(reasons), pq.Array(memos)); err != nil {
+			return err
+		}
+		number := make(map[[2]string]int64, len(inserted))
+		for _, r := range inserted {
+			number[[2]string{r.Kenmerk, r.Bericht}] = r.Number
+		}
+		res.Duplicates = len(docs) - len(inserted)
+		var attNums, attSizes []int64
+		var attNames, attMimes []string
+		var attSums, attContents [][]byte
+		var logs []LogEntry
+		for i, d := range docs {
+			num, ok := number[[2]string{d.PickupKenmerk, d.Berichtkenmerk}]
+			if !ok {
 				continue
 			}
-			if err != nil {
-				return err
-			}
+			delete(number, [2]string{d.PickupKenmerk, d.Berichtkenmerk}) // a doc twice in one batch counts once
 			if len(d.Content) > 0 {
-				name, mime := d.FileName, d.MimeType
-				if name == "" {
-					name = "bericht-" + d.Berichtkenmerk
-				}
+				mime := d.MimeType
 				if mime == "" {
 					mime = "application/octet-stream"
 				}
 				sum := sha256.Sum256(d.Content)
-				if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (message_number, file_name, mime_type, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6)`,
-					num, truncateRunes(name, domain.MaxFileNameLen), mime, len(d.Content), sum[:], d.Content); err != nil {
-					return err
-				}
+				attNums, attSizes = append(attNums, num), append(attSizes, int64(len(d.Content)))
+				attNames, attMimes = append(attNames, names[i]), append(attMimes, mime)
+				attSums, attContents = append(attSums, sum[:]), append(attContents, d.Content)
 			}
 			n := num
-			if ok {
+			if t := targets[i]; t != nil {
 				res.Linked[t.number] = append(res.Linked[t.number], num)
 				orig := t.number
-				if err := writeLog(ctx, tx, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: StepReceive, Level: LevelInfo,
-					Description: fmt.Sprintf("reply %s (kenmerk %s) received for message %d, stored as message %d", d.Berichtkenmerk, d.PickupKenmerk, t.number, num)}); err != nil {
-					return err
-				}
+				logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: StepReceive, Level: LevelInfo,
+					Description: fmt.Sprintf("reply %s (kenmerk %s) received for message %d, stored as message %d", d.Berichtkenmerk, d.PickupKenmerk, t.number, num)})
 				continue
 			}
 			res.Unknown = append(res.Unknown, num)
-			if err := writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepReceive, Level: LevelError,
+			logs = append(logs, LogEntry{MessageNumber: &n, Step: StepReceive, Level: LevelError,
 				Description: fmt.Sprintf("unknown reply (ONB) %d: kenmerk %s, berichtsoort %s, belanghebbende %s links to no message Koerier sent", num, d.PickupKenmerk, d.Berichtsoort, d.Subject),
-				Information: "look it up with `starter digipoort status --kenmerk " + d.PickupKenmerk + "` and with the environment it may belong to; it is kept apart in `starter messages`"}); err != nil {
+				Information: "look it up with `starter digipoort status --kenmerk " + d.PickupKenmerk + "` and with the environment it may belong to; it is kept apart in `starter messages`"})
+		}
+		if len(attNums) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (message_number, file_name, mime_type, size, sha256, content)
+				SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[])`,
+				pq.Array(attNums), pq.Array(attNames), pq.Array(attMimes), pq.Array(attSizes), pq.ByteaArray(attSums), pq.ByteaArray(attContents)); err != nil {
 				return err
 			}
 		}
-		return nil
+		return writeLogs(ctx, tx, logs)
 	})
 	if err != nil {
 		return IncomingResult{}, fmt.Errorf("store %d incoming document(s): %w", len(docs), err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Levels of the communication log.
@@ -54,21 +55,38 @@ func (s *Store) WriteLog(ctx context.Context, e LogEntry) error {
 }
 
 func writeLog(ctx context.Context, db sqlx.ExecerContext, e LogEntry) error {
-	if e.Level != LevelInfo && e.Level != LevelError {
-		return fmt.Errorf("%w: log level %q: use I or F", ErrInvalid, e.Level)
+	return writeLogs(ctx, db, []LogEntry{e})
+}
+
+// writeLogs appends many lines in one statement.
+func writeLogs(ctx context.Context, db sqlx.ExecerContext, entries []LogEntry) error {
+	if len(entries) == 0 {
+		return nil
 	}
-	if e.Step == "" || e.Description == "" {
-		return fmt.Errorf("%w: a log line needs a step and a description", ErrInvalid)
-	}
-	var key any
-	if e.DedupeKey != "" {
-		key = e.DedupeKey
+	var envs, msgs []*int64
+	var steps, levels, descs, infos, memos []string
+	var keys []*string
+	for _, e := range entries {
+		if e.Level != LevelInfo && e.Level != LevelError || e.Step == "" || e.Description == "" {
+			return fmt.Errorf("%w: log line %q needs level I or F, a step and a description", ErrInvalid, e.Description)
+		}
+		envs, msgs = append(envs, e.EnvironmentID), append(msgs, e.MessageNumber)
+		steps, levels, descs = append(steps, e.Step), append(levels, e.Level), append(descs, e.Description)
+		infos, memos = append(infos, e.Information), append(memos, e.Memo)
+		var key *string
+		if e.DedupeKey != "" {
+			k := e.DedupeKey
+			key = &k
+		}
+		keys = append(keys, key)
 	}
 	_, err := db.ExecContext(ctx, `
 		INSERT INTO communication_log (environment_id, message_number, step, level, description, information, memo, dedupe_key)
-		VALUES (COALESCE($1, (SELECT environment_id FROM messages WHERE number = $2)), $2, $3, $4, $5, $6, $7, $8)
+		SELECT COALESCE(u.env, (SELECT environment_id FROM messages WHERE number = u.msg)), u.msg, u.step, u.level, u.descr, u.info, u.memo, u.key
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+		     AS u(env, msg, step, level, descr, info, memo, key)
 		ON CONFLICT (dedupe_key) DO NOTHING`,
-		e.EnvironmentID, e.MessageNumber, e.Step, e.Level, e.Description, e.Information, e.Memo, key)
+		pq.Array(envs), pq.Array(msgs), pq.Array(steps), pq.Array(levels), pq.Array(descs), pq.Array(infos), pq.Array(memos), pq.Array(keys))
 	return err
 }
 
