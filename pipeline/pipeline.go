@@ -179,3 +179,22 @@ func DeclarationAttributes(environment, typ, declaration string, version int, st
 		SAKenmerk.ValueSet(kenmerk),
 	}
 }
+
+// AttributesKey is a comparable summary of a declaration's search attributes, so
+// that a workflow upserts them only when they change (each upsert is a history event
+// and a visibility write).
+func AttributesKey(environment, typ, declaration string, version int, status domain.Status, kenmerk string) string {
+	return fmt.Sprint(environment, "|", typ, "|", declaration, "|", version, "|", status, "|", kenmerk)
+}
+
+// CurrentAttributesKey is AttributesKey of the attributes a workflow has now (those it
+// was started with, or last upserted).
+func CurrentAttributesKey(sa temporal.SearchAttributes) string {
+	env, _ := sa.GetKeyword(SAEnvironment)
+	typ, _ := sa.GetKeyword(SAMessageType)
+	decl, _ := sa.GetKeyword(SADeclaration)
+	version, _ := sa.GetInt64(SAVersion)
+	status, _ := sa.GetKeyword(SAStatus)
+	kenmerk, _ := sa.GetKeyword(SAKenmerk)
+	return AttributesKey(env, typ, decl, int(version), domain.Status(status), kenmerk)
+}

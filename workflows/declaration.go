@@ -220,7 +220,11 @@ func (d *declaration) publish(ctx workflow.Context) error {
 		return nil
 	}
 	workflow.SetCurrentDetails(ctx, d.details())
-	key := fmt.Sprint(d.msg.Environment, "|", d.msg.Type, "|", d.msg.Declaration, "|", d.msg.Version, "|", d.msg.Status, "|", d.msg.Kenmerk)
+	key := pipeline.AttributesKey(d.msg.Environment, d.msg.Type, d.msg.Declaration, d.msg.Version, d.msg.Status, d.msg.Kenmerk)
+	if d.published == "" {
+		// The attributes the workflow was started with need no upsert.
+		d.published = pipeline.CurrentAttributesKey(workflow.GetTypedSearchAttributes(ctx))
+	}
 	if key == d.published {
 		return nil
 	}

@@ -142,8 +142,10 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 			return err
 		}
 		numbers[i] = q.Number
-		opts := activities.DeclarationStartOptions(cfg.TaskQueue, q.Number, pipeline.Summary("btw", fmt.Sprintf("BENCH%09d", i), "2026-10", q.Version, env),
-			temporal.NewSearchAttributes(pipeline.DeclarationAttributes(env, "btw", "", q.Version, q.Status, "")...))
+		subject := fmt.Sprintf("BENCH%09d", i)
+		key := domain.Declaration{Environment: env, Type: domain.TypeVAT, Subject: subject, Period: "2026-10"}.Key()
+		opts := activities.DeclarationStartOptions(cfg.TaskQueue, q.Number, pipeline.Summary("btw", subject, "2026-10", q.Version, env),
+			temporal.NewSearchAttributes(pipeline.DeclarationAttributes(env, "btw", key, q.Version, q.Status, "")...))
 		if _, err := tc.ExecuteWorkflow(ctx, opts, pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: q.Number, NoReplyTimeout: cfg.NoReplyTimeout}); err != nil {
 			return fmt.Errorf("start workflow of message %d: %w", q.Number, err)
 		}
