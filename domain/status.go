@@ -152,3 +152,10 @@ func (s Status) Label() string {
 	}
 	return string(s)
 }
+
+// HandledCorrectly is rule 9's "handled correctly": the message reached a final status
+// and its environment saw and was told that status. Such a message is never moved to
+// another environment.
+func HandledCorrectly(status, envStatus Status, reported *Status) bool {
+	return status.IsFinal() && envStatus == status && reported != nil && *reported == status
+}

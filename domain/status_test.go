@@ -90,3 +90,27 @@ func TestStatusClasses(t *testing.T) {
 		t.Error("ParseStatus must refuse an unknown status")
 	}
 }
+
+// Rule 9: only a message whose final status reached its environment and was reported
+// counts as handled correctly.
+func TestHandledCorrectly(t *testing.T) {
+	acc, rej := StatusAccepted, StatusRejected
+	cases := []struct {
+		status, env Status
+		reported    *Status
+		want        bool
+	}{
+		{StatusAccepted, StatusAccepted, &acc, true},
+		{StatusRejected, StatusRejected, &rej, true},
+		{StatusAccepted, StatusInProgress, nil, false},
+		{StatusAccepted, StatusAccepted, nil, false},
+		{StatusAccepted, StatusAccepted, &rej, false},
+		{StatusInProgress, StatusInProgress, nil, false},
+		{StatusQueued, StatusQueued, nil, false},
+	}
+	for _, c := range cases {
+		if got := HandledCorrectly(c.status, c.env, c.reported); got != c.want {
+			t.Errorf("HandledCorrectly(%s, %s, %v) = %v", c.status, c.env, c.reported, got)
+		}
+	}
+}

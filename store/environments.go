@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"koerier/domain"
 )
@@ -123,10 +124,21 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 			return err
 		}
 		reason := fmt.Sprintf("environment %s was removed: assign another environment (signal assign-environment) or let the service resolve it", name)
-		if err := tx.SelectContext(ctx, &affected, `
-			UPDATE messages SET needs_action = true, needs_action_reason = $2
-			WHERE environment_id = $1 AND direction = 'out' AND NOT `+handledCorrectly("messages")+`
-			RETURNING number`, id, reason); err != nil {
+		var msgs []struct {
+			Number    int64          `db:"number"`
+			Status    domain.Status  `db:"status"`
+			EnvStatus domain.Status  `db:"env_status"`
+			Reported  *domain.Status `db:"reported_status"`
+		}
+		if err := tx.SelectContext(ctx, &msgs, `SELECT number, status, env_status, reported_status FROM messages WHERE environment_id = $1 AND direction = 'out' FOR UPDATE`, id); err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if !domain.HandledCorrectly(m.Status, m.EnvStatus, m.Reported) {
+				affected = append(affected, m.Number)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = ANY($1)`, pq.Array(affected), reason); err != nil {
 			return err
 		}
 		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: StepEnvironment, Level: LevelInfo,
@@ -136,10 +148,4 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 		return nil, fmt.Errorf("remove environment %s: %w", name, err)
 	}
 	return affected, nil
-}
-
-// handledCorrectly is the SQL form of "this message was handled to the end": its final
-// status reached the environment and was reported. Rule 9 forbids re-assigning those.
-func handledCorrectly(t string) string {
-	return fmt.Sprintf(`(%[1]s.reported_status IS NOT NULL AND %[1]s.reported_status = %[1]s.status AND %[1]s.env_status = %[1]s.status AND %[1]s.status IN ('accepted', 'rejected', 'failed', 'send_failed'))`, t)
 }

@@ -41,6 +41,8 @@ func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
 	f := newStore(t)
 	f.env("gone")
 	q := f.queue("gone", domain.TypeVAT, "001000044B37", "2026-10")
+	done := f.queue("gone", domain.TypeVAT, "001000044B37", "2026-09")
+	f.exec(`UPDATE messages SET status = 'accepted', env_status = 'accepted', reported_status = 'accepted' WHERE number = $1`, done.Number)
 	affected, err := f.RemoveEnvironment(ctx, "gone")
 	if err != nil || len(affected) != 1 || affected[0] != q.Number {
 		t.Fatalf("remove: %v %v", affected, err)
@@ -62,5 +64,18 @@ func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
 	all, _ := f.Environments(ctx, true)
 	if len(all) != 1 || all[0].Active {
 		t.Errorf("with removed: %+v", all)
+	}
+	if m, _ := f.Message(ctx, done.Number); m.NeedsAction {
+		t.Error("a message handled correctly must not need an operator")
+	}
+	if err := f.AssignEnvironment(ctx, done.Number, "x", false, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "handled correctly") {
+		t.Errorf("assigning a handled message: %v", err)
+	}
+	f.env("other")
+	if err := f.AssignEnvironment(ctx, q.Number, "other", false, "op"); err != nil {
+		t.Errorf("assign: %v", err)
+	}
+	if m, _ := f.Message(ctx, q.Number); m.NeedsAction || m.Environment == nil || *m.Environment != "other" {
+		t.Errorf("after assign: %+v", m)
 	}
 }

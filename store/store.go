@@ -121,59 +121,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return tx.Commit()
 }
 
+// redactURL names the server and database of a URL for an error message, without
+// the user or password.
 func redactURL(u string) string {
-	if pu, err := pq.ParseURL(u); err == nil && pu != "" {
-		// ParseURL returns a DSN; only the host and database matter in an error.
-		return strconv.Quote(hostAndDB(pu))
+	pu, err := neturl.Parse(u)
+	if err != nil || pu.Host == "" {
+		return "(the configured database)"
 	}
-	return "(the configured database)"
-}
-
-func hostAndDB(dsn string) string {
-	var host, port, db string
-	for _, kv := range splitDSN(dsn) {
-		switch kv[0] {
-		case "host":
-			host = kv[1]
-		case "port":
-			port = kv[1]
-		case "dbname":
-			db = kv[1]
-		}
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return host + "/" + db
-}
-
-func splitDSN(dsn string) [][2]string {
-	var out [][2]string
-	var key, val []rune
-	inKey, quoted := true, false
-	flush := func() {
-		if len(key) > 0 {
-			out = append(out, [2]string{string(key), string(val)})
-		}
-		key, val, inKey = nil, nil, true
-	}
-	for _, r := range dsn {
-		switch {
-		case inKey && r == '=':
-			inKey = false
-		case inKey && r == ' ':
-		case inKey:
-			key = append(key, r)
-		case r == '\'':
-			quoted = !quoted
-		case r == ' ' && !quoted:
-			flush()
-		default:
-			val = append(val, r)
-		}
-	}
-	flush()
-	return out
+	return strconv.Quote(pu.Host + pu.Path)
 }
 
 func isUniqueViolation(err error, constraint string) bool {

@@ -76,10 +76,14 @@ type Message struct {
 	Memo              string        `db:"memo" json:"memo,omitempty"`
 }
 
-// Handled reports rule 9's "handled correctly": the final status reached the
-// environment and was reported.
+// Handled reports rule 9's "handled correctly" (domain.HandledCorrectly).
 func (m Message) Handled() bool {
-	return m.ReportedStatus != nil && domain.Status(*m.ReportedStatus) == m.Status && m.EnvStatus == m.Status && m.Status.IsFinal()
+	var reported *domain.Status
+	if m.ReportedStatus != nil {
+		r := domain.Status(*m.ReportedStatus)
+		reported = &r
+	}
+	return domain.HandledCorrectly(m.Status, m.EnvStatus, reported)
 }
 
 // Version returns the message as the version rules see it.
