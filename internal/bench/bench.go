@@ -187,7 +187,12 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 			err = wr.Get(ctx, &counts)
 		}
 		if err != nil {
-			say("run %d: %v (trying again)", run, err)
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) && app.Type() == activities.ErrTypeLockHeld {
+				say("run %d: waiting for the send/receive lock: %s", run, strings.SplitN(app.Error(), ": send-receive is already running", 2)[0])
+			} else {
+				say("run %d: %v (trying again)", run, err)
+			}
 			time.Sleep(2 * time.Second)
 			continue
 		}
