@@ -1,6 +1,7 @@
 # Koerier — the two commands a newcomer needs are `make run` and `make test`.
 GOBIN := $(shell go env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
+CHAOS_REPORT := $(CURDIR)/.koerier/chaos-report.txt
 
 .PHONY: test run vet fmt-check
 
@@ -9,7 +10,9 @@ test:
 	./scripts/ensure-postgres.sh
 	./scripts/ensure-tools.sh
 	@$(MAKE) --no-print-directory fmt-check vet
-	go test -count=1 -timeout 25m ./...
+	@mkdir -p $(dir $(CHAOS_REPORT)) && rm -f $(CHAOS_REPORT)
+	KOERIER_CHAOS_REPORT=$(CHAOS_REPORT) go test -count=1 -timeout 25m ./...
+	@cat $(CHAOS_REPORT) 2>/dev/null || true
 
 vet:
 	go vet ./...
