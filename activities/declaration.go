@@ -152,7 +152,7 @@ func (a *Activities) deliver(ctx context.Context, number int64) (DeliverResult, 
 			res.Outcome, res.Kenmerk, res.Recovered = OutcomeSent, kenmerk, true
 			return res, nil
 		}
-		if waited := activityNow(ctx).Sub(plan.StartedAt); waited < a.uncertainWait() {
+		if waited := time.Since(plan.StartedAt); waited < a.uncertainWait() {
 			return res, fmt.Errorf("message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and it does not show it yet; asking again before delivering (waited %s of %s)",
 				number, plan.Aanleverkenmerk, waited.Round(time.Second), a.uncertainWait())
 		}
@@ -232,9 +232,6 @@ func (a *Activities) uncertainWait() time.Duration {
 	}
 	return 10 * time.Minute
 }
-
-// activityNow is the wall clock; activities may read it (workflows may not).
-func activityNow(context.Context) time.Time { return time.Now() }
 
 // RecordDeliveryError notes that delivery could not be completed for now; the message
 // stays due. Idempotent: it only updates the attempt's last error and logs.

@@ -231,13 +231,13 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (R
 		return ReceiveResult{}, err
 	}
 	var transient []error
-	for _, e := range errs {
+	for i, e := range errs {
 		if e == nil {
 			continue
 		}
 		res.Errors++
 		if digipoort.IsFinal(e) {
-			n := inflight[indexOfErr(errs, e)].Number
+			n := inflight[i].Number
 			if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: store.StepReceive, Level: store.LevelError,
 				Description: e.Error(), Information: "nothing was stored from this answer; the next send/receive asks again — if this keeps happening, look the kenmerk up with `starter digipoort status`",
 				DedupeKey: fmt.Sprintf("status-refused/%d/%s", n, time.Now().UTC().Format("2006-01-02T15"))}); lerr != nil {
@@ -251,15 +251,6 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (R
 		return res, fmt.Errorf("%d of %d status requests failed for now (the rest is stored): %w", len(transient), len(inflight), errors.Join(transient...))
 	}
 	return res, nil
-}
-
-func indexOfErr(errs []error, e error) int {
-	for i := range errs {
-		if errs[i] == e {
-			return i
-		}
-	}
-	return 0
 }
 
 // signalReplies tells workflows about stored replies they have not heard of, one

@@ -178,8 +178,8 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 		t.Errorf("every reply of both attempts is kept: %v", attempts)
 	}
 	testenv.Eventually(t, 10*time.Second, "workflow done", func() (bool, string) {
-		d, err := s.Temporal.DescribeWorkflowExecution(context.Background(), pipeline.DeclarationID(q.Number), "")
-		return err == nil && d.WorkflowExecutionInfo.Status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, ""
+		d, err := s.Temporal.DescribeWorkflow(context.Background(), pipeline.DeclarationID(q.Number), "")
+		return err == nil && d.Status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, ""
 	})
 	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-restored-after-terminate")
 }

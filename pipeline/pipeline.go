@@ -5,8 +5,6 @@ package pipeline
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -41,12 +39,6 @@ const QueryState = "state"
 
 // DeclarationID is the workflow id of a message: readable in the Web UI.
 func DeclarationID(number int64) string { return fmt.Sprintf("message-%d", number) }
-
-// NumberFromID is the inverse of DeclarationID.
-func NumberFromID(id string) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimPrefix(id, "message-"), 10, 64)
-	return n, err == nil && strings.HasPrefix(id, "message-") && n > 0
-}
 
 // Search attributes registered on the Temporal namespace; "all rejected VAT returns of
 // environment A" is

@@ -105,7 +105,7 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			attempts                                             []int
 			kms, codes, statuses, descs, ecodes, edescs, details []string
 			ats                                                  []time.Time
-			applied, needs                                       []bool
+			applied                                              []bool
 		)
 		for _, r := range replies {
 			l, ok := byKenmerk[r.Kenmerk]
@@ -124,7 +124,6 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			edescs = append(edescs, r.ErrorDescription)
 			details = append(details, r.Details)
 			applied = append(applied, l.attempt == l.current)
-			needs = append(needs, r.NeedsAction)
 		}
 		if len(nums) == 0 {
 			return nil
@@ -146,27 +145,26 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 		}
 		res.Duplicates = len(nums) - len(res.New)
 		// Only replies stored now may move a status; needs-action comes from the codes.
-		var upNums []int64
-		var upStatuses []string
-		var upNeeds []bool
-		var upReasons []string
-		needByKey := map[string]Reply{}
-		for _, r := range replies {
-			needByKey[r.Kenmerk+"|"+r.Code+"|"+r.OccurredAt.UTC().String()] = r
+		type key struct {
+			kenmerk, code string
+			at            int64
 		}
+		given := make(map[key]Reply, len(replies))
+		for _, r := range replies {
+			given[key{r.Kenmerk, r.Code, r.OccurredAt.UnixNano()}] = r
+		}
+		var upNums, needNums []int64
+		var upStatuses, needReasons []string
 		for _, n := range res.New {
 			if !n.Applied {
 				continue
 			}
-			r := needByKey[n.Kenmerk+"|"+n.Code+"|"+n.OccurredAt.UTC().String()]
 			upNums = append(upNums, n.MessageNumber)
 			upStatuses = append(upStatuses, string(n.Status))
-			upNeeds = append(upNeeds, r.NeedsAction)
-			reason := ""
-			if r.NeedsAction {
-				reason = fmt.Sprintf("Digipoort status %s (%s): %s", r.Code, r.Description, r.Advice)
+			if r := given[key{n.Kenmerk, n.Code, n.OccurredAt.UnixNano()}]; r.NeedsAction {
+				needNums = append(needNums, n.MessageNumber)
+				needReasons = append(needReasons, fmt.Sprintf("Digipoort status %s (%s): %s", r.Code, r.Description, r.Advice))
 			}
-			upReasons = append(upReasons, reason)
 		}
 		if len(upNums) == 0 {
 			return nil
@@ -176,29 +174,31 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			Status string `db:"status"`
 		}
 		if err := tx.SelectContext(ctx, &raised, `
-			WITH incoming AS (
-				SELECT u.number, u.status, ms.rank, u.needs, u.reason
-				FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::text[]) AS u(number, status, needs, reason)
+			WITH best AS (
+				SELECT DISTINCT ON (u.number) u.number, u.status, ms.rank
+				FROM unnest($1::bigint[], $2::text[]) AS u(number, status)
 				JOIN message_statuses ms ON ms.status = u.status
-			), best AS (
-				SELECT DISTINCT ON (number) number, status, rank FROM incoming ORDER BY number, rank DESC
+				ORDER BY u.number, ms.rank DESC
 			)
 			UPDATE messages m SET status = best.status, last_status_change = now()
 			FROM best
 			WHERE m.number = best.number
 			  AND best.rank > (SELECT rank FROM message_statuses WHERE status = m.status)
 			RETURNING m.number, m.status`,
-			pq.Array(upNums), pq.Array(upStatuses), pq.Array(upNeeds), pq.Array(upReasons)); err != nil {
+			pq.Array(upNums), pq.Array(upStatuses)); err != nil {
 			return err
 		}
 		for _, r := range raised {
 			res.Raised[r.Number] = domain.Status(r.Status)
 		}
+		if len(needNums) == 0 {
+			return nil
+		}
 		if err := tx.SelectContext(ctx, &res.NeedsAction, `
 			UPDATE messages m SET needs_action = true, needs_action_reason = u.reason
-			FROM (SELECT DISTINCT ON (number) number, reason FROM unnest($1::bigint[], $2::bool[], $3::text[]) AS u(number, needs, reason) WHERE needs ORDER BY number) u
+			FROM (SELECT DISTINCT ON (number) number, reason FROM unnest($1::bigint[], $2::text[]) AS u(number, reason) ORDER BY number) u
 			WHERE m.number = u.number
-			RETURNING m.number`, pq.Array(upNums), pq.Array(upNeeds), pq.Array(upReasons)); err != nil {
+			RETURNING m.number`, pq.Array(needNums), pq.Array(needReasons)); err != nil {
 			return err
 		}
 		return nil

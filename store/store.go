@@ -139,14 +139,6 @@ func isUniqueViolation(err error, constraint string) bool {
 	return false
 }
 
-func nullTime(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time
-	return &v
-}
-
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // EnsureDatabase creates the database that url names when the server has none by that

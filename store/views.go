@@ -86,7 +86,7 @@ func (m Message) Handled() bool {
 	return domain.HandledCorrectly(m.Status, m.EnvStatus, reported)
 }
 
-// Version returns the message as the version rules see it.
+// AsVersion returns the message as the version rules see it.
 func (m Message) AsVersion() domain.Version {
 	v := domain.Version{Number: m.Number, Status: m.Status, DoNotSend: m.DoNotSend}
 	if m.Version != nil {

@@ -265,7 +265,6 @@ func (d *declaration) wait(ctx workflow.Context, timeout time.Duration) error {
 
 func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fired bool, err error) {
 	sel := workflow.NewSelector(ctx)
-	var reloadNeeded bool
 	sel.AddReceive(d.sendCh, func(c workflow.ReceiveChannel, _ bool) {
 		var s pipeline.SendSignal
 		c.Receive(ctx, &s)
@@ -294,8 +293,6 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		var s pipeline.OperatorSignal
 		c.Receive(ctx, &s)
 		d.restoreWanted = &s
-		// A restore done outside (by the command line) shows in Postgres.
-		reloadNeeded = true
 	})
 	sel.AddReceive(d.assignCh, func(c workflow.ReceiveChannel, _ bool) {
 		var s pipeline.AssignSignal
@@ -324,8 +321,9 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if reloadNeeded && d.restoreWanted != nil && !d.msg.Status.IsFailure() {
-		// Nothing to restore from this state; a stale request is dropped with a word.
+	if d.restoreWanted != nil && !d.msg.Status.IsFailure() {
+		// Nothing to restore from this state; the request is dropped with a word, and
+		// Postgres is read again in case the command line restored it already.
 		d.last = fmt.Sprintf("restore-status ignored: the message is %s, not failed", d.msg.Status)
 		d.restoreWanted = nil
 		if err := d.load(ctx); err != nil {

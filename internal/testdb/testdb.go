@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -76,6 +75,3 @@ func MustExec(t testing.TB, dbURL, query string, args ...any) {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
-
-// Describe is used in failure messages.
-func Describe() string { return fmt.Sprintf("Postgres at %s", AdminURL()) }

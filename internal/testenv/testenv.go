@@ -9,11 +9,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +42,7 @@ func TemporalCLI() (string, error) {
 	gopath := os.Getenv("GOPATH")
 	if gopath == "" {
 		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-			gopath = string(trimNL(out))
+			gopath = strings.TrimSpace(string(out))
 		}
 	}
 	if gopath != "" {
@@ -52,13 +52,6 @@ func TemporalCLI() (string, error) {
 		}
 	}
 	return "", errors.New("the Temporal CLI is not installed: run `make test` (it installs it) or `go install github.com/temporalio/cli/cmd/temporal@v1.5.1`")
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 var (
@@ -207,7 +200,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		t.Fatal(err)
 	}
 	for _, kv := range append(sim.Env(), envList(env)...) {
-		k, v, _ := cut(kv)
+		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	if s.Store, err = store.Open(context.Background(), s.DBURL, store.Options{Migrate: true, Catalog: &s.Config.Catalog}); err != nil {
@@ -244,15 +237,6 @@ func envList(m map[string]string) []string {
 	return out
 }
 
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
-}
-
 // Eventually polls cond until it holds or the timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
@@ -267,9 +251,4 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: not within %s (last: %s)", what, timeout, last)
-}
-
-// Describe is for failure messages.
-func (s *Stack) Describe() string {
-	return fmt.Sprintf("namespace %s, database %s, simulator %s", s.Namespace, s.DBURL, s.Sim.URL())
 }

@@ -1,0 +1,96 @@
+package store_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"koerier/domain"
+	"koerier/store"
+)
+
+// After a restore, replies of the failed attempt are kept but can no longer move the
+// message; the new attempt's replies do.
+func TestRestoreMakesOldAttemptRepliesStale(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K-first")
+	if _, err := f.ApplyReplies(ctx, flow("K-first", "105", "100", "311")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Restore(ctx, q.Number, "op"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.Restore(ctx, q.Number, "op")
+	if err != nil || !again.Already || again.Attempt != 2 {
+		t.Fatalf("a second restore must be a no-op: %+v %v", again, err)
+	}
+	late := []store.Reply{store.ReplyFromCode("K-first", "510", t0.Add(time.Hour))}
+	res, err := f.ApplyReplies(ctx, late)
+	if err != nil || len(res.New) != 1 || res.New[0].Applied || len(res.Raised) != 0 {
+		t.Fatalf("late reply of the old attempt: %+v %v", res, err)
+	}
+	if s := f.status(q.Number); s != domain.StatusReadyToResend {
+		t.Fatalf("a stale reply moved the message to %s", s)
+	}
+	plan, _ := f.BeginDelivery(ctx, q.Number)
+	if plan.Attempt != 2 || plan.Aanleverkenmerk != domain.Aanleverkenmerk(q.Number, 2) {
+		t.Fatalf("resend: %+v", plan)
+	}
+	if err := f.RecordDelivered(ctx, q.Number, 2, "K-second", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ApplyReplies(ctx, flow("K-second", "105", "100", "500")); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.status(q.Number); s != domain.StatusAccepted {
+		t.Fatalf("after resend: %s", s)
+	}
+	if _, err := f.Restore(ctx, q.Number, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "only a message that failed") {
+		t.Errorf("restore of an accepted message: %v", err)
+	}
+}
+
+// Process shows the environment its message's status; report tells it once.
+func TestProcessAndReport(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	f.env("beta")
+	a := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	b := f.queue("beta", domain.TypeVAT, "1", "2026-10")
+	for n, k := range map[int64]string{a.Number: "KA", b.Number: "KB"} {
+		f.deliver(n, k)
+		if _, err := f.ApplyReplies(ctx, flow(k, "105", "100", "500")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only, err := f.Unprocessed(ctx, "acme", 10)
+	if err != nil || len(only) != 1 || only[0] != a.Number {
+		t.Fatalf("unprocessed of acme: %v %v", only, err)
+	}
+	res, err := f.Process(ctx, a.Number)
+	if err != nil || !res.Changed || res.Status != domain.StatusAccepted {
+		t.Fatalf("process: %+v %v", res, err)
+	}
+	if res, _ := f.Process(ctx, a.Number); res.Changed {
+		t.Error("processing twice must change nothing")
+	}
+	view, _ := f.EnvironmentView(ctx, "acme", 0)
+	if view[0].Status != domain.StatusAccepted {
+		t.Errorf("environment view: %+v", view[0])
+	}
+	for i := 0; i < 2; i++ {
+		if st, err := f.Report(ctx, a.Number); err != nil || st != domain.StatusAccepted {
+			t.Fatalf("report: %s %v", st, err)
+		}
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE step = 'report' AND message_number = $1`, a.Number); n != 1 {
+		t.Errorf("%d report lines, want 1", n)
+	}
+	m, _ := f.Message(ctx, a.Number)
+	if !m.Handled() {
+		t.Errorf("processed and reported accepted message must count as handled: %+v", m)
+	}
+}
