@@ -3,19 +3,26 @@ GOBIN := $(shell go env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
 CHAOS_REPORT := $(CURDIR)/.koerier/chaos-report.txt
 
-.PHONY: test run vet fmt-check
+.PHONY: test run vet fmt-check lint
 
-## test: starts/installs what the tests need (Postgres, xmllint, Temporal CLI), then vets and tests everything.
+## test: starts/installs what the tests need (Postgres, xmllint, Temporal CLI, linters), then vets, lints and tests everything.
 test:
 	./scripts/ensure-postgres.sh
 	./scripts/ensure-tools.sh
-	@$(MAKE) --no-print-directory fmt-check vet
+	@$(MAKE) --no-print-directory fmt-check vet lint
 	@mkdir -p $(dir $(CHAOS_REPORT)) && rm -f $(CHAOS_REPORT)
 	KOERIER_CHAOS_REPORT=$(CHAOS_REPORT) go test -count=1 -timeout 25m ./...
 	@cat $(CHAOS_REPORT) 2>/dev/null || true
 
 vet:
 	go vet ./...
+
+## lint: go.mod/go.sum are tidy, staticcheck, and Temporal's workflowcheck (workflow code is deterministic).
+## The linters come from ./scripts/ensure-tools.sh.
+lint:
+	go mod tidy -diff
+	staticcheck ./...
+	workflowcheck ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -3,38 +3,24 @@
 //
 // Every activity is idempotent — the worker can die between doing the work and
 // Temporal recording it — and says which errors are final: those are returned as
-// non-retryable application errors with one of the Err* types below, so retry
+// non-retryable application errors with one of pipeline's ErrType* types, so retry
 // policies stop at once; everything else is retried.
 package activities
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"koerier/digipoort"
+	"koerier/domain"
 	"koerier/pipeline"
 	"koerier/store"
 )
-
-// Error types of final (non-retryable) activity errors.
-const (
-	ErrTypeRefused        = "Refused"        // a rule says no; the message says why
-	ErrTypeNotFound       = "NotFound"       // the message or environment does not exist
-	ErrTypeLockHeld       = "LockHeld"       // another send/receive holds the lock
-	ErrTypeDigipoortFinal = "DigipoortFinal" // Digipoort answered in a way retrying won't change
-	ErrTypeInvalid        = "Invalid"        // bad input
-)
-
-// NonRetryable lists the error types retry policies must not retry.
-var NonRetryable = []string{ErrTypeRefused, ErrTypeNotFound, ErrTypeLockHeld, ErrTypeDigipoortFinal, ErrTypeInvalid}
 
 // Digipoort is the part of the Digipoort client the activities use.
 type Digipoort interface {
@@ -45,41 +31,67 @@ type Digipoort interface {
 	FindDelivery(ctx context.Context, berichtsoort string, id digipoort.Identity, aanleverkenmerk string, known func(kenmerk string) bool) (string, bool, error)
 }
 
-// Signaler is the part of the Temporal client the activities use to wake workflows.
-type Signaler interface {
-	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg interface{},
-		options client.StartWorkflowOptions, workflow interface{}, workflowArgs ...interface{}) (client.WorkflowRun, error)
+// Store is the part of the Postgres store the activities use (*store.Store), grouped
+// by the activities that need it.
+type Store interface {
+	declarationStore
+	sendReceiveStore
+	Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error)
 }
 
-// Config tunes the activities.
+type declarationStore interface {
+	Declaration(ctx context.Context, number int64) (pipeline.Message, error)
+	BeginDelivery(ctx context.Context, number int64) (store.DeliveryPlan, error)
+	KnownKenmerken(ctx context.Context, kenmerken []string) (map[string]bool, error)
+	Attachments(ctx context.Context, number int64) ([]store.Attachment, error)
+	RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk string, recovered bool) error
+	RecordSendFailed(ctx context.Context, number int64, attempt int, reason string) error
+	RecordDeliveryError(ctx context.Context, number int64, attempt int, reason string) error
+	ApplyReplies(ctx context.Context, replies []store.Reply) (store.ApplyResult, error)
+	Process(ctx context.Context, number int64) (pipeline.ProcessResult, error)
+	Report(ctx context.Context, number int64) (domain.Status, error)
+	MarkNeedsAction(ctx context.Context, number int64, reason, dedupe string) error
+	Restore(ctx context.Context, number int64, who string) (pipeline.RestoreResult, error)
+	AssignEnvironment(ctx context.Context, number int64, env string, resolve bool, who string) error
+	WriteLog(ctx context.Context, e store.LogEntry) error
+}
+
+type sendReceiveStore interface {
+	AcquireLock(ctx context.Context, name, holder string, d time.Duration) (store.Lock, error)
+	ReleaseLock(ctx context.Context, name, holder string) (bool, error)
+	Declarations(ctx context.Context, numbers []int64) (map[int64]pipeline.Message, error)
+	DueMessages(ctx context.Context, after int64, limit int) ([]store.DueMessage, error)
+	SendOutcomes(ctx context.Context, numbers []int64, since time.Time) (pipeline.SendOutcome, error)
+	InFlightDeliveries(ctx context.Context, after int64, limit int) ([]store.InFlight, error)
+	UnsignaledReplies(ctx context.Context, numbers []int64, limit int) ([]store.PendingSignal, error)
+	MarkSignaled(ctx context.Context, eventIDs []int64) error
+	PickupCounts(ctx context.Context, kenmerken []string) (map[string]int, error)
+	StoreIncoming(ctx context.Context, docs []store.IncomingDoc) (store.IncomingResult, error)
+}
+
+// Config tunes the activities; internal/config fills it from the environment and is
+// the one place its defaults live.
 type Config struct {
-	TaskQueue string
+	// Starter starts and signals declaration workflows (its Client is set by
+	// Activities' constructor in internal/service).
+	Starter pipeline.Starter
 	// Rol is rolBelanghebbende on every delivery: Bedrijf, or Intermediair for a
 	// bookkeeper filing for clients.
 	Rol string
-	// NoReplyTimeout is passed to declarations that send/receive (re)creates.
-	NoReplyTimeout time.Duration
 	// UncertainWait is how long a delivery whose outcome is unknown is looked up at
 	// Digipoort before it is delivered again.
 	UncertainWait time.Duration
-	// Parallel bounds concurrent Digipoort calls and signals within one activity.
+	// Parallel bounds concurrent Digipoort calls and signals within one activity; 0
+	// means no bound.
 	Parallel int
 }
 
 // Activities is registered with the worker; its exported methods are the activities.
 type Activities struct {
-	Store     *store.Store
+	Store     Store
 	Digipoort Digipoort
-	Temporal  Signaler
 	Config    Config
 	Log       logrus.FieldLogger
-}
-
-func (a *Activities) parallel() int {
-	if a.Config.Parallel > 0 {
-		return a.Config.Parallel
-	}
-	return 16
 }
 
 func (a *Activities) log() logrus.FieldLogger {
@@ -95,43 +107,23 @@ func final(err error) error {
 	if err == nil {
 		return nil
 	}
+	typ := ""
+	var held *store.LockHeldError
 	switch {
 	case errors.Is(err, store.ErrRefused):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeRefused, err)
+		typ = pipeline.ErrTypeRefused
 	case errors.Is(err, store.ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotFound, err)
+		typ = pipeline.ErrTypeNotFound
 	case errors.Is(err, store.ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalid, err)
+		typ = pipeline.ErrTypeInvalid
+	case errors.As(err, &held):
+		typ = pipeline.ErrTypeLockHeld
+	case digipoort.IsFinal(err):
+		typ = pipeline.ErrTypeDigipoortFinal
+	default:
+		return err
 	}
-	var held *store.LockHeldError
-	if errors.As(err, &held) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeLockHeld, err)
-	}
-	if digipoort.IsFinal(err) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeDigipoortFinal, err)
-	}
-	return err
-}
-
-// DeclarationStartOptions are the options every start of a declaration workflow uses;
-// summary is the one line the Web UI shows (pipeline.Summary), search attributes make
-// it findable from the first moment.
-func DeclarationStartOptions(taskQueue string, number int64, summary string, sa temporal.SearchAttributes) client.StartWorkflowOptions {
-	if taskQueue == "" {
-		taskQueue = pipeline.DefaultTaskQueue
-	}
-	if summary == "" {
-		summary = fmt.Sprintf("message %d", number)
-	}
-	return client.StartWorkflowOptions{
-		ID:        pipeline.DeclarationID(number),
-		TaskQueue: taskQueue,
-		// A closed workflow of a message that needs work again (restore, a late
-		// reply) is started anew; Postgres says where the message stands.
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:         summary,
-		TypedSearchAttributes: sa,
-	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), typ, err)
 }
 
 // keepAlive heartbeats every few seconds until stop is called, so that Temporal

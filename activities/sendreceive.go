@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 
 	"koerier/digipoort"
 	"koerier/domain"
@@ -17,7 +17,7 @@ import (
 	"koerier/store"
 )
 
-// AcquireLock takes the send/receive lock for 30 minutes (rule 6). A lock held by
+// AcquireLock takes the send/receive lock for 30 minutes (rule 6 (docs/rules.md)). A lock held by
 // another run is a final LockHeld error that names the holder and when it is released.
 func (a *Activities) AcquireLock(ctx context.Context, holder string) (store.Lock, error) {
 	l, err := a.Store.AcquireLock(ctx, store.LockSendReceive, holder, domain.LockDuration)
@@ -35,31 +35,17 @@ func (a *Activities) ReleaseLock(ctx context.Context, holder string) (bool, erro
 	return ok, final(err)
 }
 
-// DispatchRequest asks for one page of due messages to be told to send.
-type DispatchRequest struct {
-	After int64
-	Limit int
-	By    string
-}
-
-// DispatchResult lists the messages told to send.
-type DispatchResult struct {
-	Numbers []int64
-	Next    int64
-	More    bool
-}
-
 // DispatchSends tells the workflows of one page of due messages to deliver, starting
 // a workflow for a due message that has none (the process died between queueing and
 // starting it, or it was terminated). Telling a workflow twice is harmless: a
 // delivered attempt is not delivered again.
-func (a *Activities) DispatchSends(ctx context.Context, req DispatchRequest) (DispatchResult, error) {
+func (a *Activities) DispatchSends(ctx context.Context, req pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
 	defer keepAlive(ctx)()
 	due, err := a.Store.DueMessages(ctx, req.After, req.Limit)
 	if err != nil {
-		return DispatchResult{}, err
+		return pipeline.DispatchResult{}, err
 	}
-	res := DispatchResult{Next: req.After, More: len(due) == req.Limit}
+	res := pipeline.DispatchResult{Next: req.After, More: len(due) == req.Limit}
 	if len(due) == 0 {
 		return res, nil
 	}
@@ -67,32 +53,30 @@ func (a *Activities) DispatchSends(ctx context.Context, req DispatchRequest) (Di
 	for i, d := range due {
 		numbers[i] = d.Number
 	}
-	if err := a.signalAll(ctx, numbers, func(n int64) (string, any) {
-		return pipeline.SignalSend, pipeline.SendSignal{By: req.By}
-	}, nil); err != nil {
-		return DispatchResult{}, err
+	sig := pipeline.SendSignal{By: req.By}
+	if err := a.signalAll(ctx, numbers, func(int64) (string, any) { return pipeline.SignalSend, sig }, nil); err != nil {
+		return pipeline.DispatchResult{}, err
 	}
 	res.Numbers, res.Next = numbers, numbers[len(numbers)-1]
 	return res, nil
 }
 
 // signalAll signals (and where needed starts) the workflows of the messages, a bounded
-// number at a time.
+// number at a time; ok is called for each one that was told.
 func (a *Activities) signalAll(ctx context.Context, numbers []int64, signal func(n int64) (string, any), ok func(n int64)) error {
-	briefs, err := a.Store.Briefs(ctx, numbers)
+	messages, err := a.Store.Declarations(ctx, numbers)
 	if err != nil {
 		return err
 	}
-	errs := forEach(ctx, len(numbers), a.parallel(), func(i int) error {
+	errs := a.forEach(ctx, len(numbers), func(i int) error {
 		n := numbers[i]
-		b := briefs[n]
+		m, found := messages[n]
+		if !found {
+			return nil // cleaned up meanwhile: nothing to tell
+		}
 		name, arg := signal(n)
-		opts := DeclarationStartOptions(a.Config.TaskQueue, n, pipeline.Summary(b.Type, b.Subject, b.Period, b.Version, b.Environment),
-			temporal.NewSearchAttributes(pipeline.DeclarationAttributes(b.Environment, b.Type, b.Declaration, b.Version, b.Status, b.Kenmerk)...))
-		_, err := a.Temporal.SignalWithStartWorkflow(ctx, opts.ID, name, arg, opts, pipeline.DeclarationWorkflowType,
-			pipeline.DeclarationInput{Number: n, NoReplyTimeout: a.Config.NoReplyTimeout})
-		if err != nil {
-			return fmt.Errorf("signal %s to message %d: %w", name, n, err)
+		if err := a.Config.Starter.Signal(ctx, m, name, arg); err != nil {
+			return err
 		}
 		if ok != nil {
 			ok(n)
@@ -102,22 +86,38 @@ func (a *Activities) signalAll(ctx context.Context, numbers []int64, signal func
 	return errors.Join(errs...)
 }
 
-// AwaitRequest waits for dispatched messages to be delivered or refused.
-type AwaitRequest struct {
-	Numbers []int64
-	Since   time.Time
-	Timeout time.Duration
+// forEach runs fn for 0..n-1, at most Config.Parallel at once, and returns each call's
+// error in its place: one failed call does not stop the others (each is a message of
+// its own), but a cancelled activity stops starting new ones.
+func (a *Activities) forEach(ctx context.Context, n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var g errgroup.Group
+	if a.Config.Parallel > 0 {
+		g.SetLimit(a.Config.Parallel)
+	}
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		g.Go(func() error {
+			errs[i] = fn(i)
+			return nil
+		})
+	}
+	_ = g.Wait() // the errors are in errs
+	return errs
 }
 
 // AwaitSendOutcomes polls Postgres until every dispatched message has an outcome or
 // the timeout passes; it heartbeats while it waits. What is still pending is returned,
 // not an error: those messages stay due for the next run.
-func (a *Activities) AwaitSendOutcomes(ctx context.Context, req AwaitRequest) (store.SendOutcome, error) {
+func (a *Activities) AwaitSendOutcomes(ctx context.Context, req pipeline.AwaitRequest) (pipeline.SendOutcome, error) {
 	deadline := time.Now().Add(req.Timeout)
 	for {
 		out, err := a.Store.SendOutcomes(ctx, req.Numbers, req.Since)
 		if err != nil {
-			return store.SendOutcome{}, err
+			return pipeline.SendOutcome{}, err
 		}
 		if len(out.Pending) == 0 || time.Now().After(deadline) {
 			return out, nil
@@ -125,27 +125,10 @@ func (a *Activities) AwaitSendOutcomes(ctx context.Context, req AwaitRequest) (s
 		activity.RecordHeartbeat(ctx, len(out.Pending))
 		select {
 		case <-ctx.Done():
-			return store.SendOutcome{}, ctx.Err()
+			return pipeline.SendOutcome{}, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-// ReceiveRequest asks for the statuses of one page of deliveries in flight.
-type ReceiveRequest struct {
-	After int64
-	Limit int
-}
-
-// ReceiveResult counts what one page of receiving found.
-type ReceiveResult struct {
-	Next       int64
-	More       bool
-	Deliveries int
-	Replies    int
-	Duplicates int
-	Unknown    int
-	Errors     int
 }
 
 // ReceiveStatuses fetches every status of one page of deliveries in flight, stores
@@ -154,37 +137,67 @@ type ReceiveResult struct {
 // workflow once with its new replies. A status request Digipoort refuses for good is
 // logged (F) and the page goes on; transient trouble fails the page after storing
 // what did arrive, for Temporal to retry.
-func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (ReceiveResult, error) {
+func (a *Activities) ReceiveStatuses(ctx context.Context, req pipeline.ReceiveRequest) (pipeline.ReceiveResult, error) {
 	defer keepAlive(ctx)()
 	inflight, err := a.Store.InFlightDeliveries(ctx, req.After, req.Limit)
 	if err != nil {
-		return ReceiveResult{}, err
+		return pipeline.ReceiveResult{}, err
 	}
-	res := ReceiveResult{Next: req.After, More: len(inflight) == req.Limit, Deliveries: len(inflight)}
+	res := pipeline.ReceiveResult{Next: req.After, More: len(inflight) == req.Limit, Deliveries: len(inflight)}
 	if len(inflight) == 0 {
 		return res, nil
 	}
 	res.Next = inflight[len(inflight)-1].Number
-	results := make([][]digipoort.Status, len(inflight))
-	errs := forEach(ctx, len(inflight), a.parallel(), func(i int) error {
+	statuses, errs := a.fetchStatuses(ctx, inflight)
+	if res.Replies, res.Duplicates, res.Unknown, err = a.storeStatuses(ctx, inflight, statuses); err != nil {
+		return pipeline.ReceiveResult{}, err
+	}
+	numbers := make([]int64, len(inflight))
+	for i, d := range inflight {
+		numbers[i] = d.Number
+	}
+	if err := a.signalReplies(ctx, numbers); err != nil {
+		return pipeline.ReceiveResult{}, err
+	}
+	res.Errors, err = a.statusErrors(ctx, inflight, errs)
+	return res, err
+}
+
+// fetchStatuses asks Digipoort for the statuses of each delivery; statuses[i] and
+// errs[i] belong to inflight[i].
+func (a *Activities) fetchStatuses(ctx context.Context, inflight []store.InFlight) (statuses [][]digipoort.Status, errs []error) {
+	statuses = make([][]digipoort.Status, len(inflight))
+	errs = a.forEach(ctx, len(inflight), func(i int) error {
 		d := inflight[i]
 		st, err := a.Digipoort.Statuses(ctx, d.Kenmerk, d.StartedAt.Add(-time.Hour), time.Time{})
 		// A 210 comes with the statuses themselves: they carry the failure (and its
 		// advice) to the message like any other final status.
-		results[i] = st
+		statuses[i] = st
 		var de *digipoort.Error
 		if err != nil && !(errors.As(err, &de) && de.Statuscode == "210" && len(st) > 0) {
 			return fmt.Errorf("statuses of message %d (kenmerk %s): %w", d.Number, d.Kenmerk, err)
 		}
 		return nil
 	})
-	var replies []store.Reply
+	return statuses, errs
+}
+
+// storeStatuses keeps the statuses: those of the kenmerk asked for as replies, the
+// rest (another kenmerk in the answer, a kenmerk no delivery has) as unknown replies.
+// A code Koerier does not know gets an F line on its message.
+func (a *Activities) storeStatuses(
+	ctx context.Context,
+	inflight []store.InFlight,
+	statuses [][]digipoort.Status,
+) (replies, duplicates, unknown int, err error) {
+	var toApply []store.Reply
 	var strays []store.IncomingDoc
 	for i, d := range inflight {
-		for _, s := range results[i] {
+		for _, s := range statuses[i] {
 			if s.Kenmerk != d.Kenmerk {
-				strays = append(strays, store.IncomingDoc{PickupKenmerk: s.Kenmerk, Berichtkenmerk: "status/" + s.Code + "/" + s.Time.UTC().Format(time.RFC3339Nano),
-					Subject: s.Belanghebbende.Nummer, Note: fmt.Sprintf("status %s (%s) for kenmerk %s, returned when asking for kenmerk %s", s.Code, s.Description, s.Kenmerk, d.Kenmerk)})
+				strays = append(strays, store.IncomingDoc{PickupKenmerk: s.Kenmerk, Berichtkenmerk: statusKey(s.Code, s.Time),
+					Subject: s.Belanghebbende.Nummer,
+					Note:    fmt.Sprintf("status %s (%s) for kenmerk %s, returned when asking for kenmerk %s", s.Code, s.Description, s.Kenmerk, d.Kenmerk)})
 				continue
 			}
 			r := store.ReplyFromCode(s.Kenmerk, s.Code, s.Time)
@@ -192,72 +205,84 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req ReceiveRequest) (R
 				r.Description = s.Description
 			}
 			r.ErrorCode, r.ErrorDescription, r.Details = s.ErrorCode, s.ErrorDescription, s.Details
-			replies = append(replies, r)
+			toApply = append(toApply, r)
 		}
 	}
-	applied, err := a.Store.ApplyReplies(ctx, replies)
+	applied, err := a.Store.ApplyReplies(ctx, toApply)
 	if err != nil {
-		return ReceiveResult{}, err
+		return 0, 0, 0, err
 	}
-	res.Replies, res.Duplicates = len(applied.New), applied.Duplicates
 	for _, r := range applied.New {
 		info := domain.InterpretCode(r.Code)
 		if info.Kind != domain.KindUnknown {
 			continue
 		}
 		n := r.MessageNumber
-		if err := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: store.StepReceive, Level: store.LevelError,
-			Description: fmt.Sprintf("Digipoort status %s (%q) for message %d (kenmerk %s) is a code Koerier does not know; the message needs an operator", r.Code, r.Description, n, r.Kenmerk),
+		if err := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepReceive, Level: domain.LevelError,
+			Description: fmt.Sprintf("Digipoort status %s (%q) for message %d (kenmerk %s) is a code Koerier does not know; the message "+
+				"needs an operator", r.Code, r.Description, n, r.Kenmerk),
 			Information: info.Advice, DedupeKey: fmt.Sprintf("unknown-code/%d", r.EventID)}); err != nil {
-			return ReceiveResult{}, err
+			return 0, 0, 0, err
 		}
 	}
 	for _, u := range applied.Unlinked {
-		strays = append(strays, store.IncomingDoc{PickupKenmerk: u.Kenmerk, Berichtkenmerk: "status/" + u.Code + "/" + u.OccurredAt.UTC().Format(time.RFC3339Nano),
+		strays = append(strays, store.IncomingDoc{PickupKenmerk: u.Kenmerk, Berichtkenmerk: statusKey(u.Code, u.OccurredAt),
 			Note: fmt.Sprintf("status %s for kenmerk %s that no delivery of Koerier has", u.Code, u.Kenmerk)})
 	}
 	if len(strays) > 0 {
 		in, err := a.Store.StoreIncoming(ctx, strays)
 		if err != nil {
-			return ReceiveResult{}, err
+			return 0, 0, 0, err
 		}
-		res.Unknown = len(in.Unknown)
+		unknown = len(in.Unknown)
 	}
-	numbers := make([]int64, len(inflight))
-	for i, d := range inflight {
-		numbers[i] = d.Number
-	}
-	if err := a.signalReplies(ctx, numbers); err != nil {
-		return ReceiveResult{}, err
-	}
+	return len(applied.New), applied.Duplicates, unknown, nil
+}
+
+// statusKey stands in for the berichtkenmerk of a status kept as an unknown reply, so
+// that the same status fetched again is stored once.
+func statusKey(code string, at time.Time) string {
+	return "status/" + code + "/" + at.UTC().Format(time.RFC3339Nano)
+}
+
+// statusErrors logs each status request Digipoort refused for good (F, once an hour
+// per message) and returns the transient ones as one error, for Temporal to retry the
+// page (what did arrive is stored already).
+func (a *Activities) statusErrors(ctx context.Context, inflight []store.InFlight, errs []error) (int, error) {
+	count := 0
 	var transient []error
 	for i, e := range errs {
 		if e == nil {
 			continue
 		}
-		res.Errors++
-		if digipoort.IsFinal(e) {
-			n := inflight[i].Number
-			if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: store.StepReceive, Level: store.LevelError,
-				Description: e.Error(), Information: "nothing was stored from this answer; the next send/receive asks again — if this keeps happening, look the kenmerk up with `starter digipoort status`",
-				DedupeKey: fmt.Sprintf("status-refused/%d/%s", n, time.Now().UTC().Format("2006-01-02T15"))}); lerr != nil {
-				return ReceiveResult{}, lerr
-			}
+		count++
+		if !digipoort.IsFinal(e) {
+			transient = append(transient, e)
 			continue
 		}
-		transient = append(transient, e)
+		n := inflight[i].Number
+		if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepReceive, Level: domain.LevelError,
+			Description: e.Error(),
+			Information: "nothing was stored from this answer; the next send/receive asks again — if this keeps happening, look the " +
+				"kenmerk up with `starter digipoort status`",
+			DedupeKey: fmt.Sprintf("status-refused/%d/%s", n, time.Now().UTC().Format("2006-01-02T15"))}); lerr != nil {
+			return count, lerr
+		}
 	}
 	if len(transient) > 0 {
-		return res, fmt.Errorf("%d of %d status requests failed for now (the rest is stored): %w", len(transient), len(inflight), errors.Join(transient...))
+		return count, fmt.Errorf("%d of %d status requests failed for now (the rest is stored): %w", len(transient), len(inflight), errors.Join(transient...))
 	}
-	return res, nil
+	return count, nil
 }
+
+// repliesBatch bounds the stored replies one round of signalling reads.
+const repliesBatch = 5000
 
 // signalReplies tells workflows about stored replies they have not heard of, one
 // signal per message, and marks them told. numbers nil means every message.
 func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 	for {
-		pending, err := a.Store.UnsignaledReplies(ctx, numbers, 5000)
+		pending, err := a.Store.UnsignaledReplies(ctx, numbers, repliesBatch)
 		if err != nil {
 			return err
 		}
@@ -274,7 +299,7 @@ func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 				byMessage[p.MessageNumber] = sig
 				order = append(order, p.MessageNumber)
 			}
-			sig.Replies = append(sig.Replies, replyView(p.StoredReply))
+			sig.Replies = append(sig.Replies, p.View())
 			ids[p.MessageNumber] = append(ids[p.MessageNumber], p.EventID)
 		}
 		var mu sync.Mutex
@@ -292,7 +317,7 @@ func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 		if err != nil {
 			return err
 		}
-		if len(pending) < 5000 {
+		if len(pending) < repliesBatch {
 			return nil
 		}
 	}
@@ -305,66 +330,38 @@ func (a *Activities) SignalPendingReplies(ctx context.Context) error {
 	return a.signalReplies(ctx, nil)
 }
 
-// PickupResult counts what a pickup round found.
-type PickupResult struct {
-	Listed     int
-	Fetched    int
-	Linked     int
-	Unknown    int
-	Duplicates int
-	Errors     int
-}
+// pickupChunk bounds the kenmerken fetched (and their documents stored) per round, so
+// that a long pickup heartbeats its progress and stores as it goes.
+const pickupChunk = 100
 
 // ReceivePickup asks Digipoort for everything put ready for pickup in the last 30 days
 // (rule 7), fetches what Koerier has not stored yet, links each document to the message
 // it answers and keeps the rest as unknown replies (ONB, logged F).
-func (a *Activities) ReceivePickup(ctx context.Context) (PickupResult, error) {
+func (a *Activities) ReceivePickup(ctx context.Context) (pipeline.PickupResult, error) {
 	defer keepAlive(ctx)()
 	now := time.Now()
 	from := now.Add(-domain.ReceiveLookBack)
-	refs, err := a.Digipoort.BerichtenLijst(ctx, from, now)
+	fetch, listed, err := a.newPickups(ctx, from, now)
+	res := pipeline.PickupResult{Listed: listed}
 	if err != nil {
-		return PickupResult{}, fmt.Errorf("list messages ready for pickup: %w", err)
+		return res, err
 	}
-	res := PickupResult{Listed: len(refs)}
-	listed := map[string]int{}
-	var kenmerken []string
-	for _, r := range refs {
-		if listed[r.Kenmerk] == 0 {
-			kenmerken = append(kenmerken, r.Kenmerk)
-		}
-		listed[r.Kenmerk]++
-	}
-	stored, err := a.Store.PickupCounts(ctx, kenmerken)
-	if err != nil {
-		return PickupResult{}, err
-	}
-	var fetch []string
-	for _, k := range kenmerken {
-		if listed[k] > stored[k] {
-			fetch = append(fetch, k)
-		}
-	}
-	sort.Strings(fetch)
-	const chunk = 100
-	for start := 0; start < len(fetch); start += chunk {
-		part := fetch[start:min(start+chunk, len(fetch))]
+	for start := 0; start < len(fetch); start += pickupChunk {
+		part := fetch[start:min(start+pickupChunk, len(fetch))]
 		docs := make([][]store.IncomingDoc, len(part))
-		errs := forEach(ctx, len(part), a.parallel(), func(i int) error {
+		errs := a.forEach(ctx, len(part), func(i int) error {
 			berichten, err := a.Digipoort.BerichtenKenmerk(ctx, part[i], from, now)
 			if err != nil {
 				return fmt.Errorf("fetch messages of kenmerk %s: %w", part[i], err)
 			}
 			for _, b := range berichten {
 				docs[i] = append(docs[i], store.IncomingDoc{PickupKenmerk: b.Kenmerk, Berichtkenmerk: b.Berichtkenmerk, Aanleverkenmerk: b.Aanleverkenmerk,
-					Berichtsoort: b.Berichtsoort, Subject: b.Belanghebbende.Nummer, FileName: b.Bestandsnaam, MimeType: b.MimeType, Content: b.Inhoud, Aangeleverd: b.Aangeleverd})
+					Berichtsoort: b.Berichtsoort, Subject: b.Belanghebbende.Nummer, FileName: b.Bestandsnaam, MimeType: b.MimeType,
+					Content: b.Inhoud, Aangeleverd: b.Aangeleverd})
 			}
 			return nil
 		})
-		var all []store.IncomingDoc
-		for _, d := range docs {
-			all = append(all, d...)
-		}
+		all := slices.Concat(docs...)
 		in, err := a.Store.StoreIncoming(ctx, all)
 		if err != nil {
 			return res, err
@@ -384,24 +381,31 @@ func (a *Activities) ReceivePickup(ctx context.Context) (PickupResult, error) {
 	return res, nil
 }
 
-// forEach runs fn for 0..n-1 with at most parallel at once and returns each error.
-func forEach(ctx context.Context, n, parallel int, fn func(i int) error) []error {
-	errs := make([]error, n)
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		if ctx.Err() != nil {
-			errs[i] = ctx.Err()
-			continue
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = fn(i)
-		}(i)
+// newPickups lists what Digipoort holds for pickup and returns the kenmerken with more
+// documents listed than Koerier has stored, sorted, and how many were listed.
+func (a *Activities) newPickups(ctx context.Context, from, to time.Time) ([]string, int, error) {
+	refs, err := a.Digipoort.BerichtenLijst(ctx, from, to)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list messages ready for pickup: %w", err)
 	}
-	wg.Wait()
-	return errs
+	listed := map[string]int{}
+	var kenmerken []string
+	for _, r := range refs {
+		if listed[r.Kenmerk] == 0 {
+			kenmerken = append(kenmerken, r.Kenmerk)
+		}
+		listed[r.Kenmerk]++
+	}
+	stored, err := a.Store.PickupCounts(ctx, kenmerken)
+	if err != nil {
+		return nil, len(refs), err
+	}
+	var fetch []string
+	for _, k := range kenmerken {
+		if listed[k] > stored[k] {
+			fetch = append(fetch, k)
+		}
+	}
+	slices.Sort(fetch)
+	return fetch, len(refs), nil
 }

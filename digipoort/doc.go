@@ -12,7 +12,7 @@
 //
 // Every error a Client method returns is an *Error with a Kind: Final (a person must
 // act: fix the message, certificate or configuration) or Transient (retry later).
-// Use IsFinal / IsTransient in retry policies.
+// Use IsFinal (or the Kind of the *Error) in retry policies.
 //
 // Configuration comes from the environment (ConfigFromEnv) or is built in code;
 // package digipoort/simulator runs a faithful local Digipoort for tests and

@@ -33,7 +33,7 @@ func (k Kind) String() string {
 }
 
 // Error is the one error type the client returns. Every error from a Client method
-// is (or wraps) an *Error, so IsFinal/IsTransient always give an answer.
+// is (or wraps) an *Error, so its Kind (or IsFinal) always gives an answer.
 type Error struct {
 	Op   string // WSDL operation: "aanleveren", "getStatussenProces", …
 	Kind Kind
@@ -78,12 +78,6 @@ func (e *Error) Unwrap() error { return e.Err }
 func IsFinal(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Kind == Final
-}
-
-// IsTransient reports whether err is a Digipoort error worth retrying later.
-func IsTransient(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Kind == Transient
 }
 
 // oneLine collapses white space (Digipoort's descriptions span lines) and bounds the

@@ -9,7 +9,8 @@ import (
 type CleanupMode string
 
 const (
-	// CleanupStandard removes only old messages in the four statuses of rule 8.
+	// CleanupStandard removes only old messages in the four statuses of rule 8
+	// (docs/rules.md).
 	CleanupStandard CleanupMode = "standard"
 	// CleanupFiscal skips the status check for fiscal messages; the age floor stays.
 	CleanupFiscal CleanupMode = "fiscal"

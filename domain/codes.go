@@ -40,7 +40,8 @@ var codes = map[string]CodeInfo{
 	"110": {Status: StatusInProgress, Kind: KindIntermediate, Meaning: "aanleverproces wordt aangeboden"},
 	"200": {Status: StatusInProgress, Kind: KindIntermediate, Meaning: "authenticatie gelukt"},
 	"210": {Status: StatusFailed, Kind: KindFinalError, Meaning: "authenticatie niet gelukt",
-		Advice: "check the client certificate (valid, not expired, PKIoverheid) and whether Digipoort knows it; then restore the message to resend it", NeedsAction: true},
+		Advice: "check the client certificate (valid, not expired, PKIoverheid) and whether Digipoort knows it; " +
+			"then restore the message to resend it", NeedsAction: true},
 	"220": {Status: StatusFailed, Kind: KindFinalError, Meaning: "fout bij authenticatie (betekenis niet gepubliceerd)",
 		Advice: "ask Logius what status 220 means for this kenmerk; restore the message to resend it once solved", NeedsAction: true},
 	"230": {Status: StatusInProgress, Kind: KindWarning, Meaning: "technisch probleem bij de AuSP"},
@@ -79,12 +80,14 @@ func InterpretCode(code string) CodeInfo {
 		info.Code = code
 		return info
 	}
+	advice := "Digipoort sent status code " + quoteCode(code) +
+		" that Koerier does not know: look the kenmerk up with `starter digipoort status` and decide by hand"
 	return CodeInfo{
 		Code:        code,
 		Status:      StatusInProgress,
 		Kind:        KindUnknown,
 		Meaning:     "onbekende statuscode",
-		Advice:      "Digipoort sent status code " + quoteCode(code) + " that Koerier does not know: look the kenmerk up with `starter digipoort status` and decide by hand",
+		Advice:      advice,
 		NeedsAction: true,
 	}
 }

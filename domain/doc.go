@@ -4,4 +4,7 @@
 //
 // It knows nothing of Temporal or SQL so that the workflows, the activities, the store
 // and the command line all decide the same way.
+//
+// "rule N" in a comment anywhere in Koerier means rule N of docs/rules.md, which says
+// for each domain rule what it requires, why, and where it is enforced.
 package domain

@@ -71,7 +71,7 @@ func DefaultCatalog() Catalog {
 	return c
 }
 
-// ParseBerichtsoorten reads "ib=IB_2025,vpb=VPB_2025,kvk=KvK-Jaarverantwoording" and
+// WithBerichtsoorten reads "ib=IB_2025,vpb=VPB_2025,kvk=KvK-Jaarverantwoording" and
 // returns a catalog with those names set; a name for an unknown type is an error.
 func (c Catalog) WithBerichtsoorten(config string) (Catalog, error) {
 	out := Catalog{specs: make(map[MessageType]TypeSpec, len(c.specs))}
@@ -141,10 +141,11 @@ func (s TypeSpec) ReadyToQueue(profile Profile) error {
 			return fmt.Errorf("message type %s has no Digipoort berichtsoort configured: set KOERIER_BERICHTSOORTEN=%s=<name Logius gave you>", s.Type, s.Type)
 		}
 	case ChannelEmail:
-		// Rule 2: the service sends nothing but Digipoort traffic; e-invoices go out
-		// (and come in) through the environment's own e-mail profile.
+		// Rule 2 (docs/rules.md): the service sends nothing but Digipoort traffic;
+		// e-invoices go out (and come in) through the environment's own e-mail profile.
 		if !profile.HasEmail() {
-			return fmt.Errorf("message type %s is sent by e-mail from the environment, not by the service, and this environment has no e-mail profile: give it one (sender address and SMTP server) and send from there", s.Type)
+			return fmt.Errorf("message type %s is sent by e-mail from the environment, not by the service, "+
+				"and this environment has no e-mail profile: give it one (sender address and SMTP server) and send from there", s.Type)
 		}
 		return fmt.Errorf("message type %s is sent by e-mail from the environment's own e-mail profile (%s), not queued at the service", s.Type, profile.EmailFrom)
 	}

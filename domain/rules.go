@@ -26,7 +26,8 @@ const (
 // MinRetention is the age floor of clean-up: nothing younger is ever removed.
 const MinRetention = 30 * 24 * time.Hour
 
-// ReceiveLookBack is how far back each receive asks Digipoort for replies (rule 7).
+// ReceiveLookBack is how far back each receive asks Digipoort for replies, rule 7
+// (docs/rules.md).
 const ReceiveLookBack = 30 * 24 * time.Hour
 
 // LockDuration is how long a send/receive run holds its lock; a run that dies frees
@@ -192,7 +193,8 @@ func MayRestore(v Version, latest int) error {
 	case v.DoNotSend:
 		return fmt.Errorf("message %d is marked do-not-send: a newer version replaced it", v.Number)
 	case !v.Status.IsFailure():
-		return fmt.Errorf("message %d is %s: only a message that failed (%s, %s, %s) can be restored", v.Number, v.Status, StatusSendFailed, StatusRejected, StatusFailed)
+		return fmt.Errorf("message %d is %s: only a message that failed (%s, %s, %s) can be restored",
+			v.Number, v.Status, StatusSendFailed, StatusRejected, StatusFailed)
 	}
 	return nil
 }

@@ -55,7 +55,8 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
-// Rule 2: only e-invoices go out by e-mail, and then through the environment.
+// Rule 2 (docs/rules.md): only e-invoices go out by e-mail, and then through the
+// environment.
 func TestEInvoicesLeaveThroughTheEnvironment(t *testing.T) {
 	spec, err := DefaultCatalog().Lookup(TypeEInvoice)
 	if err != nil || spec.Channel != ChannelEmail {

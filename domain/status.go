@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -114,17 +115,31 @@ func (s Status) IsFailure() bool {
 	return false
 }
 
-// IsUnsent reports whether the message has not (successfully) reached Digipoort.
-func (s Status) IsUnsent() bool {
-	switch s {
-	case StatusQueued, StatusReadyToResend, StatusSendFailed:
-		return true
-	}
-	return false
+// The named sets below are the statuses the pipeline selects on. The store passes
+// them to SQL (the partial indexes messages_due and messages_in_flight in schema/
+// carry the same lists; schema's tests check they agree).
+
+// DueStatuses are the statuses in which send/receive delivers a message.
+func DueStatuses() []Status { return []Status{StatusQueued, StatusReadyToResend} }
+
+// InFlightStatuses are the statuses of a delivered message that waits for a final
+// reply: send/receive asks Digipoort for their statuses.
+func InFlightStatuses() []Status {
+	return []Status{StatusSent, StatusReceiptConfirmed, StatusInProgress}
 }
 
+// UnsentStatuses are the statuses of a message that has not (successfully) reached
+// Digipoort; a newer version of its declaration makes it do-not-send (SupersededBy).
+func UnsentStatuses() []Status { return []Status{StatusQueued, StatusReadyToResend, StatusSendFailed} }
+
+// IsUnsent reports whether the message has not (successfully) reached Digipoort.
+func (s Status) IsUnsent() bool { return slices.Contains(UnsentStatuses(), s) }
+
 // IsDue reports whether send/receive should deliver a message in this status.
-func (s Status) IsDue() bool { return s == StatusQueued || s == StatusReadyToResend }
+func (s Status) IsDue() bool { return slices.Contains(DueStatuses(), s) }
+
+// IsInFlight reports whether the message was delivered and waits for a final reply.
+func (s Status) IsInFlight() bool { return slices.Contains(InFlightStatuses(), s) }
 
 // Label is the Dutch word users know the status by.
 func (s Status) Label() string {
@@ -153,9 +168,9 @@ func (s Status) Label() string {
 	return string(s)
 }
 
-// HandledCorrectly is rule 9's "handled correctly": the message reached a final status
-// and its environment saw and was told that status. Such a message is never moved to
-// another environment.
+// HandledCorrectly is "handled correctly" in rule 9 (docs/rules.md): the message
+// reached a final status and its environment saw and was told that status. Such a
+// message is never moved to another environment.
 func HandledCorrectly(status, envStatus Status, reported *Status) bool {
 	return status.IsFinal() && envStatus == status && reported != nil && *reported == status
 }

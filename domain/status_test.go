@@ -5,7 +5,8 @@ import (
 )
 
 func TestOrderIsExplicitAndStrict(t *testing.T) {
-	want := []Status{StatusQueued, StatusReadyToResend, StatusSendFailed, StatusSent, StatusReceiptConfirmed, StatusInProgress, StatusAccepted, StatusRejected, StatusFailed}
+	want := []Status{StatusQueued, StatusReadyToResend, StatusSendFailed, StatusSent, StatusReceiptConfirmed,
+		StatusInProgress, StatusAccepted, StatusRejected, StatusFailed}
 	got := OutgoingStatuses()
 	if len(got) != len(want) {
 		t.Fatalf("order has %d statuses, want %d", len(got), len(want))
@@ -76,7 +77,8 @@ func TestStatusClasses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(string(c.s), func(t *testing.T) {
 			if c.s.IsFinal() != c.final || c.s.IsFailure() != c.failure || c.s.IsUnsent() != c.unsent || c.s.IsDue() != c.due {
-				t.Errorf("final=%v failure=%v unsent=%v due=%v, want %v %v %v %v", c.s.IsFinal(), c.s.IsFailure(), c.s.IsUnsent(), c.s.IsDue(), c.final, c.failure, c.unsent, c.due)
+				t.Errorf("final=%v failure=%v unsent=%v due=%v, want %v %v %v %v",
+					c.s.IsFinal(), c.s.IsFailure(), c.s.IsUnsent(), c.s.IsDue(), c.final, c.failure, c.unsent, c.due)
 			}
 			if c.s.Label() == string(c.s) {
 				t.Errorf("%s has no Dutch label", c.s)
@@ -91,8 +93,8 @@ func TestStatusClasses(t *testing.T) {
 	}
 }
 
-// Rule 9: only a message whose final status reached its environment and was reported
-// counts as handled correctly.
+// Rule 9 (docs/rules.md): only a message whose final status reached its environment
+// and was reported counts as handled correctly.
 func TestHandledCorrectly(t *testing.T) {
 	acc, rej := StatusAccepted, StatusRejected
 	cases := []struct {

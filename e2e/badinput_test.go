@@ -36,7 +36,7 @@ func strangerCertificate(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
-// Rule 10: a client certificate Digipoort does not know ends in 210, and the operator
+// Rule 10 (docs/rules.md): a client certificate Digipoort does not know ends in 210, and the operator
 // is told to check the certificate and whether Digipoort knows it.
 func TestUnknownClientCertificateEndsIn210WithAdvice(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{NoWorker: true})
@@ -52,7 +52,8 @@ func TestUnknownClientCertificateEndsIn210WithAdvice(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "210 reported", func() (bool, string) {
 		for _, l := range logLines(t, "--level", "F") {
 			text := l.Description + " " + l.Information
-			if l.MessageNumber != nil && *l.MessageNumber == q.Number && strings.Contains(text, "210") && strings.Contains(text, "certificate") && strings.Contains(text, "Digipoort knows it") {
+			if l.MessageNumber != nil && *l.MessageNumber == q.Number && strings.Contains(text, "210") && strings.Contains(text, "certificate") &&
+				strings.Contains(text, "Digipoort knows it") {
 				return true, ""
 			}
 		}

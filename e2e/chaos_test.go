@@ -17,9 +17,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
-	"koerier/activities"
 	"koerier/digipoort"
 	"koerier/digipoort/simulator"
 	"koerier/domain"
@@ -28,7 +26,6 @@ import (
 	"koerier/internal/testenv"
 	"koerier/pipeline"
 	"koerier/store"
-	"koerier/workflows"
 )
 
 // proc is a server or worker process the chaos test starts, kills and restarts.
@@ -130,6 +127,7 @@ func TestChaos(t *testing.T) {
 	tsrv.start(t)
 	t.Cleanup(func() { tsrv.signal(syscall.SIGKILL) })
 	tc := dialWhenUp(t, address)
+	starter := pipeline.Starter{Client: tc}
 	defer tc.Close()
 
 	dbURL := testdb.New(t)
@@ -152,7 +150,12 @@ func TestChaos(t *testing.T) {
 		"KOERIER_UNCERTAIN_DELIVERY_WAIT=3s", "KOERIER_SEND_WAIT=20s", "KOERIER_PAGE_SIZE=50", "KOERIER_LOG_LEVEL=warning")
 	var workers []*proc
 	for i := 0; i < 2; i++ {
-		w := &proc{name: fmt.Sprintf("worker-%d", i), args: []string{filepath.Join(binDir, "worker")}, env: workerEnv, log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i))}
+		w := &proc{
+			name: fmt.Sprintf("worker-%d", i),
+			args: []string{filepath.Join(binDir, "worker")},
+			env:  workerEnv,
+			log:  filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)),
+		}
 		w.start(t)
 		t.Cleanup(func() { w.signal(syscall.SIGKILL) })
 		workers = append(workers, w)
@@ -195,8 +198,7 @@ func TestChaos(t *testing.T) {
 		must(t, sim.SetScenario(fmt.Sprint(q.Number), e.scenario))
 		expect[q.Number] = e
 		numbers = append(numbers, q.Number)
-		opts := activities.DeclarationStartOptions(pipeline.DefaultTaskQueue, q.Number, "", temporal.SearchAttributes{})
-		if _, err := tc.ExecuteWorkflow(ctx, opts, pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: q.Number}); err != nil {
+		if err := starter.Start(ctx, q.Declaration()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,7 +208,8 @@ func TestChaos(t *testing.T) {
 		"aanleveren": {Timeout: &simulator.Rule{Probability: 0.05, Max: 15, Delay: simulator.Duration(3 * time.Second)},
 			HTTP500: &simulator.Rule{Probability: 0.05, Max: 15}, Overload: &simulator.Rule{Probability: 0.05, Max: 15},
 			Slow: &simulator.Rule{Probability: 0.05, Max: 15, Delay: simulator.Duration(500 * time.Millisecond)}},
-		"getStatussenProces": {HTTP500: &simulator.Rule{Probability: 0.03, Max: 20}, Timeout: &simulator.Rule{Probability: 0.01, Max: 5, Delay: simulator.Duration(3 * time.Second)},
+		"getStatussenProces": {HTTP500: &simulator.Rule{Probability: 0.03, Max: 20}, Timeout: &simulator.Rule{Probability: 0.01, Max: 5,
+			Delay: simulator.Duration(3 * time.Second)},
 			Slow: &simulator.Rule{Probability: 0.03, Max: 20, Delay: simulator.Duration(300 * time.Millisecond)}},
 		"getBerichtenLijst":   {HTTP500: &simulator.Rule{Probability: 0.1, Max: 3}},
 		"getBerichtenKenmerk": {HTTP500: &simulator.Rule{Probability: 0.05, Max: 10}},
@@ -265,7 +268,7 @@ func TestChaos(t *testing.T) {
 			runs.Add(1)
 			rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 			run, err := tc.ExecuteWorkflow(rctx, client.StartWorkflowOptions{ID: fmt.Sprintf("send-receive-chaos-%d", i), TaskQueue: pipeline.DefaultTaskQueue},
-				pipeline.SendReceiveWorkflowType, workflows.SendReceiveInput{Trigger: "chaos test", PageSize: 50, SendWait: 20 * time.Second})
+				pipeline.SendReceiveWorkflowType, pipeline.SendReceiveInput{Trigger: "chaos test", PageSize: 50, SendWait: 20 * time.Second})
 			if err == nil {
 				err = run.Get(rctx, nil)
 			}
@@ -274,10 +277,9 @@ func TestChaos(t *testing.T) {
 				failedRuns.Add(1)
 			}
 			if pending, err := st.Unprocessed(ctx, fmt.Sprintf("env-%d", environments-1), 1000); err == nil {
-				for _, n := range pending {
-					opts := activities.DeclarationStartOptions(pipeline.DefaultTaskQueue, n, "", temporal.SearchAttributes{})
-					_, _ = tc.SignalWithStartWorkflow(ctx, opts.ID, pipeline.SignalProcess, pipeline.OperatorSignal{By: "chaos operator"}, opts,
-						pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: n})
+				messages, _ := st.Declarations(ctx, pending)
+				for _, m := range messages {
+					_ = starter.Signal(ctx, m, pipeline.SignalProcess, pipeline.OperatorSignal{By: "chaos operator"})
 				}
 			}
 			time.Sleep(300 * time.Millisecond)
@@ -366,7 +368,8 @@ func TestChaos(t *testing.T) {
 			EnvStatus string  `db:"env_status"`
 			Reported  *string `db:"reported_status"`
 		}
-		if err := st.DB().SelectContext(ctx, &rows, `SELECT number, status, env_status, reported_status FROM messages WHERE direction = 'out' ORDER BY number`); err == nil {
+		if err := st.DB().SelectContext(ctx, &rows,
+			`SELECT number, status, env_status, reported_status FROM messages WHERE direction = 'out' ORDER BY number`); err == nil {
 			for _, r := range rows {
 				if r.Status != string(expect[r.Number].final) || r.EnvStatus != r.Status || r.Reported == nil || *r.Reported != r.Status {
 					notFinal = append(notFinal, fmt.Sprintf("%d:%s/%s(want %s)", r.Number, r.Status, r.EnvStatus, expect[r.Number].final))
@@ -398,7 +401,12 @@ func TestChaos(t *testing.T) {
 	sim.ClearFaults()
 	if len(notFinal) > 0 {
 		sort.Strings(notFinal)
-		t.Fatalf("%d declarations did not reach their expected final status within the deadline: %v\nlogs in %s", len(notFinal), notFinal[:min(len(notFinal), 40)], dir)
+		t.Fatalf(
+			"%d declarations did not reach their expected final status within the deadline: %v\nlogs in %s",
+			len(notFinal),
+			notFinal[:min(len(notFinal), 40)],
+			dir,
+		)
 	}
 
 	// Exactly once, from the simulator's own counts.
@@ -469,7 +477,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	// Every failure has its log line.
-	fLines, err := st.ReadLog(ctx, store.LogFilter{Level: "F", Step: store.StepReport, Limit: 100000})
+	fLines, err := st.ReadLog(ctx, store.LogFilter{Level: "F", Step: domain.StepReport, Limit: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,10 +499,44 @@ func TestChaos(t *testing.T) {
 	if l, err := st.LockStatus(ctx, store.LockSendReceive); err != nil || l != nil {
 		t.Errorf("the send/receive lock is not free: %+v %v", l, err)
 	}
-	t.Logf("chaos figures: declarations %d (failures expected %d), environments %d, worker kills %d, Temporal restarts %d, Postgres cuts %d, send/receive runs %d (%d failed or refused), faults injected by Digipoort %d, delivery attempts %d, deliveries %d, retries %d, duplicates %d, lost replies %d, statuses lowered %d, time to all final %s",
-		declarations, failures, environments, kills, temporalRestarts, pgCuts, runs.Load(), failedRuns.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Round(time.Second))
-	report := fmt.Sprintf("chaos: declarations=%d kills=%d temporal_restarts=%d postgres_cuts=%d runs=%d faults_injected=%d delivery_attempts=%d deliveries=%d retries=%d duplicates=%d lost_replies=%d lowered=%d seconds=%.0f\n",
-		declarations, kills, temporalRestarts, pgCuts, runs.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Seconds())
+	t.Logf(
+		"chaos figures: declarations %d (failures expected %d), environments %d, worker kills %d, Temporal restarts %d, Postgres cuts %d, "+
+			"send/receive runs %d (%d failed or refused), faults injected by Digipoort %d, delivery attempts %d, deliveries %d, retries %d, "+
+			"duplicates %d, lost replies %d, statuses lowered %d, time to all final %s",
+		declarations,
+		failures,
+		environments,
+		kills,
+		temporalRestarts,
+		pgCuts,
+		runs.Load(),
+		failedRuns.Load(),
+		injected,
+		attempts,
+		deliveries,
+		attempts-deliveries,
+		duplicates,
+		lost,
+		lowered.Load(),
+		elapsed.Round(time.Second),
+	)
+	report := fmt.Sprintf(
+		"chaos: declarations=%d kills=%d temporal_restarts=%d postgres_cuts=%d runs=%d faults_injected=%d delivery_attempts=%d deliveries=%d "+
+			"retries=%d duplicates=%d lost_replies=%d lowered=%d seconds=%.0f\n",
+		declarations,
+		kills,
+		temporalRestarts,
+		pgCuts,
+		runs.Load(),
+		injected,
+		attempts,
+		deliveries,
+		attempts-deliveries,
+		duplicates,
+		lost,
+		lowered.Load(),
+		elapsed.Seconds(),
+	)
 	// `go test ./...` shows a passing test's output only with -v; make test prints
 	// this file after the run so that the figures are always in front of people.
 	path := os.Getenv("KOERIER_CHAOS_REPORT")

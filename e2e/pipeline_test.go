@@ -16,7 +16,6 @@ import (
 	"koerier/internal/testenv"
 	"koerier/pipeline"
 	"koerier/store"
-	"koerier/workflows"
 )
 
 type queued struct {
@@ -40,13 +39,16 @@ type envRow struct {
 func queue(t *testing.T, env, period string, extra ...string) queued {
 	t.Helper()
 	var q queued
-	cliJSON(t, &q, append([]string{"queue", "--env", env, "--type", "btw", "--subject", "001000044B37", "--period", period, "--file", vatReturn(t)}, extra...)...)
+	cliJSON(
+		t,
+		&q,
+		append([]string{"queue", "--env", env, "--type", "btw", "--subject", "001000044B37", "--period", period, "--file", vatReturn(t)}, extra...)...)
 	return q
 }
 
-func sendReceive(t *testing.T) workflows.SendReceiveCounts {
+func sendReceive(t *testing.T) pipeline.SendReceiveCounts {
 	t.Helper()
-	var c workflows.SendReceiveCounts
+	var c pipeline.SendReceiveCounts
 	cliJSON(t, &c, "send-receive")
 	return c
 }
@@ -92,9 +94,10 @@ func logLines(t *testing.T, args ...string) []store.LogEntry {
 	return lines
 }
 
-func hasLine(lines []store.LogEntry, number int64, level, contains string) bool {
+func hasLine(lines []store.LogEntry, number int64, level domain.Level, contains string) bool {
 	for _, l := range lines {
-		if l.Level == level && (number == 0 || (l.MessageNumber != nil && *l.MessageNumber == number)) && strings.Contains(l.Description+" "+l.Information, contains) {
+		if l.Level == level && (number == 0 || (l.MessageNumber != nil && *l.MessageNumber == number)) &&
+			strings.Contains(l.Description+" "+l.Information, contains) {
 			return true
 		}
 	}
@@ -131,7 +134,10 @@ func TestVATReturnReachesAccepted(t *testing.T) {
 	}
 	// The operators' one Web UI query.
 	testenv.Eventually(t, 10*time.Second, "search attributes", func() (bool, string) {
-		resp, err := s.Temporal.ListWorkflow(context.Background(), listRequest(s, `KoerierEnvironment="acme" AND KoerierMessageType="btw" AND KoerierStatus="accepted"`))
+		resp, err := s.Temporal.ListWorkflow(
+			context.Background(),
+			listRequest(s, `KoerierEnvironment="acme" AND KoerierMessageType="btw" AND KoerierStatus="accepted"`),
+		)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -156,7 +162,8 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 		return hasLine(logLines(t, "--level", "F"), q.Number, "F", "VAS500"), ""
 	})
 	// Restore works on a message whose workflow has closed, too.
-	if err := s.Temporal.TerminateWorkflow(context.Background(), pipeline.DeclarationID(q.Number), "", "test: workflow gone while waiting for restore"); err != nil {
+	if err := s.Temporal.TerminateWorkflow(context.Background(), pipeline.DeclarationID(q.Number), "",
+		"test: workflow gone while waiting for restore"); err != nil {
 		t.Fatal(err)
 	}
 	out := mustCLI(t, "restore", fmt.Sprint(q.Number))
@@ -184,7 +191,7 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-restored-after-terminate")
 }
 
-// Rule 3 through the pipeline: an old version is never sent, and restoring it is
+// Rule 3 (docs/rules.md) through the pipeline: an old version is never sent, and restoring it is
 // refused with the reason.
 func TestOldVersionCannotBeResent(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
@@ -252,7 +259,13 @@ func TestSecondSendReceiveIsRefusedWhileOneRuns(t *testing.T) {
 // operator's view, with an F line.
 func TestUnknownReplyBecomesONB(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
-	kenmerk, _, err := s.Sim.AddPickup(simulator.Pickup{Berichtsoort: "Omzetbelasting", Identiteit: digipoort.Identity{Nummer: "999999999B01", Type: "Fi"}, Inhoud: []byte("<bericht>wie ben ik?</bericht>")})
+	kenmerk, _, err := s.Sim.AddPickup(
+		simulator.Pickup{
+			Berichtsoort: "Omzetbelasting",
+			Identiteit:   digipoort.Identity{Nummer: "999999999B01", Type: "Fi"},
+			Inhoud:       []byte("<bericht>wie ben ik?</bericht>"),
+		},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +310,7 @@ func TestCleanupRemovesExactlyWhatItMay(t *testing.T) {
 	db.MustExec(`UPDATE messages SET status = 'sent' WHERE number = $1`, young.Number)
 	db.MustExec(`UPDATE messages SET queued_at = now() - interval '40 days' WHERE number = $1`, oldQueued.Number)
 
-	var dry workflows.CleanupOutcome
+	var dry pipeline.CleanupOutcome
 	cliJSON(t, &dry, "cleanup")
 	if !dry.DryRun || dry.Removed != 1 || dry.Numbers[0] != old.Number {
 		t.Fatalf("dry run: %+v", dry)
@@ -311,7 +324,7 @@ func TestCleanupRemovesExactlyWhatItMay(t *testing.T) {
 	if n != 4 {
 		t.Fatalf("a refused selection removed something: %d left", n)
 	}
-	var done workflows.CleanupOutcome
+	var done pipeline.CleanupOutcome
 	cliJSON(t, &done, "cleanup", "--confirm")
 	if done.DryRun || done.Removed != 1 || done.Numbers[0] != old.Number || done.Attachments != 1 {
 		t.Fatalf("clean-up: %+v", done)
@@ -325,7 +338,7 @@ func TestCleanupRemovesExactlyWhatItMay(t *testing.T) {
 	if n != 0 {
 		t.Error("attachments outlived their message")
 	}
-	var fiscal workflows.CleanupOutcome
+	var fiscal pipeline.CleanupOutcome
 	cliJSON(t, &fiscal, "cleanup", "--confirm", "--fiscal", fmt.Sprint(oldAccepted.Number))
 	if fiscal.Removed != 1 {
 		t.Errorf("fiscal mode: %+v", fiscal)
@@ -394,7 +407,8 @@ func TestSchedulesApplyIsIdempotent(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{NoWorker: true})
 	first := mustCLI(t, "schedules", "apply")
 	second := mustCLI(t, "schedules", "apply")
-	if !strings.Contains(first, "koerier-send-receive created") || !strings.Contains(second, "koerier-send-receive updated") || !strings.Contains(second, "koerier-cleanup updated") {
+	if !strings.Contains(first, "koerier-send-receive created") || !strings.Contains(second, "koerier-send-receive updated") ||
+		!strings.Contains(second, "koerier-cleanup updated") {
 		t.Fatalf("first %q second %q", first, second)
 	}
 	iter, err := s.Temporal.ScheduleClient().List(context.Background(), client.ScheduleListOptions{})

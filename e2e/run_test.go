@@ -109,7 +109,12 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 		t.Skip("builds and starts the whole service")
 	}
 	state := t.TempDir()
-	ports := map[string]string{"KOERIER_TEMPORAL_PORT": freePort(t), "KOERIER_UI_PORT": freePort(t), "KOERIER_SIM_PORT": freePort(t), "KOERIER_SIM_CONTROL_PORT": freePort(t)}
+	ports := map[string]string{
+		"KOERIER_TEMPORAL_PORT":    freePort(t),
+		"KOERIER_UI_PORT":          freePort(t),
+		"KOERIER_SIM_PORT":         freePort(t),
+		"KOERIER_SIM_CONTROL_PORT": freePort(t),
+	}
 	env := []string{"KOERIER_STATE_DIR=" + state, "KOERIER_DATABASE_URL=" + testdb.New(t)}
 	for k, v := range ports {
 		env = append(env, k+"="+v)

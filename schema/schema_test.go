@@ -3,6 +3,8 @@ package schema_test
 import (
 	"context"
 	"database/sql"
+	"regexp"
+	"slices"
 	"sync"
 	"testing"
 
@@ -107,5 +109,38 @@ func TestStatusOrderMatchesDomain(t *testing.T) {
 	}
 	if seen != len(domain.AllStatuses()) {
 		t.Errorf("database knows %d statuses, domain %d", seen, len(domain.AllStatuses()))
+	}
+}
+
+// The partial indexes that the per-page queries of send/receive use name the same
+// statuses as the domain's sets; the store passes those sets as parameters, and
+// Postgres only uses a partial index when the query's list implies its predicate.
+func TestPartialIndexesMatchDomainSets(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	if _, err := schema.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	quoted := regexp.MustCompile(`ARRAY\[([^\]]*)\]`)
+	word := regexp.MustCompile(`'([a-z_]+)'`)
+	for index, want := range map[string][]domain.Status{
+		"messages_due":       domain.DueStatuses(),
+		"messages_in_flight": domain.InFlightStatuses(),
+	} {
+		var def string
+		if err := db.QueryRowContext(ctx, `SELECT indexdef FROM pg_indexes WHERE indexname = $1`, index).Scan(&def); err != nil {
+			t.Fatalf("index %s: %v", index, err)
+		}
+		arr := quoted.FindStringSubmatch(def)
+		if arr == nil {
+			t.Fatalf("index %s has no status list: %s", index, def)
+		}
+		var got []domain.Status
+		for _, m := range word.FindAllStringSubmatch(arr[1], -1) {
+			got = append(got, domain.Status(m[1]))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("index %s lists %v, the domain's set is %v: add a migration that recreates the index", index, got, want)
+		}
 	}
 }

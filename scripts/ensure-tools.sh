@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beside Go: xmllint (validates requests against Logius'
-# XSD) and the Temporal CLI (dev server and Web UI). Idempotent; fails loudly.
+# XSD), the Temporal CLI (dev server and Web UI), and the linters `make lint` runs:
+# staticcheck and Temporal's workflowcheck, at pinned versions. Idempotent; fails loudly.
 set -euo pipefail
 
 if ! command -v xmllint >/dev/null 2>&1; then
@@ -19,3 +20,23 @@ if ! command -v temporal >/dev/null 2>&1 && [ ! -x "$temporal_bin" ]; then
   echo "ensure-tools: installing the Temporal CLI v1.5.1 from the Go module proxy (takes a few minutes, once)" >&2
   go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
+
+# install_go_tool NAME PACKAGE VERSION installs PACKAGE@VERSION into Go's bin directory
+# unless NAME there was already built from that version.
+gobin=$(go env GOBIN)
+gobin=${gobin:-$(go env GOPATH)/bin}
+install_go_tool() {
+  local name=$1 pkg=$2 version=$3 built=
+  if [ -x "$gobin/$name" ]; then
+    built=$(go version -m "$gobin/$name" 2>/dev/null | awk '$1 == "mod" { print $3 }')
+  fi
+  if [ "$built" = "$version" ]; then
+    return
+  fi
+  echo "ensure-tools: installing $name $version from the Go module proxy" >&2
+  go install "$pkg@$version"
+}
+
+# staticcheck v0.8.2 and workflowcheck v0.6.0 (the newest of each) build with Go 1.26.
+install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2
+install_go_tool workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck v0.6.0

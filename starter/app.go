@@ -105,6 +105,14 @@ func orDash(s string) string {
 	return s
 }
 
+// orDashPtr is orDash of an optional column.
+func orDashPtr(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return orDash(*s)
+}
+
 var stderr io.Writer = os.Stderr
 
 // withApp is the frame of every command that needs the store (and, if asked, Temporal):

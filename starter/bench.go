@@ -48,10 +48,12 @@ func newBenchCmd() *cobra.Command {
 				{"queue → final p50 / p95 / p99", fmt.Sprintf("%.1f / %.1f / %.1f s", res.P50S, res.P95S, res.P99S)},
 				{"deliveries / duplicates / not final", fmt.Sprintf("%d / %d / %d", res.Deliveries, res.Duplicates, res.NotFinal)},
 				{"Digipoort calls per declaration", fmt.Sprintf("%.2f", res.DigipoortCallsPerDecl)},
-				{"Temporal history events per declaration", fmt.Sprintf("%.1f (%.1f activities, %.1f signals)", res.HistoryEventsPerDecl, res.ActivitiesPerDecl, res.SignalsPerDecl)},
+				{"Temporal history events per declaration", fmt.Sprintf("%.1f (%.1f activities, %.1f signals)", res.HistoryEventsPerDecl,
+					res.ActivitiesPerDecl, res.SignalsPerDecl)},
 				{"worker peak RSS", fmt.Sprintf("%.0f MiB", res.WorkerPeakRSSMiB)},
 				{"database growth per 1,000 declarations", fmt.Sprintf("%.1f MiB", res.DBBytesPer1000/(1<<20))},
-				{"first send/receive run", fmt.Sprintf("%.1f s for %d due messages (%d runs in all)", res.FirstSendReceiveS, res.FirstSendReceiveMessages, res.SendReceiveRuns)},
+				{"first send/receive run", fmt.Sprintf("%.1f s for %d due messages (%d runs in all)", res.FirstSendReceiveS,
+					res.FirstSendReceiveMessages, res.SendReceiveRuns)},
 			} {
 				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
 			}

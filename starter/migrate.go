@@ -7,6 +7,7 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/spf13/cobra"
 
+	"koerier/internal/config"
 	"koerier/schema"
 	"koerier/store"
 )
@@ -17,7 +18,11 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Apply the database migrations (safe to run twice, and from two places at once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url := store.DatabaseURL()
+			cfg, err := config.FromEnv()
+			if err != nil {
+				return err
+			}
+			url := cfg.DatabaseURL
 			created, err := store.EnsureDatabase(cmd.Context(), url)
 			if err != nil {
 				return err

@@ -5,9 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/temporal"
 
-	"koerier/activities"
+	"koerier/internal/service"
 	"koerier/pipeline"
 )
 
@@ -17,22 +16,20 @@ func signalMessages(cmd *cobra.Command, a *app, numbers []int64, name string, ar
 	if err := a.dial(cmd.Context()); err != nil {
 		return err
 	}
-	briefs, err := a.store.Briefs(cmd.Context(), numbers)
+	messages, err := a.store.Declarations(cmd.Context(), numbers)
 	if err != nil {
 		return err
 	}
+	starter := service.Starter(a.cfg, a.tc)
 	var errs []error
 	for _, n := range numbers {
-		b, ok := briefs[n]
+		m, ok := messages[n]
 		if !ok {
 			errs = append(errs, fmt.Errorf("message %d does not exist or is not an outgoing message", n))
 			continue
 		}
-		opts := activities.DeclarationStartOptions(a.cfg.TaskQueue, n, pipeline.Summary(b.Type, b.Subject, b.Period, b.Version, b.Environment),
-			temporal.NewSearchAttributes(pipeline.DeclarationAttributes(b.Environment, b.Type, b.Declaration, b.Version, b.Status, b.Kenmerk)...))
-		if _, err := a.tc.SignalWithStartWorkflow(cmd.Context(), opts.ID, name, arg, opts, pipeline.DeclarationWorkflowType,
-			pipeline.DeclarationInput{Number: n, NoReplyTimeout: a.cfg.NoReplyTimeout}); err != nil {
-			errs = append(errs, fmt.Errorf("signal %s to message %d: %w", name, n, err))
+		if err := starter.Signal(cmd.Context(), m, name, arg); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -8,11 +8,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/temporal"
 
-	"koerier/activities"
 	"koerier/domain"
-	"koerier/pipeline"
+	"koerier/internal/service"
 	"koerier/store"
 )
 
@@ -54,10 +52,20 @@ func newQueueCmd() *cobra.Command {
 				fmt.Fprintf(stderr, "koerier: message %d is queued, but its workflow could not be started now (%v); the next send/receive starts it\n", q.Number, err)
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"number": q.Number, "version": q.Version, "status": q.Status, "existing": q.Existing, "superseded": q.Superseded})
+				return printJSON(
+					cmd.OutOrStdout(),
+					map[string]any{"number": q.Number, "version": q.Version, "status": q.Status, "existing": q.Existing, "superseded": q.Superseded},
+				)
 			}
 			if q.Existing {
-				fmt.Fprintf(cmd.OutOrStdout(), "already queued under reference %q: message %d, version %d, %s\n", req.ClientReference, q.Number, q.Version, q.Status)
+				fmt.Fprintf(
+					cmd.OutOrStdout(),
+					"already queued under reference %q: message %d, version %d, %s\n",
+					req.ClientReference,
+					q.Number,
+					q.Version,
+					q.Status,
+				)
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, version %d, %s\n", q.Number, q.Version, q.Status)
@@ -102,21 +110,5 @@ func startDeclaration(cmd *cobra.Command, a *app, q store.Queued) error {
 	if err := a.dial(cmd.Context()); err != nil {
 		return err
 	}
-	m, err := a.store.Message(cmd.Context(), q.Number)
-	if err != nil {
-		return err
-	}
-	opts := activities.DeclarationStartOptions(a.cfg.TaskQueue, q.Number,
-		pipeline.Summary(m.Type, m.Subject, m.Period, q.Version, q.Environment),
-		temporal.NewSearchAttributes(pipeline.DeclarationAttributes(q.Environment, m.Type, deref(m.DeclarationKey), q.Version, m.Status, "")...))
-	_, err = a.tc.ExecuteWorkflow(cmd.Context(), opts, pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: q.Number, NoReplyTimeout: a.cfg.NoReplyTimeout})
-	return err
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
+	return service.Starter(a.cfg, a.tc).Start(cmd.Context(), q.Declaration())
 }

@@ -3,18 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"koerier/domain"
 	"koerier/internal/config"
 	"koerier/internal/service"
 	"koerier/pipeline"
-	"koerier/workflows"
 )
 
 func newSendReceiveCmd() *cobra.Command {
@@ -25,41 +22,44 @@ func newSendReceiveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: withApp(true, func(cmd *cobra.Command, a *app, _ []string) error {
 			id := fmt.Sprintf("send-receive-manual-%s", time.Now().UTC().Format("20060102T150405.000"))
-			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
-				StaticSummary: "send/receive started by " + operator()},
-				pipeline.SendReceiveWorkflowType, workflows.SendReceiveInput{Trigger: "manual by " + operator(), PageSize: a.cfg.PageSize, SendWait: a.cfg.SendWait})
+			run, err := a.tc.ExecuteWorkflow(
+				cmd.Context(),
+				client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
+					StaticSummary: "send/receive started by " + operator()},
+				pipeline.SendReceiveWorkflowType,
+				pipeline.SendReceiveInput{Trigger: "manual by " + operator(), PageSize: a.cfg.PageSize, SendWait: a.cfg.SendWait},
+			)
 			if err != nil {
 				return fmt.Errorf("start send/receive: %w", err)
 			}
-			var counts workflows.SendReceiveCounts
+			var counts pipeline.SendReceiveCounts
 			if err := run.Get(cmd.Context(), &counts); err != nil {
-				return errors.New(workflowError(err))
+				return errors.New(pipeline.RootMessage(err))
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), counts)
 			}
 			c := counts
-			fmt.Fprintf(cmd.OutOrStdout(), "send/receive %s done: sent %d, send failed %d, delivery errors %d, still sending %d; statuses %d for %d deliveries in flight; reply documents %d; unknown replies (ONB) %d; receive errors %d\n",
-				id, c.Sent, c.Failed, c.DeliveryError, c.StillSending, c.Replies, c.InFlight, c.Documents, c.ONB, c.ReceiveErrors)
+			fmt.Fprintf(
+				cmd.OutOrStdout(),
+				"send/receive %s done: sent %d, send failed %d, delivery errors %d, still sending %d; statuses %d for %d deliveries in "+
+					"flight; reply documents %d; unknown replies (ONB) %d; receive errors %d\n",
+				id,
+				c.Sent,
+				c.Failed,
+				c.DeliveryError,
+				c.StillSending,
+				c.Replies,
+				c.InFlight,
+				c.Documents,
+				c.ONB,
+				c.ReceiveErrors,
+			)
 			return nil
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as JSON")
 	return cmd
-}
-
-// workflowError is the one line a person needs from a failed workflow: the innermost
-// application error's message.
-func workflowError(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		msg := app.Error()
-		if i := strings.LastIndex(msg, "): "); i >= 0 && strings.Contains(msg[:i], "activity error") {
-			msg = msg[i+3:]
-		}
-		return msg
-	}
-	return err.Error()
 }
 
 func newCleanupCmd() *cobra.Command {
@@ -69,7 +69,15 @@ func newCleanupCmd() *cobra.Command {
 		Use:   "cleanup [number]...",
 		Short: "Remove old messages and their attachments for good (a dry run unless --confirm)",
 		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
-			in := workflows.CleanupInput{Numbers: numbers, Mode: domain.CleanupStandard, Retention: a.cfg.CleanupRetention, DryRun: !confirm, Who: operator()}
+			in := pipeline.CleanupInput{
+				CleanupRequest: pipeline.CleanupRequest{
+					Numbers:   numbers,
+					Mode:      domain.CleanupStandard,
+					Retention: a.cfg.CleanupRetention,
+					DryRun:    !confirm,
+					Who:       operator(),
+				},
+			}
 			if fiscal {
 				in.Mode = domain.CleanupFiscal
 			}
@@ -89,9 +97,9 @@ func newCleanupCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("start clean-up: %w", err)
 			}
-			var out workflows.CleanupOutcome
+			var out pipeline.CleanupOutcome
 			if err := run.Get(cmd.Context(), &out); err != nil {
-				return errors.New(workflowError(err))
+				return errors.New(pipeline.RootMessage(err))
 			}
 			if asJSON {
 				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
@@ -102,7 +110,8 @@ func newCleanupCmd() *cobra.Command {
 				if out.DryRun {
 					verb = "would remove (dry run; add --confirm to remove for good)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %d message(s) with %d attachment(s), %d bytes: %v\n", verb, out.Removed, out.Attachments, out.Bytes, out.Numbers)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %d message(s) with %d attachment(s), %d bytes: %v\n", verb, out.Removed, out.Attachments,
+					out.Bytes, out.Numbers)
 				for _, r := range out.Refused {
 					fmt.Fprintf(cmd.OutOrStdout(), "refused %d: %s\n", r.Number, r.Reason)
 				}

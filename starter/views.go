@@ -28,7 +28,19 @@ func newStatusCmd() *cobra.Command {
 			w := table(cmd.OutOrStdout())
 			fmt.Fprintln(w, "NUMBER\tTYPE\tSUBJECT\tPERIOD\tVERSION\tSTATUS\tDO-NOT-SEND\tNEEDS-ACTION\tCHANGED")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%v\t%v\t%s\n", r.Number, r.Type, r.Subject, r.Period, r.Version, r.Status, r.DoNotSend, r.NeedsAction, r.LastStatusChange.Local().Format("2006-01-02 15:04:05"))
+				fmt.Fprintf(
+					w,
+					"%d\t%s\t%s\t%s\t%d\t%s\t%v\t%v\t%s\n",
+					r.Number,
+					r.Type,
+					r.Subject,
+					r.Period,
+					r.Version,
+					r.Status,
+					r.DoNotSend,
+					r.NeedsAction,
+					r.LastStatusChange.Local().Format("2006-01-02 15:04:05"),
+				)
 			}
 			return w.Flush()
 		}),
@@ -63,8 +75,22 @@ func newMessagesCmd() *cobra.Command {
 				if m.Version != nil {
 					v = fmt.Sprint(*m.Version)
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", m.Number, orDash(deref(m.Environment)), m.Direction, m.Type, orDash(m.Subject), orDash(m.Period),
-					v, m.Status, m.EnvStatus, orDash(deref(m.Kenmerk)), m.DoNotSend, orDash(m.NeedsActionReason))
+				fmt.Fprintf(
+					w,
+					"%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n",
+					m.Number,
+					orDashPtr(m.Environment),
+					m.Direction,
+					m.Type,
+					orDash(m.Subject),
+					orDash(m.Period),
+					v,
+					m.Status,
+					m.EnvStatus,
+					orDashPtr(m.Kenmerk),
+					m.DoNotSend,
+					orDash(m.NeedsActionReason),
+				)
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -74,7 +100,15 @@ func newMessagesCmd() *cobra.Command {
 				w = table(out)
 				fmt.Fprintln(w, "NUMBER\tKENMERK\tBELANGHEBBENDE\tRECEIVED\tNOTE")
 				for _, m := range onb {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", m.Number, orDash(deref(m.PickupKenmerk)), orDash(m.Subject), m.QueuedAt.Local().Format("2006-01-02 15:04"), orDash(m.Memo))
+					fmt.Fprintf(
+						w,
+						"%d\t%s\t%s\t%s\t%s\n",
+						m.Number,
+						orDashPtr(m.PickupKenmerk),
+						orDash(m.Subject),
+						m.QueuedAt.Local().Format("2006-01-02 15:04"),
+						orDash(m.Memo),
+					)
 				}
 				return w.Flush()
 			}
@@ -128,15 +162,15 @@ func newLogCmd() *cobra.Command {
 				if l.Information != "" {
 					desc += " — " + l.Information
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), l.Level, orDash(deref(l.Environment)), msg, l.Step, desc)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.At.Local().Format("2006-01-02 15:04:05"), l.Level, orDashPtr(l.Environment), msg, l.Step, desc)
 			}
 			return w.Flush()
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.Level, "level", "", "I or F")
+	fl.StringVar((*string)(&f.Level), "level", "", "I or F")
 	fl.StringVar(&f.Environment, "env", "", "one environment")
-	fl.StringVar(&f.Step, "step", "", "queue, send, receive, process, report, restore, cleanup, environment, send-receive, workflow")
+	fl.StringVar((*string)(&f.Step), "step", "", "queue, send, receive, process, report, restore, cleanup, environment, send-receive, workflow")
 	fl.Int64Var(&f.Message, "message", 0, "one message number")
 	fl.StringVar(&since, "since", "", "from this time: RFC 3339, 2006-01-02, or a duration ago such as 2h")
 	fl.StringVar(&until, "until", "", "before this time (same forms)")

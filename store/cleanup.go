@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,63 +12,29 @@ import (
 	"github.com/lib/pq"
 
 	"koerier/domain"
+	"koerier/pipeline"
 )
 
-// CleanupRequest selects what clean-up looks at.
-type CleanupRequest struct {
-	// Numbers is an operator's selection: all of it goes, or none of it. Empty means
-	// every outgoing message that is eligible, one page at a time.
-	Numbers   []int64
-	Mode      domain.CleanupMode
-	Retention time.Duration
-	DryRun    bool
-	// PageSize bounds one transaction when no selection is given; 0 means 500.
-	PageSize int
-	// After pages by number when no selection is given (a dry run removes nothing,
-	// so it must move on by itself).
-	After int64
-	// Who is named in the log line.
-	Who string
-}
-
-// CleanupRefused is a message that may not be removed, and why.
-type CleanupRefused struct {
-	Number int64  `json:"number"`
-	Reason string `json:"reason"`
-}
-
-// CleanupResult says what clean-up removed (or, in a dry run, would remove).
-type CleanupResult struct {
-	DryRun      bool             `json:"dry_run"`
-	Removed     []int64          `json:"removed"`
-	Refused     []CleanupRefused `json:"refused"`
-	Attachments int              `json:"attachments"`
-	Bytes       int64            `json:"bytes"`
-	// More is set when a page was full: call again, with After = Next.
-	More bool  `json:"more"`
-	Next int64 `json:"next"`
-}
-
 type cleanupRow struct {
-	Number   int64     `db:"number"`
-	Status   string    `db:"status"`
-	QueuedAt time.Time `db:"queued_at"`
-	Fiscal   bool      `db:"fiscal"`
-	Dir      string    `db:"direction"`
-	Subtype  string    `db:"subtype"`
+	Number   int64            `db:"number"`
+	Status   string           `db:"status"`
+	QueuedAt time.Time        `db:"queued_at"`
+	Fiscal   bool             `db:"fiscal"`
+	Dir      domain.Direction `db:"direction"`
+	Subtype  string           `db:"subtype"`
 }
 
 // Cleanup removes old messages with their attachments, replies and reply documents
-// (rule 8). A selection is all-or-nothing: if any message in it may not go, nothing
+// (rule 8 (docs/rules.md)). A selection is all-or-nothing: if any message in it may not go, nothing
 // goes and every refusal is reported. Without a selection it removes one page of
 // eligible messages per call, each page in its own transaction, so a crash leaves
 // nothing half-removed.
-func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult, error) {
+func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error) {
 	if req.Retention == 0 {
 		req.Retention = domain.MinRetention
 	}
 	if err := domain.ValidateRetention(req.Retention); err != nil {
-		return CleanupResult{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return pipeline.CleanupResult{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if req.Mode == "" {
 		req.Mode = domain.CleanupStandard
@@ -75,7 +42,7 @@ func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult,
 	if req.PageSize <= 0 {
 		req.PageSize = 500
 	}
-	res := CleanupResult{DryRun: req.DryRun, Removed: []int64{}, Refused: []CleanupRefused{}}
+	res := pipeline.CleanupResult{DryRun: req.DryRun, Removed: []int64{}, Refused: []pipeline.CleanupRefused{}}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var now time.Time
 		if err := tx.GetContext(ctx, &now, `SELECT now()`); err != nil {
@@ -83,30 +50,30 @@ func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult,
 		}
 		var rows []cleanupRow
 		if len(req.Numbers) > 0 {
-			if err := tx.SelectContext(ctx, &rows, `SELECT number, status, queued_at, fiscal, direction, subtype FROM messages WHERE number = ANY($1) ORDER BY number FOR UPDATE`, pq.Array(req.Numbers)); err != nil {
+			if err := tx.SelectContext(ctx, &rows,
+				`SELECT number, status, queued_at, fiscal, direction, subtype FROM messages WHERE number = ANY($1) ORDER BY number FOR
+					UPDATE`, pq.Array(req.Numbers)); err != nil {
 				return err
 			}
 			found := map[int64]bool{}
 			for _, r := range rows {
 				found[r.Number] = true
 			}
-			for _, n := range uniq(req.Numbers) {
+			selected := slices.Clone(req.Numbers)
+			slices.Sort(selected)
+			for _, n := range slices.Compact(selected) {
 				if !found[n] {
-					res.Refused = append(res.Refused, CleanupRefused{n, fmt.Sprintf("message %d does not exist", n)})
+					res.Refused = append(res.Refused, pipeline.CleanupRefused{Number: n, Reason: fmt.Sprintf("message %d does not exist", n)})
 				}
 			}
 		} else {
-			statuses := []string{}
-			for _, st := range domain.CleanableStatuses() {
-				statuses = append(statuses, string(st))
-			}
 			fiscal := req.Mode == domain.CleanupFiscal
 			if err := tx.SelectContext(ctx, &rows, `
 				SELECT number, status, queued_at, fiscal, direction, subtype FROM messages
-				WHERE direction = 'out' AND queued_at <= now() - make_interval(secs => $1)
+				WHERE direction = $6 AND queued_at <= now() - make_interval(secs => $1)
 				  AND (status = ANY($2) OR ($3 AND fiscal AND status <> 'queued')) AND number > $5
 				ORDER BY number LIMIT $4 FOR UPDATE SKIP LOCKED`,
-				req.Retention.Seconds(), pq.Array(statuses), fiscal, req.PageSize, req.After); err != nil {
+				req.Retention.Seconds(), pq.Array(domain.CleanableStatuses()), fiscal, req.PageSize, req.After, domain.DirectionOut); err != nil {
 				return err
 			}
 			res.More = len(rows) == req.PageSize
@@ -117,7 +84,7 @@ func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult,
 		var ok []int64
 		for _, r := range rows {
 			if reason := cleanupRefusal(r, now, req); reason != "" {
-				res.Refused = append(res.Refused, CleanupRefused{r.Number, reason})
+				res.Refused = append(res.Refused, pipeline.CleanupRefused{Number: r.Number, Reason: reason})
 				continue
 			}
 			ok = append(ok, r.Number)
@@ -149,36 +116,37 @@ func (s *Store) Cleanup(ctx context.Context, req CleanupRequest) (CleanupResult,
 		if who == "" {
 			who = "clean-up"
 		}
-		return writeLog(ctx, tx, LogEntry{Step: StepCleanup, Level: LevelInfo,
-			Description: fmt.Sprintf("%s removed %d message(s) with %d attachment(s), %d bytes (mode %s, retention %d days)", who, len(ok), stats.N, stats.Bytes, req.Mode, int(req.Retention.Hours()/24)),
+		return writeLog(ctx, tx, LogEntry{Step: domain.StepCleanup, Level: domain.LevelInfo,
+			Description: fmt.Sprintf(
+				"%s removed %d message(s) with %d attachment(s), %d bytes (mode %s, retention %d days)",
+				who,
+				len(ok),
+				stats.N,
+				stats.Bytes,
+				req.Mode,
+				int(req.Retention.Hours()/24),
+			),
 			Information: "numbers: " + joinNumbers(ok)})
 	})
 	if err != nil {
-		return CleanupResult{}, fmt.Errorf("clean up: %w", err)
+		return pipeline.CleanupResult{}, fmt.Errorf("clean up: %w", err)
 	}
 	return res, nil
 }
 
-func cleanupRefusal(r cleanupRow, now time.Time, req CleanupRequest) string {
-	if r.Dir != "out" {
+func cleanupRefusal(r cleanupRow, now time.Time, req pipeline.CleanupRequest) string {
+	if r.Dir != domain.DirectionOut {
 		if r.Subtype == domain.SubtypeONB {
 			return fmt.Sprintf("message %d is an unknown reply (ONB): an operator handles it first", r.Number)
 		}
 		return fmt.Sprintf("message %d is a reply document: it goes with the message it answers", r.Number)
 	}
-	return domain.CleanupRefusal(domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), QueuedAt: r.QueuedAt, Fiscal: r.Fiscal}, now, req.Retention, req.Mode)
-}
-
-func uniq(ns []int64) []int64 {
-	seen := map[int64]bool{}
-	var out []int64
-	for _, n := range ns {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
+	return domain.CleanupRefusal(
+		domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), QueuedAt: r.QueuedAt, Fiscal: r.Fiscal},
+		now,
+		req.Retention,
+		req.Mode,
+	)
 }
 
 func joinNumbers(ns []int64) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"koerier/domain"
+	"koerier/pipeline"
 	"koerier/store"
 )
 
@@ -15,7 +16,7 @@ func (f *fixture) age(number int64, days int, status domain.Status) {
 	f.exec(`UPDATE messages SET queued_at = now() - make_interval(days => $2), status = $3 WHERE number = $1`, number, days, string(status))
 }
 
-// Rule 8: a selection goes whole or not at all, and every refusal says why.
+// Rule 8 (docs/rules.md): a selection goes whole or not at all, and every refusal says why.
 func TestCleanupSelectionIsAllOrNothing(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
@@ -26,7 +27,7 @@ func TestCleanupSelectionIsAllOrNothing(t *testing.T) {
 	f.age(young.Number, 10, domain.StatusSent)
 	f.age(accepted.Number, 40, domain.StatusAccepted)
 
-	res, err := f.Cleanup(ctx, store.CleanupRequest{Numbers: []int64{old.Number, young.Number, accepted.Number, 42}})
+	res, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{old.Number, young.Number, accepted.Number, 42}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,28 +38,30 @@ func TestCleanupSelectionIsAllOrNothing(t *testing.T) {
 	for _, r := range res.Refused {
 		reasons[r.Number] = r.Reason
 	}
-	if !strings.Contains(reasons[young.Number], "10 days old") || !strings.Contains(reasons[accepted.Number], "accepted") || !strings.Contains(reasons[42], "does not exist") {
+	if !strings.Contains(reasons[young.Number], "10 days old") || !strings.Contains(reasons[accepted.Number], "accepted") ||
+		!strings.Contains(reasons[42], "does not exist") {
 		t.Errorf("reasons: %v", reasons)
 	}
 	if f.count(`SELECT count(*) FROM messages`) != 3 || f.count(`SELECT count(*) FROM attachments`) != 3 {
 		t.Fatal("a refused selection removed something")
 	}
 
-	dry, err := f.Cleanup(ctx, store.CleanupRequest{Numbers: []int64{old.Number}, DryRun: true})
+	dry, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{old.Number}, DryRun: true})
 	if err != nil || len(dry.Removed) != 1 || dry.Attachments != 1 || dry.Bytes == 0 {
 		t.Fatalf("dry run: %+v %v", dry, err)
 	}
 	if f.count(`SELECT count(*) FROM messages WHERE number = $1`, old.Number) != 1 {
 		t.Fatal("a dry run removed the message")
 	}
-	done, err := f.Cleanup(ctx, store.CleanupRequest{Numbers: []int64{old.Number}, Who: "test"})
+	done, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{old.Number}, Who: "test"})
 	if err != nil || len(done.Removed) != 1 {
 		t.Fatalf("clean-up: %+v %v", done, err)
 	}
-	if f.count(`SELECT count(*) FROM messages WHERE number = $1`, old.Number) != 0 || f.count(`SELECT count(*) FROM attachments WHERE message_number = $1`, old.Number) != 0 {
+	if f.count(`SELECT count(*) FROM messages WHERE number = $1`, old.Number) != 0 ||
+		f.count(`SELECT count(*) FROM attachments WHERE message_number = $1`, old.Number) != 0 {
 		t.Fatal("message or attachments left behind")
 	}
-	logs, _ := f.ReadLog(ctx, store.LogFilter{Step: store.StepCleanup})
+	logs, _ := f.ReadLog(ctx, store.LogFilter{Step: domain.StepCleanup})
 	if len(logs) != 1 || !strings.Contains(logs[0].Description, "removed 1 message") {
 		t.Errorf("clean-up log: %+v", logs)
 	}
@@ -73,19 +76,19 @@ func TestCleanupFiscalModeAndFloor(t *testing.T) {
 	f.age(vat.Number, 400, domain.StatusAccepted)
 	f.age(kvk.Number, 400, domain.StatusAccepted)
 	f.age(young.Number, 29, domain.StatusAccepted)
-	res, _ := f.Cleanup(ctx, store.CleanupRequest{Numbers: []int64{vat.Number, kvk.Number}, Mode: domain.CleanupFiscal})
+	res, _ := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{vat.Number, kvk.Number}, Mode: domain.CleanupFiscal})
 	if len(res.Removed) != 0 || len(res.Refused) != 1 || res.Refused[0].Number != kvk.Number {
 		t.Fatalf("a KvK filing is not fiscal: %+v", res)
 	}
-	res, _ = f.Cleanup(ctx, store.CleanupRequest{Numbers: []int64{young.Number}, Mode: domain.CleanupFiscal})
+	res, _ = f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{young.Number}, Mode: domain.CleanupFiscal})
 	if len(res.Refused) != 1 {
 		t.Fatalf("fiscal mode keeps the 30-day floor: %+v", res)
 	}
-	res, err := f.Cleanup(ctx, store.CleanupRequest{Numbers: []int64{vat.Number}, Mode: domain.CleanupFiscal})
+	res, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{vat.Number}, Mode: domain.CleanupFiscal})
 	if err != nil || len(res.Removed) != 1 {
 		t.Fatalf("fiscal: %+v %v", res, err)
 	}
-	if _, err := f.Cleanup(ctx, store.CleanupRequest{Retention: 29 * 24 * time.Hour}); !errors.Is(err, store.ErrInvalid) {
+	if _, err := f.Cleanup(ctx, pipeline.CleanupRequest{Retention: 29 * 24 * time.Hour}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("retention below 30 days: %v", err)
 	}
 }
@@ -103,7 +106,11 @@ func TestCleanupPages(t *testing.T) {
 	}
 	f.deliver(f.queue("acme", domain.TypeVAT, "2", "2025-x").Number, "K-keep")
 	withReply := eligible[0]
-	f.exec(`INSERT INTO deliveries (message_number, attempt, aanleverkenmerk, kenmerk, delivered_at) VALUES ($1, 1, $2, 'K-old', now())`, withReply, domain.Aanleverkenmerk(withReply, 1))
+	f.exec(
+		`INSERT INTO deliveries (message_number, attempt, aanleverkenmerk, kenmerk, delivered_at) VALUES ($1, 1, $2, 'K-old', now())`,
+		withReply,
+		domain.Aanleverkenmerk(withReply, 1),
+	)
 	if _, err := f.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: "K-old", Berichtkenmerk: "r", Content: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +120,7 @@ func TestCleanupPages(t *testing.T) {
 	// A dry run pages through everything and removes nothing.
 	var would []int64
 	for after := int64(0); ; {
-		res, err := f.Cleanup(ctx, store.CleanupRequest{PageSize: 3, DryRun: true, After: after})
+		res, err := f.Cleanup(ctx, pipeline.CleanupRequest{PageSize: 3, DryRun: true, After: after})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +135,7 @@ func TestCleanupPages(t *testing.T) {
 	}
 	total := 0
 	for page := 0; ; page++ {
-		res, err := f.Cleanup(ctx, store.CleanupRequest{PageSize: 3})
+		res, err := f.Cleanup(ctx, pipeline.CleanupRequest{PageSize: 3})
 		if err != nil {
 			t.Fatal(err)
 		}

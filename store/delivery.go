@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"koerier/domain"
+	"koerier/pipeline"
 )
 
 // DueMessage is a message send/receive should deliver.
@@ -22,8 +23,8 @@ func (s *Store) DueMessages(ctx context.Context, after int64, limit int) ([]DueM
 	out := []DueMessage{}
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT number, environment_id FROM messages
-		WHERE direction = 'out' AND status IN ('queued', 'ready_to_resend') AND NOT do_not_send AND number > $1
-		ORDER BY number LIMIT $2`, after, limit); err != nil {
+		WHERE direction = $3 AND status = ANY($4) AND NOT do_not_send AND number > $1
+		ORDER BY number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.DueStatuses())); err != nil {
 		return nil, fmt.Errorf("list due messages after %d: %w", after, err)
 	}
 	return out, nil
@@ -44,8 +45,8 @@ func (s *Store) InFlightDeliveries(ctx context.Context, after int64, limit int) 
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT m.number, m.attempt, d.kenmerk, d.started_at
 		FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
-		WHERE m.direction = 'out' AND m.status IN ('sent', 'receipt_confirmed', 'in_progress') AND m.number > $1 AND d.kenmerk IS NOT NULL
-		ORDER BY m.number LIMIT $2`, after, limit); err != nil {
+		WHERE m.direction = $3 AND m.status = ANY($4) AND m.number > $1 AND d.kenmerk IS NOT NULL
+		ORDER BY m.number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.InFlightStatuses())); err != nil {
 		return nil, fmt.Errorf("list deliveries in flight after %d: %w", after, err)
 	}
 	return out, nil
@@ -60,7 +61,7 @@ type DeliveryPlan struct {
 	Berichtsoort    string
 	Subject         string
 	IdentityType    string
-	// Refused says why this message may not be sent (rule 3); nothing was changed.
+	// Refused says why this message may not be sent (rule 3 (docs/rules.md)); nothing was changed.
 	Refused string
 	// Kenmerk is set when this attempt was delivered already: nothing to do.
 	Kenmerk string
@@ -76,14 +77,11 @@ type DeliveryPlan struct {
 func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, error) {
 	var plan DeliveryPlan
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var m Message
-		if err := tx.GetContext(ctx, &m, `SELECT `+messageColumns+messageFrom+` WHERE m.number = $1 FOR UPDATE OF m`, number); err != nil {
-			if isNoRows(err) {
-				return fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
-			}
+		m, err := lockMessage(ctx, tx, number)
+		if err != nil {
 			return err
 		}
-		if m.Direction != "out" {
+		if m.Direction != domain.DirectionOut {
 			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
 		}
 		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(number, m.Attempt),
@@ -93,7 +91,13 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 			StartedAt time.Time `db:"started_at"`
 			Failed    bool      `db:"failed"`
 		}
-		err := tx.GetContext(ctx, &d, `SELECT kenmerk, started_at, failed_at IS NOT NULL AS failed FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, m.Attempt)
+		err = tx.GetContext(
+			ctx,
+			&d,
+			`SELECT kenmerk, started_at, failed_at IS NOT NULL AS failed FROM deliveries WHERE message_number = $1 AND attempt = $2`,
+			number,
+			m.Attempt,
+		)
 		switch {
 		case err == nil && d.Kenmerk != nil:
 			plan.Kenmerk, plan.StartedAt = *d.Kenmerk, d.StartedAt
@@ -147,7 +151,8 @@ func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, 
 			return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sent', last_status_change = now()
-			WHERE number = $1 AND attempt = $2 AND (SELECT rank FROM message_statuses WHERE status = messages.status) < (SELECT rank FROM message_statuses WHERE status = 'sent')`,
+			WHERE number = $1 AND attempt = $2
+			  AND (SELECT rank FROM message_statuses WHERE status = messages.status) < (SELECT rank FROM message_statuses WHERE status = 'sent')`,
 			number, attempt); err != nil {
 			return err
 		}
@@ -156,7 +161,7 @@ func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, 
 			how = "found at Digipoort after an interrupted delivery (not delivered again)"
 		}
 		n := number
-		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepSend, Level: LevelInfo,
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("message %d %s with aanleverkenmerk %s; kenmerk %s", number, how, domain.Aanleverkenmerk(number, attempt), kenmerk),
 			DedupeKey:   fmt.Sprintf("delivered/%d/%d", number, attempt)})
 	})
@@ -175,14 +180,16 @@ func (s *Store) RecordSendFailed(ctx context.Context, number int64, attempt int,
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'send_failed', last_status_change = now(), needs_action = true, needs_action_reason = $3
-			WHERE number = $1 AND attempt = $2 AND status IN ('queued', 'ready_to_resend')`, number, attempt, reason); err != nil {
+			WHERE number = $1 AND attempt = $2 AND status = ANY($4)`, number, attempt, reason, pq.Array(domain.DueStatuses())); err != nil {
 			return err
 		}
 		n := number
-		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepSend, Level: LevelError,
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
 			Description: fmt.Sprintf("Digipoort refused message %d: %s", number, reason),
-			Information: "correct the cause, then restore the message (starter restore " + fmt.Sprint(number) + ") so that the next send/receive sends it again",
-			DedupeKey:   fmt.Sprintf("send-failed/%d/%d", number, attempt)})
+			Information: "correct the cause, then restore the message (starter restore " + fmt.Sprint(
+				number,
+			) + ") so that the next send/receive sends it again",
+			DedupeKey: fmt.Sprintf("send-failed/%d/%d", number, attempt)})
 	})
 	if err != nil {
 		return fmt.Errorf("record failed delivery of message %d: %w", number, err)
@@ -194,11 +201,12 @@ func (s *Store) RecordSendFailed(ctx context.Context, number int64, attempt int,
 // unreachable, overloaded); the message stays due and the next send tries again.
 func (s *Store) RecordDeliveryError(ctx context.Context, number int64, attempt int, reason string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET last_error = $3, last_error_at = now() WHERE message_number = $1 AND attempt = $2`, number, attempt, reason); err != nil {
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE deliveries SET last_error = $3, last_error_at = now() WHERE message_number = $1 AND attempt = $2`, number, attempt, reason); err != nil {
 			return err
 		}
 		n := number
-		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: StepSend, Level: LevelError,
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
 			Description: fmt.Sprintf("delivery of message %d could not be completed: %s", number, reason),
 			Information: "the message stays due; the next send/receive tries again and first asks Digipoort whether it arrived"})
 	})
@@ -208,18 +216,9 @@ func (s *Store) RecordDeliveryError(ctx context.Context, number int64, attempt i
 	return nil
 }
 
-// SendOutcome counts what became of messages dispatched for sending.
-type SendOutcome struct {
-	Sent    int     `db:"sent" json:"sent"`
-	Failed  int     `db:"failed" json:"failed"`
-	Errors  int     `db:"errors" json:"errors"`
-	Refused int     `db:"refused" json:"refused"`
-	Pending []int64 `db:"-" json:"pending,omitempty"`
-}
-
 // SendOutcomes reports, for messages dispatched at or after since, which were
 // delivered, refused for good, failed for now, or are still pending.
-func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Time) (SendOutcome, error) {
+func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Time) (pipeline.SendOutcome, error) {
 	var rows []struct {
 		Number  int64  `db:"number"`
 		Outcome string `db:"outcome"`
@@ -230,16 +229,16 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 		    WHEN m.status = 'send_failed' THEN 'failed'
 		    WHEN d.kenmerk IS NOT NULL THEN 'sent'
 		    WHEN m.do_not_send THEN 'refused'
-		    WHEN m.status NOT IN ('queued', 'ready_to_resend') THEN 'sent'
+		    WHEN NOT m.status = ANY($3) THEN 'sent'
 		    WHEN d.last_error_at >= $2 THEN 'errors'
 		    ELSE 'pending'
 		  END AS outcome
 		FROM messages m LEFT JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
-		WHERE m.number = ANY($1)`, pq.Array(numbers), since)
+		WHERE m.number = ANY($1)`, pq.Array(numbers), since, pq.Array(domain.DueStatuses()))
 	if err != nil {
-		return SendOutcome{}, fmt.Errorf("read send outcomes: %w", err)
+		return pipeline.SendOutcome{}, fmt.Errorf("read send outcomes: %w", err)
 	}
-	var out SendOutcome
+	var out pipeline.SendOutcome
 	for _, r := range rows {
 		switch r.Outcome {
 		case "sent":

@@ -16,15 +16,15 @@ import (
 
 // Environment is a tenant that queues messages, with its communication profile.
 type Environment struct {
-	ID          int64      `db:"id" json:"id"`
-	Name        string     `db:"name" json:"name"`
-	AutoSend    bool       `db:"auto_send" json:"auto_send"`
+	ID          int64      `db:"id"           json:"id"`
+	Name        string     `db:"name"         json:"name"`
+	AutoSend    bool       `db:"auto_send"    json:"auto_send"`
 	AutoProcess bool       `db:"auto_process" json:"auto_process"`
-	EmailFrom   string     `db:"email_from" json:"email_from,omitempty"`
+	EmailFrom   string     `db:"email_from"   json:"email_from,omitempty"`
 	SMTPAddress string     `db:"smtp_address" json:"smtp_address,omitempty"`
-	Active      bool       `db:"active" json:"active"`
-	CreatedAt   time.Time  `db:"created_at" json:"created_at"`
-	RemovedAt   *time.Time `db:"removed_at" json:"removed_at,omitempty"`
+	Active      bool       `db:"active"       json:"active"`
+	CreatedAt   time.Time  `db:"created_at"   json:"created_at"`
+	RemovedAt   *time.Time `db:"removed_at"   json:"removed_at,omitempty"`
 }
 
 // Profile is the environment's communication profile as the rules see it.
@@ -38,7 +38,11 @@ var envName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 // removal, so that old log lines keep pointing at the right tenant.
 func (s *Store) AddEnvironment(ctx context.Context, e Environment) (Environment, error) {
 	if !envName.MatchString(e.Name) {
-		return Environment{}, fmt.Errorf("%w: environment name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, e.Name)
+		return Environment{}, fmt.Errorf(
+			"%w: environment name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+			ErrInvalid,
+			e.Name,
+		)
 	}
 	if (e.EmailFrom == "") != (e.SMTPAddress == "") {
 		return Environment{}, fmt.Errorf("%w: environment %s: an e-mail profile needs both a sender address and an SMTP server", ErrInvalid, e.Name)
@@ -53,13 +57,18 @@ func (s *Store) AddEnvironment(ctx context.Context, e Environment) (Environment,
 		if err != nil {
 			return err
 		}
-		return writeLog(ctx, tx, LogEntry{EnvironmentID: &out.ID, Step: StepEnvironment, Level: LevelInfo,
+		return writeLog(ctx, tx, LogEntry{EnvironmentID: &out.ID, Step: domain.StepEnvironment, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("environment %s added (auto-send %v, auto-process %v)", out.Name, out.AutoSend, out.AutoProcess)})
 	})
 	if isUniqueViolation(err, "environments_name_key") {
 		existing, gerr := s.Environment(ctx, e.Name)
 		if gerr == nil && !existing.Active {
-			return Environment{}, fmt.Errorf("%w: environment %s was removed on %s and its name is not reused: choose another name", ErrRefused, e.Name, existing.RemovedAt.Format(time.DateOnly))
+			return Environment{}, fmt.Errorf(
+				"%w: environment %s was removed on %s and its name is not reused: choose another name",
+				ErrRefused,
+				e.Name,
+				existing.RemovedAt.Format(time.DateOnly),
+			)
 		}
 		return Environment{}, fmt.Errorf("%w: environment %s exists already", ErrRefused, e.Name)
 	}
@@ -72,7 +81,12 @@ func (s *Store) AddEnvironment(ctx context.Context, e Environment) (Environment,
 // Environment returns one environment by name, removed or not.
 func (s *Store) Environment(ctx context.Context, name string) (Environment, error) {
 	var e Environment
-	err := s.db.GetContext(ctx, &e, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE name = $1`, name)
+	err := s.db.GetContext(
+		ctx,
+		&e,
+		`SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE name = $1`,
+		name,
+	)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Environment{}, fmt.Errorf("%w: environment %q does not exist (see `starter environments list`)", ErrNotFound, name)
 	}
@@ -85,7 +99,12 @@ func (s *Store) Environment(ctx context.Context, name string) (Environment, erro
 // EnvironmentByID returns one environment by id.
 func (s *Store) EnvironmentByID(ctx context.Context, id int64) (Environment, error) {
 	var e Environment
-	err := s.db.GetContext(ctx, &e, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE id = $1`, id)
+	err := s.db.GetContext(
+		ctx,
+		&e,
+		`SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE id = $1`,
+		id,
+	)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Environment{}, fmt.Errorf("%w: environment id %d", ErrNotFound, id)
 	}
@@ -104,7 +123,7 @@ func (s *Store) Environments(ctx context.Context, includeRemoved bool) ([]Enviro
 }
 
 // RemoveEnvironment marks an environment removed. Its messages that were not handled
-// to the end need an operator (rule 9); their numbers are returned.
+// to the end need an operator (rule 9 (docs/rules.md)); their numbers are returned.
 func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, error) {
 	var affected []int64
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -130,7 +149,8 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 			EnvStatus domain.Status  `db:"env_status"`
 			Reported  *domain.Status `db:"reported_status"`
 		}
-		if err := tx.SelectContext(ctx, &msgs, `SELECT number, status, env_status, reported_status FROM messages WHERE environment_id = $1 AND direction = 'out' FOR UPDATE`, id); err != nil {
+		if err := tx.SelectContext(ctx, &msgs,
+			`SELECT number, status, env_status, reported_status FROM messages WHERE environment_id = $1 AND direction = 'out' FOR UPDATE`, id); err != nil {
 			return err
 		}
 		for _, m := range msgs {
@@ -138,14 +158,79 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 				affected = append(affected, m.Number)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = ANY($1)`, pq.Array(affected), reason); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = ANY($1)`,
+			pq.Array(affected), reason); err != nil {
 			return err
 		}
-		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: StepEnvironment, Level: LevelInfo,
+		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: domain.StepEnvironment, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("environment %s removed; %d message(s) need an operator", name, len(affected))})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("remove environment %s: %w", name, err)
 	}
 	return affected, nil
+}
+
+// AssignEnvironment moves a message whose environment no longer exists to another
+// environment (rule 9), or with resolve closes the question without one. It is
+// refused on a message that was handled correctly, and on one whose environment is
+// still there.
+func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string, resolve bool, who string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		m, err := lockMessage(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.Direction != domain.DirectionOut:
+			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
+		case m.Handled():
+			return fmt.Errorf(
+				"%w: message %d was handled correctly (%s, reported to its environment): it cannot be assigned elsewhere",
+				ErrRefused,
+				number,
+				m.Status,
+			)
+		case m.EnvironmentActive != nil && *m.EnvironmentActive:
+			return fmt.Errorf("%w: message %d belongs to environment %s, which still exists", ErrRefused, number, deref(m.Environment))
+		}
+		if who == "" {
+			who = "an operator"
+		}
+		if resolve {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = '' WHERE number = $1`, number); err != nil {
+				return err
+			}
+			return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepEnvironment, Level: domain.LevelInfo,
+				Description: fmt.Sprintf(
+					"message %d of removed environment %s resolved by %s: its outcome stays in this log only",
+					number,
+					deref(m.Environment),
+					who,
+				)})
+		}
+		var target struct {
+			ID     int64 `db:"id"`
+			Active bool  `db:"active"`
+		}
+		if err := tx.GetContext(ctx, &target, `SELECT id, active FROM environments WHERE name = $1`, env); err != nil {
+			if isNoRows(err) {
+				return fmt.Errorf("%w: environment %q does not exist", ErrNotFound, env)
+			}
+			return err
+		}
+		if !target.Active {
+			return fmt.Errorf("%w: environment %s was removed too", ErrRefused, env)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE messages SET environment_id = $2, needs_action = false, needs_action_reason = '' WHERE number = $1`, number, target.ID); err != nil {
+			return err
+		}
+		return writeLog(ctx, tx, LogEntry{EnvironmentID: &target.ID, MessageNumber: &number, Step: domain.StepEnvironment, Level: domain.LevelInfo,
+			Description: fmt.Sprintf("message %d moved by %s from removed environment %s to %s", number, who, deref(m.Environment), env)})
+	})
+	if err != nil {
+		return fmt.Errorf("assign message %d: %w", number, err)
+	}
+	return nil
 }

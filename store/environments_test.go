@@ -36,7 +36,7 @@ func TestEnvironments(t *testing.T) {
 	}
 }
 
-// Rule 9: a removed environment's unfinished messages need an operator.
+// Rule 9 (docs/rules.md): a removed environment's unfinished messages need an operator.
 func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
 	f := newStore(t)
 	f.env("gone")

@@ -40,7 +40,7 @@ type IncomingResult struct {
 
 // StoreIncoming keeps reply documents, linked to the message they answer by
 // Digipoort's kenmerk or else by the aanleverkenmerk Koerier gave; what links to
-// nothing becomes an unknown reply (ONB) with an F line in the log (rule 5). A document
+// nothing becomes an unknown reply (ONB) with an F line in the log (rule 5 (docs/rules.md)). A document
 // fetched again is stored once.
 func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (IncomingResult, error) {
 	res := IncomingResult{Linked: map[int64][]int64{}}
@@ -117,9 +117,11 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			Bericht string `db:"berichtkenmerk"`
 		}
 		if err := tx.SelectContext(ctx, &inserted, `
-			INSERT INTO messages (direction, environment_id, message_type, subtype, subject, status, env_status, reply_to, pickup_kenmerk, berichtkenmerk, berichtsoort, needs_action, needs_action_reason, memo)
+			INSERT INTO messages (direction, environment_id, message_type, subtype, subject, status, env_status, reply_to, pickup_kenmerk,
+				berichtkenmerk, berichtsoort, needs_action, needs_action_reason, memo)
 			SELECT 'in', u.env, u.typ, u.sub, u.subject, 'received', 'received', u.reply_to, u.km, u.bk, u.soort, u.needs, u.reason, u.memo
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::text[])
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[],
+				$10::text[], $11::text[])
 			     AS u(env, typ, sub, subject, reply_to, km, bk, soort, needs, reason, memo)
 			ON CONFLICT (pickup_kenmerk, berichtkenmerk) WHERE pickup_kenmerk IS NOT NULL DO NOTHING
 			RETURNING number, pickup_kenmerk, berichtkenmerk`,
@@ -156,14 +158,27 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			if t := targets[i]; t != nil {
 				res.Linked[t.number] = append(res.Linked[t.number], num)
 				orig := t.number
-				logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: StepReceive, Level: LevelInfo,
-					Description: fmt.Sprintf("reply %s (kenmerk %s) received for message %d, stored as message %d", d.Berichtkenmerk, d.PickupKenmerk, t.number, num)})
+				logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: domain.StepReceive, Level: domain.LevelInfo,
+					Description: fmt.Sprintf(
+						"reply %s (kenmerk %s) received for message %d, stored as message %d",
+						d.Berichtkenmerk,
+						d.PickupKenmerk,
+						t.number,
+						num,
+					)})
 				continue
 			}
 			res.Unknown = append(res.Unknown, num)
-			logs = append(logs, LogEntry{MessageNumber: &n, Step: StepReceive, Level: LevelError,
-				Description: fmt.Sprintf("unknown reply (ONB) %d: kenmerk %s, berichtsoort %s, belanghebbende %s links to no message Koerier sent", num, d.PickupKenmerk, d.Berichtsoort, d.Subject),
-				Information: "look it up with `starter digipoort status --kenmerk " + d.PickupKenmerk + "` and with the environment it may belong to; it is kept apart in `starter messages`"})
+			logs = append(logs, LogEntry{MessageNumber: &n, Step: domain.StepReceive, Level: domain.LevelError,
+				Description: fmt.Sprintf(
+					"unknown reply (ONB) %d: kenmerk %s, berichtsoort %s, belanghebbende %s links to no message Koerier sent",
+					num,
+					d.PickupKenmerk,
+					d.Berichtsoort,
+					d.Subject,
+				),
+				Information: "look it up with `starter digipoort status --kenmerk " + d.PickupKenmerk + "` and with the environment it may " +
+					"belong to; it is kept apart in `starter messages`"})
 		}
 		if len(attNums) > 0 {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (message_number, file_name, mime_type, size, sha256, content)
@@ -186,4 +201,21 @@ func truncateRunes(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
+}
+
+// PickupCounts returns how many documents are stored per pickup kenmerk.
+func (s *Store) PickupCounts(ctx context.Context, kenmerken []string) (map[string]int, error) {
+	var rows []struct {
+		Kenmerk string `db:"pickup_kenmerk"`
+		N       int    `db:"n"`
+	}
+	if err := s.db.SelectContext(ctx, &rows,
+		`SELECT pickup_kenmerk, count(*) AS n FROM messages WHERE pickup_kenmerk = ANY($1) GROUP BY pickup_kenmerk`, pq.Array(kenmerken)); err != nil {
+		return nil, fmt.Errorf("count stored pickups: %w", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Kenmerk] = r.N
+	}
+	return out, nil
 }

@@ -11,7 +11,7 @@ import (
 	"koerier/store"
 )
 
-// Rule 6.
+// Rule 6 (docs/rules.md).
 func TestSendReceiveLock(t *testing.T) {
 	f := newStore(t)
 	l, err := f.AcquireLock(ctx, store.LockSendReceive, "run-1", 30*time.Minute)
@@ -23,7 +23,8 @@ func TestSendReceiveLock(t *testing.T) {
 	if !errors.As(err, &held) || held.Lock.Holder != "run-1" {
 		t.Fatalf("second acquirer: %v", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "run-1") || !strings.Contains(msg, "already running") || !strings.Contains(msg, l.ExpiresAt.Local().Format("15:04:05")) {
+	if msg := err.Error(); !strings.Contains(msg, "run-1") || !strings.Contains(msg, "already running") ||
+		!strings.Contains(msg, l.ExpiresAt.Local().Format("15:04:05")) {
 		t.Errorf("the refusal must name the holder and when it is released: %s", msg)
 	}
 	// The same holder again (a retried activity) keeps the lock and extends it.

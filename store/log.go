@@ -8,40 +8,22 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-)
 
-// Levels of the communication log.
-const (
-	LevelInfo  = "I"
-	LevelError = "F" // fout
-)
-
-// Steps name where in the pipeline a log line was written.
-const (
-	StepQueue       = "queue"
-	StepSend        = "send"
-	StepReceive     = "receive"
-	StepProcess     = "process"
-	StepReport      = "report"
-	StepRestore     = "restore"
-	StepCleanup     = "cleanup"
-	StepEnvironment = "environment"
-	StepSendReceive = "send-receive"
-	StepWorkflow    = "workflow"
+	"koerier/domain"
 )
 
 // LogEntry is one line of the communication log.
 type LogEntry struct {
-	ID            int64     `db:"id" json:"id"`
-	At            time.Time `db:"at" json:"time"`
-	EnvironmentID *int64    `db:"environment_id" json:"-"`
-	Environment   *string   `db:"environment" json:"environment"`
-	MessageNumber *int64    `db:"message_number" json:"message"`
-	Step          string    `db:"step" json:"step"`
-	Level         string    `db:"level" json:"level"`
-	Description   string    `db:"description" json:"description"`
-	Information   string    `db:"information" json:"information,omitempty"`
-	Memo          string    `db:"memo" json:"memo,omitempty"`
+	ID            int64        `db:"id" json:"id"`
+	At            time.Time    `db:"at" json:"time"`
+	EnvironmentID *int64       `db:"environment_id" json:"-"`
+	Environment   *string      `db:"environment" json:"environment"`
+	MessageNumber *int64       `db:"message_number" json:"message"`
+	Step          domain.Step  `db:"step" json:"step"`
+	Level         domain.Level `db:"level" json:"level"`
+	Description   string       `db:"description" json:"description"`
+	Information   string       `db:"information" json:"information,omitempty"`
+	Memo          string       `db:"memo" json:"memo,omitempty"`
 	// DedupeKey makes a retried write a no-op; empty means always write.
 	DedupeKey string `db:"-" json:"-"`
 }
@@ -67,11 +49,11 @@ func writeLogs(ctx context.Context, db sqlx.ExecerContext, entries []LogEntry) e
 	var steps, levels, descs, infos, memos []string
 	var keys []*string
 	for _, e := range entries {
-		if e.Level != LevelInfo && e.Level != LevelError || e.Step == "" || e.Description == "" {
+		if !e.Level.Valid() || e.Step == "" || e.Description == "" {
 			return fmt.Errorf("%w: log line %q needs level I or F, a step and a description", ErrInvalid, e.Description)
 		}
 		envs, msgs = append(envs, e.EnvironmentID), append(msgs, e.MessageNumber)
-		steps, levels, descs = append(steps, e.Step), append(levels, e.Level), append(descs, e.Description)
+		steps, levels, descs = append(steps, string(e.Step)), append(levels, string(e.Level)), append(descs, e.Description)
 		infos, memos = append(infos, e.Information), append(memos, e.Memo)
 		var key *string
 		if e.DedupeKey != "" {
@@ -92,9 +74,9 @@ func writeLogs(ctx context.Context, db sqlx.ExecerContext, entries []LogEntry) e
 
 // LogFilter selects log lines; zero fields don't filter.
 type LogFilter struct {
-	Level       string
+	Level       domain.Level
 	Environment string
-	Step        string
+	Step        domain.Step
 	Message     int64
 	Since       time.Time
 	Until       time.Time
@@ -111,8 +93,8 @@ func (s *Store) ReadLog(ctx context.Context, f LogFilter) ([]LogEntry, error) {
 		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
 	if f.Level != "" {
-		lvl := strings.ToUpper(f.Level)
-		if lvl != LevelInfo && lvl != LevelError {
+		lvl := domain.Level(strings.ToUpper(string(f.Level)))
+		if !lvl.Valid() {
 			return nil, fmt.Errorf("%w: log level %q: use I or F", ErrInvalid, f.Level)
 		}
 		add("l.level = $%d", lvl)

@@ -11,8 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"koerier/domain"
+	"koerier/pipeline"
 )
 
 // QueueRequest is what an environment hands to the service.
@@ -21,7 +23,7 @@ type QueueRequest struct {
 	Type        domain.MessageType
 	Subject     string
 	Period      string
-	// ClientReference makes queueing idempotent per environment (rule 1): the same
+	// ClientReference makes queueing idempotent per environment (rule 1 (docs/rules.md)): the same
 	// reference again returns the message queued the first time.
 	ClientReference string
 	Memo            string
@@ -30,12 +32,15 @@ type QueueRequest struct {
 
 // Queued is the outcome of a queue call.
 type Queued struct {
-	Number        int64         `json:"number"`
-	Version       int           `json:"version"`
-	Status        domain.Status `json:"status"`
-	Environment   string        `json:"environment"`
-	EnvironmentID int64         `json:"-"`
-	Type          string        `json:"type"`
+	Number         int64         `json:"number"`
+	Version        int           `json:"version"`
+	Status         domain.Status `json:"status"`
+	Environment    string        `json:"environment"`
+	EnvironmentID  int64         `json:"-"`
+	Type           string        `json:"type"`
+	Subject        string        `json:"subject"`
+	Period         string        `json:"period"`
+	DeclarationKey string        `json:"declaration"`
 	// Existing is set when the client reference was queued before and nothing new
 	// was stored.
 	Existing bool `json:"existing"`
@@ -108,7 +113,12 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 		err := tx.GetContext(ctx, &env, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
 			FROM environments WHERE name = $1 FOR SHARE`, req.Environment)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: environment %q does not exist: add it with `starter environments add %s` or check the name", ErrNotFound, req.Environment, req.Environment)
+			return fmt.Errorf(
+				"%w: environment %q does not exist: add it with `starter environments add %s` or check the name",
+				ErrNotFound,
+				req.Environment,
+				req.Environment,
+			)
 		}
 		if err != nil {
 			return err
@@ -119,20 +129,27 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 		if err := spec.ReadyToQueue(env.Profile()); err != nil {
 			return fmt.Errorf("%w: %v", ErrRefused, err)
 		}
-		out = Queued{Environment: env.Name, EnvironmentID: env.ID, Type: string(req.Type), AutoSend: env.AutoSend}
+		key := domain.Declaration{Environment: env.Name, Type: req.Type, Subject: req.Subject, Period: req.Period}.Key()
+		out = Queued{Environment: env.Name, EnvironmentID: env.ID, Type: string(req.Type), Subject: req.Subject, Period: req.Period,
+			DeclarationKey: key, AutoSend: env.AutoSend}
 
 		if req.ClientReference != "" {
 			found, err := existingByReference(ctx, tx, env.ID, req)
 			if err != nil || found != nil {
 				if found != nil {
 					found.Environment, found.EnvironmentID, found.AutoSend = env.Name, env.ID, env.AutoSend
+					found.DeclarationKey = domain.Declaration{
+						Environment: env.Name,
+						Type:        domain.MessageType(found.Type),
+						Subject:     found.Subject,
+						Period:      found.Period,
+					}.Key()
 					out = *found
 				}
 				return err
 			}
 		}
 
-		key := domain.Declaration{Environment: env.Name, Type: req.Type, Subject: req.Subject, Period: req.Period}.Key()
 		// Versions of one declaration are numbered one at a time.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
 			return err
@@ -149,37 +166,40 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 		if err := tx.GetContext(ctx, &out.Number, `
 			INSERT INTO messages (direction, environment_id, message_type, subject, period, declaration_key, version,
 				client_reference, berichtsoort, identity_type, fiscal, status, env_status, memo)
-			VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 'queued', $11)
+			VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 'queued', $11)
 			RETURNING number`,
-			env.ID, req.Type, req.Subject, req.Period, key, out.Version, ref, spec.Berichtsoort, spec.IdentityType, spec.Fiscal, req.Memo); err != nil {
+			env.ID, req.Type, req.Subject, req.Period, key, out.Version, ref, spec.Berichtsoort, spec.IdentityType, spec.Fiscal, req.Memo,
+			domain.DirectionOut); err != nil {
 			return err
 		}
 		out.Status = domain.StatusQueued
 		for _, a := range req.Attachments {
 			sum := sha256.Sum256(a.Content)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (message_number, file_name, mime_type, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6)`,
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO attachments (message_number, file_name, mime_type, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6)`,
 				out.Number, a.FileName, a.MimeType, len(a.Content), sum[:], a.Content); err != nil {
 				return err
 			}
 		}
-		// Rule 3: an older version that has not reached Digipoort must never go after
-		// this one.
+		// Rule 3 (domain.SupersededBy, decided here under the declaration's lock): an
+		// older version that has not reached Digipoort must never go after this one.
 		if err := tx.SelectContext(ctx, &out.Superseded, `
 			UPDATE messages SET do_not_send = true
-			WHERE declaration_key = $1 AND version < $2 AND NOT do_not_send AND status IN ('queued', 'ready_to_resend', 'send_failed')
-			RETURNING number`, key, out.Version); err != nil {
+			WHERE declaration_key = $1 AND version < $2 AND NOT do_not_send AND status = ANY($3)
+			RETURNING number`, key, out.Version, pq.Array(domain.UnsentStatuses())); err != nil {
 			return err
 		}
 		num := out.Number
-		if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &num, Step: StepQueue, Level: LevelInfo,
+		if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &num, Step: domain.StepQueue, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("%s %s %s version %d queued as message %d", req.Type, req.Subject, req.Period, out.Version, out.Number),
 			Memo:        req.Memo}); err != nil {
 			return err
 		}
 		for _, old := range out.Superseded {
 			old := old
-			if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &old, Step: StepQueue, Level: LevelInfo,
-				Description: fmt.Sprintf("message %d marked do-not-send: version %d (message %d) of the same declaration was queued before it was sent", old, out.Version, out.Number)}); err != nil {
+			if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &old, Step: domain.StepQueue, Level: domain.LevelInfo,
+				Description: fmt.Sprintf("message %d marked do-not-send: version %d (message %d) of the same declaration was queued before "+
+					"it was sent", old, out.Version, out.Number)}); err != nil {
 				return err
 			}
 		}
@@ -200,7 +220,13 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 		Subject string `db:"subject"`
 		Period  string `db:"period"`
 	}
-	err := tx.GetContext(ctx, &m, `SELECT number, version, status, message_type, subject, period FROM messages WHERE environment_id = $1 AND client_reference = $2`, envID, req.ClientReference)
+	err := tx.GetContext(
+		ctx,
+		&m,
+		`SELECT number, version, status, message_type, subject, period FROM messages WHERE environment_id = $1 AND client_reference = $2`,
+		envID,
+		req.ClientReference,
+	)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -217,9 +243,32 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 		same = bytes.Equal(sums[i], sum[:])
 	}
 	if !same {
-		return nil, fmt.Errorf("%w: client reference %q was used for message %d (%s %s %s) with other content: a queued message cannot be changed; queue the new content under a new reference", ErrRefused, req.ClientReference, m.Number, m.Type, m.Subject, m.Period)
+		return nil, fmt.Errorf(
+			"%w: client reference %q was used for message %d (%s %s %s) with other content: a queued message cannot be changed; queue the "+
+				"new content under a new reference",
+			ErrRefused,
+			req.ClientReference,
+			m.Number,
+			m.Type,
+			m.Subject,
+			m.Period,
+		)
 	}
-	return &Queued{Number: m.Number, Version: m.Version, Status: domain.Status(m.Status), Type: m.Type, Existing: true}, nil
+	return &Queued{
+		Number:   m.Number,
+		Version:  m.Version,
+		Status:   domain.Status(m.Status),
+		Type:     m.Type,
+		Subject:  m.Subject,
+		Period:   m.Period,
+		Existing: true,
+	}, nil
+}
+
+// Declaration is the queued message as the pipeline starts its workflow.
+func (q Queued) Declaration() pipeline.Message {
+	return pipeline.Message{Number: q.Number, Direction: domain.DirectionOut, Environment: q.Environment, Type: q.Type, Subject: q.Subject,
+		Period: q.Period, Declaration: q.DeclarationKey, Version: q.Version, LatestVersion: q.Version, Status: q.Status, EnvStatus: q.Status}
 }
 
 // Attachment is one stored file.
@@ -235,7 +284,8 @@ type Attachment struct {
 // Attachments returns a message's files in the order they were queued.
 func (s *Store) Attachments(ctx context.Context, number int64) ([]Attachment, error) {
 	var out []Attachment
-	if err := s.db.SelectContext(ctx, &out, `SELECT id, file_name, mime_type, size, sha256, content FROM attachments WHERE message_number = $1 ORDER BY id`, number); err != nil {
+	if err := s.db.SelectContext(ctx, &out,
+		`SELECT id, file_name, mime_type, size, sha256, content FROM attachments WHERE message_number = $1 ORDER BY id`, number); err != nil {
 		return nil, fmt.Errorf("read attachments of message %d: %w", number, err)
 	}
 	return out, nil

@@ -28,12 +28,13 @@ func TestQueueAssignsNumberAndVersions(t *testing.T) {
 		t.Errorf("another period is another declaration: %+v", other)
 	}
 	atts, err := f.Attachments(ctx, q1.Number)
-	if err != nil || len(atts) != 1 || atts[0].Size != int64(len(xbrl(1).Content)) || len(atts[0].SHA256) != 32 || !bytes.Equal(atts[0].Content, xbrl(1).Content) {
+	if err != nil || len(atts) != 1 || atts[0].Size != int64(len(xbrl(1).Content)) || len(atts[0].SHA256) != 32 ||
+		!bytes.Equal(atts[0].Content, xbrl(1).Content) {
 		t.Fatalf("attachments: %+v %v", atts, err)
 	}
 }
 
-// Rule 3: queuing a newer version marks older unsent versions do-not-send, and only
+// Rule 3 (docs/rules.md): queuing a newer version marks older unsent versions do-not-send, and only
 // those.
 func TestNewerVersionMarksOlderUnsentDoNotSend(t *testing.T) {
 	f := newStore(t)
@@ -73,7 +74,14 @@ func TestQueueIdempotentPerClientReference(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
 	f.env("beta")
-	req := store.QueueRequest{Environment: "acme", Type: domain.TypeICP, Subject: "NL1", Period: "2026-Q3", ClientReference: "boekhouding-42", Attachments: []domain.Attachment{xbrl(1)}}
+	req := store.QueueRequest{
+		Environment:     "acme",
+		Type:            domain.TypeICP,
+		Subject:         "NL1",
+		Period:          "2026-Q3",
+		ClientReference: "boekhouding-42",
+		Attachments:     []domain.Attachment{xbrl(1)},
+	}
 	a, err := f.Queue(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +108,14 @@ func TestQueueIdempotentPerClientReference(t *testing.T) {
 func TestConcurrentQueueSameReferenceStoresOnce(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
-	req := store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: "1", Period: "2026-10", ClientReference: "ref", Attachments: []domain.Attachment{xbrl(1)}}
+	req := store.QueueRequest{
+		Environment:     "acme",
+		Type:            domain.TypeVAT,
+		Subject:         "1",
+		Period:          "2026-10",
+		ClientReference: "ref",
+		Attachments:     []domain.Attachment{xbrl(1)},
+	}
 	const n = 12
 	var wg sync.WaitGroup
 	numbers := make([]int64, n)
@@ -137,7 +152,10 @@ func TestConcurrentVersionsAreUnique(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q, err := f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: "1", Period: "2026-10", Attachments: []domain.Attachment{xbrl(1)}})
+			q, err := f.Queue(
+				ctx,
+				store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: "1", Period: "2026-10", Attachments: []domain.Attachment{xbrl(1)}},
+			)
 			if err != nil {
 				t.Error(err)
 				return
@@ -223,7 +241,16 @@ func TestQueueManyAttachments(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		atts = append(atts, domain.Attachment{FileName: fmt.Sprintf("bijlage-%d.pdf", i), MimeType: "application/pdf", Content: []byte{byte(i + 1)}})
 	}
-	q, err := f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeKvK, Subject: "12345678", Period: "2025", Attachments: append([]domain.Attachment{xbrl(1)}, atts...)})
+	q, err := f.Queue(
+		ctx,
+		store.QueueRequest{
+			Environment: "acme",
+			Type:        domain.TypeKvK,
+			Subject:     "12345678",
+			Period:      "2025",
+			Attachments: append([]domain.Attachment{xbrl(1)}, atts...),
+		},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"koerier/domain"
+	"koerier/pipeline"
 )
 
 // Reply is one Digipoort status for a delivery, already interpreted by the domain.
@@ -28,23 +29,37 @@ type Reply struct {
 // ReplyFromCode builds a Reply with the domain's reading of the code.
 func ReplyFromCode(kenmerk, code string, at time.Time) Reply {
 	info := domain.InterpretCode(code)
-	return Reply{Kenmerk: kenmerk, Code: info.Code, Status: info.Status, NeedsAction: info.NeedsAction, Advice: info.Advice, OccurredAt: at, Description: info.Meaning}
+	return Reply{
+		Kenmerk:     kenmerk,
+		Code:        info.Code,
+		Status:      info.Status,
+		NeedsAction: info.NeedsAction,
+		Advice:      info.Advice,
+		OccurredAt:  at,
+		Description: info.Meaning,
+	}
 }
 
 // StoredReply is a reply as kept in a message's history.
 type StoredReply struct {
-	EventID          int64         `db:"id" json:"id"`
-	MessageNumber    int64         `db:"message_number" json:"message"`
-	Attempt          int           `db:"attempt" json:"attempt"`
-	Kenmerk          string        `db:"kenmerk" json:"kenmerk"`
-	Code             string        `db:"code" json:"code"`
-	Status           domain.Status `db:"status" json:"status"`
-	OccurredAt       time.Time     `db:"occurred_at" json:"time"`
-	Description      string        `db:"description" json:"description"`
-	ErrorCode        string        `db:"error_code" json:"error_code,omitempty"`
+	EventID          int64         `db:"id"                json:"id"`
+	MessageNumber    int64         `db:"message_number"    json:"message"`
+	Attempt          int           `db:"attempt"           json:"attempt"`
+	Kenmerk          string        `db:"kenmerk"           json:"kenmerk"`
+	Code             string        `db:"code"              json:"code"`
+	Status           domain.Status `db:"status"            json:"status"`
+	OccurredAt       time.Time     `db:"occurred_at"       json:"time"`
+	Description      string        `db:"description"       json:"description"`
+	ErrorCode        string        `db:"error_code"        json:"error_code,omitempty"`
 	ErrorDescription string        `db:"error_description" json:"error_description,omitempty"`
-	Details          string        `db:"details" json:"details,omitempty"`
-	Applied          bool          `db:"applied" json:"applied"`
+	Details          string        `db:"details"           json:"details,omitempty"`
+	Applied          bool          `db:"applied"           json:"applied"`
+}
+
+// View is the reply as a declaration's workflow shows it.
+func (r StoredReply) View() pipeline.Reply {
+	return pipeline.Reply{EventID: r.EventID, Kenmerk: r.Kenmerk, Code: r.Code, Status: r.Status, Time: r.OccurredAt,
+		Description: r.Description, ErrorCode: r.ErrorCode, Applied: r.Applied}
 }
 
 // ApplyResult says what a batch of replies did.
@@ -64,7 +79,7 @@ type ApplyResult struct {
 
 // ApplyReplies stores a batch of replies and raises each message to the highest
 // status among its replies — in a handful of statements for the whole batch, and
-// decided in SQL so that two batches at once cannot lower a status (rule 4). A reply to
+// decided in SQL so that two batches at once cannot lower a status (rule 4 (docs/rules.md)). A reply to
 // an earlier delivery attempt is kept but not applied: the message was restored and
 // resent since.
 func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult, error) {
@@ -135,8 +150,10 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			return err
 		}
 		if err := tx.SelectContext(ctx, &res.New, `
-			INSERT INTO status_events (message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied)
-			SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[])
+			INSERT INTO status_events (message_number, attempt, kenmerk, code, status, occurred_at, description, error_code,
+				error_description, details, applied)
+			SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
+				$9::text[], $10::text[], $11::bool[])
 			ON CONFLICT (kenmerk, code, occurred_at) DO NOTHING
 			RETURNING id, message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied`,
 			pq.Array(nums), pq.Array(attempts), pq.Array(kms), pq.Array(codes), pq.Array(statuses), pq.Array(ats),
@@ -212,9 +229,45 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 // Replies returns every reply kept for a message, oldest first.
 func (s *Store) Replies(ctx context.Context, number int64) ([]StoredReply, error) {
 	var out []StoredReply
-	if err := s.db.SelectContext(ctx, &out, `SELECT id, message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied
+	if err := s.db.SelectContext(ctx, &out,
+		`SELECT id, message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied
 		FROM status_events WHERE message_number = $1 ORDER BY occurred_at, id`, number); err != nil {
 		return nil, fmt.Errorf("read replies of message %d: %w", number, err)
 	}
 	return out, nil
+}
+
+// PendingSignal is a stored reply the message's workflow has not been told about.
+type PendingSignal struct {
+	StoredReply
+	MessageStatus  domain.Status `db:"message_status"`
+	MessageAttempt int           `db:"message_attempt"`
+	NeedsAction    bool          `db:"needs_action"`
+}
+
+// UnsignaledReplies returns replies whose workflow has not been signalled yet —
+// for the given messages, or (numbers nil) for any message — oldest first.
+func (s *Store) UnsignaledReplies(ctx context.Context, numbers []int64, limit int) ([]PendingSignal, error) {
+	out := []PendingSignal{}
+	var arg any
+	if numbers != nil {
+		arg = pq.Array(numbers)
+	}
+	if err := s.db.SelectContext(ctx, &out, `
+		SELECT e.id, e.message_number, e.attempt, e.kenmerk, e.code, e.status, e.occurred_at, e.description, e.error_code,
+		       e.error_description, e.details, e.applied, m.status AS message_status, m.attempt AS message_attempt, m.needs_action
+		FROM status_events e JOIN messages m ON m.number = e.message_number
+		WHERE NOT e.signaled AND ($1::bigint[] IS NULL OR e.message_number = ANY($1))
+		ORDER BY e.message_number, e.occurred_at, e.id LIMIT $2`, arg, limit); err != nil {
+		return nil, fmt.Errorf("list unsignalled replies: %w", err)
+	}
+	return out, nil
+}
+
+// MarkSignaled records that the workflows were told about these replies.
+func (s *Store) MarkSignaled(ctx context.Context, eventIDs []int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE status_events SET signaled = true WHERE id = ANY($1)`, pq.Array(eventIDs)); err != nil {
+		return fmt.Errorf("mark %d replies signalled: %w", len(eventIDs), err)
+	}
+	return nil
 }

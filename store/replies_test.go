@@ -21,7 +21,7 @@ func flow(kenmerk string, codes ...string) []store.Reply {
 	return out
 }
 
-// Rule 4: only the highest status is applied; every reply is kept.
+// Rule 4 (docs/rules.md): only the highest status is applied; every reply is kept.
 func TestHighestReplyWinsAndEveryReplyIsKept(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")

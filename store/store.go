@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,17 +20,6 @@ import (
 	"koerier/domain"
 	"koerier/schema"
 )
-
-// DefaultDatabaseURL is used when KOERIER_DATABASE_URL is not set.
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/koerier?sslmode=disable"
-
-// DatabaseURL returns KOERIER_DATABASE_URL or the default.
-func DatabaseURL() string {
-	if u := os.Getenv("KOERIER_DATABASE_URL"); u != "" {
-		return u
-	}
-	return DefaultDatabaseURL
-}
 
 // Errors callers branch on. They are wrapped with the detail a person needs.
 var (
@@ -48,7 +36,7 @@ type Store struct {
 
 // Options tune a store.
 type Options struct {
-	// MaxConns bounds the connection pool; 0 means KOERIER_DB_MAX_CONNS or 20.
+	// MaxConns bounds the connection pool (config's KOERIER_DB_MAX_CONNS); 0 means 20.
 	MaxConns int
 	// Catalog of message types; the zero value means domain.DefaultCatalog().
 	Catalog *domain.Catalog
@@ -65,9 +53,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	n := opts.MaxConns
 	if n <= 0 {
 		n = 20
-		if v, err := strconv.Atoi(os.Getenv("KOERIER_DB_MAX_CONNS")); err == nil && v > 0 {
-			n = v
-		}
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
@@ -76,7 +61,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to Postgres at %s: %w (is it running? locally: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set KOERIER_DATABASE_URL)", redactURL(url), err)
+		return nil, fmt.Errorf(
+			"connect to Postgres at %s: %w (is it running? locally: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set KOERIER_DATABASE_URL)",
+			redactURL(url),
+			err,
+		)
 	}
 	if opts.Migrate {
 		if _, err := schema.Migrate(ctx, db.DB); err != nil {
@@ -99,14 +88,6 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 
 // Catalog returns the message types this store accepts.
 func (s *Store) Catalog() domain.Catalog { return s.catalog }
-
-// Now is the database's clock; every stored time comes from it, so that workers on
-// machines with skewed clocks agree.
-func (s *Store) Now(ctx context.Context) (time.Time, error) {
-	var t time.Time
-	err := s.db.GetContext(ctx, &t, `SELECT now()`)
-	return t, err
-}
 
 // inTx runs fn in one transaction and commits it when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
@@ -153,7 +134,11 @@ func EnsureDatabase(ctx context.Context, url string) (bool, error) {
 	var pe *pq.Error
 	if err == nil || !errors.As(err, &pe) || pe.Code != "3D000" {
 		if err != nil {
-			return false, fmt.Errorf("connect to Postgres at %s: %w (is it running? locally: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set KOERIER_DATABASE_URL)", redactURL(url), err)
+			return false, fmt.Errorf(
+				"connect to Postgres at %s: %w (is it running? locally: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set KOERIER_DATABASE_URL)",
+				redactURL(url),
+				err,
+			)
 		}
 		return false, nil
 	}

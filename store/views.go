@@ -5,22 +5,24 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"koerier/domain"
+	"koerier/pipeline"
 )
 
 // EnvMessage is a message as its environment sees it: the status as of the last
 // "process", never another environment's messages.
 type EnvMessage struct {
-	Number           int64         `db:"number" json:"number"`
-	Type             string        `db:"message_type" json:"type"`
-	Subject          string        `db:"subject" json:"subject"`
-	Period           string        `db:"period" json:"period"`
-	Version          int           `db:"version" json:"version"`
-	Status           domain.Status `db:"env_status" json:"status"`
-	DoNotSend        bool          `db:"do_not_send" json:"do_not_send"`
-	NeedsAction      bool          `db:"needs_action" json:"needs_action"`
+	Number           int64         `db:"number"             json:"number"`
+	Type             string        `db:"message_type"       json:"type"`
+	Subject          string        `db:"subject"            json:"subject"`
+	Period           string        `db:"period"             json:"period"`
+	Version          int           `db:"version"            json:"version"`
+	Status           domain.Status `db:"env_status"         json:"status"`
+	DoNotSend        bool          `db:"do_not_send"        json:"do_not_send"`
+	NeedsAction      bool          `db:"needs_action"       json:"needs_action"`
 	LastStatusChange time.Time     `db:"env_status_changed" json:"last_status_change"`
 }
 
@@ -36,8 +38,8 @@ func (s *Store) EnvironmentView(ctx context.Context, env string, limit int) ([]E
 	out := []EnvMessage{}
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT number, message_type, subject, period, version, env_status, do_not_send, needs_action, env_status_changed
-		FROM messages WHERE environment_id = $1 AND direction = 'out'
-		ORDER BY number DESC LIMIT $2`, e.ID, limit); err != nil {
+		FROM messages WHERE environment_id = $1 AND direction = $3
+		ORDER BY number DESC LIMIT $2`, e.ID, limit, domain.DirectionOut); err != nil {
 		return nil, fmt.Errorf("read messages of environment %s: %w", env, err)
 	}
 	return out, nil
@@ -45,38 +47,40 @@ func (s *Store) EnvironmentView(ctx context.Context, env string, limit int) ([]E
 
 // Message is the operator's view of one message.
 type Message struct {
-	Number            int64         `db:"number" json:"number"`
-	Direction         string        `db:"direction" json:"direction"`
-	EnvironmentID     *int64        `db:"environment_id" json:"-"`
-	Environment       *string       `db:"environment" json:"environment"`
-	EnvironmentActive *bool         `db:"environment_active" json:"-"`
-	Type              string        `db:"message_type" json:"type"`
-	Subtype           string        `db:"subtype" json:"subtype"`
-	Subject           string        `db:"subject" json:"subject"`
-	Period            string        `db:"period" json:"period"`
-	DeclarationKey    *string       `db:"declaration_key" json:"declaration,omitempty"`
-	Version           *int          `db:"version" json:"version,omitempty"`
-	LatestVersion     *int          `db:"latest_version" json:"latest_version,omitempty"`
-	Berichtsoort      string        `db:"berichtsoort" json:"berichtsoort,omitempty"`
-	IdentityType      string        `db:"identity_type" json:"-"`
-	Fiscal            bool          `db:"fiscal" json:"-"`
-	Status            domain.Status `db:"status" json:"status"`
-	EnvStatus         domain.Status `db:"env_status" json:"environment_status"`
-	ReportedStatus    *string       `db:"reported_status" json:"reported_status,omitempty"`
-	DoNotSend         bool          `db:"do_not_send" json:"do_not_send"`
-	NeedsAction       bool          `db:"needs_action" json:"needs_action"`
-	NeedsActionReason string        `db:"needs_action_reason" json:"needs_action_reason,omitempty"`
-	Attempt           int           `db:"attempt" json:"attempt"`
-	Kenmerk           *string       `db:"kenmerk" json:"kenmerk,omitempty"`
-	Aanleverkenmerk   *string       `db:"aanleverkenmerk" json:"aanleverkenmerk,omitempty"`
-	QueuedAt          time.Time     `db:"queued_at" json:"queued_at"`
-	LastStatusChange  time.Time     `db:"last_status_change" json:"last_status_change"`
-	ReplyTo           *int64        `db:"reply_to" json:"reply_to,omitempty"`
-	PickupKenmerk     *string       `db:"pickup_kenmerk" json:"pickup_kenmerk,omitempty"`
-	Memo              string        `db:"memo" json:"memo,omitempty"`
+	Number            int64            `db:"number"              json:"number"`
+	Direction         domain.Direction `db:"direction"           json:"direction"`
+	EnvironmentID     *int64           `db:"environment_id"      json:"-"`
+	Environment       *string          `db:"environment"         json:"environment"`
+	EnvironmentActive *bool            `db:"environment_active"  json:"-"`
+	AutoSend          *bool            `db:"auto_send"           json:"-"`
+	AutoProcess       *bool            `db:"auto_process"        json:"-"`
+	Type              string           `db:"message_type"        json:"type"`
+	Subtype           string           `db:"subtype"             json:"subtype"`
+	Subject           string           `db:"subject"             json:"subject"`
+	Period            string           `db:"period"              json:"period"`
+	DeclarationKey    *string          `db:"declaration_key"     json:"declaration,omitempty"`
+	Version           *int             `db:"version"             json:"version,omitempty"`
+	LatestVersion     *int             `db:"latest_version"      json:"latest_version,omitempty"`
+	Berichtsoort      string           `db:"berichtsoort"        json:"berichtsoort,omitempty"`
+	IdentityType      string           `db:"identity_type"       json:"-"`
+	Fiscal            bool             `db:"fiscal"              json:"-"`
+	Status            domain.Status    `db:"status"              json:"status"`
+	EnvStatus         domain.Status    `db:"env_status"          json:"environment_status"`
+	ReportedStatus    *string          `db:"reported_status"     json:"reported_status,omitempty"`
+	DoNotSend         bool             `db:"do_not_send"         json:"do_not_send"`
+	NeedsAction       bool             `db:"needs_action"        json:"needs_action"`
+	NeedsActionReason string           `db:"needs_action_reason" json:"needs_action_reason,omitempty"`
+	Attempt           int              `db:"attempt"             json:"attempt"`
+	Kenmerk           *string          `db:"kenmerk"             json:"kenmerk,omitempty"`
+	Aanleverkenmerk   *string          `db:"aanleverkenmerk"     json:"aanleverkenmerk,omitempty"`
+	QueuedAt          time.Time        `db:"queued_at"           json:"queued_at"`
+	LastStatusChange  time.Time        `db:"last_status_change"  json:"last_status_change"`
+	ReplyTo           *int64           `db:"reply_to"            json:"reply_to,omitempty"`
+	PickupKenmerk     *string          `db:"pickup_kenmerk"      json:"pickup_kenmerk,omitempty"`
+	Memo              string           `db:"memo"                json:"memo,omitempty"`
 }
 
-// Handled reports rule 9's "handled correctly" (domain.HandledCorrectly).
+// Handled reports rule 9 (docs/rules.md)'s "handled correctly" (domain.HandledCorrectly).
 func (m Message) Handled() bool {
 	var reported *domain.Status
 	if m.ReportedStatus != nil {
@@ -107,7 +111,7 @@ func (m Message) Latest() int {
 }
 
 const messageColumns = `
-	m.number, m.direction, m.environment_id, e.name AS environment, e.active AS environment_active,
+	m.number, m.direction, m.environment_id, e.name AS environment, e.active AS environment_active, e.auto_send, e.auto_process,
 	m.message_type, m.subtype, m.subject, m.period, m.declaration_key, m.version,
 	(SELECT max(v.version) FROM messages v WHERE v.declaration_key = m.declaration_key) AS latest_version,
 	m.berichtsoort, m.identity_type, m.fiscal, m.status, m.env_status, m.reported_status, m.do_not_send, m.needs_action,
@@ -138,40 +142,83 @@ func (s *Store) OperatorView(ctx context.Context, limit int) (messages, unknown 
 		limit = 1000
 	}
 	messages, unknown = []Message{}, []Message{}
-	if err := s.db.SelectContext(ctx, &messages, `SELECT `+messageColumns+messageFrom+` WHERE m.subtype <> 'ONB' ORDER BY m.number DESC LIMIT $1`, limit); err != nil {
+	if err := s.db.SelectContext(ctx, &messages,
+		`SELECT `+messageColumns+messageFrom+` WHERE m.subtype <> 'ONB' ORDER BY m.number DESC LIMIT $1`, limit); err != nil {
 		return nil, nil, fmt.Errorf("read messages: %w", err)
 	}
-	if err := s.db.SelectContext(ctx, &unknown, `SELECT `+messageColumns+messageFrom+` WHERE m.subtype = 'ONB' ORDER BY m.number DESC LIMIT $1`, limit); err != nil {
+	if err := s.db.SelectContext(ctx, &unknown,
+		`SELECT `+messageColumns+messageFrom+` WHERE m.subtype = 'ONB' ORDER BY m.number DESC LIMIT $1`, limit); err != nil {
 		return nil, nil, fmt.Errorf("read unknown replies: %w", err)
 	}
 	return messages, unknown, nil
 }
 
-// Brief is what a workflow start needs to show a message in the Web UI.
-type Brief struct {
-	Number      int64         `db:"number"`
-	Environment string        `db:"environment"`
-	Type        string        `db:"message_type"`
-	Subject     string        `db:"subject"`
-	Period      string        `db:"period"`
-	Declaration string        `db:"declaration_key"`
-	Version     int           `db:"version"`
-	Status      domain.Status `db:"status"`
-	Kenmerk     string        `db:"kenmerk"`
+// Declaration is the message as the pipeline sees it (without its replies): the one
+// place where a stored message becomes a pipeline.Message.
+func (m Message) Declaration() pipeline.Message {
+	reported := m.ReportedStatus != nil && *m.ReportedStatus == string(m.Status)
+	return pipeline.Message{
+		Number: m.Number, Direction: m.Direction, Environment: deref(m.Environment), EnvironmentActive: deref(m.EnvironmentActive),
+		AutoSend: deref(m.AutoSend), AutoProcess: deref(m.AutoProcess), Type: m.Type, Subject: m.Subject, Period: m.Period,
+		Declaration: deref(m.DeclarationKey), Version: deref(m.Version), LatestVersion: m.Latest(), Attempt: m.Attempt,
+		Status: m.Status, EnvStatus: m.EnvStatus, Reported: reported, DoNotSend: m.DoNotSend, NeedsAction: m.NeedsAction,
+		NeedsActionReason: m.NeedsActionReason, Kenmerk: deref(m.Kenmerk),
+	}
 }
 
-// Briefs returns the briefs of outgoing messages, in one query.
-func (s *Store) Briefs(ctx context.Context, numbers []int64) (map[int64]Brief, error) {
-	var rows []Brief
-	if err := s.db.SelectContext(ctx, &rows, `
-		SELECT m.number, COALESCE(e.name, '') AS environment, m.message_type, m.subject, m.period, COALESCE(m.declaration_key, '') AS declaration_key,
-		       COALESCE(m.version, 0) AS version, m.status, COALESCE(d.kenmerk, '') AS kenmerk`+messageFrom+`
-		WHERE m.number = ANY($1) AND m.direction = 'out'`, pq.Array(numbers)); err != nil {
-		return nil, fmt.Errorf("read %d message briefs: %w", len(numbers), err)
+// Declaration reads where a message stands, with its newest replies, as its workflow
+// needs to see it.
+func (s *Store) Declaration(ctx context.Context, number int64) (pipeline.Message, error) {
+	m, err := s.Message(ctx, number)
+	if err != nil {
+		return pipeline.Message{}, err
 	}
-	out := make(map[int64]Brief, len(rows))
+	d := m.Declaration()
+	replies, err := s.Replies(ctx, number)
+	if err != nil {
+		return pipeline.Message{}, err
+	}
+	if len(replies) > pipeline.MaxRepliesInState {
+		replies = replies[len(replies)-pipeline.MaxRepliesInState:]
+	}
+	for _, r := range replies {
+		d.Replies = append(d.Replies, r.View())
+	}
+	return d, nil
+}
+
+// Declarations reads outgoing messages (without replies) in one query, for starting
+// or signalling their workflows; numbers that are missing or incoming are left out.
+func (s *Store) Declarations(ctx context.Context, numbers []int64) (map[int64]pipeline.Message, error) {
+	var rows []Message
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+messageColumns+messageFrom+` WHERE m.number = ANY($1) AND m.direction = $2`,
+		pq.Array(numbers), domain.DirectionOut); err != nil {
+		return nil, fmt.Errorf("read %d messages: %w", len(numbers), err)
+	}
+	out := make(map[int64]pipeline.Message, len(rows))
 	for _, r := range rows {
-		out[r.Number] = r
+		out[r.Number] = r.Declaration()
 	}
 	return out, nil
+}
+
+// lockMessage reads a message and locks its row for the rest of the transaction: every
+// change to a message's status goes through it, so two changes never interleave.
+func lockMessage(ctx context.Context, tx *sqlx.Tx, number int64) (Message, error) {
+	var m Message
+	if err := tx.GetContext(ctx, &m, `SELECT `+messageColumns+messageFrom+` WHERE m.number = $1 FOR UPDATE OF m`, number); err != nil {
+		if isNoRows(err) {
+			return Message{}, fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
+		}
+		return Message{}, err
+	}
+	return m, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -45,7 +45,15 @@ func TestOperatorViewKeepsUnknownRepliesApart(t *testing.T) {
 	a := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
 	f.deliver(a.Number, "KA")
 	res, err := f.StoreIncoming(ctx, []store.IncomingDoc{
-		{PickupKenmerk: "KA", Berichtkenmerk: "b1", Berichtsoort: "Omzetbelasting", Subject: "001000044B37", FileName: "reply.xml", MimeType: "text/xml", Content: []byte("<ok/>")},
+		{
+			PickupKenmerk:  "KA",
+			Berichtkenmerk: "b1",
+			Berichtsoort:   "Omzetbelasting",
+			Subject:        "001000044B37",
+			FileName:       "reply.xml",
+			MimeType:       "text/xml",
+			Content:        []byte("<ok/>"),
+		},
 		{PickupKenmerk: "K-stranger", Berichtkenmerk: "b2", Berichtsoort: "Omzetbelasting", Subject: "999", Content: []byte("<who/>")},
 		{PickupKenmerk: "K-other", Berichtkenmerk: "b3", Aanleverkenmerk: domain.Aanleverkenmerk(a.Number, 1), Subject: "001000044B37"},
 	})
@@ -87,10 +95,10 @@ func TestLogFilters(t *testing.T) {
 	f.env("beta")
 	n := int64(7)
 	lines := []store.LogEntry{
-		{EnvironmentID: &a.ID, Step: store.StepSend, Level: "I", Description: "one"},
-		{EnvironmentID: &a.ID, Step: store.StepReceive, Level: "F", Description: "two", MessageNumber: &n},
-		{Step: store.StepSendReceive, Level: "I", Description: "three", DedupeKey: "k"},
-		{Step: store.StepSendReceive, Level: "I", Description: "three again", DedupeKey: "k"},
+		{EnvironmentID: &a.ID, Step: domain.StepSend, Level: "I", Description: "one"},
+		{EnvironmentID: &a.ID, Step: domain.StepReceive, Level: "F", Description: "two", MessageNumber: &n},
+		{Step: domain.StepSendReceive, Level: "I", Description: "three", DedupeKey: "k"},
+		{Step: domain.StepSendReceive, Level: "I", Description: "three again", DedupeKey: "k"},
 	}
 	for _, l := range lines {
 		if err := f.WriteLog(ctx, l); err != nil {
@@ -108,7 +116,7 @@ func TestLogFilters(t *testing.T) {
 		}
 		var descs []string
 		for _, g := range got {
-			if g.Step == store.StepEnvironment {
+			if g.Step == domain.StepEnvironment {
 				continue
 			}
 			descs = append(descs, g.Description)
@@ -121,7 +129,7 @@ func TestLogFilters(t *testing.T) {
 	check("level F", store.LogFilter{Level: "f"}, "two")
 	check("environment", store.LogFilter{Environment: "acme"}, "two", "one")
 	check("other environment", store.LogFilter{Environment: "beta"})
-	check("step", store.LogFilter{Step: store.StepSend}, "one")
+	check("step", store.LogFilter{Step: domain.StepSend}, "one")
 	check("message", store.LogFilter{Message: 7}, "two")
 	check("until the past", store.LogFilter{Until: time.Now().Add(-time.Hour)})
 	check("since the past", store.LogFilter{Since: time.Now().Add(-time.Hour), Level: "F"}, "two")

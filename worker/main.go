@@ -20,9 +20,6 @@ import (
 func main() {
 	log := logrus.New()
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	if lvl, err := logrus.ParseLevel(os.Getenv("KOERIER_LOG_LEVEL")); err == nil {
-		log.SetLevel(lvl)
-	}
 	if err := run(log); err != nil {
 		log.WithError(err).Error("worker stopped")
 		fmt.Fprintln(os.Stderr, "koerier worker:", err)
@@ -37,6 +34,7 @@ func run(log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	log.SetLevel(cfg.LogLevel)
 	dcfg, err := digipoort.ConfigFromEnv()
 	if err != nil {
 		return err

@@ -5,60 +5,31 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"koerier/activities"
 	"koerier/domain"
-	"koerier/store"
+	"koerier/pipeline"
 )
 
-// CleanupInput selects what a clean-up run removes.
-type CleanupInput struct {
-	// Numbers is an operator's selection (all or nothing); empty means everything
-	// eligible under the retention.
-	Numbers   []int64
-	Mode      domain.CleanupMode
-	Retention time.Duration
-	DryRun    bool
-	PageSize  int
-	Who       string
-
-	After  int64
-	Result CleanupOutcome
-}
-
-// CleanupOutcome is what a clean-up run removed (or would remove).
-type CleanupOutcome struct {
-	DryRun      bool                   `json:"dry_run"`
-	Removed     int                    `json:"removed"`
-	Numbers     []int64                `json:"numbers"`
-	Refused     []store.CleanupRefused `json:"refused"`
-	Attachments int                    `json:"attachments"`
-	Bytes       int64                  `json:"bytes"`
-}
-
-// maxListed bounds the numbers a run returns; Postgres' log holds them all.
-const maxListed = 10000
-
-// CleanupWorkflow removes old messages with their attachments (rule 8): a selection
+// CleanupWorkflow removes old messages with their attachments (rule 8 (docs/rules.md)): a selection
 // all or nothing, otherwise page by page, each page one transaction, so that nothing
 // is half-removed after a crash. A dry run only reports.
-func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (CleanupOutcome, error) {
+func CleanupWorkflow(ctx workflow.Context, in pipeline.CleanupInput) (pipeline.CleanupOutcome, error) {
 	if in.Retention == 0 {
 		in.Retention = domain.MinRetention
 	}
 	in.Result.DryRun = in.DryRun
+	// A page deletes up to 500 messages with their attachments: give it time; it
+	// heartbeats, so a lost worker is still noticed quickly.
+	opts := workflow.GetActivityOptions(storeOptions(ctx))
+	opts.StartToCloseTimeout = 10 * time.Minute
+	pageCtx := workflow.WithActivityOptions(ctx, opts)
 	for {
-		var page store.CleanupResult
-		req := activities.CleanupRequest{Numbers: in.Numbers, Mode: in.Mode, Retention: in.Retention, DryRun: in.DryRun, After: in.After, PageSize: in.PageSize, Who: in.Who}
-		// A page deletes up to 500 messages with their attachments: give it time; it
-		// heartbeats, so a lost worker is still noticed quickly.
-		opts := workflow.GetActivityOptions(storeOptions(ctx))
-		opts.StartToCloseTimeout = 10 * time.Minute
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.CleanupPage, req).Get(ctx, &page); err != nil {
+		var page pipeline.CleanupResult
+		if err := workflow.ExecuteActivity(pageCtx, a.CleanupPage, in.CleanupRequest).Get(ctx, &page); err != nil {
 			return in.Result, err
 		}
 		in.Result.Removed += len(page.Removed)
 		for _, n := range page.Removed {
-			if len(in.Result.Numbers) < maxListed {
+			if len(in.Result.Numbers) < pipeline.MaxCleanupListed {
 				in.Result.Numbers = append(in.Result.Numbers, n)
 			}
 		}

@@ -10,7 +10,7 @@ import (
 
 	"koerier/activities"
 	"koerier/domain"
-	"koerier/store"
+	"koerier/pipeline"
 )
 
 func TestCleanupPagesUntilDone(t *testing.T) {
@@ -18,15 +18,25 @@ func TestCleanupPagesUntilDone(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.Activities{})
 	var seenAfter []int64
-	env.OnActivity(a.CleanupPage, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.CleanupRequest) (store.CleanupResult, error) {
+	env.OnActivity(a.CleanupPage, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.CleanupRequest) (pipeline.CleanupResult, error) {
 		seenAfter = append(seenAfter, r.After)
 		if r.After >= 20 {
-			return store.CleanupResult{Removed: []int64{21}, Attachments: 1, Bytes: 10, DryRun: r.DryRun}, nil
+			return pipeline.CleanupResult{Removed: []int64{21}, Attachments: 1, Bytes: 10, DryRun: r.DryRun}, nil
 		}
-		return store.CleanupResult{Removed: []int64{r.After + 1, r.After + 10}, Attachments: 2, Bytes: 20, More: true, Next: r.After + 10, DryRun: r.DryRun}, nil
+		return pipeline.CleanupResult{
+			Removed:     []int64{r.After + 1, r.After + 10},
+			Attachments: 2,
+			Bytes:       20,
+			More:        true,
+			Next:        r.After + 10,
+			DryRun:      r.DryRun,
+		}, nil
 	})
-	env.ExecuteWorkflow(CleanupWorkflow, CleanupInput{Mode: domain.CleanupStandard, Retention: domain.MinRetention, DryRun: true})
-	var out CleanupOutcome
+	env.ExecuteWorkflow(
+		CleanupWorkflow,
+		pipeline.CleanupInput{CleanupRequest: pipeline.CleanupRequest{Mode: domain.CleanupStandard, Retention: domain.MinRetention, DryRun: true}},
+	)
+	var out pipeline.CleanupOutcome
 	if err := env.GetWorkflowResult(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +50,12 @@ func TestCleanupSelectionReportsRefusals(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.Activities{})
 	calls := 0
-	env.OnActivity(a.CleanupPage, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.CleanupRequest) (store.CleanupResult, error) {
+	env.OnActivity(a.CleanupPage, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.CleanupRequest) (pipeline.CleanupResult, error) {
 		calls++
-		return store.CleanupResult{Removed: []int64{}, Refused: []store.CleanupRefused{{Number: r.Numbers[1], Reason: "message is 3 days old"}}}, nil
+		return pipeline.CleanupResult{Removed: []int64{}, Refused: []pipeline.CleanupRefused{{Number: r.Numbers[1], Reason: "message is 3 days old"}}}, nil
 	})
-	env.ExecuteWorkflow(CleanupWorkflow, CleanupInput{Numbers: []int64{1, 2}, Retention: 40 * 24 * time.Hour})
-	var out CleanupOutcome
+	env.ExecuteWorkflow(CleanupWorkflow, pipeline.CleanupInput{CleanupRequest: pipeline.CleanupRequest{Numbers: []int64{1, 2}, Retention: 40 * 24 * time.Hour}})
+	var out pipeline.CleanupOutcome
 	if err := env.GetWorkflowResult(&out); err != nil {
 		t.Fatal(err)
 	}

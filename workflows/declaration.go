@@ -8,17 +8,15 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"koerier/activities"
 	"koerier/domain"
 	"koerier/pipeline"
-	"koerier/store"
 )
 
 // DeclarationWorkflow carries one outgoing message through
 // queue → send → await replies → process → report, and after a failure waits for an
 // operator to restore it. Its id is message-<number>.
 //
-// Cancel and terminate: a queued message cannot be withdrawn (rule 1), and nothing
+// Cancel and terminate: a queued message cannot be withdrawn (rule 1 (docs/rules.md)), and nothing
 // here can withdraw it. Postgres keeps the message where it stands. A cancelled
 // workflow writes an F line saying so and ends; a terminated one ends without a word.
 // Either way the next send/receive re-creates the workflow of a due message, a new
@@ -48,13 +46,14 @@ func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) err
 
 type declaration struct {
 	in  pipeline.DeclarationInput
-	msg activities.MessageState
+	msg pipeline.Message
 
 	stage     string
 	last      string
 	published string
-	replies   []pipeline.Reply
-	seen      map[int64]bool
+	// seen holds the event ids of the replies in msg.Replies, so that a reply that
+	// arrives by signal and by a reload is listed once.
+	seen map[int64]bool
 
 	sendWanted    bool
 	processWanted bool
@@ -69,19 +68,17 @@ type declaration struct {
 }
 
 func (d *declaration) state() pipeline.State {
-	return pipeline.State{
-		Number: d.in.Number, Stage: d.stage, Status: d.msg.Status, EnvStatus: d.msg.EnvStatus, Environment: d.msg.Environment,
-		Type: d.msg.Type, Declaration: d.msg.Declaration, Version: d.msg.Version, LatestVersion: d.msg.LatestVersion,
-		Attempt: d.msg.Attempt, Kenmerk: d.msg.Kenmerk, Replies: append([]pipeline.Reply{}, d.replies...),
-		DoNotSend: d.msg.DoNotSend, NeedsAction: d.msg.NeedsAction, NeedsActionWhy: d.msg.NeedsActionReason, LastMessage: d.last,
-	}
+	m := d.msg
+	m.Number = d.in.Number
+	m.Replies = append([]pipeline.Reply{}, d.msg.Replies...)
+	return pipeline.State{Message: m, Stage: d.stage, LastMessage: d.last}
 }
 
 func (d *declaration) run(ctx workflow.Context) error {
 	if err := d.load(ctx); err != nil {
 		return err
 	}
-	if d.msg.Direction != "out" {
+	if d.msg.Direction != domain.DirectionOut {
 		d.setStage(ctx, pipeline.StageDone, "an incoming message has no workflow of its own")
 		return nil
 	}
@@ -106,7 +103,11 @@ func (d *declaration) run(ctx workflow.Context) error {
 		st := d.msg.Status
 		switch {
 		case st.IsDue() && d.msg.DoNotSend:
-			d.setStage(ctx, pipeline.StageDone, fmt.Sprintf("superseded: version %d of the declaration was queued before this one was sent", d.msg.LatestVersion))
+			d.setStage(
+				ctx,
+				pipeline.StageDone,
+				fmt.Sprintf("superseded: version %d of the declaration was queued before this one was sent", d.msg.LatestVersion),
+			)
 			return nil
 		case st.IsDue():
 			if !d.sendWanted && !(d.msg.AutoSend && d.msg.EnvironmentActive) {
@@ -120,7 +121,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 			if err := d.deliver(ctx); err != nil {
 				return err
 			}
-		case st == domain.StatusSent || st == domain.StatusReceiptConfirmed || st == domain.StatusInProgress:
+		case st.IsInFlight():
 			d.setStage(ctx, pipeline.StageAwaitingReplies, "")
 			timeout := time.Duration(0)
 			if !d.noReplyDone {
@@ -169,7 +170,11 @@ func (d *declaration) run(ctx workflow.Context) error {
 				return err
 			}
 		default:
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has status %q that no stage handles", d.in.Number, st), "UnknownStatus", nil)
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("message %d has status %q that no stage handles", d.in.Number, st),
+				"UnknownStatus",
+				nil,
+			)
 		}
 	}
 }
@@ -185,7 +190,7 @@ func (d *declaration) pending() bool {
 }
 
 func (d *declaration) load(ctx workflow.Context) error {
-	var m activities.MessageState
+	var m pipeline.Message
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.LoadMessage, d.in.Number).Get(ctx, &m); err != nil {
 		return err
 	}
@@ -194,10 +199,10 @@ func (d *declaration) load(ctx workflow.Context) error {
 }
 
 // take adopts where Postgres says the message stands.
-func (d *declaration) take(m activities.MessageState) {
-	d.msg = m
-	d.replies = nil
-	for _, r := range m.Replies {
+func (d *declaration) take(m pipeline.Message) {
+	replies := m.Replies
+	d.msg, d.msg.Replies, d.seen = m, nil, map[int64]bool{}
+	for _, r := range replies {
 		d.addReply(r)
 	}
 }
@@ -207,20 +212,20 @@ func (d *declaration) addReply(r pipeline.Reply) {
 		return
 	}
 	d.seen[r.EventID] = true
-	d.replies = append(d.replies, r)
-	if len(d.replies) > pipeline.MaxRepliesInState {
-		d.replies = d.replies[len(d.replies)-pipeline.MaxRepliesInState:]
+	d.msg.Replies = append(d.msg.Replies, r)
+	if len(d.msg.Replies) > pipeline.MaxRepliesInState {
+		d.msg.Replies = d.msg.Replies[len(d.msg.Replies)-pipeline.MaxRepliesInState:]
 	}
 }
 
 // publish keeps the Web UI current: search attributes (upserted only when they
 // change, each upsert is a history event) and the one-line details.
 func (d *declaration) publish(ctx workflow.Context) error {
-	if d.msg.Direction != "out" {
+	if d.msg.Direction != domain.DirectionOut {
 		return nil
 	}
 	workflow.SetCurrentDetails(ctx, d.details())
-	key := pipeline.AttributesKey(d.msg.Environment, d.msg.Type, d.msg.Declaration, d.msg.Version, d.msg.Status, d.msg.Kenmerk)
+	key := d.msg.AttributesKey()
 	if d.published == "" {
 		// The attributes the workflow was started with need no upsert.
 		d.published = pipeline.CurrentAttributesKey(workflow.GetTypedSearchAttributes(ctx))
@@ -229,11 +234,11 @@ func (d *declaration) publish(ctx workflow.Context) error {
 		return nil
 	}
 	d.published = key
-	return workflow.UpsertTypedSearchAttributes(ctx, pipeline.DeclarationAttributes(d.msg.Environment, d.msg.Type, d.msg.Declaration, d.msg.Version, d.msg.Status, d.msg.Kenmerk)...)
+	return workflow.UpsertTypedSearchAttributes(ctx, d.msg.AttributeUpdates()...)
 }
 
 func (d *declaration) details() string {
-	s := fmt.Sprintf("**%s** · %s · stage %s", d.msg.Status, pipeline.Summary(d.msg.Type, d.msg.Subject, d.msg.Period, d.msg.Version, d.msg.Environment), d.stage)
+	s := fmt.Sprintf("**%s** · %s · stage %s", d.msg.Status, d.msg.Summary(), d.stage)
 	if d.msg.Kenmerk != "" {
 		s += " · kenmerk " + d.msg.Kenmerk
 	}
@@ -354,7 +359,7 @@ func (d *declaration) takeReplies(s pipeline.RepliesSignal) {
 
 func (d *declaration) deliver(ctx workflow.Context) error {
 	d.setStage(ctx, pipeline.StageSending, "")
-	var res activities.DeliverResult
+	var res pipeline.DeliverResult
 	err := workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, d.in.Number).Get(ctx, &res)
 	if err != nil {
 		var app *temporal.ApplicationError
@@ -366,7 +371,7 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 		}
 		// Transient trouble that outlasted the retries: the message stays due, the
 		// log says so, and the next send/receive tries again.
-		reason := rootMessage(err)
+		reason := pipeline.RootMessage(err)
 		if lerr := workflow.ExecuteActivity(storeOptions(ctx), a.RecordDeliveryError, d.in.Number, d.msg.Attempt, reason).Get(ctx, nil); lerr != nil {
 			return lerr
 		}
@@ -374,14 +379,14 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 		return d.load(ctx)
 	}
 	switch res.Outcome {
-	case activities.OutcomeRefused:
+	case pipeline.OutcomeRefused:
 		if err := workflow.ExecuteActivity(storeOptions(ctx), a.LogRefusal, d.in.Number, res.Attempt, res.Reason).Get(ctx, nil); err != nil {
 			return err
 		}
 		d.last = "not sent: " + res.Reason
-	case activities.OutcomeSendFailed:
+	case pipeline.OutcomeSendFailed:
 		d.last = "Digipoort refused the delivery: " + res.Reason
-	case activities.OutcomeSent:
+	case pipeline.OutcomeSent:
 		d.last = "delivered, kenmerk " + res.Kenmerk
 		if res.Recovered {
 			d.last += " (found at Digipoort after an interrupted delivery)"
@@ -407,7 +412,7 @@ func (d *declaration) noReply(ctx workflow.Context) error {
 }
 
 func (d *declaration) doProcess(ctx workflow.Context) error {
-	var res store.ProcessResult
+	var res pipeline.ProcessResult
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.Process, d.in.Number).Get(ctx, &res); err != nil {
 		return err
 	}
@@ -432,14 +437,16 @@ func (d *declaration) doReport(ctx workflow.Context) error {
 }
 
 func (d *declaration) doRestore(ctx workflow.Context, sig pipeline.OperatorSignal) error {
-	var res store.RestoreResult
+	var res pipeline.RestoreResult
 	err := workflow.ExecuteActivity(storeOptions(ctx), a.Restore, d.in.Number, sig.By).Get(ctx, &res)
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == activities.ErrTypeRefused {
-		reason := rootMessage(err)
+	if errors.As(err, &app) && app.Type() == pipeline.ErrTypeRefused {
+		reason := pipeline.RootMessage(err)
 		d.last = "restore refused: " + reason
-		return workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, activities.LogLine{Message: d.in.Number, Step: store.StepRestore, Level: store.LevelError,
-			Description: "restore of message " + fmt.Sprint(d.in.Number) + " refused: " + reason}).Get(ctx, nil)
+		return workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, pipeline.LogLine{Message: d.in.Number, Step: domain.StepRestore,
+			Level:       domain.LevelError,
+			Description: "restore of message " + fmt.Sprint(d.in.Number) + " refused: " + reason}).
+			Get(ctx, nil)
 	}
 	if err != nil {
 		return err
@@ -456,9 +463,10 @@ func (d *declaration) handleAssignments(ctx workflow.Context) error {
 		err := workflow.ExecuteActivity(storeOptions(ctx), a.AssignEnvironment, d.in.Number, sig).Get(ctx, nil)
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.NonRetryable() {
-			reason := rootMessage(err)
+			reason := pipeline.RootMessage(err)
 			d.last = "assign-environment refused: " + reason
-			if lerr := workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, activities.LogLine{Message: d.in.Number, Step: store.StepEnvironment, Level: store.LevelError,
+			if lerr := workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, pipeline.LogLine{Message: d.in.Number,
+				Step: domain.StepEnvironment, Level: domain.LevelError,
 				Description: "assign-environment for message " + fmt.Sprint(d.in.Number) + " refused: " + reason}).Get(ctx, nil); lerr != nil {
 				return lerr
 			}
@@ -477,23 +485,12 @@ func (d *declaration) handleAssignments(ctx workflow.Context) error {
 func (d *declaration) logCancelled(ctx workflow.Context) {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	line := activities.LogLine{Message: d.in.Number, Step: store.StepWorkflow, Level: store.LevelError,
-		Description: fmt.Sprintf("workflow of message %d was cancelled while the message was %s; the message is not withdrawn (a queued message cannot be)", d.in.Number, d.msg.Status),
+	line := pipeline.LogLine{Message: d.in.Number, Step: domain.StepWorkflow, Level: domain.LevelError,
+		Description: fmt.Sprintf(
+			"workflow of message %d was cancelled while the message was %s; the message is not withdrawn (a queued message cannot be)",
+			d.in.Number,
+			d.msg.Status,
+		),
 		Information: "Postgres keeps it; the next send/receive, a new reply, `starter process` or `starter restore` start its workflow again"}
 	_ = workflow.ExecuteActivity(storeOptions(dctx), a.WriteLog, line).Get(dctx, nil)
-}
-
-// rootMessage is the innermost message of an activity error: what a person needs.
-func rootMessage(err error) string {
-	for {
-		var app *temporal.ApplicationError
-		if errors.As(err, &app) {
-			return app.Error()
-		}
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err.Error()
-		}
-		err = u
-	}
 }

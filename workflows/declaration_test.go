@@ -15,22 +15,21 @@ import (
 	"koerier/activities"
 	"koerier/domain"
 	"koerier/pipeline"
-	"koerier/store"
 )
 
 // world is a fake Postgres for workflow tests: the activities below change it the way
 // the real ones change the database.
 type world struct {
 	mu       sync.Mutex
-	msg      activities.MessageState
-	deliver  func(*world) (activities.DeliverResult, error)
-	log      []activities.LogLine
+	msg      pipeline.Message
+	deliver  func(*world) (pipeline.DeliverResult, error)
+	log      []pipeline.LogLine
 	calls    []string
 	restores int
 }
 
 func newWorld(status domain.Status) *world {
-	return &world{msg: activities.MessageState{Number: 1000001, Direction: "out", Environment: "acme", EnvironmentActive: true, Type: "btw",
+	return &world{msg: pipeline.Message{Number: 1000001, Direction: "out", Environment: "acme", EnvironmentActive: true, Type: "btw",
 		Subject: "001000044B37", Period: "2026-10", Declaration: "acme/btw/001000044B37/2026-10", Version: 1, LatestVersion: 1, Attempt: 1,
 		Status: status, EnvStatus: domain.StatusQueued}}
 }
@@ -53,7 +52,7 @@ func (w *world) called(name string) int {
 	return n
 }
 
-func (w *world) lines(level string) []string {
+func (w *world) lines(level domain.Level) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
@@ -68,13 +67,13 @@ func (w *world) lines(level string) []string {
 // setup registers the fake activities on a test environment.
 func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivity(&activities.Activities{})
-	env.OnActivity(a.LoadMessage, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (activities.MessageState, error) {
+	env.OnActivity(a.LoadMessage, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (pipeline.Message, error) {
 		w.call("LoadMessage")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.msg, nil
 	})
-	env.OnActivity(a.Deliver, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (activities.DeliverResult, error) {
+	env.OnActivity(a.Deliver, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (pipeline.DeliverResult, error) {
 		w.call("Deliver")
 		if w.deliver != nil {
 			return w.deliver(w)
@@ -82,75 +81,79 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.msg.Status, w.msg.Kenmerk = domain.StatusSent, "K-1"
-		return activities.DeliverResult{Outcome: activities.OutcomeSent, Kenmerk: "K-1", Attempt: w.msg.Attempt}, nil
+		return pipeline.DeliverResult{Outcome: pipeline.OutcomeSent, Kenmerk: "K-1", Attempt: w.msg.Attempt}, nil
 	})
-	env.OnActivity(a.Process, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (store.ProcessResult, error) {
+	env.OnActivity(a.Process, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (pipeline.ProcessResult, error) {
 		w.call("Process")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		changed := w.msg.EnvStatus != w.msg.Status
 		w.msg.EnvStatus = w.msg.Status
-		return store.ProcessResult{Status: w.msg.Status, Changed: changed}, nil
+		return pipeline.ProcessResult{Status: w.msg.Status, Changed: changed}, nil
 	})
 	env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (domain.Status, error) {
 		w.call("Report")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.msg.Reported = true
-		level := "I"
+		level := domain.LevelInfo
 		if w.msg.Status != domain.StatusAccepted {
-			level = "F"
+			level = domain.LevelError
 		}
-		w.log = append(w.log, activities.LogLine{Level: level, Description: "report " + string(w.msg.Status)})
+		w.log = append(w.log, pipeline.LogLine{Level: level, Description: "report " + string(w.msg.Status)})
 		return w.msg.Status, nil
 	})
-	env.OnActivity(a.Restore, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, who string) (store.RestoreResult, error) {
+	env.OnActivity(a.Restore, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, who string) (pipeline.RestoreResult, error) {
 		w.call("Restore")
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if err := domain.MayRestore(domain.Version{Number: w.msg.Number, Version: w.msg.Version, Status: w.msg.Status, DoNotSend: w.msg.DoNotSend}, w.msg.LatestVersion); err != nil {
-			return store.RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeRefused, nil)
+		if err := domain.MayRestore(domain.Version{Number: w.msg.Number, Version: w.msg.Version, Status: w.msg.Status,
+			DoNotSend: w.msg.DoNotSend}, w.msg.LatestVersion); err != nil {
+			return pipeline.RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrTypeRefused, nil)
 		}
 		w.restores++
 		w.msg.Attempt++
 		w.msg.Status, w.msg.EnvStatus, w.msg.Reported, w.msg.Kenmerk = domain.StatusReadyToResend, domain.StatusReadyToResend, false, ""
-		return store.RestoreResult{Attempt: w.msg.Attempt}, nil
+		return pipeline.RestoreResult{Attempt: w.msg.Attempt}, nil
 	})
-	env.OnActivity(a.WriteLog, mock.Anything, mock.Anything).Return(func(_ context.Context, l activities.LogLine) error {
+	env.OnActivity(a.WriteLog, mock.Anything, mock.Anything).Return(func(_ context.Context, l pipeline.LogLine) error {
 		w.call("WriteLog")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.log = append(w.log, l)
 		return nil
 	})
-	env.OnActivity(a.LogRefusal, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, n int64, _ int, reason string) error {
-		w.call("LogRefusal")
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.log = append(w.log, activities.LogLine{Level: "F", Description: "not sent: " + reason})
-		return nil
-	})
-	env.OnActivity(a.RecordDeliveryError, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, _ int, reason string) error {
-		w.call("RecordDeliveryError")
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.log = append(w.log, activities.LogLine{Level: "F", Description: "delivery error: " + reason})
-		return nil
-	})
-	env.OnActivity(a.MarkNeedsAction, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, reason, _ string) error {
-		w.call("MarkNeedsAction")
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.msg.NeedsAction, w.msg.NeedsActionReason = true, reason
-		w.log = append(w.log, activities.LogLine{Level: "F", Description: reason})
-		return nil
-	})
+	env.OnActivity(a.LogRefusal, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, n int64, _ int, reason string) error {
+			w.call("LogRefusal")
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.log = append(w.log, pipeline.LogLine{Level: "F", Description: "not sent: " + reason})
+			return nil
+		})
+	env.OnActivity(a.RecordDeliveryError, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, _ int64, _ int, reason string) error {
+			w.call("RecordDeliveryError")
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.log = append(w.log, pipeline.LogLine{Level: "F", Description: "delivery error: " + reason})
+			return nil
+		})
+	env.OnActivity(a.MarkNeedsAction, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, _ int64, reason, _ string) error {
+			w.call("MarkNeedsAction")
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.msg.NeedsAction, w.msg.NeedsActionReason = true, reason
+			w.log = append(w.log, pipeline.LogLine{Level: "F", Description: reason})
+			return nil
+		})
 	env.OnActivity(a.AssignEnvironment, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, sig pipeline.AssignSignal) error {
 		w.call("AssignEnvironment")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.msg.EnvironmentActive {
-			return temporal.NewNonRetryableApplicationError("message belongs to environment acme, which still exists", activities.ErrTypeRefused, nil)
+			return temporal.NewNonRetryableApplicationError("message belongs to environment acme, which still exists", pipeline.ErrTypeRefused, nil)
 		}
 		w.msg.Environment, w.msg.EnvironmentActive = sig.Environment, true
 		return nil
@@ -164,7 +167,10 @@ func (w *world) replies(env *testsuite.TestWorkflowEnvironment, codes ...string)
 	var sig pipeline.RepliesSignal
 	for i, c := range codes {
 		info := domain.InterpretCode(c)
-		sig.Replies = append(sig.Replies, pipeline.Reply{EventID: int64(len(w.calls)*100 + i), Kenmerk: w.msg.Kenmerk, Code: c, Status: info.Status, Applied: true})
+		sig.Replies = append(
+			sig.Replies,
+			pipeline.Reply{EventID: int64(len(w.calls)*100 + i), Kenmerk: w.msg.Kenmerk, Code: c, Status: info.Status, Applied: true},
+		)
 		if domain.Higher(info.Status, w.msg.Status) {
 			w.msg.Status = info.Status
 		}
@@ -269,7 +275,7 @@ func TestDeclarationAutoSendAutoProcess(t *testing.T) {
 	}
 }
 
-// Rule 3: a version that was superseded before it was sent ends without sending.
+// Rule 3 (docs/rules.md): a version that was superseded before it was sent ends without sending.
 func TestDeclarationSupersededEndsWithoutSending(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -293,11 +299,11 @@ func TestDeclarationRefusedDeliveryIsLogged(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	w := newWorld(domain.StatusQueued)
 	w.msg.AutoSend = true
-	w.deliver = func(w *world) (activities.DeliverResult, error) {
+	w.deliver = func(w *world) (pipeline.DeliverResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.msg.DoNotSend, w.msg.LatestVersion = true, 2
-		return activities.DeliverResult{Outcome: activities.OutcomeRefused, Reason: "message 1000001 is version 1, but version 2 exists", Attempt: 1}, nil
+		return pipeline.DeliverResult{Outcome: pipeline.OutcomeRefused, Reason: "message 1000001 is version 1, but version 2 exists", Attempt: 1}, nil
 	}
 	w.setup(env)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
@@ -353,7 +359,8 @@ func TestDeclarationRestoreOfOldVersionRefused(t *testing.T) {
 		env.CancelWorkflow()
 	}, time.Hour)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
-	if !strings.Contains(after.LastMessage, "restore refused") || !strings.Contains(after.LastMessage, "version 2 exists") || after.Stage != pipeline.StageWaitingForRestore {
+	if !strings.Contains(after.LastMessage, "restore refused") || !strings.Contains(after.LastMessage, "version 2 exists") ||
+		after.Stage != pipeline.StageWaitingForRestore {
 		t.Errorf("state: %+v", after)
 	}
 	if f := w.lines("F"); len(f) < 1 || !strings.Contains(f[0], "version 2 exists") {
@@ -383,7 +390,7 @@ func TestDeclarationNoReplyTimeout(t *testing.T) {
 	if env.GetWorkflowError() != nil {
 		t.Fatal(env.GetWorkflowError())
 	}
-	if before.NeedsAction || !after.NeedsAction || !strings.Contains(after.NeedsActionWhy, "no final reply") {
+	if before.NeedsAction || !after.NeedsAction || !strings.Contains(after.NeedsActionReason, "no final reply") {
 		t.Errorf("before %+v after %+v", before, after)
 	}
 	if w.called("MarkNeedsAction") != 1 {
@@ -441,9 +448,9 @@ func TestDeclarationTransientDeliveryFailureStaysQueued(t *testing.T) {
 	w := newWorld(domain.StatusQueued)
 	w.msg.AutoSend = false
 	attempts := 0
-	w.deliver = func(w *world) (activities.DeliverResult, error) {
+	w.deliver = func(w *world) (pipeline.DeliverResult, error) {
 		attempts++
-		return activities.DeliverResult{}, errors.New("digipoort aanleveren (transient): Digipoort is overloaded")
+		return pipeline.DeliverResult{}, errors.New("digipoort aanleveren (transient): Digipoort is overloaded")
 	}
 	w.setup(env)
 	var st pipeline.State
@@ -470,11 +477,11 @@ func TestDeclarationSendFailedWaitsForRestore(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	w := newWorld(domain.StatusQueued)
 	w.msg.AutoSend, w.msg.AutoProcess = true, true
-	w.deliver = func(w *world) (activities.DeliverResult, error) {
+	w.deliver = func(w *world) (pipeline.DeliverResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.msg.Status = domain.StatusSendFailed
-		return activities.DeliverResult{Outcome: activities.OutcomeSendFailed, Reason: "ALS100"}, nil
+		return pipeline.DeliverResult{Outcome: pipeline.OutcomeSendFailed, Reason: "ALS100"}, nil
 	}
 	w.setup(env)
 	var st pipeline.State

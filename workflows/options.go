@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"koerier/activities"
+	"koerier/pipeline"
 )
 
 // a is only used to name activity methods; the worker registers the real one.
@@ -32,7 +33,7 @@ func storeOptions(ctx workflow.Context) workflow.Context {
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: activities.NonRetryable,
+			NonRetryableErrorTypes: pipeline.NonRetryable,
 		},
 	})
 }
@@ -51,7 +52,7 @@ func deliverOptions(ctx workflow.Context) workflow.Context {
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
 			MaximumAttempts:        8,
-			NonRetryableErrorTypes: activities.NonRetryable,
+			NonRetryableErrorTypes: pipeline.NonRetryable,
 		},
 	})
 }
@@ -67,7 +68,7 @@ func pageOptions(ctx workflow.Context, wait time.Duration) workflow.Context {
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
 			MaximumAttempts:        5,
-			NonRetryableErrorTypes: activities.NonRetryable,
+			NonRetryableErrorTypes: pipeline.NonRetryable,
 		},
 	})
 }
@@ -82,7 +83,7 @@ func lockOptions(ctx workflow.Context) workflow.Context {
 			BackoffCoefficient:     2,
 			MaximumInterval:        15 * time.Second,
 			MaximumAttempts:        6,
-			NonRetryableErrorTypes: activities.NonRetryable,
+			NonRetryableErrorTypes: pipeline.NonRetryable,
 		},
 	})
 }

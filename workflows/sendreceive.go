@@ -8,55 +8,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"koerier/activities"
-	"koerier/store"
+	"koerier/domain"
+	"koerier/pipeline"
 )
-
-// SendReceiveInput starts a send/receive run; the fields after Trigger carry a run
-// across continue-as-new.
-type SendReceiveInput struct {
-	// Trigger says who started the run: "schedule", or "manual (<who>)".
-	Trigger string
-	// PageSize is how many messages one activity handles; 0 means 200.
-	PageSize int
-	// SendWait bounds how long a page waits for its deliveries; 0 means 10 minutes.
-	SendWait time.Duration
-
-	Holder     string
-	Phase      string
-	After      int64
-	Dispatched []int64
-	SendSince  time.Time
-	AwaitUntil time.Time
-	Counts     SendReceiveCounts
-}
 
 // awaitChunk bounds the numbers one AwaitSendOutcomes call checks.
 const awaitChunk = 2000
-
-// SendReceiveCounts is what a run did; `starter send-receive --json` prints it.
-type SendReceiveCounts struct {
-	Dispatched    int  `json:"dispatched"`
-	Sent          int  `json:"sent"`
-	Failed        int  `json:"failed"`
-	DeliveryError int  `json:"delivery_errors"`
-	Refused       int  `json:"refused"`
-	StillSending  int  `json:"still_sending"`
-	InFlight      int  `json:"in_flight"`
-	Replies       int  `json:"replies"`
-	Documents     int  `json:"documents"`
-	ONB           int  `json:"onb"`
-	ReceiveErrors int  `json:"receive_errors"`
-	Continued     int  `json:"continued_as_new"`
-	Complete      bool `json:"complete"`
-}
-
-const (
-	phaseSend    = "send"
-	phaseAwait   = "await"
-	phaseReceive = "receive"
-	phasePickup  = "pickup"
-)
 
 // SendReceiveWorkflow is one send/receive run: it takes the 30-minute lock (a second
 // run fails at once, naming the holder and when the lock is released), sends
@@ -64,179 +21,212 @@ const (
 // ready for pickup in the last 30 days, routes each reply to its message's workflow,
 // and releases the lock, also when it fails. It works in pages and continues as new
 // before its history grows large, carrying the lock and the counts.
-func SendReceiveWorkflow(ctx workflow.Context, in SendReceiveInput) (SendReceiveCounts, error) {
-	if in.PageSize <= 0 {
-		in.PageSize = 200
+func SendReceiveWorkflow(ctx workflow.Context, in pipeline.SendReceiveInput) (pipeline.SendReceiveCounts, error) {
+	r := &sendReceive{in: in}
+	r.fillDefaults(ctx)
+	if err := workflow.ExecuteActivity(lockOptions(ctx), a.AcquireLock, r.in.Holder).Get(ctx, nil); err != nil {
+		return r.in.Counts, err
 	}
-	if in.SendWait <= 0 {
-		in.SendWait = 10 * time.Minute
+	defer r.release(ctx)
+	if err := r.run(ctx); err != nil {
+		return r.in.Counts, err
 	}
-	if in.Trigger == "" {
-		in.Trigger = "manual"
-	}
-	info := workflow.GetInfo(ctx)
-	if in.Holder == "" {
-		in.Holder = fmt.Sprintf("send/receive %s (%s)", info.WorkflowExecution.ID, in.Trigger)
-		in.Phase = phaseSend
-	}
-	if err := workflow.ExecuteActivity(lockOptions(ctx), a.AcquireLock, in.Holder).Get(ctx, nil); err != nil {
-		return in.Counts, err
-	}
-	continuing := false
-	defer func() {
-		if continuing {
-			return
-		}
-		// Release even when the run failed or was cancelled.
-		dctx, cancel := workflow.NewDisconnectedContext(ctx)
-		defer cancel()
-		_ = workflow.ExecuteActivity(lockOptions(dctx), a.ReleaseLock, in.Holder).Get(dctx, nil)
-	}()
-	logger := workflow.GetLogger(ctx)
-
-	for in.Phase == phaseSend {
-		if in.SendSince.IsZero() {
-			in.SendSince = workflow.Now(ctx).Add(-time.Minute)
-		}
-		var page activities.DispatchResult
-		if err := workflow.ExecuteActivity(pageOptions(ctx, 0), a.DispatchSends, activities.DispatchRequest{After: in.After, Limit: in.PageSize, By: in.Holder}).Get(ctx, &page); err != nil {
-			return in.Counts, fmt.Errorf("send: %w", err)
-		}
-		in.Counts.Dispatched += len(page.Numbers)
-		in.Dispatched = append(in.Dispatched, page.Numbers...)
-		in.After = page.Next
-		if !page.More {
-			in.Phase, in.After = phaseAwait, 0
-		}
-		if err := renew(ctx, in.Holder); err != nil {
-			return in.Counts, err
-		}
-		if cont, err := maybeContinue(ctx, &in, &continuing); cont {
-			return in.Counts, err
-		}
-	}
-
-	// Deliveries run in the messages' own workflows, all pages at once; the run waits
-	// for them together (bounded by SendWait) only to count them. What is still being
-	// delivered then is counted as still sending and goes on by itself.
-	for in.Phase == phaseAwait {
-		if in.AwaitUntil.IsZero() {
-			in.AwaitUntil = workflow.Now(ctx).Add(in.SendWait)
-		}
-		if len(in.Dispatched) == 0 {
-			in.Phase = phaseReceive
-			break
-		}
-		chunk := in.Dispatched[:min(len(in.Dispatched), awaitChunk)]
-		var out store.SendOutcome
-		req := activities.AwaitRequest{Numbers: chunk, Since: in.SendSince, Timeout: max(in.AwaitUntil.Sub(workflow.Now(ctx)), 0)}
-		if err := workflow.ExecuteActivity(pageOptions(ctx, in.SendWait), a.AwaitSendOutcomes, req).Get(ctx, &out); err != nil {
-			return in.Counts, fmt.Errorf("send: wait for deliveries: %w", err)
-		}
-		in.Counts.Sent += out.Sent
-		in.Counts.Failed += out.Failed
-		in.Counts.DeliveryError += out.Errors
-		in.Counts.Refused += out.Refused
-		in.Counts.StillSending += len(out.Pending)
-		in.Dispatched = in.Dispatched[len(chunk):]
-		if err := renew(ctx, in.Holder); err != nil {
-			return in.Counts, err
-		}
-		if cont, err := maybeContinue(ctx, &in, &continuing); cont {
-			return in.Counts, err
-		}
-	}
-
-	for in.Phase == phaseReceive {
-		var page activities.ReceiveResult
-		err := workflow.ExecuteActivity(pageOptions(ctx, 0), a.ReceiveStatuses, activities.ReceiveRequest{After: in.After, Limit: in.PageSize}).Get(ctx, &page)
-		if err != nil {
-			if isFinalOrCanceled(ctx, err) {
-				return in.Counts, fmt.Errorf("receive: %w", err)
-			}
-			// Digipoort's status service keeps failing: log it, go on to pickup; the
-			// next run asks again (nothing is lost, statuses are kept at Digipoort).
-			in.Counts.ReceiveErrors++
-			logger.Warn("status page failed", "after", in.After, "error", err)
-			if lerr := writeRunLog(ctx, "F", fmt.Sprintf("send/receive could not fetch statuses of deliveries after message %d: %s", in.After, rootMessage(err)),
-				"the next send/receive asks again; check Digipoort's availability and the certificate"); lerr != nil {
-				return in.Counts, lerr
-			}
-			in.Phase = phasePickup
-			break
-		}
-		in.Counts.InFlight += page.Deliveries
-		in.Counts.Replies += page.Replies
-		in.Counts.ONB += page.Unknown
-		in.Counts.ReceiveErrors += page.Errors
-		in.After = page.Next
-		if !page.More {
-			in.Phase, in.After = phasePickup, 0
-		}
-		if err := renew(ctx, in.Holder); err != nil {
-			return in.Counts, err
-		}
-		if cont, err := maybeContinue(ctx, &in, &continuing); cont {
-			return in.Counts, err
-		}
-	}
-
-	if in.Phase == phasePickup {
-		var pick activities.PickupResult
-		err := workflow.ExecuteActivity(pageOptions(ctx, 20*time.Minute), a.ReceivePickup).Get(ctx, &pick)
-		in.Counts.Documents += pick.Linked
-		in.Counts.ONB += pick.Unknown
-		if err != nil {
-			if isFinalOrCanceled(ctx, err) {
-				return in.Counts, fmt.Errorf("pickup: %w", err)
-			}
-			in.Counts.ReceiveErrors++
-			if lerr := writeRunLog(ctx, "F", "send/receive could not fetch the messages ready for pickup: "+rootMessage(err),
-				"the next send/receive looks back 30 days again, so nothing is missed if Digipoort answers within that time"); lerr != nil {
-				return in.Counts, lerr
-			}
-		}
-		if err := workflow.ExecuteActivity(storeOptions(ctx), a.SignalPendingReplies).Get(ctx, nil); err != nil {
-			return in.Counts, err
-		}
-	}
-
-	in.Counts.Complete = in.Counts.StillSending == 0 && in.Counts.ReceiveErrors == 0
-	level := "I"
-	if !in.Counts.Complete || in.Counts.Failed > 0 || in.Counts.DeliveryError > 0 || in.Counts.ONB > 0 {
-		level = "F"
-	}
-	c := in.Counts
-	summary := fmt.Sprintf("send/receive (%s): sent %d, send failed %d, delivery errors %d, still sending %d, statuses %d for %d deliveries, reply documents %d, unknown replies %d, receive errors %d",
-		in.Trigger, c.Sent, c.Failed, c.DeliveryError, c.StillSending, c.Replies, c.InFlight, c.Documents, c.ONB, c.ReceiveErrors)
-	what := ""
-	if level == "F" {
-		what = "see the F lines of this run for each message; unknown replies wait in `starter messages`; messages still sending are sent by the next run"
-	}
-	if err := writeRunLog(ctx, level, summary, what); err != nil {
-		return in.Counts, err
-	}
-	return in.Counts, nil
+	return r.in.Counts, r.finish(ctx)
 }
 
-func renew(ctx workflow.Context, holder string) error {
-	if err := workflow.ExecuteActivity(lockOptions(ctx), a.RenewLock, holder).Get(ctx, nil); err != nil {
-		return fmt.Errorf("send/receive lost its lock (the worker was away for more than 30 minutes and another run took over): %w", err)
-	}
-	return nil
+// sendReceive is one run; in carries it across continue-as-new.
+type sendReceive struct {
+	in pipeline.SendReceiveInput
+	// continuing is set when the run continues as new: the lock goes along.
+	continuing bool
 }
 
-func maybeContinue(ctx workflow.Context, in *SendReceiveInput, continuing *bool) (bool, error) {
-	if workflow.GetInfo(ctx).GetCurrentHistoryLength() < historyLimit {
+func (r *sendReceive) fillDefaults(ctx workflow.Context) {
+	if r.in.PageSize <= 0 {
+		r.in.PageSize = pipeline.DefaultPageSize
+	}
+	if r.in.SendWait <= 0 {
+		r.in.SendWait = pipeline.DefaultSendWait
+	}
+	if r.in.Trigger == "" {
+		r.in.Trigger = "manual"
+	}
+	if r.in.Holder == "" {
+		r.in.Holder = fmt.Sprintf("send/receive %s (%s)", workflow.GetInfo(ctx).WorkflowExecution.ID, r.in.Trigger)
+		r.in.Phase = pipeline.PhaseSend
+	}
+}
+
+// release frees the lock, also when the run failed or was cancelled, unless the run
+// continues as new and keeps it.
+func (r *sendReceive) release(ctx workflow.Context) {
+	if r.continuing {
+		return
+	}
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	_ = workflow.ExecuteActivity(lockOptions(dctx), a.ReleaseLock, r.in.Holder).Get(dctx, nil)
+}
+
+// run works through the paged phases, renewing the lock after each page and
+// continuing as new when the history grows large, then picks up.
+func (r *sendReceive) run(ctx workflow.Context) error {
+	for r.in.Phase != pipeline.PhasePickup {
+		var paged bool
+		var err error
+		switch r.in.Phase {
+		case pipeline.PhaseSend:
+			paged, err = r.sendPage(ctx)
+		case pipeline.PhaseAwait:
+			paged, err = r.awaitChunk(ctx)
+		case pipeline.PhaseReceive:
+			paged, err = r.receivePage(ctx)
+		default:
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("send/receive phase %q is unknown", r.in.Phase), pipeline.ErrTypeInvalid, nil)
+		}
+		if err != nil {
+			return err
+		}
+		if !paged {
+			continue
+		}
+		if err := workflow.ExecuteActivity(lockOptions(ctx), a.RenewLock, r.in.Holder).Get(ctx, nil); err != nil {
+			return fmt.Errorf("send/receive lost its lock (the worker was away for more than 30 minutes and another run took over): %w", err)
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() >= historyLimit {
+			r.continuing = true
+			r.in.Counts.Continued++
+			return workflow.NewContinueAsNewError(ctx, SendReceiveWorkflow, r.in)
+		}
+	}
+	return r.pickup(ctx)
+}
+
+// sendPage tells one page of due messages to deliver.
+func (r *sendReceive) sendPage(ctx workflow.Context) (bool, error) {
+	if r.in.SendSince.IsZero() {
+		r.in.SendSince = workflow.Now(ctx).Add(-time.Minute)
+	}
+	var page pipeline.DispatchResult
+	req := pipeline.DispatchRequest{After: r.in.After, Limit: r.in.PageSize, By: r.in.Holder}
+	if err := workflow.ExecuteActivity(pageOptions(ctx, 0), a.DispatchSends, req).Get(ctx, &page); err != nil {
+		return false, fmt.Errorf("send: %w", err)
+	}
+	r.in.Counts.Dispatched += len(page.Numbers)
+	r.in.Dispatched = append(r.in.Dispatched, page.Numbers...)
+	r.in.After = page.Next
+	if !page.More {
+		r.in.Phase, r.in.After = pipeline.PhaseAwait, 0
+	}
+	return true, nil
+}
+
+// awaitChunk counts what became of a chunk of the dispatched messages. Deliveries run
+// in the messages' own workflows, all pages at once; the run waits for them together
+// (bounded by SendWait) only to count them. What is still being delivered then is
+// counted as still sending and goes on by itself.
+func (r *sendReceive) awaitChunk(ctx workflow.Context) (bool, error) {
+	if r.in.AwaitUntil.IsZero() {
+		r.in.AwaitUntil = workflow.Now(ctx).Add(r.in.SendWait)
+	}
+	if len(r.in.Dispatched) == 0 {
+		r.in.Phase = pipeline.PhaseReceive
 		return false, nil
 	}
-	*continuing = true
-	in.Counts.Continued++
-	return true, workflow.NewContinueAsNewError(ctx, SendReceiveWorkflow, *in)
+	chunk := r.in.Dispatched[:min(len(r.in.Dispatched), awaitChunk)]
+	var out pipeline.SendOutcome
+	req := pipeline.AwaitRequest{Numbers: chunk, Since: r.in.SendSince, Timeout: max(r.in.AwaitUntil.Sub(workflow.Now(ctx)), 0)}
+	if err := workflow.ExecuteActivity(pageOptions(ctx, r.in.SendWait), a.AwaitSendOutcomes, req).Get(ctx, &out); err != nil {
+		return false, fmt.Errorf("send: wait for deliveries: %w", err)
+	}
+	c := &r.in.Counts
+	c.Sent += out.Sent
+	c.Failed += out.Failed
+	c.DeliveryError += out.Errors
+	c.Refused += out.Refused
+	c.StillSending += len(out.Pending)
+	r.in.Dispatched = r.in.Dispatched[len(chunk):]
+	return true, nil
 }
 
-func writeRunLog(ctx workflow.Context, level, description, information string) error {
-	return workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, activities.LogLine{Step: store.StepSendReceive, Level: level,
+// receivePage fetches the statuses of one page of deliveries in flight. When
+// Digipoort's status service keeps failing it says so and goes on to pickup; the next
+// run asks again (nothing is lost, Digipoort keeps the statuses).
+func (r *sendReceive) receivePage(ctx workflow.Context) (bool, error) {
+	var page pipeline.ReceiveResult
+	err := workflow.ExecuteActivity(pageOptions(ctx, 0), a.ReceiveStatuses, pipeline.ReceiveRequest{After: r.in.After, Limit: r.in.PageSize}).Get(ctx, &page)
+	if err != nil {
+		if isFinalOrCanceled(ctx, err) {
+			return false, fmt.Errorf("receive: %w", err)
+		}
+		r.in.Counts.ReceiveErrors++
+		workflow.GetLogger(ctx).Warn("status page failed", "after", r.in.After, "error", err)
+		r.in.Phase = pipeline.PhasePickup
+		return false, r.log(ctx, domain.LevelError,
+			fmt.Sprintf("send/receive could not fetch statuses of deliveries after message %d: %s", r.in.After, pipeline.RootMessage(err)),
+			"the next send/receive asks again; check Digipoort's availability and the certificate")
+	}
+	c := &r.in.Counts
+	c.InFlight += page.Deliveries
+	c.Replies += page.Replies
+	c.ONB += page.Unknown
+	c.ReceiveErrors += page.Errors
+	r.in.After = page.Next
+	if !page.More {
+		r.in.Phase, r.in.After = pipeline.PhasePickup, 0
+	}
+	return true, nil
+}
+
+// pickup fetches what Digipoort put ready for pickup, then tells workflows about
+// replies a crashed run stored but did not signal.
+func (r *sendReceive) pickup(ctx workflow.Context) error {
+	var pick pipeline.PickupResult
+	err := workflow.ExecuteActivity(pageOptions(ctx, 20*time.Minute), a.ReceivePickup).Get(ctx, &pick)
+	r.in.Counts.Documents += pick.Linked
+	r.in.Counts.ONB += pick.Unknown
+	if err != nil {
+		if isFinalOrCanceled(ctx, err) {
+			return fmt.Errorf("pickup: %w", err)
+		}
+		r.in.Counts.ReceiveErrors++
+		if lerr := r.log(ctx, domain.LevelError, "send/receive could not fetch the messages ready for pickup: "+pipeline.RootMessage(err),
+			"the next send/receive looks back 30 days again, so nothing is missed if Digipoort answers within that time"); lerr != nil {
+			return lerr
+		}
+	}
+	return workflow.ExecuteActivity(storeOptions(ctx), a.SignalPendingReplies).Get(ctx, nil)
+}
+
+// finish writes the run's summary line: F when anything needs a look.
+func (r *sendReceive) finish(ctx workflow.Context) error {
+	c := &r.in.Counts
+	c.Complete = c.StillSending == 0 && c.ReceiveErrors == 0
+	level, what := domain.LevelInfo, ""
+	if !c.Complete || c.Failed > 0 || c.DeliveryError > 0 || c.ONB > 0 {
+		level = domain.LevelError
+		what = "see the F lines of this run for each message; unknown replies wait in `starter messages`; messages still sending are sent by the next run"
+	}
+	summary := fmt.Sprintf(
+		"send/receive (%s): sent %d, send failed %d, delivery errors %d, still sending %d, statuses %d for %d deliveries, reply documents "+
+			"%d, unknown replies %d, receive errors %d",
+		r.in.Trigger,
+		c.Sent,
+		c.Failed,
+		c.DeliveryError,
+		c.StillSending,
+		c.Replies,
+		c.InFlight,
+		c.Documents,
+		c.ONB,
+		c.ReceiveErrors,
+	)
+	return r.log(ctx, level, summary, what)
+}
+
+// log writes a line about the run, once even when the activity is retried.
+func (r *sendReceive) log(ctx workflow.Context, level domain.Level, description, information string) error {
+	return workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, pipeline.LogLine{Step: domain.StepSendReceive, Level: level,
 		Description: description, Information: information,
 		DedupeKey: fmt.Sprintf("run/%s/%s/%s", workflow.GetInfo(ctx).WorkflowExecution.RunID, level, description)}).Get(ctx, nil)
 }
@@ -246,5 +236,5 @@ func isFinalOrCanceled(ctx workflow.Context, err error) bool {
 		return true
 	}
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.NonRetryable() && app.Type() != activities.ErrTypeDigipoortFinal
+	return errors.As(err, &app) && app.NonRetryable() && app.Type() != pipeline.ErrTypeDigipoortFinal
 }

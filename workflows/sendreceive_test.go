@@ -18,6 +18,7 @@ import (
 
 	"koerier/activities"
 	"koerier/domain"
+	"koerier/pipeline"
 	"koerier/store"
 )
 
@@ -36,7 +37,7 @@ func (l *fakeLock) acquire(holder string) (store.Lock, error) {
 	defer l.mu.Unlock()
 	if l.holder != "" && l.holder != holder && l.now.Before(l.expires) {
 		err := &store.LockHeldError{Lock: store.Lock{Name: store.LockSendReceive, Holder: l.holder, ExpiresAt: l.expires}}
-		return store.Lock{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeLockHeld, err)
+		return store.Lock{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrTypeLockHeld, err)
 	}
 	l.holder, l.expires = holder, l.now.Add(domain.LockDuration)
 	return store.Lock{Holder: holder, ExpiresAt: l.expires}, nil
@@ -60,7 +61,7 @@ type srFake struct {
 	receiveFail bool
 	pickupFail  bool
 	mu          sync.Mutex
-	log         []activities.LogLine
+	log         []pipeline.LogLine
 	dispatched  []int64
 }
 
@@ -69,7 +70,7 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (store.Lock, error) { return f.lock.acquire(h) })
 	env.OnActivity(a.RenewLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (store.Lock, error) { return f.lock.acquire(h) })
 	env.OnActivity(a.ReleaseLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (bool, error) { return f.lock.release(h) })
-	env.OnActivity(a.DispatchSends, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.DispatchRequest) (activities.DispatchResult, error) {
+	env.OnActivity(a.DispatchSends, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
 		var page []int64
 		for _, n := range f.due {
 			if n > r.After && len(page) < r.Limit {
@@ -79,14 +80,14 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 		f.mu.Lock()
 		f.dispatched = append(f.dispatched, page...)
 		f.mu.Unlock()
-		res := activities.DispatchResult{Numbers: page, Next: r.After, More: len(page) == r.Limit}
+		res := pipeline.DispatchResult{Numbers: page, Next: r.After, More: len(page) == r.Limit}
 		if len(page) > 0 {
 			res.Next = page[len(page)-1]
 		}
 		return res, nil
 	})
-	env.OnActivity(a.AwaitSendOutcomes, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.AwaitRequest) (store.SendOutcome, error) {
-		out := store.SendOutcome{}
+	env.OnActivity(a.AwaitSendOutcomes, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.AwaitRequest) (pipeline.SendOutcome, error) {
+		out := pipeline.SendOutcome{}
 		for _, n := range r.Numbers {
 			if n%10 == 7 {
 				out.Failed++
@@ -96,9 +97,9 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 		}
 		return out, nil
 	})
-	env.OnActivity(a.ReceiveStatuses, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.ReceiveRequest) (activities.ReceiveResult, error) {
+	env.OnActivity(a.ReceiveStatuses, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.ReceiveRequest) (pipeline.ReceiveResult, error) {
 		if f.receiveFail {
-			return activities.ReceiveResult{}, temporal.NewNonRetryableApplicationError("the database says no", activities.ErrTypeInvalid, nil)
+			return pipeline.ReceiveResult{}, temporal.NewNonRetryableApplicationError("the database says no", pipeline.ErrTypeInvalid, nil)
 		}
 		var page []int64
 		for _, n := range f.inflight {
@@ -106,20 +107,20 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 				page = append(page, n)
 			}
 		}
-		res := activities.ReceiveResult{Deliveries: len(page), Replies: 3 * len(page), Next: r.After, More: len(page) == r.Limit}
+		res := pipeline.ReceiveResult{Deliveries: len(page), Replies: 3 * len(page), Next: r.After, More: len(page) == r.Limit}
 		if len(page) > 0 {
 			res.Next = page[len(page)-1]
 		}
 		return res, nil
 	})
-	env.OnActivity(a.ReceivePickup, mock.Anything).Return(func(context.Context) (activities.PickupResult, error) {
+	env.OnActivity(a.ReceivePickup, mock.Anything).Return(func(context.Context) (pipeline.PickupResult, error) {
 		if f.pickupFail {
-			return activities.PickupResult{}, fmt.Errorf("digipoort getBerichtenLijst (transient): HTTP 503")
+			return pipeline.PickupResult{}, fmt.Errorf("digipoort getBerichtenLijst (transient): HTTP 503")
 		}
-		return activities.PickupResult{Listed: 5, Fetched: 2, Linked: 1, Unknown: 1}, nil
+		return pipeline.PickupResult{Listed: 5, Fetched: 2, Linked: 1, Unknown: 1}, nil
 	})
 	env.OnActivity(a.SignalPendingReplies, mock.Anything).Return(nil)
-	env.OnActivity(a.WriteLog, mock.Anything, mock.Anything).Return(func(_ context.Context, l activities.LogLine) error {
+	env.OnActivity(a.WriteLog, mock.Anything, mock.Anything).Return(func(_ context.Context, l pipeline.LogLine) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.log = append(f.log, l)
@@ -140,8 +141,8 @@ func TestSendReceiveCountsAndReleasesTheLock(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := &srFake{lock: &fakeLock{now: time.Now()}, due: numbers(1, 25), inflight: numbers(100, 12)}
 	f.setup(env)
-	env.ExecuteWorkflow(SendReceiveWorkflow, SendReceiveInput{Trigger: "test", PageSize: 10})
-	var c SendReceiveCounts
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{Trigger: "test", PageSize: 10})
+	var c pipeline.SendReceiveCounts
 	if err := env.GetWorkflowResult(&c); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestSendReceiveCountsAndReleasesTheLock(t *testing.T) {
 	}
 }
 
-// Rule 6: a second run fails at once with a message that names the holder and when
+// Rule 6 (docs/rules.md): a second run fails at once with a message that names the holder and when
 // the lock is released; the holder's lock is left alone.
 func TestSecondSendReceiveIsRefused(t *testing.T) {
 	lock := &fakeLock{now: time.Now()}
@@ -171,9 +172,10 @@ func TestSecondSendReceiveIsRefused(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := &srFake{lock: lock, due: numbers(1, 3)}
 	f.setup(env)
-	env.ExecuteWorkflow(SendReceiveWorkflow, SendReceiveInput{Trigger: "manual"})
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{Trigger: "manual"})
 	err := env.GetWorkflowError()
-	if err == nil || !strings.Contains(err.Error(), "already running") || !strings.Contains(err.Error(), "send-receive-1") || !strings.Contains(err.Error(), "by itself") {
+	if err == nil || !strings.Contains(err.Error(), "already running") || !strings.Contains(err.Error(), "send-receive-1") ||
+		!strings.Contains(err.Error(), "by itself") {
 		t.Fatalf("want the lock refusal, got %v", err)
 	}
 	if len(f.dispatched) != 0 {
@@ -200,7 +202,7 @@ func TestLockOfDeadRunExpiresAfter30Minutes(t *testing.T) {
 		env := s.NewTestWorkflowEnvironment()
 		f := &srFake{lock: lock, due: numbers(1, 2)}
 		f.setup(env)
-		env.ExecuteWorkflow(SendReceiveWorkflow, SendReceiveInput{Trigger: "schedule"})
+		env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{Trigger: "schedule"})
 		return env.GetWorkflowError()
 	}
 	if err := run(29 * time.Minute); err == nil || !strings.Contains(err.Error(), "dead-run") {
@@ -217,7 +219,7 @@ func TestSendReceiveReleasesLockOnFailure(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := &srFake{lock: &fakeLock{now: time.Now()}, inflight: numbers(1, 3), receiveFail: true}
 	f.setup(env)
-	env.ExecuteWorkflow(SendReceiveWorkflow, SendReceiveInput{})
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{})
 	if env.GetWorkflowError() == nil {
 		t.Fatal("want the run to fail")
 	}
@@ -233,8 +235,8 @@ func TestSendReceivePickupTroubleIsLogged(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := &srFake{lock: &fakeLock{now: time.Now()}, pickupFail: true}
 	f.setup(env)
-	env.ExecuteWorkflow(SendReceiveWorkflow, SendReceiveInput{})
-	var c SendReceiveCounts
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{})
+	var c pipeline.SendReceiveCounts
 	if err := env.GetWorkflowResult(&c); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +269,7 @@ func TestSendReceiveContinuesAsNew(t *testing.T) {
 			env.SetCurrentHistoryLength(pages * historyLimit / 5)
 		}
 	})
-	env.ExecuteWorkflow(SendReceiveWorkflow, SendReceiveInput{PageSize: 100})
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{PageSize: 100})
 	err := env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "continue as new") {
 		t.Fatalf("want continue-as-new, got %v", err)

@@ -224,10 +224,12 @@ func TestResponsesValidateAgainstXSD(t *testing.T) {
 		return &wire.Time{Time: now.Add(-time.Hour)}, &wire.Time{Time: now.Add(time.Hour)}
 	}
 	v, tot := window()
+	nieuweStatussen := &wire.StatusWindowRequest{XMLName: wire.Name("getNieuweStatussenProcesRequest"), Kenmerk: kenmerk,
+		TijdstempelVanaf: v, TijdstempelTot: tot}
 	responses := map[string]any{
 		"aanleveren":               deliver,
 		"getStatussenProces":       run(wire.OpGetStatussenProces, &wire.StatusWindowRequest{XMLName: wire.Name("getStatussenProcesRequest"), Kenmerk: kenmerk}),
-		"getNieuweStatussenProces": run(wire.OpGetNieuweStatussenProces, &wire.StatusWindowRequest{XMLName: wire.Name("getNieuweStatussenProcesRequest"), Kenmerk: kenmerk, TijdstempelVanaf: v, TijdstempelTot: tot}),
+		"getNieuweStatussenProces": run(wire.OpGetNieuweStatussenProces, nieuweStatussen),
 		"getBerichtsoorten":        run(wire.OpGetBerichtsoorten, &wire.GetBerichtsoortenRequest{IdentiteitBelanghebbende: id}),
 		"getProcessen":             run(wire.OpGetProcessen, &wire.GetProcessenRequest{Berichtsoort: "Omzetbelasting", IdentiteitBelanghebbende: id}),
 		"getBerichtenLijst":        run(wire.OpGetBerichtenLijst, &wire.GetBerichtenLijstRequest{}),

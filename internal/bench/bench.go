@@ -26,15 +26,12 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
-	"koerier/activities"
 	"koerier/domain"
 	"koerier/internal/config"
 	"koerier/internal/demo"
 	"koerier/pipeline"
 	"koerier/store"
-	"koerier/workflows"
 )
 
 // Options say what to measure against.
@@ -133,6 +130,7 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	say("queueing %d declarations across %d environments", opts.N, opts.Envs)
 	start := time.Now()
 	numbers := make([]int64, opts.N)
+	starter := pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout}
 	var queued atomic.Int64
 	err = parallel(ctx, opts.N, opts.Concurrency, func(i int) error {
 		env := envs[i%len(envs)]
@@ -142,12 +140,8 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 			return err
 		}
 		numbers[i] = q.Number
-		subject := fmt.Sprintf("BENCH%09d", i)
-		key := domain.Declaration{Environment: env, Type: domain.TypeVAT, Subject: subject, Period: "2026-10"}.Key()
-		opts := activities.DeclarationStartOptions(cfg.TaskQueue, q.Number, pipeline.Summary("btw", subject, "2026-10", q.Version, env),
-			temporal.NewSearchAttributes(pipeline.DeclarationAttributes(env, "btw", key, q.Version, q.Status, "")...))
-		if _, err := tc.ExecuteWorkflow(ctx, opts, pipeline.DeclarationWorkflowType, pipeline.DeclarationInput{Number: q.Number, NoReplyTimeout: cfg.NoReplyTimeout}); err != nil {
-			return fmt.Errorf("start workflow of message %d: %w", q.Number, err)
+		if err := starter.Start(ctx, q.Declaration()); err != nil {
+			return err
 		}
 		if n := queued.Add(1); n%1000 == 0 {
 			say("queued %d", n)
@@ -181,15 +175,14 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		runIDs = append(runIDs, id)
 		t0 := time.Now()
 		wr, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: cfg.TaskQueue, StaticSummary: "benchmark send/receive"},
-			pipeline.SendReceiveWorkflowType, workflows.SendReceiveInput{Trigger: "benchmark", PageSize: cfg.PageSize, SendWait: cfg.SendWait})
-		var counts workflows.SendReceiveCounts
+			pipeline.SendReceiveWorkflowType, pipeline.SendReceiveInput{Trigger: "benchmark", PageSize: cfg.PageSize, SendWait: cfg.SendWait})
+		var counts pipeline.SendReceiveCounts
 		if err == nil {
 			err = wr.Get(ctx, &counts)
 		}
 		if err != nil {
-			var app *temporal.ApplicationError
-			if errors.As(err, &app) && app.Type() == activities.ErrTypeLockHeld {
-				say("run %d: waiting for the send/receive lock: %s", run, strings.SplitN(app.Error(), ": send-receive is already running", 2)[0])
+			if pipeline.IsErrorType(err, pipeline.ErrTypeLockHeld) {
+				say("run %d: waiting for the send/receive lock: %s", run, pipeline.RootMessage(err))
 			} else {
 				say("run %d: %v (trying again)", run, err)
 			}
@@ -201,7 +194,17 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 			res.FirstSendReceiveS, res.FirstSendReceiveMessages = took.Seconds(), counts.Dispatched
 		}
 		res.SendReceiveRuns++
-		say("send/receive %d: %.1fs, dispatched %d, sent %d, statuses %d, documents %d; %d of %d final", run, took.Seconds(), counts.Dispatched, counts.Sent, counts.Replies, counts.Documents, done, opts.N)
+		say(
+			"send/receive %d: %.1fs, dispatched %d, sent %d, statuses %d, documents %d; %d of %d final",
+			run,
+			took.Seconds(),
+			counts.Dispatched,
+			counts.Sent,
+			counts.Replies,
+			counts.Documents,
+			done,
+			opts.N,
+		)
 		time.Sleep(time.Second)
 	}
 	res.TotalS = time.Since(start).Seconds()
@@ -277,13 +280,16 @@ func requireWorker(ctx context.Context, tc client.Client, taskQueue string) erro
 func finalCount(ctx context.Context, st *store.Store, envs []string) (int, error) {
 	var n int
 	err := st.DB().GetContext(ctx, &n, `SELECT count(*) FROM messages m JOIN environments e ON e.id = m.environment_id
-		WHERE e.name = ANY($1) AND m.direction = 'out' AND m.status IN ('accepted', 'rejected', 'failed', 'send_failed') AND m.reported_status = m.status`, pq.Array(envs))
+		WHERE e.name = ANY($1) AND m.direction = 'out' AND m.status IN ('accepted', 'rejected', 'failed',
+			'send_failed') AND m.reported_status = m.status`, pq.Array(envs))
 	return n, err
 }
 
 func latencies(ctx context.Context, st *store.Store, envs []string) ([]float64, error) {
 	var out []float64
-	err := st.DB().SelectContext(ctx, &out, `SELECT extract(epoch FROM m.last_status_change - m.queued_at)::float8 FROM messages m JOIN environments e ON e.id = m.environment_id
+	err := st.DB().
+		SelectContext(ctx, &out,
+			`SELECT extract(epoch FROM m.last_status_change - m.queued_at)::float8 FROM messages m JOIN environments e ON e.id = m.environment_id
 		WHERE e.name = ANY($1) AND m.direction = 'out' AND m.status IN ('accepted', 'rejected', 'failed', 'send_failed')`, pq.Array(envs))
 	sort.Float64s(out)
 	return out, err
@@ -319,7 +325,10 @@ func historyFigures(ctx context.Context, tc client.Client, namespace string, env
 	for qi, q := range queries {
 		var token []byte
 		for {
-			resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: q, PageSize: 1000, NextPageToken: token})
+			resp, err := tc.ListWorkflow(
+				ctx,
+				&workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: q, PageSize: 1000, NextPageToken: token},
+			)
 			if err != nil {
 				return 0, 0, 0, fmt.Errorf("list workflows: %w", err)
 			}

@@ -1,5 +1,7 @@
 // Package config reads Koerier's settings from the environment, with defaults that
-// run on a developer's machine, and errors that name the variable to fix.
+// run on a developer's machine, and errors that name the variable to fix. It is the
+// one place that reads the environment and the one place each default lives; the
+// README's configuration table lists the same variables.
 package config
 
 import (
@@ -8,9 +10,29 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"koerier/domain"
 	"koerier/pipeline"
-	"koerier/store"
+)
+
+// Defaults that are not a workflow input's (those live in pipeline, beside the input).
+const (
+	DefaultDatabaseURL     = "postgres://postgres@127.0.0.1:5432/koerier?sslmode=disable"
+	DefaultTemporalAddress = "127.0.0.1:7233"
+	// DefaultRol: a company filing its own returns; a bookkeeper filing for clients
+	// sets Intermediair.
+	DefaultRol = "Bedrijf"
+	// DefaultUncertainWait is how long an interrupted delivery is looked up at
+	// Digipoort before it is delivered again.
+	DefaultUncertainWait = 10 * time.Minute
+	// DefaultParallel bounds concurrent Digipoort calls per activity: enough to hide
+	// round trips, few enough not to look like an attack to Logius.
+	DefaultParallel = 16
+	// DefaultWorkerActivities bounds the activities one worker runs at once.
+	DefaultWorkerActivities = 256
+	// DefaultDBMaxConns is the worker's connection pool.
+	DefaultDBMaxConns = 20
 )
 
 // Config is what the worker and the command line need.
@@ -40,6 +62,10 @@ type Config struct {
 	// WorkerActivities bounds the activities one worker runs at once (and with them
 	// the concurrent deliveries to Digipoort).
 	WorkerActivities int
+	// DBMaxConns bounds the worker's Postgres connection pool.
+	DBMaxConns int
+	// LogLevel is the worker's logrus level.
+	LogLevel logrus.Level
 }
 
 // FromEnv reads the configuration.
@@ -54,13 +80,16 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return def
 	}
 	c := Config{
-		DatabaseURL:     get("KOERIER_DATABASE_URL", store.DefaultDatabaseURL),
-		TemporalAddress: get("KOERIER_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		DatabaseURL:     get("KOERIER_DATABASE_URL", DefaultDatabaseURL),
+		TemporalAddress: get("KOERIER_TEMPORAL_ADDRESS", DefaultTemporalAddress),
 		Namespace:       get("KOERIER_TEMPORAL_NAMESPACE", "default"),
 		TaskQueue:       get("KOERIER_TASK_QUEUE", pipeline.DefaultTaskQueue),
-		Rol:             get("KOERIER_ROL", "Bedrijf"),
+		Rol:             get("KOERIER_ROL", DefaultRol),
 	}
 	var err error
+	if c.LogLevel, err = logrus.ParseLevel(get("KOERIER_LOG_LEVEL", "info")); err != nil {
+		return Config{}, fmt.Errorf("KOERIER_LOG_LEVEL=%q: use panic, fatal, error, warning, info, debug or trace", get("KOERIER_LOG_LEVEL", ""))
+	}
 	if c.Catalog, err = domain.DefaultCatalog().WithBerichtsoorten(get("KOERIER_BERICHTSOORTEN", "")); err != nil {
 		return Config{}, fmt.Errorf("KOERIER_BERICHTSOORTEN: %w", err)
 	}
@@ -74,8 +103,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		dst *time.Duration
 	}{
 		{"KOERIER_NO_REPLY_TIMEOUT", pipeline.DefaultNoReplyTimeout, time.Second, &c.NoReplyTimeout},
-		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", 10 * time.Minute, 0, &c.UncertainWait},
-		{"KOERIER_SEND_WAIT", 10 * time.Minute, time.Second, &c.SendWait},
+		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", DefaultUncertainWait, 0, &c.UncertainWait},
+		{"KOERIER_SEND_WAIT", pipeline.DefaultSendWait, time.Second, &c.SendWait},
 		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},
 		{"KOERIER_CLEANUP_RETENTION", domain.MinRetention, domain.MinRetention, &c.CleanupRetention},
 	}
@@ -95,7 +124,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		key string
 		def int
 		dst *int
-	}{{"KOERIER_PARALLEL", 16, &c.Parallel}, {"KOERIER_PAGE_SIZE", 200, &c.PageSize}, {"KOERIER_WORKER_ACTIVITIES", 256, &c.WorkerActivities}}
+	}{
+		{"KOERIER_PARALLEL", DefaultParallel, &c.Parallel},
+		{"KOERIER_PAGE_SIZE", pipeline.DefaultPageSize, &c.PageSize},
+		{"KOERIER_WORKER_ACTIVITIES", DefaultWorkerActivities, &c.WorkerActivities},
+		{"KOERIER_DB_MAX_CONNS", DefaultDBMaxConns, &c.DBMaxConns},
+	}
 	for _, i := range ints {
 		v := get(i.key, "")
 		if v == "" {

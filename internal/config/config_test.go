@@ -17,7 +17,8 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TemporalAddress != "127.0.0.1:7233" || c.Namespace != "default" || c.TaskQueue != "koerier" || c.SendReceiveEvery != 15*time.Minute || c.CleanupRetention != domain.MinRetention {
+	if c.TemporalAddress != "127.0.0.1:7233" || c.Namespace != "default" || c.TaskQueue != "koerier" || c.SendReceiveEvery != 15*time.Minute ||
+		c.CleanupRetention != domain.MinRetention {
 		t.Errorf("defaults: %+v", c)
 	}
 	if !strings.Contains(c.DatabaseURL, "127.0.0.1:5432/koerier") {
@@ -39,6 +40,8 @@ func TestSettingsAndErrors(t *testing.T) {
 		"KOERIER_BERICHTSOORTEN":    "zz=1",
 		"KOERIER_ROL":               "Boss",
 		"KOERIER_PARALLEL":          "0",
+		"KOERIER_LOG_LEVEL":         "loud",
+		"KOERIER_DB_MAX_CONNS":      "-1",
 	} {
 		if _, err := FromLookup(lookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: want an error naming the variable, got %v", k, v, err)

@@ -8,6 +8,3 @@ import _ "embed"
 //
 //go:embed omzetbelasting-demo.xbrl
 var VATReturn []byte
-
-// Path is where the file lives, relative to the repository root.
-const Path = "internal/demo/omzetbelasting-demo.xbrl"

@@ -11,7 +11,6 @@ import (
 	"koerier/domain"
 	"koerier/internal/config"
 	"koerier/pipeline"
-	"koerier/workflows"
 )
 
 // Schedule ids, as the Web UI's Schedules tab shows them.
@@ -45,7 +44,7 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 			every: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.SendReceiveEvery}}},
 			text:  cfg.SendReceiveEvery.String(),
 			act: &client.ScheduleWorkflowAction{ID: "send-receive", Workflow: pipeline.SendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
-				Args: []interface{}{workflows.SendReceiveInput{Trigger: "schedule", PageSize: cfg.PageSize, SendWait: cfg.SendWait}}},
+				Args: []interface{}{pipeline.SendReceiveInput{Trigger: "schedule", PageSize: cfg.PageSize, SendWait: cfg.SendWait}}},
 			note: "Koerier send/receive: send what is due, fetch every reply (replaces the 'geplande taak' verzenden en ontvangen)",
 		},
 		{
@@ -53,7 +52,11 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 			every: client.ScheduleSpec{CronExpressions: []string{"30 3 * * *"}},
 			text:  "daily at 03:30",
 			act: &client.ScheduleWorkflowAction{ID: "cleanup", Workflow: pipeline.CleanupWorkflowType, TaskQueue: cfg.TaskQueue,
-				Args: []interface{}{workflows.CleanupInput{Mode: domain.CleanupStandard, Retention: cfg.CleanupRetention, Who: "scheduled clean-up"}}},
+				Args: []interface{}{
+					pipeline.CleanupInput{
+						CleanupRequest: pipeline.CleanupRequest{Mode: domain.CleanupStandard, Retention: cfg.CleanupRetention, Who: "scheduled clean-up"},
+					},
+				}},
 			note: fmt.Sprintf("Koerier clean-up: remove messages older than %d days in the statuses rule 8 allows", int(cfg.CleanupRetention.Hours()/24)),
 		},
 	}

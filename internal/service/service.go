@@ -24,9 +24,14 @@ import (
 
 // Activities builds the activities from their parts.
 func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc client.Client, log logrus.FieldLogger) *activities.Activities {
-	return &activities.Activities{Store: st, Digipoort: dp, Temporal: tc, Log: log, Config: activities.Config{
-		TaskQueue: cfg.TaskQueue, Rol: cfg.Rol, NoReplyTimeout: cfg.NoReplyTimeout, UncertainWait: cfg.UncertainWait, Parallel: cfg.Parallel,
+	return &activities.Activities{Store: st, Digipoort: dp, Log: log, Config: activities.Config{
+		Starter: Starter(cfg, tc), Rol: cfg.Rol, UncertainWait: cfg.UncertainWait, Parallel: cfg.Parallel,
 	}}
+}
+
+// Starter starts and signals declaration workflows as the configuration says.
+func Starter(cfg config.Config, tc pipeline.Client) pipeline.Starter {
+	return pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout}
 }
 
 // Register puts Koerier's workflows and activities on a worker.
@@ -51,7 +56,7 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 	if _, err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,12 @@ func Dial(ctx context.Context, address, namespace string, log logrus.FieldLogger
 		Logger:    Logger{log},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w; start it (`make run` does, or `temporal server start-dev`) or set KOERIER_TEMPORAL_ADDRESS", address, namespace, err)
+		return nil, fmt.Errorf(
+			"connect to Temporal at %s (namespace %s): %w; start it (`make run` does, or `temporal server start-dev`) or set KOERIER_TEMPORAL_ADDRESS",
+			address,
+			namespace,
+			err,
+		)
 	}
 	return c, nil
 }
@@ -77,7 +82,12 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return nil
 	}
 	if _, err := svc.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing}); err != nil {
-		return fmt.Errorf("register search attributes %v on namespace %s: %w (register them by hand with `temporal operator search-attribute create`)", keys(missing), namespace, err)
+		return fmt.Errorf(
+			"register search attributes %v on namespace %s: %w (register them by hand with `temporal operator search-attribute create`)",
+			keys(missing),
+			namespace,
+			err,
+		)
 	}
 	return nil
 }

@@ -38,7 +38,12 @@ func New(t testing.TB) string {
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		t.Fatalf("Postgres is not reachable at %s: %v\nStart it with `pg_ctlcluster --skip-systemctl-redirect 15 main start` (or run `make test`, which starts it), or point KOERIER_TEST_DATABASE_URL at a server where tests may create databases.", admin, err)
+		t.Fatalf(
+			"Postgres is not reachable at %s: %v\nStart it with `pg_ctlcluster --skip-systemctl-redirect 15 main start` (or run `make test`, "+
+				"which starts it), or point KOERIER_TEST_DATABASE_URL at a server where tests may create databases.",
+			admin,
+			err,
+		)
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)

@@ -116,7 +116,8 @@ func Namespace(t testing.TB, srv *testsuite.DevServer) string {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if err := nc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}); err != nil {
+	if err := nc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{Namespace: ns,
+		WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}); err != nil {
 		t.Fatalf("register namespace %s: %v", ns, err)
 	}
 	return ns

@@ -47,7 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("digipoort-simulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr("KOERIER_SIM_ADDR", "127.0.0.1:8443"), "HTTPS (mutual TLS) listen address of the WUS services [KOERIER_SIM_ADDR]")
-	ctlAddr := fs.String("control-addr", envOr("KOERIER_SIM_CONTROL_ADDR", "127.0.0.1:8444"), "plain-HTTP listen address of the control API; keep it on loopback [KOERIER_SIM_CONTROL_ADDR]")
+	ctlAddr := fs.String("control-addr", envOr("KOERIER_SIM_CONTROL_ADDR", "127.0.0.1:8444"),
+		"plain-HTTP listen address of the control API; keep it on loopback [KOERIER_SIM_CONTROL_ADDR]")
 	dir := fs.String("dir", simulator.DefaultDir(), "directory of the development CA and certificates, created on first start [KOERIER_SIM_DIR]")
 	stepDefault := time.Second
 	if v := os.Getenv("KOERIER_SIM_STEP"); v != "" {

@@ -82,7 +82,8 @@ func ResponseAction(s Service, op string) string { return s.ActionNS + op + "Res
 // FaultAction is the wsa:Action of a fault.
 func FaultAction(s Service, op string) string { return s.ActionNS + op + "/Fault/" }
 
-// Identiteit is identiteitType.
+// Identiteit is an identity (identiteitType): nummer (at most 35 characters) and its
+// type (at most 20: Fi, BTW, LHnr, kvk, OIN), both required.
 type Identiteit struct {
 	Nummer string `xml:"nummer"`
 	Type   string `xml:"type"`
@@ -96,7 +97,8 @@ type BerichtInhoud struct {
 	Inhoud       string `xml:"inhoud"`
 }
 
-// Fout is foutType.
+// Fout is the foutType of a fault detail and of statusFoutcode: foutcode (at most 20
+// characters, e.g. ALS100) and foutbeschrijving, both required.
 type Fout struct {
 	Foutcode         string `xml:"foutcode"`
 	Foutbeschrijving string `xml:"foutbeschrijving"`
@@ -137,7 +139,10 @@ func TimePtr(t time.Time) *Time {
 	return &Time{t}
 }
 
-// AanleverRequest is aanleverRequest.
+// AanleverRequest is the body of aanleveren. Only berichtsoort, the belanghebbende, its
+// rol and berichtInhoud are required; the optional ones (minOccurs 0) carry omitempty
+// so that an unset field is left out rather than sent empty. berichtBijlagen is not
+// modelled: Koerier delivers one document.
 type AanleverRequest struct {
 	XMLName                  xml.Name      `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ aanleverRequest"`
 	Kenmerk                  string        `xml:"kenmerk,omitempty"`
@@ -152,7 +157,9 @@ type AanleverRequest struct {
 	AutorisatieAdres         string        `xml:"autorisatieAdres,omitempty"`
 }
 
-// AanleverResponse is aanleverResponse.
+// AanleverResponse answers aanleveren. kenmerk (the process every later status and
+// reply carries) and tijdstempelAangeleverd are always there; the status elements are
+// optional, and a statusFoutcode among them means the delivery failed.
 type AanleverResponse struct {
 	XMLName                  xml.Name    `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ aanleverResponse"`
 	Kenmerk                  string      `xml:"kenmerk"`
@@ -182,7 +189,9 @@ type StatusWindowRequest struct {
 	TijdstempelTot   *Time  `xml:"tijdstempelTot,omitempty"`
 }
 
-// StatusResultaat is StatusResultaat.
+// StatusResultaat is one status of a process. statuscode, tijdstempelStatus and
+// statusomschrijving (at most 80 characters) are required; statusFoutcode and
+// statusdetails are optional.
 type StatusResultaat struct {
 	Kenmerk                  string     `xml:"kenmerk"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
@@ -203,14 +212,16 @@ type StatusResponse struct {
 	} `xml:",any"`
 }
 
-// GetBerichtsoortenRequest is getBerichtsoortenRequest.
+// GetBerichtsoortenRequest asks which berichtsoorten Digipoort knows for a
+// belanghebbende (required).
 type GetBerichtsoortenRequest struct {
 	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtsoortenRequest"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
 	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty"`
 }
 
-// GetBerichtsoortenResponse is getBerichtsoortenResponse.
+// GetBerichtsoortenResponse holds zero or more bare berichtsoort elements in
+// getBerichtsoortenReturn.
 type GetBerichtsoortenResponse struct {
 	XMLName xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtsoortenResponse"`
 	Return  struct {
@@ -218,7 +229,8 @@ type GetBerichtsoortenResponse struct {
 	} `xml:"getBerichtsoortenReturn"`
 }
 
-// GetProcessenRequest is getProcessenRequest.
+// GetProcessenRequest lists the processes of one berichtsoort and belanghebbende;
+// both are required, berichtsoort first.
 type GetProcessenRequest struct {
 	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getProcessenRequest"`
 	Berichtsoort             string     `xml:"berichtsoort"`
@@ -226,7 +238,9 @@ type GetProcessenRequest struct {
 	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty"`
 }
 
-// ProcesResultaat is ProcesResultaat.
+// ProcesResultaat is one process. The XSD gives it no aanleverkenmerk, so a delivery
+// whose answer was lost cannot be found by Koerier's own reference alone (see
+// Client.FindDelivery).
 type ProcesResultaat struct {
 	Kenmerk                  string      `xml:"kenmerk"`
 	Berichtsoort             string      `xml:"berichtsoort"`
@@ -234,7 +248,8 @@ type ProcesResultaat struct {
 	IdentiteitOntvanger      *Identiteit `xml:"identiteitOntvanger,omitempty"`
 }
 
-// GetProcessenResponse is getProcessenResponse.
+// GetProcessenResponse holds zero or more ProcesResultaat elements in
+// getProcessenReturn.
 type GetProcessenResponse struct {
 	XMLName xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getProcessenResponse"`
 	Return  struct {
@@ -242,7 +257,8 @@ type GetProcessenResponse struct {
 	} `xml:"getProcessenReturn"`
 }
 
-// GetBerichtenLijstRequest is getBerichtenLijstRequest.
+// GetBerichtenLijstRequest lists what is ready for pickup; every element is optional,
+// and the tijdstempelVanaf/Tot window is how a receive looks back.
 type GetBerichtenLijstRequest struct {
 	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenLijstRequest"`
 	Berichtsoort     string   `xml:"berichtsoort,omitempty"`
@@ -251,14 +267,17 @@ type GetBerichtenLijstRequest struct {
 	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
 }
 
-// BerichtLijstResultaat is BerichtLijstResultaat.
+// BerichtLijstResultaat names one document ready for pickup (berichtsoort,
+// belanghebbende, process kenmerk) without its content, which getBerichtenKenmerk
+// fetches.
 type BerichtLijstResultaat struct {
 	Berichtsoort             string     `xml:"berichtsoort"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
 	Kenmerk                  string     `xml:"kenmerk"`
 }
 
-// GetBerichtenLijstResponse is getBerichtenLijstResponse.
+// GetBerichtenLijstResponse holds zero or more BerichtLijstResultaat elements in
+// getBerichtenLijstReturn.
 type GetBerichtenLijstResponse struct {
 	XMLName xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenLijstResponse"`
 	Return  struct {
@@ -266,7 +285,8 @@ type GetBerichtenLijstResponse struct {
 	} `xml:"getBerichtenLijstReturn"`
 }
 
-// GetBerichtenKenmerkRequest is getBerichtenKenmerkRequest.
+// GetBerichtenKenmerkRequest fetches the documents of one process; kenmerk is
+// required, the time window optional.
 type GetBerichtenKenmerkRequest struct {
 	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenKenmerkRequest"`
 	Kenmerk          string   `xml:"kenmerk"`
@@ -275,7 +295,8 @@ type GetBerichtenKenmerkRequest struct {
 	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
 }
 
-// GetBerichtenRequest is getBerichtenRequest.
+// GetBerichtenRequest fetches the documents of one belanghebbende (required),
+// optionally of one berichtsoort and within a time window.
 type GetBerichtenRequest struct {
 	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenRequest"`
 	Berichtsoort             string     `xml:"berichtsoort,omitempty"`
@@ -285,7 +306,10 @@ type GetBerichtenRequest struct {
 	TijdstempelTot           *Time      `xml:"tijdstempelTot,omitempty"`
 }
 
-// BerichtResultaat is BerichtResultaat.
+// BerichtResultaat is one picked-up document. aanleverkenmerk is optional and may be
+// missing, so replies are linked by kenmerk first. berichtBijlagen,
+// constateringenLijst and additioneleElementenLijst are not read (encoding/xml skips
+// them).
 type BerichtResultaat struct {
 	Kenmerk                  string        `xml:"kenmerk"`
 	Berichtsoort             string        `xml:"berichtsoort"`

@@ -1,0 +1,75 @@
+// Package pipeline is the one contract between Koerier's workflows, activities, worker,
+// command line and tests: the task queue, workflow ids and types, signal and query
+// names and their payloads, search attributes, every workflow and activity input and
+// result, the state a declaration shows, the final error types, and the one way to
+// start or signal a declaration workflow (Starter).
+//
+// It imports domain and Temporal's client types, never the store or the activities, so
+// that workflows depend on it alone. Types that travel through Temporal histories keep
+// their field names (and JSON keys) as recorded: renaming one breaks the replay of
+// running workflows, and workflows/replay_test.go says so.
+//
+// Files: api.go (names and ids), message.go (the message and its state), declaration.go,
+// sendreceive.go and cleanup.go (each workflow's inputs and results), errors.go, log.go,
+// start.go.
+package pipeline
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// DefaultTaskQueue is where the worker listens.
+const DefaultTaskQueue = "koerier"
+
+// Workflow type names, as registered by the worker.
+const (
+	DeclarationWorkflowType = "DeclarationWorkflow"
+	SendReceiveWorkflowType = "SendReceiveWorkflow"
+	CleanupWorkflowType     = "CleanupWorkflow"
+)
+
+// Signals operators send from the Web UI (and the command line sends for them).
+const (
+	SignalRestoreStatus     = "restore-status"
+	SignalSendNow           = "send-now"
+	SignalProcess           = "process"
+	SignalAssignEnvironment = "assign-environment"
+	// SignalReplies carries the replies one send/receive run found for one message.
+	SignalReplies = "replies"
+	// SignalSend is send/receive telling a declaration it is due.
+	SignalSend = "send"
+)
+
+// QueryState returns a declaration's State.
+const QueryState = "state"
+
+// DeclarationID is the workflow id of a message: readable in the Web UI.
+func DeclarationID(number int64) string { return fmt.Sprintf("message-%d", number) }
+
+// Search attributes registered on the Temporal namespace; "all rejected VAT returns of
+// environment A" is
+//
+//	KoerierEnvironment = "A" AND KoerierMessageType = "btw" AND KoerierStatus = "rejected"
+var (
+	SAEnvironment = temporal.NewSearchAttributeKeyKeyword("KoerierEnvironment")
+	SAMessageType = temporal.NewSearchAttributeKeyKeyword("KoerierMessageType")
+	SAStatus      = temporal.NewSearchAttributeKeyKeyword("KoerierStatus")
+	SADeclaration = temporal.NewSearchAttributeKeyKeyword("KoerierDeclaration")
+	SAVersion     = temporal.NewSearchAttributeKeyInt64("KoerierVersion")
+	SAKenmerk     = temporal.NewSearchAttributeKeyKeyword("KoerierKenmerk")
+)
+
+// SearchAttributeTypes lists the attributes with their Temporal type names, for
+// `temporal server start-dev --search-attribute` and for the worker's registration.
+func SearchAttributeTypes() map[string]string {
+	return map[string]string{
+		SAEnvironment.GetName(): "Keyword",
+		SAMessageType.GetName(): "Keyword",
+		SAStatus.GetName():      "Keyword",
+		SADeclaration.GetName(): "Keyword",
+		SAVersion.GetName():     "Int",
+		SAKenmerk.GetName():     "Keyword",
+	}
+}

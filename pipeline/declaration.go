@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"time"
+
+	"koerier/domain"
+)
+
+// DeclarationInput starts (or restarts) the workflow of one message. Everything else
+// is read from Postgres, which is the record of truth: a workflow that was cancelled,
+// terminated or lost is simply started again and continues where the message stands.
+type DeclarationInput struct {
+	Number int64
+	// NoReplyTimeout is how long a sent message may wait for a final reply before it
+	// is marked needs-action with an F line; 0 means DefaultNoReplyTimeout.
+	NoReplyTimeout time.Duration
+}
+
+// DefaultNoReplyTimeout covers Digipoort's own retries of a technical delivery problem
+// (420, up to 72 hours) with a day to spare.
+const DefaultNoReplyTimeout = 96 * time.Hour
+
+// SendSignal tells a declaration to deliver now.
+type SendSignal struct {
+	// By names who asked: a send/receive run's id, or an operator.
+	By string
+}
+
+// RepliesSignal carries a batch of new replies of one message, and the message's
+// status after they were applied in Postgres (where "highest wins" is decided).
+type RepliesSignal struct {
+	Replies []Reply
+	Status  domain.Status
+	// Attempt is the message's delivery attempt when the signal was sent: a status
+	// from before a restore must not overrule the restore.
+	Attempt     int
+	NeedsAction bool
+}
+
+// AssignSignal asks to move a message whose environment no longer exists to another
+// environment, or (Resolve) to let the service close it without one.
+type AssignSignal struct {
+	Environment string
+	Resolve     bool
+	By          string
+}
+
+// OperatorSignal is the payload of send-now, restore-status and process: who asked.
+type OperatorSignal struct {
+	By string
+}
+
+// Outcomes of a delivery.
+const (
+	OutcomeSent       = "sent"
+	OutcomeSendFailed = "send_failed"
+	OutcomeRefused    = "refused"
+)
+
+// DeliverResult says what became of a delivery.
+type DeliverResult struct {
+	Outcome string
+	Kenmerk string
+	Attempt int
+	Reason  string
+	// Recovered is set when the delivery was found at Digipoort after an interrupted
+	// try, instead of being delivered again.
+	Recovered bool
+	// State is where the message stands afterwards, so that the workflow needs no
+	// second activity to read it.
+	State *Message
+}
+
+// ProcessResult is what processing a message did to its environment's view.
+type ProcessResult struct {
+	Status  domain.Status `json:"status"`
+	Changed bool          `json:"changed"`
+	// AutoProcess reports the environment's profile, for callers that process on
+	// their own when it says so.
+	AutoProcess bool `json:"auto_process"`
+}
+
+// RestoreResult says what a restore did.
+type RestoreResult struct {
+	Attempt int  `json:"attempt"`
+	Already bool `json:"already"`
+}

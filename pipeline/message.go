@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"koerier/domain"
+)
+
+// Message is an outgoing message as the pipeline sees it: what its workflow starts
+// from (LoadMessage), what a delivery returns, what every start and signal shows in
+// the Web UI, and the body of the `state` query. Postgres is its record of truth;
+// store.Message.Declaration is the one place that fills it.
+//
+// Its JSON keys are the Go field names because recorded histories carry it that way:
+// don't add json tags or rename a field.
+type Message struct {
+	Number      int64
+	Direction   domain.Direction
+	Environment string
+	// EnvironmentActive is false once the environment was removed: its messages are
+	// neither sent nor processed on their own any more (rule 9 (docs/rules.md)).
+	EnvironmentActive bool
+	AutoSend          bool
+	AutoProcess       bool
+	Type              string
+	Subject           string
+	Period            string
+	// Declaration is domain.Declaration.Key: the same for every version.
+	Declaration   string
+	Version       int
+	LatestVersion int
+	// Attempt counts deliveries: a restore starts a new one.
+	Attempt int
+	Status  domain.Status
+	// EnvStatus is the status the environment sees (as of the last process).
+	EnvStatus domain.Status
+	// Reported is set when the environment was told the current (final) status.
+	Reported          bool
+	DoNotSend         bool
+	NeedsAction       bool
+	NeedsActionReason string
+	Kenmerk           string
+	// Replies are the newest MaxRepliesInState replies; Postgres keeps them all.
+	Replies []Reply
+}
+
+// MaxRepliesInState bounds the replies a message carries through Temporal (payloads
+// and query answers are limited); Postgres keeps them all.
+const MaxRepliesInState = 50
+
+// Reply is one Digipoort status as a declaration's history shows it.
+type Reply struct {
+	EventID     int64         `json:"event_id"`
+	Kenmerk     string        `json:"kenmerk"`
+	Code        string        `json:"code"`
+	Status      domain.Status `json:"status"`
+	Time        time.Time     `json:"time"`
+	Description string        `json:"description"`
+	ErrorCode   string        `json:"error_code,omitempty"`
+	Applied     bool          `json:"applied"`
+}
+
+// Summary is the one line the Web UI shows for a declaration.
+func (m Message) Summary() string {
+	return fmt.Sprintf("%s %s %s v%d · %s", m.Type, m.Subject, m.Period, m.Version, m.Environment)
+}
+
+// SearchAttributes are the attributes a declaration workflow starts with.
+func (m Message) SearchAttributes() temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(m.AttributeUpdates()...)
+}
+
+// AttributeUpdates are the search attributes of a declaration, as an upsert.
+func (m Message) AttributeUpdates() []temporal.SearchAttributeUpdate {
+	return []temporal.SearchAttributeUpdate{
+		SAEnvironment.ValueSet(m.Environment),
+		SAMessageType.ValueSet(m.Type),
+		SADeclaration.ValueSet(m.Declaration),
+		SAVersion.ValueSet(int64(m.Version)),
+		SAStatus.ValueSet(string(m.Status)),
+		SAKenmerk.ValueSet(m.Kenmerk),
+	}
+}
+
+// AttributesKey is a comparable summary of the message's search attributes, so that a
+// workflow upserts them only when they change (each upsert is a history event and a
+// visibility write).
+func (m Message) AttributesKey() string {
+	return fmt.Sprint(m.Environment, "|", m.Type, "|", m.Declaration, "|", m.Version, "|", m.Status, "|", m.Kenmerk)
+}
+
+// CurrentAttributesKey is AttributesKey of the attributes a workflow has now (those it
+// was started with, or last upserted).
+func CurrentAttributesKey(sa temporal.SearchAttributes) string {
+	var m Message
+	m.Environment, _ = sa.GetKeyword(SAEnvironment)
+	m.Type, _ = sa.GetKeyword(SAMessageType)
+	m.Declaration, _ = sa.GetKeyword(SADeclaration)
+	version, _ := sa.GetInt64(SAVersion)
+	m.Version = int(version)
+	status, _ := sa.GetKeyword(SAStatus)
+	m.Status = domain.Status(status)
+	m.Kenmerk, _ = sa.GetKeyword(SAKenmerk)
+	return m.AttributesKey()
+}
+
+// Stages of a declaration.
+const (
+	StageQueued            = "queued"
+	StageSending           = "sending"
+	StageAwaitingReplies   = "awaiting replies"
+	StageProcessing        = "waiting for process"
+	StageWaitingForRestore = "waiting for restore"
+	StageDone              = "done"
+)
+
+// State is what the `state` query returns: the message where its workflow stands,
+// the stage, and the last thing that happened to it.
+type State struct {
+	Message
+	Stage       string
+	LastMessage string `json:",omitempty"`
+}

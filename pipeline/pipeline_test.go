@@ -1,0 +1,162 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"koerier/domain"
+	"koerier/pipeline"
+)
+
+// A LoadMessage result as workflows/testdata/declaration-accepted.json recorded it: the
+// Message must decode it field for field, or recorded histories replay differently.
+const recordedMessage = `{"Number":1000001,"Direction":"out","Environment":"acme","EnvironmentActive":true,"AutoSend":true,"AutoProcess":true,
+"Type":"btw","Subject":"001000044B37","Period":"2021-10","Declaration":"acme/btw/001000044B37/2021-10","Version":1,"LatestVersion":2,
+"Attempt":1,"Status":"queued","EnvStatus":"queued","Reported":true,"DoNotSend":true,"NeedsAction":true,"NeedsActionReason":"why",
+"Kenmerk":"K","Replies":[{"event_id":1,"kenmerk":"K","code":"105","status":"sent","time":"2026-11-25T19:05:26.048Z","description":"d","applied":true}]}`
+
+func TestMessageKeepsTheRecordedWireFormat(t *testing.T) {
+	var m pipeline.Message
+	if err := json.Unmarshal([]byte(recordedMessage), &m); err != nil {
+		t.Fatal(err)
+	}
+	want := pipeline.Message{Number: 1000001, Direction: domain.DirectionOut, Environment: "acme", EnvironmentActive: true, AutoSend: true,
+		AutoProcess: true, Type: "btw", Subject: "001000044B37", Period: "2021-10", Declaration: "acme/btw/001000044B37/2021-10", Version: 1,
+		LatestVersion: 2, Attempt: 1, Status: domain.StatusQueued, EnvStatus: domain.StatusQueued, Reported: true, DoNotSend: true,
+		NeedsAction: true, NeedsActionReason: "why", Kenmerk: "K"}
+	replies := m.Replies
+	m.Replies = nil
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("decoded %+v\nwant     %+v", m, want)
+	}
+	if len(replies) != 1 || replies[0].EventID != 1 || replies[0].Status != domain.StatusSent || !replies[0].Applied {
+		t.Errorf("replies %+v", replies)
+	}
+	// Encoding writes the same keys back.
+	var recorded, encoded map[string]any
+	out, _ := json.Marshal(m)
+	_ = json.Unmarshal([]byte(recordedMessage), &recorded)
+	_ = json.Unmarshal(out, &encoded)
+	delete(recorded, "Replies")
+	delete(encoded, "Replies")
+	if rk, ek := keys(recorded), keys(encoded); !slices.Equal(rk, ek) {
+		t.Errorf("keys changed:\nrecorded %v\nencoded  %v", rk, ek)
+	}
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+type recordingClient struct {
+	options []client.StartWorkflowOptions
+	signals []string
+	inputs  []pipeline.DeclarationInput
+	err     error
+}
+
+func (c *recordingClient) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ interface{}, args ...interface{}) (client.WorkflowRun, error) {
+	c.options = append(c.options, o)
+	c.inputs = append(c.inputs, args[0].(pipeline.DeclarationInput))
+	return nil, c.err
+}
+
+func (c *recordingClient) SignalWithStartWorkflow(_ context.Context, id, signal string, _ interface{}, o client.StartWorkflowOptions,
+	_ interface{}, args ...interface{}) (client.WorkflowRun, error) {
+	if id != o.ID {
+		return nil, fmt.Errorf("id %s and options' id %s differ", id, o.ID)
+	}
+	c.options = append(c.options, o)
+	c.signals = append(c.signals, signal)
+	c.inputs = append(c.inputs, args[0].(pipeline.DeclarationInput))
+	return nil, c.err
+}
+
+// Every start and signal of a declaration carries the same id, summary and search
+// attributes, whoever starts it.
+func TestStarterUsesOneSetOfOptions(t *testing.T) {
+	c := &recordingClient{}
+	s := pipeline.Starter{Client: c, NoReplyTimeout: time.Hour}
+	m := pipeline.Message{Number: 42, Environment: "acme", Type: "btw", Subject: "NL1", Period: "2026-10", Declaration: "acme/btw/NL1/2026-10",
+		Version: 2, Status: domain.StatusSent, Kenmerk: "K"}
+	if err := s.Start(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Signal(context.Background(), m, pipeline.SignalProcess, pipeline.OperatorSignal{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.options) != 2 || c.signals[0] != pipeline.SignalProcess {
+		t.Fatalf("calls: %+v %v", c.options, c.signals)
+	}
+	for _, o := range c.options {
+		if o.ID != "message-42" || o.TaskQueue != pipeline.DefaultTaskQueue || o.StaticSummary != "btw NL1 2026-10 v2 · acme" ||
+			o.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE {
+			t.Errorf("options %+v", o)
+		}
+		if got := pipeline.CurrentAttributesKey(o.TypedSearchAttributes); got != m.AttributesKey() {
+			t.Errorf("search attributes %q, want %q", got, m.AttributesKey())
+		}
+	}
+	for _, in := range c.inputs {
+		if in != (pipeline.DeclarationInput{Number: 42, NoReplyTimeout: time.Hour}) {
+			t.Errorf("input %+v", in)
+		}
+	}
+	c.err = errors.New("frontend unavailable")
+	if err := s.Signal(context.Background(), m, pipeline.SignalSend, pipeline.SendSignal{}); err == nil ||
+		!strings.Contains(err.Error(), "signal send to message 42: frontend unavailable") {
+		t.Errorf("error %v: want it to name the signal and the message", err)
+	}
+}
+
+// RootMessage gives a person the activity's own words from an error that crossed
+// Temporal twice (activity → workflow → client), without the frames around them.
+func TestRootMessageFindsTheActivitysWords(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	refuse := func(context.Context) error {
+		cause := errors.New("message 7 is version 1, but version 2 exists")
+		return temporal.NewNonRetryableApplicationError(cause.Error(), pipeline.ErrTypeRefused, cause)
+	}
+	env.RegisterActivityWithOptions(refuse, activity.RegisterOptions{Name: "Refuse"})
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+		if err := workflow.ExecuteActivity(ctx, "Refuse").Get(ctx, nil); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		return nil
+	}, workflow.RegisterOptions{Name: "Wrapper"})
+	env.ExecuteWorkflow("Wrapper")
+	err := env.GetWorkflowError()
+	if got := pipeline.RootMessage(err); got != "message 7 is version 1, but version 2 exists" {
+		t.Errorf("RootMessage(%v) = %q", err, got)
+	}
+	if !pipeline.IsErrorType(err, pipeline.ErrTypeRefused) || pipeline.IsErrorType(err, pipeline.ErrTypeLockHeld) {
+		t.Errorf("IsErrorType(%v) wrong", err)
+	}
+	if got := pipeline.RootMessage(errors.New("plain")); got != "plain" {
+		t.Errorf("plain error: %q", got)
+	}
+	if got := pipeline.RootMessage(nil); got != "" {
+		t.Errorf("nil error: %q", got)
+	}
+}

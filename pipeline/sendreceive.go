@@ -1,0 +1,116 @@
+package pipeline
+
+import "time"
+
+// Defaults of a send/receive run, used when its input leaves them zero (the worker's
+// configuration sets them from KOERIER_PAGE_SIZE and KOERIER_SEND_WAIT).
+const (
+	// DefaultPageSize is how many messages one send/receive activity handles: large
+	// enough to amortise a round trip, small enough that a retried page redoes little.
+	DefaultPageSize = 200
+	// DefaultSendWait bounds how long a run waits for its deliveries; what is still
+	// being delivered then goes on by itself and is counted as still sending.
+	DefaultSendWait = 10 * time.Minute
+)
+
+// SendReceiveInput starts a send/receive run; the fields after SendWait carry a run
+// across continue-as-new.
+type SendReceiveInput struct {
+	// Trigger says who started the run: "schedule", or "manual (<who>)".
+	Trigger string
+	// PageSize is how many messages one activity handles; 0 means DefaultPageSize.
+	PageSize int
+	// SendWait bounds how long the run waits for its deliveries; 0 means
+	// DefaultSendWait.
+	SendWait time.Duration
+
+	Holder     string
+	Phase      string
+	After      int64
+	Dispatched []int64
+	SendSince  time.Time
+	AwaitUntil time.Time
+	Counts     SendReceiveCounts
+}
+
+// Phases of a send/receive run, in order.
+const (
+	PhaseSend    = "send"
+	PhaseAwait   = "await"
+	PhaseReceive = "receive"
+	PhasePickup  = "pickup"
+)
+
+// SendReceiveCounts is what a run did; `starter send-receive --json` prints it.
+type SendReceiveCounts struct {
+	Dispatched    int  `json:"dispatched"`
+	Sent          int  `json:"sent"`
+	Failed        int  `json:"failed"`
+	DeliveryError int  `json:"delivery_errors"`
+	Refused       int  `json:"refused"`
+	StillSending  int  `json:"still_sending"`
+	InFlight      int  `json:"in_flight"`
+	Replies       int  `json:"replies"`
+	Documents     int  `json:"documents"`
+	ONB           int  `json:"onb"`
+	ReceiveErrors int  `json:"receive_errors"`
+	Continued     int  `json:"continued_as_new"`
+	Complete      bool `json:"complete"`
+}
+
+// DispatchRequest asks for one page of due messages to be told to send.
+type DispatchRequest struct {
+	After int64
+	Limit int
+	By    string
+}
+
+// DispatchResult lists the messages told to send.
+type DispatchResult struct {
+	Numbers []int64
+	Next    int64
+	More    bool
+}
+
+// AwaitRequest waits for dispatched messages to be delivered or refused.
+type AwaitRequest struct {
+	Numbers []int64
+	Since   time.Time
+	Timeout time.Duration
+}
+
+// SendOutcome counts what became of messages dispatched for sending.
+type SendOutcome struct {
+	Sent    int     `json:"sent"`
+	Failed  int     `json:"failed"`
+	Errors  int     `json:"errors"`
+	Refused int     `json:"refused"`
+	Pending []int64 `json:"pending,omitempty"`
+}
+
+// ReceiveRequest asks for the statuses of one page of deliveries in flight.
+type ReceiveRequest struct {
+	After int64
+	Limit int
+}
+
+// ReceiveResult counts what one page of receiving found.
+type ReceiveResult struct {
+	Next       int64
+	More       bool
+	Deliveries int
+	Replies    int
+	Duplicates int
+	Unknown    int
+	Errors     int
+}
+
+// PickupResult counts what a pickup round found.
+type PickupResult struct {
+	Listed     int
+	Fetched    int
+	Linked     int
+	Unknown    int
+	Duplicates int
+	Errors     int
+}

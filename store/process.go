@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"koerier/domain"
+	"koerier/pipeline"
+)
+
+// Process applies the message's received replies to its environment's view: the
+// environment now sees the message's status and when it changed.
+func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResult, error) {
+	var res pipeline.ProcessResult
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var row struct {
+			Status    string `db:"status"`
+			EnvStatus string `db:"env_status"`
+			Auto      *bool  `db:"auto_process"`
+		}
+		if err := tx.GetContext(ctx, &row, `SELECT m.status, m.env_status, e.auto_process FROM messages m LEFT JOIN environments e ON e.id = m.environment_id
+			WHERE m.number = $1 AND m.direction = 'out' FOR UPDATE OF m`, number); err != nil {
+			if isNoRows(err) {
+				return fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
+			}
+			return err
+		}
+		res.Status = domain.Status(row.Status)
+		res.AutoProcess = row.Auto != nil && *row.Auto
+		if row.Status == row.EnvStatus {
+			return nil
+		}
+		res.Changed = true
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE messages SET env_status = status, env_status_changed = last_status_change, processed_at = now() WHERE number = $1`, number); err != nil {
+			return err
+		}
+		n := number
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepProcess, Level: domain.LevelInfo,
+			Description: fmt.Sprintf("message %d processed: the environment now sees %s (was %s)", number, row.Status, row.EnvStatus)})
+	})
+	if err != nil {
+		return pipeline.ProcessResult{}, fmt.Errorf("process message %d: %w", number, err)
+	}
+	return res, nil
+}
+
+// Unprocessed lists messages whose replies the environment has not seen yet; an empty
+// environment means all environments.
+func (s *Store) Unprocessed(ctx context.Context, env string, limit int) ([]int64, error) {
+	var envID *int64
+	if env != "" {
+		e, err := s.Environment(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		envID = &e.ID
+	}
+	out := []int64{}
+	if err := s.db.SelectContext(ctx, &out, `SELECT number FROM messages
+		WHERE direction = 'out' AND env_status <> status AND ($1::bigint IS NULL OR environment_id = $1) ORDER BY number LIMIT $2`, envID, limit); err != nil {
+		return nil, fmt.Errorf("list unprocessed messages: %w", err)
+	}
+	return out, nil
+}
+
+// Report records that the environment was told the final outcome, and writes the
+// report line: I for accepted, F with the reason and what to do otherwise. Reporting
+// the same outcome again is a no-op.
+func (s *Store) Report(ctx context.Context, number int64) (domain.Status, error) {
+	var status domain.Status
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		m, err := lockMessage(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		status = m.Status
+		if m.ReportedStatus != nil && *m.ReportedStatus == string(m.Status) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET reported_status = status WHERE number = $1`, number); err != nil {
+			return err
+		}
+		entry := LogEntry{MessageNumber: &number, Step: domain.StepReport, DedupeKey: fmt.Sprintf("report/%d/%d/%s", number, m.Attempt, m.Status)}
+		what := fmt.Sprintf("%s %s %s version %d (message %d)", m.Type, m.Subject, m.Period, deref(m.Version), number)
+		if m.Status == domain.StatusAccepted {
+			entry.Level = domain.LevelInfo
+			entry.Description = what + " accepted by the authority"
+		} else {
+			entry.Level = domain.LevelError
+			entry.Description = fmt.Sprintf("%s ended %s", what, m.Status)
+			reason, err := failureReason(ctx, tx, number, m.Attempt)
+			if err != nil {
+				return err
+			}
+			if reason == "" {
+				reason = m.NeedsActionReason
+			}
+			entry.Information = reason + "; then restore it (starter restore " + fmt.Sprint(number) + ") and it is sent again with the next send/receive"
+		}
+		return writeLog(ctx, tx, entry)
+	})
+	if err != nil {
+		return "", fmt.Errorf("report message %d: %w", number, err)
+	}
+	return status, nil
+}
+
+// failureReason is the most telling error of the current attempt: Digipoort's error
+// status with its code and details, or the delivery refusal.
+func failureReason(ctx context.Context, tx *sqlx.Tx, number int64, attempt int) (string, error) {
+	var rows []struct {
+		Code    string `db:"code"`
+		Desc    string `db:"description"`
+		ErrCode string `db:"error_code"`
+		ErrDesc string `db:"error_description"`
+		Details string `db:"details"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT e.code, e.description, e.error_code, e.error_description, e.details FROM status_events e
+		JOIN message_statuses ms ON ms.status = e.status
+		WHERE e.message_number = $1 AND e.attempt = $2 AND e.applied ORDER BY ms.rank DESC, e.occurred_at DESC LIMIT 1`, number, attempt); err != nil {
+		return "", err
+	}
+	if len(rows) == 1 {
+		r := rows[0]
+		info := domain.InterpretCode(r.Code)
+		text := fmt.Sprintf("Digipoort status %s (%s)", r.Code, info.Meaning)
+		if r.ErrCode != "" {
+			text += fmt.Sprintf(", %s %s", r.ErrCode, r.ErrDesc)
+		}
+		if r.Details != "" {
+			text += ": " + r.Details
+		}
+		if info.Advice != "" {
+			text += "; " + info.Advice
+		}
+		return text, nil
+	}
+	var lastErr string
+	err := tx.GetContext(ctx, &lastErr, `SELECT last_error FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, attempt)
+	if isNoRows(err) {
+		return "", nil
+	}
+	return lastErr, err
+}
+
+// MarkNeedsAction flags a message for an operator with the reason, and logs it (F)
+// once per reason.
+func (s *Store) MarkNeedsAction(ctx context.Context, number int64, reason, dedupe string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = $1`, number, reason); err != nil {
+			return err
+		}
+		return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepReceive, Level: domain.LevelError, Description: reason, DedupeKey: dedupe})
+	})
+	if err != nil {
+		return fmt.Errorf("mark message %d needs-action: %w", number, err)
+	}
+	return nil
+}
