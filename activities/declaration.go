@@ -70,7 +70,14 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 			return res, nil
 		}
 	}
-	resp, err := a.call(ctx, plan)
+	atts, err := a.Store.Attachments(ctx, number)
+	if err != nil {
+		return res, err
+	}
+	if len(atts) == 0 {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has no attachment to deliver", number), pipeline.ErrTypeInvalid, nil)
+	}
+	resp, err := a.call(ctx, plan, atts[0])
 	if err != nil {
 		return a.deliveryFailed(ctx, plan, resp, err, log)
 	}
@@ -118,16 +125,7 @@ func identity(plan store.DeliveryPlan) digipoort.Identity {
 }
 
 // call makes the delivery itself: the message's first attachment is the declaration.
-func (a *Activities) call(ctx context.Context, plan store.DeliveryPlan) (digipoort.DeliverResponse, error) {
-	atts, err := a.Store.Attachments(ctx, plan.Number)
-	if err != nil {
-		return digipoort.DeliverResponse{}, err
-	}
-	if len(atts) == 0 {
-		return digipoort.DeliverResponse{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("message %d has no attachment to deliver", plan.Number), pipeline.ErrTypeInvalid, nil)
-	}
-	main := atts[0]
+func (a *Activities) call(ctx context.Context, plan store.DeliveryPlan, main store.Attachment) (digipoort.DeliverResponse, error) {
 	return a.Digipoort.Deliver(ctx, digipoort.DeliverRequest{
 		Berichtsoort: plan.Berichtsoort, Aanleverkenmerk: plan.Aanleverkenmerk, Belanghebbende: identity(plan), Rol: a.Config.Rol,
 		MimeType: main.MimeType, Bestandsnaam: main.FileName, Inhoud: main.Content,
@@ -138,11 +136,7 @@ func (a *Activities) call(ctx context.Context, plan store.DeliveryPlan) (digipoo
 // (210), an answer that cannot be trusted (looked up on the retry), a final refusal,
 // or transient trouble (retried).
 func (a *Activities) deliveryFailed(
-	ctx context.Context,
-	plan store.DeliveryPlan,
-	resp digipoort.DeliverResponse,
-	err error,
-	log logrus.FieldLogger,
+	ctx context.Context, plan store.DeliveryPlan, resp digipoort.DeliverResponse, err error, log logrus.FieldLogger,
 ) (pipeline.DeliverResult, error) {
 	res := pipeline.DeliverResult{Attempt: plan.Attempt}
 	var de *digipoort.Error
@@ -224,7 +218,7 @@ func (a *Activities) Restore(ctx context.Context, number int64, who string) (pip
 	return res, final(err)
 }
 
-// AssignEnvironment moves a message of a removed environment (rule 9 (docs/rules.md)).
+// AssignEnvironment moves a message of a removed environment (rule 9 in docs/rules.md).
 func (a *Activities) AssignEnvironment(ctx context.Context, number int64, sig pipeline.AssignSignal) error {
 	return final(a.Store.AssignEnvironment(ctx, number, sig.Environment, sig.Resolve, sig.By))
 }

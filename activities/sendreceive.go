@@ -17,15 +17,15 @@ import (
 	"koerier/store"
 )
 
-// AcquireLock takes the send/receive lock for 30 minutes (rule 6 (docs/rules.md)). A lock held by
+// AcquireLock takes the send/receive lock for 30 minutes (rule 6 in docs/rules.md). A lock held by
 // another run is a final LockHeld error that names the holder and when it is released.
-func (a *Activities) AcquireLock(ctx context.Context, holder string) (store.Lock, error) {
+func (a *Activities) AcquireLock(ctx context.Context, holder string) (pipeline.Lock, error) {
 	l, err := a.Store.AcquireLock(ctx, store.LockSendReceive, holder, domain.LockDuration)
-	return l, final(err)
+	return pipeline.Lock(l), final(err)
 }
 
 // RenewLock extends the lock of a long run by another 30 minutes from now.
-func (a *Activities) RenewLock(ctx context.Context, holder string) (store.Lock, error) {
+func (a *Activities) RenewLock(ctx context.Context, holder string) (pipeline.Lock, error) {
 	return a.AcquireLock(ctx, holder)
 }
 
@@ -72,7 +72,13 @@ func (a *Activities) signalAll(ctx context.Context, numbers []int64, signal func
 		n := numbers[i]
 		m, found := messages[n]
 		if !found {
-			return nil // cleaned up meanwhile: nothing to tell
+			// Cleaned up meanwhile (its stored replies went with it): nothing to tell,
+			// and nothing left to tell later.
+			a.log().WithField("message", n).Warn("message is gone; its workflow is not signalled")
+			if ok != nil {
+				ok(n)
+			}
+			return nil
 		}
 		name, arg := signal(n)
 		if err := a.Config.Starter.Signal(ctx, m, name, arg); err != nil {
@@ -195,7 +201,7 @@ func (a *Activities) storeStatuses(
 	for i, d := range inflight {
 		for _, s := range statuses[i] {
 			if s.Kenmerk != d.Kenmerk {
-				strays = append(strays, store.IncomingDoc{PickupKenmerk: s.Kenmerk, Berichtkenmerk: statusKey(s.Code, s.Time),
+				strays = append(strays, store.IncomingDoc{PickupKenmerk: s.Kenmerk, Berichtkenmerk: store.StatusBerichtkenmerk(s.Code, s.Time),
 					Subject: s.Belanghebbende.Nummer,
 					Note:    fmt.Sprintf("status %s (%s) for kenmerk %s, returned when asking for kenmerk %s", s.Code, s.Description, s.Kenmerk, d.Kenmerk)})
 				continue
@@ -226,7 +232,7 @@ func (a *Activities) storeStatuses(
 		}
 	}
 	for _, u := range applied.Unlinked {
-		strays = append(strays, store.IncomingDoc{PickupKenmerk: u.Kenmerk, Berichtkenmerk: statusKey(u.Code, u.OccurredAt),
+		strays = append(strays, store.IncomingDoc{PickupKenmerk: u.Kenmerk, Berichtkenmerk: store.StatusBerichtkenmerk(u.Code, u.OccurredAt),
 			Note: fmt.Sprintf("status %s for kenmerk %s that no delivery of Koerier has", u.Code, u.Kenmerk)})
 	}
 	if len(strays) > 0 {
@@ -237,12 +243,6 @@ func (a *Activities) storeStatuses(
 		unknown = len(in.Unknown)
 	}
 	return len(applied.New), applied.Duplicates, unknown, nil
-}
-
-// statusKey stands in for the berichtkenmerk of a status kept as an unknown reply, so
-// that the same status fetched again is stored once.
-func statusKey(code string, at time.Time) string {
-	return "status/" + code + "/" + at.UTC().Format(time.RFC3339Nano)
 }
 
 // statusErrors logs each status request Digipoort refused for good (F, once an hour

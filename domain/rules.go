@@ -199,12 +199,6 @@ func MayRestore(v Version, latest int) error {
 	return nil
 }
 
-// SupersededBy reports whether queuing a newer version must mark v do-not-send: an
-// older version that has not reached Digipoort must never go after its successor.
-func SupersededBy(v Version, newVersion int) bool {
-	return v.Version < newVersion && v.Status.IsUnsent() && !v.DoNotSend
-}
-
 // Aanleverkenmerk is the reference Koerier gives Digipoort for a delivery: the message
 // number, so that a retried delivery is recognised. A deliberate resend after restore
 // is a new attempt with its own reference, so that its replies are not mistaken for

@@ -181,27 +181,6 @@ func TestRestoreRules(t *testing.T) {
 	}
 }
 
-func TestSuperseded(t *testing.T) {
-	cases := []struct {
-		v    Version
-		next int
-		want bool
-	}{
-		{Version{1, 1, StatusQueued, false}, 2, true},
-		{Version{1, 1, StatusReadyToResend, false}, 2, true},
-		{Version{1, 1, StatusSendFailed, false}, 2, true},
-		{Version{1, 1, StatusSent, false}, 2, false}, // already at Digipoort: can't be taken back
-		{Version{1, 1, StatusAccepted, false}, 2, false},
-		{Version{1, 2, StatusQueued, false}, 2, false},
-		{Version{1, 1, StatusQueued, true}, 2, false},
-	}
-	for _, c := range cases {
-		if got := SupersededBy(c.v, c.next); got != c.want {
-			t.Errorf("SupersededBy(%+v, %d) = %v, want %v", c.v, c.next, got, c.want)
-		}
-	}
-}
-
 func TestAanleverkenmerk(t *testing.T) {
 	cases := []struct {
 		number  int64

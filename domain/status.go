@@ -96,14 +96,14 @@ func Highest(statuses ...Status) Status {
 	return best
 }
 
-// IsFinal reports whether no further reply is expected for the current delivery.
-func (s Status) IsFinal() bool {
-	switch s {
-	case StatusAccepted, StatusRejected, StatusFailed, StatusSendFailed:
-		return true
-	}
-	return false
+// FinalStatuses are the statuses after which no further reply is expected for the
+// current delivery: the outcome that is reported to the environment.
+func FinalStatuses() []Status {
+	return []Status{StatusSendFailed, StatusAccepted, StatusRejected, StatusFailed}
 }
+
+// IsFinal reports whether no further reply is expected for the current delivery.
+func (s Status) IsFinal() bool { return slices.Contains(FinalStatuses(), s) }
 
 // IsFailure reports whether the message ended badly and waits for an operator to
 // restore it.
@@ -129,7 +129,8 @@ func InFlightStatuses() []Status {
 }
 
 // UnsentStatuses are the statuses of a message that has not (successfully) reached
-// Digipoort; a newer version of its declaration makes it do-not-send (SupersededBy).
+// Digipoort; queueing a newer version of its declaration makes it do-not-send (rule 3:
+// store.Queue decides that in SQL, under the declaration's lock).
 func UnsentStatuses() []Status { return []Status{StatusQueued, StatusReadyToResend, StatusSendFailed} }
 
 // IsUnsent reports whether the message has not (successfully) reached Digipoort.

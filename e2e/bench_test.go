@@ -16,11 +16,7 @@ import (
 func TestBenchmarkRunsAndReports(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{"KOERIER_SEND_WAIT": "20s"}})
 	res, err := bench.Run(
-		context.Background(),
-		s.Config,
-		s.Store,
-		s.Temporal,
-		bench.Options{N: 40, Envs: 4, SimControlURL: s.Sim.ControlURL(), WorkerPID: os.Getpid()},
+		context.Background(), s.Config, s.Store, s.Temporal, bench.Options{N: 40, Envs: 4, SimControlURL: s.Sim.ControlURL(), WorkerPID: os.Getpid()},
 	)
 	if err != nil {
 		t.Fatal(err)

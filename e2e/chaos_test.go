@@ -402,10 +402,8 @@ func TestChaos(t *testing.T) {
 	if len(notFinal) > 0 {
 		sort.Strings(notFinal)
 		t.Fatalf(
-			"%d declarations did not reach their expected final status within the deadline: %v\nlogs in %s",
-			len(notFinal),
-			notFinal[:min(len(notFinal), 40)],
-			dir,
+			"%d declarations did not reach their expected final status within the deadline: %v\nlogs in %s", len(notFinal),
+			notFinal[:min(len(notFinal), 40)], dir,
 		)
 	}
 
@@ -503,40 +501,13 @@ func TestChaos(t *testing.T) {
 		"chaos figures: declarations %d (failures expected %d), environments %d, worker kills %d, Temporal restarts %d, Postgres cuts %d, "+
 			"send/receive runs %d (%d failed or refused), faults injected by Digipoort %d, delivery attempts %d, deliveries %d, retries %d, "+
 			"duplicates %d, lost replies %d, statuses lowered %d, time to all final %s",
-		declarations,
-		failures,
-		environments,
-		kills,
-		temporalRestarts,
-		pgCuts,
-		runs.Load(),
-		failedRuns.Load(),
-		injected,
-		attempts,
-		deliveries,
-		attempts-deliveries,
-		duplicates,
-		lost,
-		lowered.Load(),
-		elapsed.Round(time.Second),
-	)
+		declarations, failures, environments, kills, temporalRestarts, pgCuts, runs.Load(), failedRuns.Load(), injected, attempts, deliveries,
+		attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Round(time.Second))
 	report := fmt.Sprintf(
 		"chaos: declarations=%d kills=%d temporal_restarts=%d postgres_cuts=%d runs=%d faults_injected=%d delivery_attempts=%d deliveries=%d "+
 			"retries=%d duplicates=%d lost_replies=%d lowered=%d seconds=%.0f\n",
-		declarations,
-		kills,
-		temporalRestarts,
-		pgCuts,
-		runs.Load(),
-		injected,
-		attempts,
-		deliveries,
-		attempts-deliveries,
-		duplicates,
-		lost,
-		lowered.Load(),
-		elapsed.Seconds(),
-	)
+		declarations, kills, temporalRestarts, pgCuts, runs.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost,
+		lowered.Load(), elapsed.Seconds())
 	// `go test ./...` shows a passing test's output only with -v; make test prints
 	// this file after the run so that the figures are always in front of people.
 	path := os.Getenv("KOERIER_CHAOS_REPORT")

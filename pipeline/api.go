@@ -4,10 +4,11 @@
 // result, the state a declaration shows, the final error types, and the one way to
 // start or signal a declaration workflow (Starter).
 //
-// It imports domain and Temporal's client types, never the store or the activities, so
-// that workflows depend on it alone. Types that travel through Temporal histories keep
-// their field names (and JSON keys) as recorded: renaming one breaks the replay of
-// running workflows, and workflows/replay_test.go says so.
+// It imports domain and Temporal's client types, never the store or the activities.
+// Types that travel through Temporal histories keep their field names (and JSON keys)
+// as recorded: renaming one changes what running workflows decode.
+// TestMessageKeepsTheRecordedWireFormat guards Message; workflows/replay_test.go
+// replays whole recorded histories.
 //
 // Files: api.go (names and ids), message.go (the message and its state), declaration.go,
 // sendreceive.go and cleanup.go (each workflow's inputs and results), errors.go, log.go,

@@ -20,25 +20,39 @@ const (
 // NonRetryable lists the error types retry policies must not retry.
 var NonRetryable = []string{ErrTypeRefused, ErrTypeNotFound, ErrTypeLockHeld, ErrTypeDigipoortFinal, ErrTypeInvalid}
 
-// RootMessage is what a person needs from an error that crossed Temporal: the message
-// of the innermost application error (an activity's own words, without the
-// "activity error (type: …, scheduledEventID: …)" frames around it), or the error's
-// text when there is none.
+// RootMessage is what a person needs from an error that crossed Temporal: the words
+// of the activity that failed (the message of the error directly under the innermost
+// activity error, without the "activity error (type: …, scheduledEventID: …)" frames
+// around it and without the causes Temporal appends), or else the message of the
+// outermost application error, or else the error's text.
 func RootMessage(err error) string {
 	if err == nil {
 		return ""
 	}
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) {
-		return err.Error()
-	}
-	for {
-		var inner *temporal.ApplicationError
-		if u := errors.Unwrap(app); u == nil || !errors.As(u, &inner) {
-			return app.Error()
+	var inner *temporal.ActivityError
+	for e := error(err); ; {
+		var act *temporal.ActivityError
+		if !errors.As(e, &act) {
+			break
 		}
-		app = inner
+		inner, e = act, act.Unwrap()
 	}
+	if inner != nil {
+		cause := inner.Unwrap()
+		var app *temporal.ApplicationError
+		if errors.As(cause, &app) && error(app) == cause {
+			return app.Message()
+		}
+		if cause != nil {
+			return cause.Error()
+		}
+		return inner.Error()
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 // IsErrorType reports whether any application error in err's chain has that type: a

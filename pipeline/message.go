@@ -11,8 +11,9 @@ import (
 
 // Message is an outgoing message as the pipeline sees it: what its workflow starts
 // from (LoadMessage), what a delivery returns, what every start and signal shows in
-// the Web UI, and the body of the `state` query. Postgres is its record of truth;
-// store.Message.Declaration is the one place that fills it.
+// the Web UI, and what the `state` query reports. Postgres is its record of truth; the
+// store fills it (store.Message.Declaration, and store.Queued.Declaration for a
+// message just queued).
 //
 // Its JSON keys are the Go field names because recorded histories carry it that way:
 // don't add json tags or rename a field.
@@ -21,7 +22,7 @@ type Message struct {
 	Direction   domain.Direction
 	Environment string
 	// EnvironmentActive is false once the environment was removed: its messages are
-	// neither sent nor processed on their own any more (rule 9 (docs/rules.md)).
+	// neither sent nor processed on their own any more (rule 9 in docs/rules.md).
 	EnvironmentActive bool
 	AutoSend          bool
 	AutoProcess       bool
@@ -117,10 +118,36 @@ const (
 	StageDone              = "done"
 )
 
-// State is what the `state` query returns: the message where its workflow stands,
-// the stage, and the last thing that happened to it.
+// State is what the `state` query returns, for people: the Web UI shows it and
+// `starter state` prints it. Its JSON keys are a contract of their own (snake_case,
+// stable), unlike Message's, which recorded histories fix.
 type State struct {
-	Message
-	Stage       string
-	LastMessage string `json:",omitempty"`
+	Number            int64         `json:"number"`
+	Stage             string        `json:"stage"`
+	Status            domain.Status `json:"status"`
+	EnvStatus         domain.Status `json:"environment_status"`
+	Environment       string        `json:"environment"`
+	Type              string        `json:"type"`
+	Subject           string        `json:"subject"`
+	Period            string        `json:"period"`
+	Declaration       string        `json:"declaration"`
+	Version           int           `json:"version"`
+	LatestVersion     int           `json:"latest_version"`
+	Attempt           int           `json:"attempt"`
+	Kenmerk           string        `json:"kenmerk"`
+	Replies           []Reply       `json:"replies"`
+	DoNotSend         bool          `json:"do_not_send"`
+	NeedsAction       bool          `json:"needs_action"`
+	NeedsActionReason string        `json:"needs_action_reason,omitempty"`
+	LastMessage       string        `json:"last_message,omitempty"`
+}
+
+// State is the message as the `state` query shows it, at a stage of its workflow.
+func (m Message) State(stage, last string) State {
+	return State{
+		Number: m.Number, Stage: stage, Status: m.Status, EnvStatus: m.EnvStatus, Environment: m.Environment, Type: m.Type,
+		Subject: m.Subject, Period: m.Period, Declaration: m.Declaration, Version: m.Version, LatestVersion: m.LatestVersion,
+		Attempt: m.Attempt, Kenmerk: m.Kenmerk, Replies: append([]Reply{}, m.Replies...), DoNotSend: m.DoNotSend,
+		NeedsAction: m.NeedsAction, NeedsActionReason: m.NeedsActionReason, LastMessage: last,
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,32 +131,52 @@ func TestStarterUsesOneSetOfOptions(t *testing.T) {
 }
 
 // RootMessage gives a person the activity's own words from an error that crossed
-// Temporal twice (activity → workflow → client), without the frames around them.
+// Temporal twice (activity → workflow → client), without the frames around them and
+// without the causes Temporal appends to an application error's text.
 func TestRootMessageFindsTheActivitysWords(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	refuse := func(context.Context) error {
-		cause := errors.New("message 7 is version 1, but version 2 exists")
-		return temporal.NewNonRetryableApplicationError(cause.Error(), pipeline.ErrTypeRefused, cause)
-	}
-	env.RegisterActivityWithOptions(refuse, activity.RegisterOptions{Name: "Refuse"})
-	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-		if err := workflow.ExecuteActivity(ctx, "Refuse").Get(ctx, nil); err != nil {
-			return fmt.Errorf("send: %w", err)
-		}
-		return nil
-	}, workflow.RegisterOptions{Name: "Wrapper"})
-	env.ExecuteWorkflow("Wrapper")
-	err := env.GetWorkflowError()
-	if got := pipeline.RootMessage(err); got != "message 7 is version 1, but version 2 exists" {
-		t.Errorf("RootMessage(%v) = %q", err, got)
-	}
-	if !pipeline.IsErrorType(err, pipeline.ErrTypeRefused) || pipeline.IsErrorType(err, pipeline.ErrTypeLockHeld) {
-		t.Errorf("IsErrorType(%v) wrong", err)
+	refused := errors.New("refused")
+	for name, c := range map[string]struct {
+		fail func() error
+		want string
+		typ  string
+	}{
+		// As activities' final() wraps a store refusal.
+		"final": {func() error {
+			err := fmt.Errorf("restore message 7: %w: message 7 is version 1, but version 2 exists", refused)
+			return temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrTypeRefused, err)
+		}, "restore message 7: refused: message 7 is version 1, but version 2 exists", pipeline.ErrTypeRefused},
+		// A transient error the activity returns as it is, wrapping its cause.
+		"transient": {func() error {
+			return fmt.Errorf("deliver message 7: %w", &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED})
+		}, "deliver message 7: connect: connection refused", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterActivityWithOptions(func(context.Context) error { return c.fail() }, activity.RegisterOptions{Name: "Fail"})
+			env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+				ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+					RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+				if err := workflow.ExecuteActivity(ctx, "Fail").Get(ctx, nil); err != nil {
+					return fmt.Errorf("send: %w", err)
+				}
+				return nil
+			}, workflow.RegisterOptions{Name: "Wrapper"})
+			env.ExecuteWorkflow("Wrapper")
+			err := env.GetWorkflowError()
+			if got := pipeline.RootMessage(err); got != c.want {
+				t.Errorf("RootMessage(%v)\n = %q\nwant %q", err, got, c.want)
+			}
+			if c.typ != "" && (!pipeline.IsErrorType(err, c.typ) || pipeline.IsErrorType(err, pipeline.ErrTypeLockHeld)) {
+				t.Errorf("IsErrorType(%v, %s) wrong", err, c.typ)
+			}
+		})
 	}
 	if got := pipeline.RootMessage(errors.New("plain")); got != "plain" {
 		t.Errorf("plain error: %q", got)
+	}
+	if got := pipeline.RootMessage(temporal.NewApplicationError("the workflow's own words", "Invalid", errors.New("a cause"))); got != "the workflow's own words" {
+		t.Errorf("application error without an activity: %q", got)
 	}
 	if got := pipeline.RootMessage(nil); got != "" {
 		t.Errorf("nil error: %q", got)

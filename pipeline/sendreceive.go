@@ -1,6 +1,9 @@
 package pipeline
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Defaults of a send/receive run, used when its input leaves them zero (the worker's
 // configuration sets them from KOERIER_PAGE_SIZE and KOERIER_SEND_WAIT).
@@ -33,6 +36,14 @@ type SendReceiveInput struct {
 	Counts     SendReceiveCounts
 }
 
+// Lock is the send/receive lock a run holds (the AcquireLock and RenewLock result).
+type Lock struct {
+	Name       string    `json:"name"`
+	Holder     string    `json:"holder"`
+	AcquiredAt time.Time `json:"acquired_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
 // Phases of a send/receive run, in order.
 const (
 	PhaseSend    = "send"
@@ -56,6 +67,13 @@ type SendReceiveCounts struct {
 	ReceiveErrors int  `json:"receive_errors"`
 	Continued     int  `json:"continued_as_new"`
 	Complete      bool `json:"complete"`
+}
+
+// String is the counts as one line, for the run's log line and the command line.
+func (c SendReceiveCounts) String() string {
+	return fmt.Sprintf("sent %d, send failed %d, delivery errors %d, still sending %d, statuses %d for %d deliveries, "+
+		"reply documents %d, unknown replies %d, receive errors %d",
+		c.Sent, c.Failed, c.DeliveryError, c.StillSending, c.Replies, c.InFlight, c.Documents, c.ONB, c.ReceiveErrors)
 }
 
 // DispatchRequest asks for one page of due messages to be told to send.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"koerier/internal/bench"
+	"koerier/internal/config"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -60,20 +61,13 @@ func newBenchCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	state := os.Getenv("KOERIER_STATE_DIR")
-	if state == "" {
-		state = ".koerier"
-	}
-	sim := os.Getenv("KOERIER_SIM_CONTROL_URL")
-	if sim == "" {
-		sim = "http://127.0.0.1:8444"
-	}
+	local := config.LocalFromEnv()
 	f := cmd.Flags()
 	f.IntVar(&opts.N, "n", 10000, "declarations to queue")
 	f.IntVar(&opts.Envs, "envs", 10, "environments to spread them over")
-	f.StringVar(&opts.SimControlURL, "sim-control", sim, "the Digipoort simulator's control API (KOERIER_SIM_CONTROL_URL)")
+	f.StringVar(&opts.SimControlURL, "sim-control", local.SimControlURL, "the Digipoort simulator's control API (KOERIER_SIM_CONTROL_URL)")
 	f.IntVar(&opts.WorkerPID, "worker-pid", 0, "the worker process for the peak-RSS figure (default: read from --worker-pid-file)")
-	f.StringVar(&pidFile, "worker-pid-file", filepath.Join(state, "worker.pid"), "where `make run` wrote the worker's pid")
+	f.StringVar(&pidFile, "worker-pid-file", filepath.Join(local.StateDir, "worker.pid"), "where `make run` wrote the worker's pid")
 	f.DurationVar(&opts.Timeout, "timeout", 45*time.Minute, "give up after this long")
 	f.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor measurement")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")

@@ -59,11 +59,7 @@ func newQueueCmd() *cobra.Command {
 			}
 			if q.Existing {
 				fmt.Fprintf(
-					cmd.OutOrStdout(),
-					"already queued under reference %q: message %d, version %d, %s\n",
-					req.ClientReference,
-					q.Number,
-					q.Version,
+					cmd.OutOrStdout(), "already queued under reference %q: message %d, version %d, %s\n", req.ClientReference, q.Number, q.Version,
 					q.Status,
 				)
 				return nil

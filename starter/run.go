@@ -39,22 +39,7 @@ func newSendReceiveCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), counts)
 			}
-			c := counts
-			fmt.Fprintf(
-				cmd.OutOrStdout(),
-				"send/receive %s done: sent %d, send failed %d, delivery errors %d, still sending %d; statuses %d for %d deliveries in "+
-					"flight; reply documents %d; unknown replies (ONB) %d; receive errors %d\n",
-				id,
-				c.Sent,
-				c.Failed,
-				c.DeliveryError,
-				c.StillSending,
-				c.Replies,
-				c.InFlight,
-				c.Documents,
-				c.ONB,
-				c.ReceiveErrors,
-			)
+			fmt.Fprintf(cmd.OutOrStdout(), "send/receive %s done: %s\n", id, counts)
 			return nil
 		}),
 	}

@@ -29,16 +29,7 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintln(w, "NUMBER\tTYPE\tSUBJECT\tPERIOD\tVERSION\tSTATUS\tDO-NOT-SEND\tNEEDS-ACTION\tCHANGED")
 			for _, r := range rows {
 				fmt.Fprintf(
-					w,
-					"%d\t%s\t%s\t%s\t%d\t%s\t%v\t%v\t%s\n",
-					r.Number,
-					r.Type,
-					r.Subject,
-					r.Period,
-					r.Version,
-					r.Status,
-					r.DoNotSend,
-					r.NeedsAction,
+					w, "%d\t%s\t%s\t%s\t%d\t%s\t%v\t%v\t%s\n", r.Number, r.Type, r.Subject, r.Period, r.Version, r.Status, r.DoNotSend, r.NeedsAction,
 					r.LastStatusChange.Local().Format("2006-01-02 15:04:05"),
 				)
 			}
@@ -76,20 +67,8 @@ func newMessagesCmd() *cobra.Command {
 					v = fmt.Sprint(*m.Version)
 				}
 				fmt.Fprintf(
-					w,
-					"%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n",
-					m.Number,
-					orDashPtr(m.Environment),
-					m.Direction,
-					m.Type,
-					orDash(m.Subject),
-					orDash(m.Period),
-					v,
-					m.Status,
-					m.EnvStatus,
-					orDashPtr(m.Kenmerk),
-					m.DoNotSend,
-					orDash(m.NeedsActionReason),
+					w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", m.Number, orDashPtr(m.Environment), m.Direction, m.Type, orDash(m.Subject),
+					orDash(m.Period), v, m.Status, m.EnvStatus, orDashPtr(m.Kenmerk), m.DoNotSend, orDash(m.NeedsActionReason),
 				)
 			}
 			if err := w.Flush(); err != nil {
@@ -101,13 +80,8 @@ func newMessagesCmd() *cobra.Command {
 				fmt.Fprintln(w, "NUMBER\tKENMERK\tBELANGHEBBENDE\tRECEIVED\tNOTE")
 				for _, m := range onb {
 					fmt.Fprintf(
-						w,
-						"%d\t%s\t%s\t%s\t%s\n",
-						m.Number,
-						orDashPtr(m.PickupKenmerk),
-						orDash(m.Subject),
-						m.QueuedAt.Local().Format("2006-01-02 15:04"),
-						orDash(m.Memo),
+						w, "%d\t%s\t%s\t%s\t%s\n", m.Number, orDashPtr(m.PickupKenmerk), orDash(m.Subject),
+						m.QueuedAt.Local().Format("2006-01-02 15:04"), orDash(m.Memo),
 					)
 				}
 				return w.Flush()

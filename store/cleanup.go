@@ -25,7 +25,7 @@ type cleanupRow struct {
 }
 
 // Cleanup removes old messages with their attachments, replies and reply documents
-// (rule 8 (docs/rules.md)). A selection is all-or-nothing: if any message in it may not go, nothing
+// (rule 8 in docs/rules.md). A selection is all-or-nothing: if any message in it may not go, nothing
 // goes and every refusal is reported. Without a selection it removes one page of
 // eligible messages per call, each page in its own transaction, so a crash leaves
 // nothing half-removed.
@@ -51,8 +51,8 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		var rows []cleanupRow
 		if len(req.Numbers) > 0 {
 			if err := tx.SelectContext(ctx, &rows,
-				`SELECT number, status, queued_at, fiscal, direction, subtype FROM messages WHERE number = ANY($1) ORDER BY number FOR
-					UPDATE`, pq.Array(req.Numbers)); err != nil {
+				`SELECT number, status, queued_at, fiscal, direction, subtype FROM messages WHERE number = ANY($1)
+				ORDER BY number FOR UPDATE`, pq.Array(req.Numbers)); err != nil {
 				return err
 			}
 			found := map[int64]bool{}
@@ -118,12 +118,7 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		}
 		return writeLog(ctx, tx, LogEntry{Step: domain.StepCleanup, Level: domain.LevelInfo,
 			Description: fmt.Sprintf(
-				"%s removed %d message(s) with %d attachment(s), %d bytes (mode %s, retention %d days)",
-				who,
-				len(ok),
-				stats.N,
-				stats.Bytes,
-				req.Mode,
+				"%s removed %d message(s) with %d attachment(s), %d bytes (mode %s, retention %d days)", who, len(ok), stats.N, stats.Bytes, req.Mode,
 				int(req.Retention.Hours()/24),
 			),
 			Information: "numbers: " + joinNumbers(ok)})
@@ -142,9 +137,7 @@ func cleanupRefusal(r cleanupRow, now time.Time, req pipeline.CleanupRequest) st
 		return fmt.Sprintf("message %d is a reply document: it goes with the message it answers", r.Number)
 	}
 	return domain.CleanupRefusal(
-		domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), QueuedAt: r.QueuedAt, Fiscal: r.Fiscal},
-		now,
-		req.Retention,
+		domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), QueuedAt: r.QueuedAt, Fiscal: r.Fiscal}, now, req.Retention,
 		req.Mode,
 	)
 }

@@ -61,7 +61,7 @@ type DeliveryPlan struct {
 	Berichtsoort    string
 	Subject         string
 	IdentityType    string
-	// Refused says why this message may not be sent (rule 3 (docs/rules.md)); nothing was changed.
+	// Refused says why this message may not be sent (rule 3 in docs/rules.md); nothing was changed.
 	Refused string
 	// Kenmerk is set when this attempt was delivered already: nothing to do.
 	Kenmerk string
@@ -186,10 +186,8 @@ func (s *Store) RecordSendFailed(ctx context.Context, number int64, attempt int,
 		n := number
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
 			Description: fmt.Sprintf("Digipoort refused message %d: %s", number, reason),
-			Information: "correct the cause, then restore the message (starter restore " + fmt.Sprint(
-				number,
-			) + ") so that the next send/receive sends it again",
-			DedupeKey: fmt.Sprintf("send-failed/%d/%d", number, attempt)})
+			Information: fmt.Sprintf("correct the cause, then restore the message (starter restore %d) so that the next send/receive sends it again", number),
+			DedupeKey:   fmt.Sprintf("send-failed/%d/%d", number, attempt)})
 	})
 	if err != nil {
 		return fmt.Errorf("record failed delivery of message %d: %w", number, err)

@@ -64,9 +64,7 @@ func (s *Store) AddEnvironment(ctx context.Context, e Environment) (Environment,
 		existing, gerr := s.Environment(ctx, e.Name)
 		if gerr == nil && !existing.Active {
 			return Environment{}, fmt.Errorf(
-				"%w: environment %s was removed on %s and its name is not reused: choose another name",
-				ErrRefused,
-				e.Name,
+				"%w: environment %s was removed on %s and its name is not reused: choose another name", ErrRefused, e.Name,
 				existing.RemovedAt.Format(time.DateOnly),
 			)
 		}
@@ -123,7 +121,7 @@ func (s *Store) Environments(ctx context.Context, includeRemoved bool) ([]Enviro
 }
 
 // RemoveEnvironment marks an environment removed. Its messages that were not handled
-// to the end need an operator (rule 9 (docs/rules.md)); their numbers are returned.
+// to the end need an operator (rule 9 in docs/rules.md); their numbers are returned.
 func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, error) {
 	var affected []int64
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -150,7 +148,8 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 			Reported  *domain.Status `db:"reported_status"`
 		}
 		if err := tx.SelectContext(ctx, &msgs,
-			`SELECT number, status, env_status, reported_status FROM messages WHERE environment_id = $1 AND direction = 'out' FOR UPDATE`, id); err != nil {
+			`SELECT number, status, env_status, reported_status FROM messages WHERE environment_id = $1 AND direction = $2 FOR UPDATE`,
+			id, domain.DirectionOut); err != nil {
 			return err
 		}
 		for _, m := range msgs {
@@ -186,9 +185,7 @@ func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string,
 			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
 		case m.Handled():
 			return fmt.Errorf(
-				"%w: message %d was handled correctly (%s, reported to its environment): it cannot be assigned elsewhere",
-				ErrRefused,
-				number,
+				"%w: message %d was handled correctly (%s, reported to its environment): it cannot be assigned elsewhere", ErrRefused, number,
 				m.Status,
 			)
 		case m.EnvironmentActive != nil && *m.EnvironmentActive:
@@ -203,10 +200,7 @@ func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string,
 			}
 			return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepEnvironment, Level: domain.LevelInfo,
 				Description: fmt.Sprintf(
-					"message %d of removed environment %s resolved by %s: its outcome stays in this log only",
-					number,
-					deref(m.Environment),
-					who,
+					"message %d of removed environment %s resolved by %s: its outcome stays in this log only", number, deref(m.Environment), who,
 				)})
 		}
 		var target struct {

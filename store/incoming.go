@@ -40,7 +40,7 @@ type IncomingResult struct {
 
 // StoreIncoming keeps reply documents, linked to the message they answer by
 // Digipoort's kenmerk or else by the aanleverkenmerk Koerier gave; what links to
-// nothing becomes an unknown reply (ONB) with an F line in the log (rule 5 (docs/rules.md)). A document
+// nothing becomes an unknown reply (ONB) with an F line in the log (rule 5 in docs/rules.md). A document
 // fetched again is stored once.
 func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (IncomingResult, error) {
 	res := IncomingResult{Linked: map[int64][]int64{}}
@@ -119,14 +119,14 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 		if err := tx.SelectContext(ctx, &inserted, `
 			INSERT INTO messages (direction, environment_id, message_type, subtype, subject, status, env_status, reply_to, pickup_kenmerk,
 				berichtkenmerk, berichtsoort, needs_action, needs_action_reason, memo)
-			SELECT 'in', u.env, u.typ, u.sub, u.subject, 'received', 'received', u.reply_to, u.km, u.bk, u.soort, u.needs, u.reason, u.memo
+			SELECT $12, u.env, u.typ, u.sub, u.subject, $13, $13, u.reply_to, u.km, u.bk, u.soort, u.needs, u.reason, u.memo
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[],
 				$10::text[], $11::text[])
 			     AS u(env, typ, sub, subject, reply_to, km, bk, soort, needs, reason, memo)
 			ON CONFLICT (pickup_kenmerk, berichtkenmerk) WHERE pickup_kenmerk IS NOT NULL DO NOTHING
 			RETURNING number, pickup_kenmerk, berichtkenmerk`,
 			pq.Array(envIDs), pq.Array(types), pq.Array(subtypes), pq.Array(subjects), pq.Array(replyTo), pq.Array(kms), pq.Array(bks),
-			pq.Array(soorts), pq.Array(needs), pq.Array(reasons), pq.Array(memos)); err != nil {
+			pq.Array(soorts), pq.Array(needs), pq.Array(reasons), pq.Array(memos), domain.DirectionIn, domain.StatusReceived); err != nil {
 			return err
 		}
 		number := make(map[[2]string]int64, len(inserted))
@@ -160,22 +160,15 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 				orig := t.number
 				logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: domain.StepReceive, Level: domain.LevelInfo,
 					Description: fmt.Sprintf(
-						"reply %s (kenmerk %s) received for message %d, stored as message %d",
-						d.Berichtkenmerk,
-						d.PickupKenmerk,
-						t.number,
-						num,
+						"reply %s (kenmerk %s) received for message %d, stored as message %d", d.Berichtkenmerk, d.PickupKenmerk, t.number, num,
 					)})
 				continue
 			}
 			res.Unknown = append(res.Unknown, num)
 			logs = append(logs, LogEntry{MessageNumber: &n, Step: domain.StepReceive, Level: domain.LevelError,
 				Description: fmt.Sprintf(
-					"unknown reply (ONB) %d: kenmerk %s, berichtsoort %s, belanghebbende %s links to no message Koerier sent",
-					num,
-					d.PickupKenmerk,
-					d.Berichtsoort,
-					d.Subject,
+					"unknown reply (ONB) %d: kenmerk %s, berichtsoort %s, belanghebbende %s links to no message Koerier sent", num, d.PickupKenmerk,
+					d.Berichtsoort, d.Subject,
 				),
 				Information: "look it up with `starter digipoort status --kenmerk " + d.PickupKenmerk + "` and with the environment it may " +
 					"belong to; it is kept apart in `starter messages`"})
@@ -203,14 +196,27 @@ func truncateRunes(s string, n int) string {
 	return string(r[:n])
 }
 
-// PickupCounts returns how many documents are stored per pickup kenmerk.
+// statusStandInPrefix starts the berichtkenmerk of a status kept as an unknown reply
+// (it has none of its own), so that the same status fetched again is stored once.
+const statusStandInPrefix = "status/"
+
+// StatusBerichtkenmerk stands in for the berichtkenmerk of a status kept as an
+// incoming message.
+func StatusBerichtkenmerk(code string, at time.Time) string {
+	return statusStandInPrefix + code + "/" + at.UTC().Format(time.RFC3339Nano)
+}
+
+// PickupCounts returns how many documents are stored per pickup kenmerk. Statuses
+// kept under a kenmerk are not documents: counting them would make a pickup think
+// the kenmerk's documents were fetched already.
 func (s *Store) PickupCounts(ctx context.Context, kenmerken []string) (map[string]int, error) {
 	var rows []struct {
 		Kenmerk string `db:"pickup_kenmerk"`
 		N       int    `db:"n"`
 	}
 	if err := s.db.SelectContext(ctx, &rows,
-		`SELECT pickup_kenmerk, count(*) AS n FROM messages WHERE pickup_kenmerk = ANY($1) GROUP BY pickup_kenmerk`, pq.Array(kenmerken)); err != nil {
+		`SELECT pickup_kenmerk, count(*) AS n FROM messages WHERE pickup_kenmerk = ANY($1) AND berichtkenmerk NOT LIKE $2 || '%'
+		GROUP BY pickup_kenmerk`, pq.Array(kenmerken), statusStandInPrefix); err != nil {
 		return nil, fmt.Errorf("count stored pickups: %w", err)
 	}
 	out := make(map[string]int, len(rows))

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// LockSendReceive is the name of the send/receive lock (rule 6 (docs/rules.md)).
+// LockSendReceive is the name of the send/receive lock (rule 6 in docs/rules.md).
 const LockSendReceive = "send-receive"
 
 // Lock is a held lock.

@@ -15,21 +15,15 @@ import (
 func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResult, error) {
 	var res pipeline.ProcessResult
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var row struct {
-			Status    string `db:"status"`
-			EnvStatus string `db:"env_status"`
-			Auto      *bool  `db:"auto_process"`
-		}
-		if err := tx.GetContext(ctx, &row, `SELECT m.status, m.env_status, e.auto_process FROM messages m LEFT JOIN environments e ON e.id = m.environment_id
-			WHERE m.number = $1 AND m.direction = 'out' FOR UPDATE OF m`, number); err != nil {
-			if isNoRows(err) {
-				return fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
-			}
+		m, err := lockMessage(ctx, tx, number)
+		if err != nil {
 			return err
 		}
-		res.Status = domain.Status(row.Status)
-		res.AutoProcess = row.Auto != nil && *row.Auto
-		if row.Status == row.EnvStatus {
+		if m.Direction != domain.DirectionOut {
+			return fmt.Errorf("%w: message %d is an incoming message; only outgoing messages are processed", ErrRefused, number)
+		}
+		res.Status, res.AutoProcess = m.Status, deref(m.AutoProcess)
+		if m.Status == m.EnvStatus {
 			return nil
 		}
 		res.Changed = true
@@ -39,7 +33,7 @@ func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResu
 		}
 		n := number
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepProcess, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("message %d processed: the environment now sees %s (was %s)", number, row.Status, row.EnvStatus)})
+			Description: fmt.Sprintf("message %d processed: the environment now sees %s (was %s)", number, m.Status, m.EnvStatus)})
 	})
 	if err != nil {
 		return pipeline.ProcessResult{}, fmt.Errorf("process message %d: %w", number, err)
@@ -60,7 +54,8 @@ func (s *Store) Unprocessed(ctx context.Context, env string, limit int) ([]int64
 	}
 	out := []int64{}
 	if err := s.db.SelectContext(ctx, &out, `SELECT number FROM messages
-		WHERE direction = 'out' AND env_status <> status AND ($1::bigint IS NULL OR environment_id = $1) ORDER BY number LIMIT $2`, envID, limit); err != nil {
+		WHERE direction = $3 AND env_status <> status AND ($1::bigint IS NULL OR environment_id = $1) ORDER BY number LIMIT $2`,
+		envID, limit, domain.DirectionOut); err != nil {
 		return nil, fmt.Errorf("list unprocessed messages: %w", err)
 	}
 	return out, nil

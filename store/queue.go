@@ -23,7 +23,7 @@ type QueueRequest struct {
 	Type        domain.MessageType
 	Subject     string
 	Period      string
-	// ClientReference makes queueing idempotent per environment (rule 1 (docs/rules.md)): the same
+	// ClientReference makes queueing idempotent per environment (rule 1 in docs/rules.md): the same
 	// reference again returns the message queued the first time.
 	ClientReference string
 	Memo            string
@@ -181,7 +181,7 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 				return err
 			}
 		}
-		// Rule 3 (domain.SupersededBy, decided here under the declaration's lock): an
+		// Rule 3, decided here under the declaration's lock (domain.UnsentStatuses): an
 		// older version that has not reached Digipoort must never go after this one.
 		if err := tx.SelectContext(ctx, &out.Superseded, `
 			UPDATE messages SET do_not_send = true
@@ -215,6 +215,7 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 	var m struct {
 		Number  int64  `db:"number"`
 		Version int    `db:"version"`
+		Key     string `db:"declaration_key"`
 		Status  string `db:"status"`
 		Type    string `db:"message_type"`
 		Subject string `db:"subject"`
@@ -223,7 +224,7 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 	err := tx.GetContext(
 		ctx,
 		&m,
-		`SELECT number, version, status, message_type, subject, period FROM messages WHERE environment_id = $1 AND client_reference = $2`,
+		`SELECT number, version, status, message_type, subject, period, declaration_key FROM messages WHERE environment_id = $1 AND client_reference = $2`,
 		envID,
 		req.ClientReference,
 	)

@@ -79,7 +79,7 @@ type ApplyResult struct {
 
 // ApplyReplies stores a batch of replies and raises each message to the highest
 // status among its replies — in a handful of statements for the whole batch, and
-// decided in SQL so that two batches at once cannot lower a status (rule 4 (docs/rules.md)). A reply to
+// decided in SQL so that two batches at once cannot lower a status (rule 4 in docs/rules.md). A reply to
 // an earlier delivery attempt is kept but not applied: the message was restored and
 // resent since.
 func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult, error) {

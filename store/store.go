@@ -28,6 +28,10 @@ var (
 	ErrRefused  = errors.New("refused")
 )
 
+// DefaultMaxConns is a worker's connection pool: room for the activities that run at
+// once against a server's default of 100 connections shared by several processes.
+const DefaultMaxConns = 20
+
 // Store is Koerier's Postgres store.
 type Store struct {
 	db      *sqlx.DB
@@ -36,7 +40,8 @@ type Store struct {
 
 // Options tune a store.
 type Options struct {
-	// MaxConns bounds the connection pool (config's KOERIER_DB_MAX_CONNS); 0 means 20.
+	// MaxConns bounds the connection pool (KOERIER_DB_MAX_CONNS for the worker); 0
+	// means DefaultMaxConns.
 	MaxConns int
 	// Catalog of message types; the zero value means domain.DefaultCatalog().
 	Catalog *domain.Catalog
@@ -52,7 +57,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	n := opts.MaxConns
 	if n <= 0 {
-		n = 20
+		n = DefaultMaxConns
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
@@ -162,4 +167,26 @@ func EnsureDatabase(ctx context.Context, url string) (bool, error) {
 func isDuplicateDatabase(err error) bool {
 	var pe *pq.Error
 	return errors.As(err, &pe) && pe.Code == "42P04"
+}
+
+// lockMessage reads a message and locks its row for the rest of the transaction:
+// every change to a message (delivery, process, report, restore, assignment) starts
+// with it, so two changes never interleave.
+func lockMessage(ctx context.Context, tx *sqlx.Tx, number int64) (Message, error) {
+	var m Message
+	if err := tx.GetContext(ctx, &m, `SELECT `+messageColumns+messageFrom+` WHERE m.number = $1 FOR UPDATE OF m`, number); err != nil {
+		if isNoRows(err) {
+			return Message{}, fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
+		}
+		return Message{}, err
+	}
+	return m, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"koerier/domain"
@@ -80,7 +79,8 @@ type Message struct {
 	Memo              string           `db:"memo"                json:"memo,omitempty"`
 }
 
-// Handled reports rule 9 (docs/rules.md)'s "handled correctly" (domain.HandledCorrectly).
+// Handled reports whether the message was "handled correctly" in the sense of rule 9
+// (docs/rules.md): domain.HandledCorrectly.
 func (m Message) Handled() bool {
 	var reported *domain.Status
 	if m.ReportedStatus != nil {
@@ -200,25 +200,4 @@ func (s *Store) Declarations(ctx context.Context, numbers []int64) (map[int64]pi
 		out[r.Number] = r.Declaration()
 	}
 	return out, nil
-}
-
-// lockMessage reads a message and locks its row for the rest of the transaction: every
-// change to a message's status goes through it, so two changes never interleave.
-func lockMessage(ctx context.Context, tx *sqlx.Tx, number int64) (Message, error) {
-	var m Message
-	if err := tx.GetContext(ctx, &m, `SELECT `+messageColumns+messageFrom+` WHERE m.number = $1 FOR UPDATE OF m`, number); err != nil {
-		if isNoRows(err) {
-			return Message{}, fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
-		}
-		return Message{}, err
-	}
-	return m, nil
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }

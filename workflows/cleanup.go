@@ -9,7 +9,7 @@ import (
 	"koerier/pipeline"
 )
 
-// CleanupWorkflow removes old messages with their attachments (rule 8 (docs/rules.md)): a selection
+// CleanupWorkflow removes old messages with their attachments (rule 8 in docs/rules.md): a selection
 // all or nothing, otherwise page by page, each page one transaction, so that nothing
 // is half-removed after a crash. A dry run only reports.
 func CleanupWorkflow(ctx workflow.Context, in pipeline.CleanupInput) (pipeline.CleanupOutcome, error) {

@@ -16,7 +16,7 @@ import (
 // queue → send → await replies → process → report, and after a failure waits for an
 // operator to restore it. Its id is message-<number>.
 //
-// Cancel and terminate: a queued message cannot be withdrawn (rule 1 (docs/rules.md)), and nothing
+// Cancel and terminate: a queued message cannot be withdrawn (rule 1 in docs/rules.md), and nothing
 // here can withdraw it. Postgres keeps the message where it stands. A cancelled
 // workflow writes an F line saying so and ends; a terminated one ends without a word.
 // Either way the next send/receive re-creates the workflow of a due message, a new
@@ -69,9 +69,8 @@ type declaration struct {
 
 func (d *declaration) state() pipeline.State {
 	m := d.msg
-	m.Number = d.in.Number
-	m.Replies = append([]pipeline.Reply{}, d.msg.Replies...)
-	return pipeline.State{Message: m, Stage: d.stage, LastMessage: d.last}
+	m.Number = d.in.Number // before the first load
+	return m.State(d.stage, d.last)
 }
 
 func (d *declaration) run(ctx workflow.Context) error {

@@ -521,3 +521,31 @@ func TestDeclarationAssignEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// A reload from Postgres (here: a restore-status that does not apply) keeps every
+// reply in the state, also those the workflow had already seen.
+func TestDeclarationReloadKeepsReplies(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusInProgress)
+	w.msg.Kenmerk = "K-1"
+	w.msg.Replies = []pipeline.Reply{{EventID: 1, Kenmerk: "K-1", Code: "105", Status: domain.StatusSent, Applied: true},
+		{EventID: 2, Kenmerk: "K-1", Code: "100", Status: domain.StatusReceiptConfirmed, Applied: true}}
+	w.setup(env)
+	var before, after pipeline.State
+	env.RegisterDelayedCallback(func() {
+		before = queryState(t, env)
+		env.SignalWorkflow(pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: "test"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		after = queryState(t, env)
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if w.called("LoadMessage") != 2 {
+		t.Fatalf("LoadMessage called %d times, want a reload", w.called("LoadMessage"))
+	}
+	if len(before.Replies) != 2 || len(after.Replies) != 2 || !strings.Contains(after.LastMessage, "restore-status ignored") {
+		t.Errorf("before %d replies, after %d (%q); want 2 and 2", len(before.Replies), len(after.Replies), after.LastMessage)
+	}
+}

@@ -207,20 +207,7 @@ func (r *sendReceive) finish(ctx workflow.Context) error {
 		level = domain.LevelError
 		what = "see the F lines of this run for each message; unknown replies wait in `starter messages`; messages still sending are sent by the next run"
 	}
-	summary := fmt.Sprintf(
-		"send/receive (%s): sent %d, send failed %d, delivery errors %d, still sending %d, statuses %d for %d deliveries, reply documents "+
-			"%d, unknown replies %d, receive errors %d",
-		r.in.Trigger,
-		c.Sent,
-		c.Failed,
-		c.DeliveryError,
-		c.StillSending,
-		c.Replies,
-		c.InFlight,
-		c.Documents,
-		c.ONB,
-		c.ReceiveErrors,
-	)
+	summary := fmt.Sprintf("send/receive (%s): %s", r.in.Trigger, c)
 	return r.log(ctx, level, summary, what)
 }
 

@@ -19,7 +19,6 @@ import (
 	"koerier/activities"
 	"koerier/domain"
 	"koerier/pipeline"
-	"koerier/store"
 )
 
 // fakeLock behaves like the locks table: one holder, expiring after 30 minutes on a
@@ -32,15 +31,15 @@ type fakeLock struct {
 	released []string
 }
 
-func (l *fakeLock) acquire(holder string) (store.Lock, error) {
+func (l *fakeLock) acquire(holder string) (pipeline.Lock, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.holder != "" && l.holder != holder && l.now.Before(l.expires) {
-		err := &store.LockHeldError{Lock: store.Lock{Name: store.LockSendReceive, Holder: l.holder, ExpiresAt: l.expires}}
-		return store.Lock{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrTypeLockHeld, err)
+		msg := fmt.Sprintf("send-receive is already running: %s holds the lock; it is released by itself at %s", l.holder, l.expires)
+		return pipeline.Lock{}, temporal.NewNonRetryableApplicationError(msg, pipeline.ErrTypeLockHeld, nil)
 	}
 	l.holder, l.expires = holder, l.now.Add(domain.LockDuration)
-	return store.Lock{Holder: holder, ExpiresAt: l.expires}, nil
+	return pipeline.Lock{Holder: holder, ExpiresAt: l.expires}, nil
 }
 
 func (l *fakeLock) release(holder string) (bool, error) {
@@ -67,8 +66,8 @@ type srFake struct {
 
 func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivity(&activities.Activities{})
-	env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (store.Lock, error) { return f.lock.acquire(h) })
-	env.OnActivity(a.RenewLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (store.Lock, error) { return f.lock.acquire(h) })
+	env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (pipeline.Lock, error) { return f.lock.acquire(h) })
+	env.OnActivity(a.RenewLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (pipeline.Lock, error) { return f.lock.acquire(h) })
 	env.OnActivity(a.ReleaseLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (bool, error) { return f.lock.release(h) })
 	env.OnActivity(a.DispatchSends, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
 		var page []int64

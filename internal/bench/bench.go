@@ -195,15 +195,8 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		}
 		res.SendReceiveRuns++
 		say(
-			"send/receive %d: %.1fs, dispatched %d, sent %d, statuses %d, documents %d; %d of %d final",
-			run,
-			took.Seconds(),
-			counts.Dispatched,
-			counts.Sent,
-			counts.Replies,
-			counts.Documents,
-			done,
-			opts.N,
+			"send/receive %d: %.1fs, dispatched %d, sent %d, statuses %d, documents %d; %d of %d final", run, took.Seconds(), counts.Dispatched,
+			counts.Sent, counts.Replies, counts.Documents, done, opts.N,
 		)
 		time.Sleep(time.Second)
 	}
@@ -280,8 +273,7 @@ func requireWorker(ctx context.Context, tc client.Client, taskQueue string) erro
 func finalCount(ctx context.Context, st *store.Store, envs []string) (int, error) {
 	var n int
 	err := st.DB().GetContext(ctx, &n, `SELECT count(*) FROM messages m JOIN environments e ON e.id = m.environment_id
-		WHERE e.name = ANY($1) AND m.direction = 'out' AND m.status IN ('accepted', 'rejected', 'failed',
-			'send_failed') AND m.reported_status = m.status`, pq.Array(envs))
+		WHERE e.name = ANY($1) AND m.status = ANY($2) AND m.reported_status = m.status`, pq.Array(envs), pq.Array(domain.FinalStatuses()))
 	return n, err
 }
 
@@ -290,7 +282,7 @@ func latencies(ctx context.Context, st *store.Store, envs []string) ([]float64, 
 	err := st.DB().
 		SelectContext(ctx, &out,
 			`SELECT extract(epoch FROM m.last_status_change - m.queued_at)::float8 FROM messages m JOIN environments e ON e.id = m.environment_id
-		WHERE e.name = ANY($1) AND m.direction = 'out' AND m.status IN ('accepted', 'rejected', 'failed', 'send_failed')`, pq.Array(envs))
+		WHERE e.name = ANY($1) AND m.status = ANY($2)`, pq.Array(envs), pq.Array(domain.FinalStatuses()))
 	sort.Float64s(out)
 	return out, err
 }

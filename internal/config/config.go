@@ -1,6 +1,7 @@
 // Package config reads Koerier's settings from the environment, with defaults that
 // run on a developer's machine, and errors that name the variable to fix. It is the
-// one place that reads the environment and the one place each default lives; the
+// one place that reads the service's environment and where its defaults live (the
+// Digipoort client reads its own KOERIER_DIGIPOORT_* in digipoort.ConfigFromEnv); the
 // README's configuration table lists the same variables.
 package config
 
@@ -14,6 +15,7 @@ import (
 
 	"koerier/domain"
 	"koerier/pipeline"
+	"koerier/store"
 )
 
 // Defaults that are not a workflow input's (those live in pipeline, beside the input).
@@ -31,9 +33,27 @@ const (
 	DefaultParallel = 16
 	// DefaultWorkerActivities bounds the activities one worker runs at once.
 	DefaultWorkerActivities = 256
-	// DefaultDBMaxConns is the worker's connection pool.
-	DefaultDBMaxConns = 20
 )
+
+// Local is where `make run` keeps its state and serves the simulator's control API,
+// for the commands that drive a local Koerier (the benchmark).
+type Local struct {
+	StateDir      string
+	SimControlURL string
+}
+
+// LocalFromEnv reads KOERIER_STATE_DIR and KOERIER_SIM_CONTROL_URL, with the
+// defaults `make run` uses.
+func LocalFromEnv() Local {
+	l := Local{StateDir: os.Getenv("KOERIER_STATE_DIR"), SimControlURL: os.Getenv("KOERIER_SIM_CONTROL_URL")}
+	if l.StateDir == "" {
+		l.StateDir = ".koerier"
+	}
+	if l.SimControlURL == "" {
+		l.SimControlURL = "http://127.0.0.1:8444"
+	}
+	return l
+}
 
 // Config is what the worker and the command line need.
 type Config struct {
@@ -103,7 +123,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		dst *time.Duration
 	}{
 		{"KOERIER_NO_REPLY_TIMEOUT", pipeline.DefaultNoReplyTimeout, time.Second, &c.NoReplyTimeout},
-		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", DefaultUncertainWait, 0, &c.UncertainWait},
+		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", DefaultUncertainWait, time.Second, &c.UncertainWait},
 		{"KOERIER_SEND_WAIT", pipeline.DefaultSendWait, time.Second, &c.SendWait},
 		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},
 		{"KOERIER_CLEANUP_RETENTION", domain.MinRetention, domain.MinRetention, &c.CleanupRetention},
@@ -128,7 +148,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_PARALLEL", DefaultParallel, &c.Parallel},
 		{"KOERIER_PAGE_SIZE", pipeline.DefaultPageSize, &c.PageSize},
 		{"KOERIER_WORKER_ACTIVITIES", DefaultWorkerActivities, &c.WorkerActivities},
-		{"KOERIER_DB_MAX_CONNS", DefaultDBMaxConns, &c.DBMaxConns},
+		{"KOERIER_DB_MAX_CONNS", store.DefaultMaxConns, &c.DBMaxConns},
 	}
 	for _, i := range ints {
 		v := get(i.key, "")
