@@ -232,3 +232,14 @@ func TestLoadMessageAndRestoreRefusalsAreFinal(t *testing.T) {
 		t.Fatalf("attempt after a refused restore: %d", got.Attempt)
 	}
 }
+
+// A message without its declaration cannot be delivered, however often it is tried:
+// the error is final, and Digipoort is not called.
+func TestDeliverWithoutAttachmentIsFinal(t *testing.T) {
+	h := newHarness(t)
+	n := h.queue("1").Number
+	h.exec(`DELETE FROM attachments WHERE message_number = $1`, n)
+	_, err := h.deliverCall(n)
+	requireFinal(t, err, pipeline.ErrTypeInvalid, "no attachment")
+	h.requireCalls(map[string]int{"Deliver": 0})
+}

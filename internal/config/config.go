@@ -33,6 +33,11 @@ const (
 	DefaultParallel = 16
 	// DefaultWorkerActivities bounds the activities one worker runs at once.
 	DefaultWorkerActivities = 256
+	// DefaultStickyCacheSize bounds the workflows a worker keeps in memory: the SDK's
+	// default of 10,000 grew the worker to 690 MiB at 10,000 open declarations; an
+	// evicted workflow is replayed from its history on its next task (see the README's
+	// benchmark for the trade-off).
+	DefaultStickyCacheSize = 1000
 )
 
 // Local is where `make run` keeps its state and serves the simulator's control API,
@@ -84,6 +89,8 @@ type Config struct {
 	WorkerActivities int
 	// DBMaxConns bounds the worker's Postgres connection pool.
 	DBMaxConns int
+	// StickyCacheSize bounds the workflows the worker keeps in memory between tasks.
+	StickyCacheSize int
 	// LogLevel is the worker's logrus level.
 	LogLevel logrus.Level
 }
@@ -149,6 +156,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_PAGE_SIZE", pipeline.DefaultPageSize, &c.PageSize},
 		{"KOERIER_WORKER_ACTIVITIES", DefaultWorkerActivities, &c.WorkerActivities},
 		{"KOERIER_DB_MAX_CONNS", store.DefaultMaxConns, &c.DBMaxConns},
+		{"KOERIER_STICKY_CACHE_SIZE", DefaultStickyCacheSize, &c.StickyCacheSize},
 	}
 	for _, i := range ints {
 		v := get(i.key, "")

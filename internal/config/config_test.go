@@ -41,6 +41,7 @@ func TestSettingsAndErrors(t *testing.T) {
 		"KOERIER_ROL":               "Boss",
 		"KOERIER_PARALLEL":          "0",
 		"KOERIER_LOG_LEVEL":         "loud",
+		"KOERIER_STICKY_CACHE_SIZE": "lots",
 		"KOERIER_DB_MAX_CONNS":      "-1",
 	} {
 		if _, err := FromLookup(lookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {

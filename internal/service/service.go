@@ -75,6 +75,10 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 		st.Close()
 		return nil, err
 	}
+	// Bounds the worker's memory (config.DefaultStickyCacheSize says why). The SDK
+	// keeps one cache per process, created with the first worker: later calls in the
+	// same process (tests that start several workers) change nothing.
+	worker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize)
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.WorkerActivities,
 		// On a busy machine a workflow task can wait a few seconds for the worker that
