@@ -48,10 +48,15 @@ func CleanableStatuses() []Status {
 
 // CleanupCandidate is a message as clean-up needs to see it.
 type CleanupCandidate struct {
-	Number   int64
-	Status   Status
-	QueuedAt time.Time
-	Fiscal   bool
+	Number int64
+	Status Status
+	// LastStatusChange is what the age counts from: a message restored yesterday is
+	// about to be sent again, however long ago it was first queued.
+	LastStatusChange time.Time
+	Fiscal           bool
+	// OpenDelivery is set while a delivery of the message's current attempt has no
+	// known outcome: it may be at Digipoort, and its replies must find the message.
+	OpenDelivery bool
 }
 
 // ValidateRetention refuses a retention below the 30-day floor.
@@ -68,8 +73,12 @@ func CleanupRefusal(c CleanupCandidate, now time.Time, retention time.Duration, 
 	if retention < MinRetention {
 		retention = MinRetention
 	}
-	if age := now.Sub(c.QueuedAt); age < retention {
-		return fmt.Sprintf("message %d is %d days old; clean-up removes only messages of at least %d days", c.Number, int(age.Hours()/24), int(retention.Hours()/24))
+	if c.OpenDelivery {
+		return fmt.Sprintf("message %d has a delivery whose outcome is not known yet: it is looked up at Digipoort first", c.Number)
+	}
+	if age := now.Sub(c.LastStatusChange); age < retention {
+		return fmt.Sprintf("message %d changed status %d days ago; clean-up removes only messages unchanged for at least %d days",
+			c.Number, int(age.Hours()/24), int(retention.Hours()/24))
 	}
 	if c.Status == StatusQueued {
 		// Rule 1 outranks every mode: a queued message cannot be withdrawn.

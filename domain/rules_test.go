@@ -218,20 +218,22 @@ func TestCleanupEligibility(t *testing.T) {
 		mode CleanupMode
 		want string
 	}{
-		{"old sent", CleanupCandidate{1, StatusSent, old, true}, CleanupStandard, ""},
-		{"old ready to resend", CleanupCandidate{1, StatusReadyToResend, old, false}, CleanupStandard, ""},
-		{"old receipt confirmed", CleanupCandidate{1, StatusReceiptConfirmed, old, false}, CleanupStandard, ""},
-		{"old send failed", CleanupCandidate{1, StatusSendFailed, old, false}, CleanupStandard, ""},
-		{"exactly 30 days", CleanupCandidate{1, StatusSent, now.Add(-MinRetention), false}, CleanupStandard, ""},
-		{"young sent", CleanupCandidate{1, StatusSent, young, false}, CleanupStandard, "29 days old"},
-		{"old accepted", CleanupCandidate{1, StatusAccepted, old, true}, CleanupStandard, "fiscal mode skips"},
-		{"old rejected", CleanupCandidate{1, StatusRejected, old, false}, CleanupStandard, "clean-up removes only"},
-		{"old in progress", CleanupCandidate{1, StatusInProgress, old, false}, CleanupStandard, "clean-up removes only"},
-		{"old queued", CleanupCandidate{1, StatusQueued, old, true}, CleanupStandard, "cannot be withdrawn"},
-		{"fiscal accepted", CleanupCandidate{1, StatusAccepted, old, true}, CleanupFiscal, ""},
-		{"fiscal keeps the age floor", CleanupCandidate{1, StatusAccepted, young, true}, CleanupFiscal, "29 days old"},
-		{"fiscal mode on non-fiscal", CleanupCandidate{1, StatusAccepted, old, false}, CleanupFiscal, "clean-up removes only"},
-		{"fiscal mode never withdraws queued", CleanupCandidate{1, StatusQueued, old, true}, CleanupFiscal, "cannot be withdrawn"},
+		{"old sent", CleanupCandidate{1, StatusSent, old, true, false}, CleanupStandard, ""},
+		{"old ready to resend", CleanupCandidate{1, StatusReadyToResend, old, false, false}, CleanupStandard, ""},
+		{"old receipt confirmed", CleanupCandidate{1, StatusReceiptConfirmed, old, false, false}, CleanupStandard, ""},
+		{"old send failed", CleanupCandidate{1, StatusSendFailed, old, false, false}, CleanupStandard, ""},
+		{"exactly 30 days", CleanupCandidate{1, StatusSent, now.Add(-MinRetention), false, false}, CleanupStandard, ""},
+		{"young sent", CleanupCandidate{1, StatusSent, young, false, false}, CleanupStandard, "29 days ago"},
+		{"old accepted", CleanupCandidate{1, StatusAccepted, old, true, false}, CleanupStandard, "fiscal mode skips"},
+		{"old rejected", CleanupCandidate{1, StatusRejected, old, false, false}, CleanupStandard, "clean-up removes only"},
+		{"old in progress", CleanupCandidate{1, StatusInProgress, old, false, false}, CleanupStandard, "clean-up removes only"},
+		{"old queued", CleanupCandidate{1, StatusQueued, old, true, false}, CleanupStandard, "cannot be withdrawn"},
+		{"fiscal accepted", CleanupCandidate{1, StatusAccepted, old, true, false}, CleanupFiscal, ""},
+		{"fiscal keeps the age floor", CleanupCandidate{1, StatusAccepted, young, true, false}, CleanupFiscal, "29 days ago"},
+		{"fiscal mode on non-fiscal", CleanupCandidate{1, StatusAccepted, old, false, false}, CleanupFiscal, "clean-up removes only"},
+		{"fiscal mode never withdraws queued", CleanupCandidate{1, StatusQueued, old, true, false}, CleanupFiscal, "cannot be withdrawn"},
+		{"open delivery", CleanupCandidate{1, StatusReadyToResend, old, false, true}, CleanupStandard, "outcome is not known"},
+		{"open delivery in fiscal mode", CleanupCandidate{1, StatusSent, old, true, true}, CleanupFiscal, "outcome is not known"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -242,10 +244,10 @@ func TestCleanupEligibility(t *testing.T) {
 		})
 	}
 	// A retention below the floor is raised to the floor.
-	if CleanupRefusal(CleanupCandidate{1, StatusSent, young, false}, now, time.Hour, CleanupStandard) == "" {
+	if CleanupRefusal(CleanupCandidate{1, StatusSent, young, false, false}, now, time.Hour, CleanupStandard) == "" {
 		t.Error("a short retention must not lower the 30-day floor")
 	}
-	if CleanupRefusal(CleanupCandidate{1, StatusSent, old, false}, now, 60*24*time.Hour, CleanupStandard) == "" {
+	if CleanupRefusal(CleanupCandidate{1, StatusSent, old, false, false}, now, 60*24*time.Hour, CleanupStandard) == "" {
 		t.Error("a longer retention must be honoured")
 	}
 	if ValidateRetention(29*24*time.Hour) == nil || ValidateRetention(MinRetention) != nil {

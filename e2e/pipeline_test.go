@@ -305,10 +305,14 @@ func TestCleanupRemovesExactlyWhatItMay(t *testing.T) {
 	young := queue(t, "acme", "2020-03")
 	oldQueued := queue(t, "acme", "2020-04")
 	db := s.Store.DB()
-	db.MustExec(`UPDATE messages SET queued_at = now() - interval '40 days', status = 'sent' WHERE number = $1`, old.Number)
-	db.MustExec(`UPDATE messages SET queued_at = now() - interval '40 days', status = 'accepted' WHERE number = $1`, oldAccepted.Number)
+	age := func(number int64, status string) {
+		db.MustExec(`UPDATE messages SET queued_at = now() - interval '40 days', last_status_change = now() - interval '40 days',
+			status = COALESCE(NULLIF($2, ''), status) WHERE number = $1`, number, status)
+	}
+	age(old.Number, "sent")
+	age(oldAccepted.Number, "accepted")
 	db.MustExec(`UPDATE messages SET status = 'sent' WHERE number = $1`, young.Number)
-	db.MustExec(`UPDATE messages SET queued_at = now() - interval '40 days' WHERE number = $1`, oldQueued.Number)
+	age(oldQueued.Number, "")
 
 	var dry pipeline.CleanupOutcome
 	cliJSON(t, &dry, "cleanup")

@@ -16,13 +16,22 @@ import (
 )
 
 type cleanupRow struct {
-	Number   int64            `db:"number"`
-	Status   string           `db:"status"`
-	QueuedAt time.Time        `db:"queued_at"`
-	Fiscal   bool             `db:"fiscal"`
-	Dir      domain.Direction `db:"direction"`
-	Subtype  string           `db:"subtype"`
+	Number           int64            `db:"number"`
+	Status           string           `db:"status"`
+	LastStatusChange time.Time        `db:"last_status_change"`
+	Fiscal           bool             `db:"fiscal"`
+	Dir              domain.Direction `db:"direction"`
+	Subtype          string           `db:"subtype"`
+	OpenDelivery     bool             `db:"open_delivery"`
 }
+
+// cleanupColumns are what clean-up decides on. A delivery of the current attempt
+// without kenmerk and not refused has no known outcome: the message may be at
+// Digipoort right now. (A due message without such a row may be removed: its
+// delivery starts by locking the row and finds it gone, so nothing is sent.)
+const cleanupColumns = `m.number, m.status, m.last_status_change, m.fiscal, m.direction, m.subtype,
+	EXISTS (SELECT 1 FROM deliveries d WHERE d.message_number = m.number AND d.attempt = m.attempt
+	        AND d.kenmerk IS NULL AND d.failed_at IS NULL) AS open_delivery`
 
 // Cleanup removes old messages with their attachments, replies and reply documents
 // (rule 8 in docs/rules.md). A selection is all-or-nothing: if any message in it may not go, nothing
@@ -51,8 +60,7 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		var rows []cleanupRow
 		if len(req.Numbers) > 0 {
 			if err := tx.SelectContext(ctx, &rows,
-				`SELECT number, status, queued_at, fiscal, direction, subtype FROM messages WHERE number = ANY($1)
-				ORDER BY number FOR UPDATE`, pq.Array(req.Numbers)); err != nil {
+				`SELECT `+cleanupColumns+` FROM messages m WHERE m.number = ANY($1) ORDER BY m.number FOR UPDATE`, pq.Array(req.Numbers)); err != nil {
 				return err
 			}
 			found := map[int64]bool{}
@@ -69,10 +77,10 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		} else {
 			fiscal := req.Mode == domain.CleanupFiscal
 			if err := tx.SelectContext(ctx, &rows, `
-				SELECT number, status, queued_at, fiscal, direction, subtype FROM messages
-				WHERE direction = $6 AND queued_at <= now() - make_interval(secs => $1)
-				  AND (status = ANY($2) OR ($3 AND fiscal AND status <> 'queued')) AND number > $5
-				ORDER BY number LIMIT $4 FOR UPDATE SKIP LOCKED`,
+				SELECT `+cleanupColumns+` FROM messages m
+				WHERE m.direction = $6 AND m.last_status_change <= now() - make_interval(secs => $1)
+				  AND (m.status = ANY($2) OR ($3 AND m.fiscal AND m.status <> 'queued')) AND m.number > $5
+				ORDER BY m.number LIMIT $4 FOR UPDATE OF m SKIP LOCKED`,
 				req.Retention.Seconds(), pq.Array(domain.CleanableStatuses()), fiscal, req.PageSize, req.After, domain.DirectionOut); err != nil {
 				return err
 			}
@@ -137,9 +145,8 @@ func cleanupRefusal(r cleanupRow, now time.Time, req pipeline.CleanupRequest) st
 		return fmt.Sprintf("message %d is a reply document: it goes with the message it answers", r.Number)
 	}
 	return domain.CleanupRefusal(
-		domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), QueuedAt: r.QueuedAt, Fiscal: r.Fiscal}, now, req.Retention,
-		req.Mode,
-	)
+		domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), LastStatusChange: r.LastStatusChange, Fiscal: r.Fiscal,
+			OpenDelivery: r.OpenDelivery}, now, req.Retention, req.Mode)
 }
 
 func joinNumbers(ns []int64) string {

@@ -13,7 +13,8 @@ import (
 
 func (f *fixture) age(number int64, days int, status domain.Status) {
 	f.t.Helper()
-	f.exec(`UPDATE messages SET queued_at = now() - make_interval(days => $2), status = $3 WHERE number = $1`, number, days, string(status))
+	f.exec(`UPDATE messages SET queued_at = now() - make_interval(days => $2), last_status_change = now() - make_interval(days => $2), status = $3
+		WHERE number = $1`, number, days, string(status))
 }
 
 // Rule 8 (docs/rules.md): a selection goes whole or not at all, and every refusal says why.
@@ -38,7 +39,7 @@ func TestCleanupSelectionIsAllOrNothing(t *testing.T) {
 	for _, r := range res.Refused {
 		reasons[r.Number] = r.Reason
 	}
-	if !strings.Contains(reasons[young.Number], "10 days old") || !strings.Contains(reasons[accepted.Number], "accepted") ||
+	if !strings.Contains(reasons[young.Number], "10 days ago") || !strings.Contains(reasons[accepted.Number], "accepted") ||
 		!strings.Contains(reasons[42], "does not exist") {
 		t.Errorf("reasons: %v", reasons)
 	}
@@ -158,5 +159,41 @@ func TestCleanupPages(t *testing.T) {
 	}
 	if f.count(`SELECT count(*) FROM messages WHERE direction = 'out'`) != 2 {
 		t.Error("clean-up removed a young or queued message")
+	}
+}
+
+// Rule 8: age counts from the last status change, and a message whose delivery has no
+// known outcome is never removed (it may be at Digipoort, its replies must find it).
+func TestCleanupSparesRecentChangesAndOpenDeliveries(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	restored := f.queue("acme", domain.TypeVAT, "1", "2026-01")
+	open := f.queue("acme", domain.TypeVAT, "1", "2026-02")
+	old := f.queue("acme", domain.TypeVAT, "1", "2026-03")
+	f.age(old.Number, 40, domain.StatusSent)
+	f.age(open.Number, 40, domain.StatusReadyToResend)
+	f.exec(`INSERT INTO deliveries (message_number, attempt, aanleverkenmerk) VALUES ($1, 1, 'open-1')`, open.Number)
+	// Queued 40 days ago, restored today: about to be sent again.
+	f.age(restored.Number, 40, domain.StatusReadyToResend)
+	f.exec(`UPDATE messages SET last_status_change = now() WHERE number = $1`, restored.Number)
+
+	res, err := f.Cleanup(ctx, pipeline.CleanupRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 1 || res.Removed[0] != old.Number {
+		t.Fatalf("removed %v, want only %d", res.Removed, old.Number)
+	}
+	sel, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{open.Number, restored.Number}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[int64]string{}
+	for _, r := range sel.Refused {
+		reasons[r.Number] = r.Reason
+	}
+	if len(sel.Removed) != 0 || !strings.Contains(reasons[open.Number], "outcome is not known") ||
+		!strings.Contains(reasons[restored.Number], "changed status 0 days ago") {
+		t.Fatalf("selection: %+v", sel)
 	}
 }

@@ -95,17 +95,29 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 		kenmerken = append(kenmerken, r.Kenmerk)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// Lock the messages in number order before reading their attempts: a restore
+		// that commits meanwhile must be seen (its new attempt makes these replies
+		// stale), and concurrent batches queue up behind each other instead of
+		// deadlocking on rows taken in different orders.
+		var numbers []int64
+		if err := tx.SelectContext(ctx, &numbers, `
+			SELECT number FROM messages WHERE number IN (SELECT message_number FROM deliveries WHERE kenmerk = ANY($1))
+			ORDER BY number FOR UPDATE`, pq.Array(kenmerken)); err != nil {
+			return err
+		}
 		var links []struct {
 			Kenmerk string `db:"kenmerk"`
 			Number  int64  `db:"message_number"`
 			Attempt int    `db:"attempt"`
 			Current int    `db:"current"`
 		}
-		if err := tx.SelectContext(ctx, &links, `
-			SELECT d.kenmerk, d.message_number, d.attempt, m.attempt AS current
-			FROM deliveries d JOIN messages m ON m.number = d.message_number
-			WHERE d.kenmerk = ANY($1)`, pq.Array(kenmerken)); err != nil {
-			return err
+		if len(numbers) > 0 {
+			if err := tx.SelectContext(ctx, &links, `
+				SELECT d.kenmerk, d.message_number, d.attempt, m.attempt AS current
+				FROM deliveries d JOIN messages m ON m.number = d.message_number
+				WHERE d.kenmerk = ANY($1)`, pq.Array(kenmerken)); err != nil {
+				return err
+			}
 		}
 		type link struct {
 			number           int64
@@ -142,12 +154,6 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 		}
 		if len(nums) == 0 {
 			return nil
-		}
-		// Lock the messages in number order first: concurrent batches then queue up
-		// behind each other instead of deadlocking on events and rows taken in
-		// different orders.
-		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM messages WHERE number = ANY($1) ORDER BY number FOR UPDATE`, pq.Array(nums)); err != nil {
-			return err
 		}
 		if err := tx.SelectContext(ctx, &res.New, `
 			INSERT INTO status_events (message_number, attempt, kenmerk, code, status, occurred_at, description, error_code,

@@ -184,3 +184,48 @@ func TestConcurrentRepliesNeverLowerStatus(t *testing.T) {
 		t.Errorf("%d events stored, want %d (each status once)", c, messages*len(codes))
 	}
 }
+
+// A restore that commits while a batch of replies waits for the message's lock makes
+// the batch's replies of the old attempt stale: they must not undo the restore.
+func TestRepliesWaitingForALockSeeARestore(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K-old")
+	if _, err := f.ApplyReplies(ctx, flow("K-old", "105", "100", "311")); err != nil {
+		t.Fatal(err)
+	}
+	// The restore holds the message's row while the late reply arrives.
+	tx, err := f.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM messages WHERE number = $1 FOR UPDATE`, q.Number); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	late := store.ReplyFromCode("K-old", "410", t0.Add(time.Hour))
+	go func() { _, err := f.ApplyReplies(ctx, []store.Reply{late}); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("the reply did not wait for the message's lock (%v)", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'ready_to_resend', attempt = 2, last_status_change = now() WHERE number = $1`,
+		q.Number); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(q.Number); st != domain.StatusReadyToResend {
+		t.Errorf("status %s after a late reply of the old attempt: the restore was undone", st)
+	}
+	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1 AND code = '410' AND NOT applied`, q.Number); n != 1 {
+		t.Errorf("the late reply is kept but not applied: %d rows", n)
+	}
+}

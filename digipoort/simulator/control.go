@@ -185,7 +185,25 @@ func (s *Sim) injections(op string) injection {
 func (s *Sim) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sim/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "url": s.url})
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "url": s.url, "mode": s.Mode()})
+	})
+	mux.HandleFunc("GET /sim/mode", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.modeView())
+	})
+	mux.HandleFunc("PUT /sim/mode", func(w http.ResponseWriter, r *http.Request) {
+		var q modeRequest
+		if !readJSON(w, r, &q) {
+			return
+		}
+		m, err := q.mode()
+		if err == nil {
+			err = s.SetMode(m)
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.modeView())
 	})
 	mux.HandleFunc("GET /sim/env", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -293,6 +311,9 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the body is empty; send a JSON object")
+		}
 		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
 		return false
 	}

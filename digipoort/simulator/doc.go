@@ -12,6 +12,13 @@
 //	// or, for code that reads the environment: for _, l := range sim.Env() { k, v, _ := strings.Cut(l, "="); t.Setenv(k, v) }
 //	sim.SetScenario("2026000123", simulator.Afleverfout)
 //	sim.Deliveries("2026000123").Accepted  // exactly-once assertions
+//	sim.SetMode(simulator.Mode{Realistic: true, Scale: 0.01}) // behave like the real Digipoort, 100× faster
+//
+// The simulator has two modes (see Mode and "Realistic mode" below). The default mode
+// is convenient: flows end in a few StepIntervals, a repeated delivery is answered with
+// the original kenmerk, pickups echo the aanleverkenmerk. Realistic mode drops those
+// conveniences, which the real Digipoort is not known to offer, so that a client's
+// handling of lost answers and repeats can be tested against what really happens.
 //
 // # Protocol
 //
@@ -43,8 +50,9 @@
 //
 // # Status flows
 //
-// Status i of a delivery has time delivery+i×StepInterval (default 1s; Instant: all at
-// once); getStatussenProces returns only the statuses whose time has come, filtered by
+// In the default mode status i of a delivery has time delivery+i×StepInterval (default
+// 1s; Instant: all at once); in realistic mode the statuses are spread over minutes
+// (see below). getStatussenProces returns only the statuses whose time has come, filtered by
 // tijdstempelVanaf/Tot (inclusive, millisecond precision).
 // getNieuweStatussenProces returns them once per certificate. The scenario is chosen
 // by aanleverkenmerk (see Scenario): Happyflow, AanleverFault, Afleverfout,
@@ -56,32 +64,73 @@
 //
 // # Idempotency
 //
-// A second delivery with the same aanleverkenmerk, berichtsoort and
+// Default mode: a second delivery with the same aanleverkenmerk, berichtsoort and
 // identiteitBelanghebbende starts no new process: it is answered with the original
-// response (same kenmerk and tijdstempelAangeleverd) and counted as a duplicate, so
-// tests can assert exactly-once delivery (DeliveryStats.Accepted == 1). This is a
-// choice of the simulator: the real Digipoort is not known to deduplicate on
-// aanleverkenmerk, which is why the client has FindDelivery. Deliveries without an
-// aanleverkenmerk are never deduplicated.
+// response (same kenmerk and tijdstempelAangeleverd) and counted as a duplicate
+// (DeliveryStats.Duplicates). This is a choice of the simulator: the real Digipoort is
+// not known to deduplicate on aanleverkenmerk, which is why the client has
+// FindDelivery. Deliveries without an aanleverkenmerk are never deduplicated.
+//
+// Realistic mode: a repeated delivery is not recognised. It starts a second process
+// with its own kenmerk, flow and pickup, listed by getProcessen next to the first, and
+// is counted in DeliveryStats.Repeated; DeliveryStats.Kenmerken and .Processes list
+// every process of the aanleverkenmerk. In both modes DeliveryStats.Accepted counts the
+// processes started, so "exactly once at Digipoort" is Accepted == 1.
 //
 // # Pickup
 //
 // When a delivery's flow ends (known certificates only), a reply is put ready for
-// pickup: a BerichtResultaat with the process kenmerk, the aanleverkenmerk, the
-// berichtsoort and identity of the delivery, time = the time of the last status, and
-// a small XML document naming the final status. AddPickup (or POST /sim/pickups)
-// adds messages that answer no delivery, to test unknown replies (ONB).
+// pickup: a BerichtResultaat with the process kenmerk, the berichtsoort and identity
+// of the delivery, time = the time of the last status, and a small XML document naming
+// the final status. In the default mode the BerichtResultaat and the document also
+// carry the aanleverkenmerk; in realistic mode neither does (the XSD makes it optional
+// and the real Digipoort is not known to fill it), so replies can only be linked by
+// kenmerk. getBerichtenLijst never carries it (BerichtLijstResultaat has no such
+// element). AddPickup (or POST /sim/pickups) adds messages that answer no delivery, to
+// test unknown replies (ONB); they carry the aanleverkenmerk they are given.
+//
+// # Realistic mode
+//
+// Switched with SetMode, Options.Mode, PUT /sim/mode or the binary's -realistic flag;
+// off by default. A process keeps the mode it was delivered in. Reset keeps the mode.
+// Statuses come at these times after the delivery, multiplied by Mode.Scale (1 = real
+// time; 0.01: a minute takes 600ms; RealisticTimings and FlowDuration give them):
+//
+//	105 at once (it comes with the aanleverResponse); 100 after 1m; 110 +20s; 200 or
+//	210 +20s; 301 +1m (a second 301 +30s); 405 +30s; 400 +1m; 500, 510 or 311 +4m
+//	    Happyflow: 105 0s, 100 1m, 110 1m20s, 200 1m40s, 301 2m40s, 301 3m10s,
+//	    405 3m40s, 400 4m40s, 500 8m40s
+//	410 2m after 405 (Afleverfout: ends after 5m40s)
+//	420 1m after 405; then 400 1h later when a retry succeeds (TechnischProbleemAfleveren:
+//	    500 after 1h8m40s), or the final 420 with AFS600 72h after the first
+//	    (MaximaalAantalAfleverpogingen: ends after 72h4m40s)
+//
+// Logius publishes no durations for the steps ("verloopt meestal direct", Statussen en
+// foutcodes Digipoort v1.6); it does say that a 420 is retried for 72 hours and then
+// ends with AFS600. The minutes are a deliberately unhurried ordinary day: a client
+// that polls right after delivering sees only 105, and an answer lost in transit is
+// looked up while the process is still running, the cases the default mode's
+// sub-second flows hide. Injected statuses (POST /sim/statuses) follow the flow a
+// scaled minute apart.
 //
 // # Control API
 //
 // A separate plain-HTTP listener (Options.ControlAddr, default 127.0.0.1:0; the binary
 // uses 127.0.0.1:8444) serves JSON:
 //
-//	GET    /sim/health                      {"ok": true, "url": "https://127.0.0.1:…"}
+//	GET    /sim/health                      {"ok": true, "url": "https://127.0.0.1:…", "mode": Mode}
+//	GET    /sim/mode                        {"realistic": false, "scale": 1, "flows": {"Happyflow": "8s", …}}
+//	                                        (flows, read-only: how long each scenario's flow takes now)
+//	PUT    /sim/mode                        {"realistic": true, "scale"?: 0.01}  -> 200 and the GET body
+//	                                        realistic is required; scale in (0, 1], default 1 (real
+//	                                        time); anything else -> 400 {"error": "…"}
 //	GET    /sim/env[?pfx=1]                 the KOERIER_DIGIPOORT_* lines (text/plain)
 //	GET    /sim/deliveries                  {"deliveries": {"<aanleverkenmerk>": DeliveryStats}}
 //	GET    /sim/deliveries/{aanleverkenmerk} DeliveryStats: {"aanleverkenmerk", "attempts", "accepted",
-//	                                        "duplicates", "received", "kenmerken": [...], "scenario"}
+//	                                        "duplicates", "repeated", "received", "kenmerken": [...],
+//	                                        "processes": [ProcessInfo: {"kenmerk", "berichtsoort",
+//	                                        "belanghebbende", "aangeleverd", "scenario", "realistic",
+//	                                        "repeat", "status", "ended", "flow_ends"}], "scenario"}
 //	GET    /sim/calls                       {"calls": {"aanleveren": 3, "getStatussenProces": 7, …}, "total": 10}
 //	GET    /sim/scenarios                   {"scenarios": [...], "overrides": {"<aanleverkenmerk>": "Afleverfout"}}
 //	PUT    /sim/scenarios/{aanleverkenmerk} {"scenario": "Afleverfout"}            -> 204
@@ -93,7 +142,7 @@
 //	GET    /sim/faults                      {"faults": {"<operation>": FaultConfig}}
 //	PUT    /sim/faults/{operation}          FaultConfig, operation = WSDL name or "*"  -> 204
 //	DELETE /sim/faults[/{operation}]                                              -> 204
-//	POST   /sim/reset                       forget everything                        -> 204
+//	POST   /sim/reset                       forget everything but the mode           -> 204
 //
 // FaultConfig is {"http500": Rule, "overload": Rule, "slow": Rule, "timeout": Rule,
 // "tamper": Rule, "unsigned": Rule} with Rule {"count": n, "probability": p,

@@ -50,8 +50,11 @@ type Options struct {
 	Dir string
 	// StepInterval is the time between two statuses of a process; default 1s.
 	StepInterval time.Duration
-	// Instant makes every status of a process available at once.
+	// Instant makes every status of a process available at once (default mode only).
 	Instant bool
+	// Mode is the mode to start in (see Mode; SetMode or PUT /sim/mode switch it at
+	// run time). The zero value is the default mode.
+	Mode Mode
 	// OverloadAttempts is how many requests the Overbelast* scenarios refuse;
 	// default 2.
 	OverloadAttempts int
@@ -92,6 +95,7 @@ type Sim struct {
 	wg       sync.WaitGroup
 
 	mu        sync.Mutex
+	mode      Mode // kept by Reset
 	rng       *rand.Rand
 	calls     map[string]int
 	stats     map[string]*DeliveryStats // by aanleverkenmerk
@@ -116,13 +120,27 @@ type process struct {
 	step        time.Duration
 	certFP      string
 	aangeleverd time.Time
+	// realistic: delivered in realistic mode; offsets then holds the (scaled) time of
+	// each status after start, and step is a scaled minute.
+	realistic bool
+	offsets   []time.Duration
+	// repeat: started by a delivery the default mode would have de-duplicated.
+	repeat bool
 }
 
-// statusTime is the time of status i. Times are kept to the millisecond, the
-// precision Digipoort's xsd:dateTime values carry, so that a window built from
-// reported times selects exactly those statuses.
+// statusTime is the time of status i; i past the flow is an injected status, a step
+// after the one before. Times are kept to the millisecond, the precision Digipoort's
+// xsd:dateTime values carry, so that a window built from reported times selects
+// exactly those statuses.
 func (p *process) statusTime(i int) time.Time {
-	return p.start.Add(time.Duration(i) * p.step).Truncate(time.Millisecond)
+	if p.offsets == nil {
+		return p.start.Add(time.Duration(i) * p.step).Truncate(time.Millisecond)
+	}
+	if i < len(p.offsets) {
+		return p.start.Add(p.offsets[i]).Truncate(time.Millisecond)
+	}
+	last := len(p.offsets) - 1
+	return p.start.Add(p.offsets[last] + time.Duration(i-last)*p.step).Truncate(time.Millisecond)
 }
 func (p *process) endTime() time.Time { return p.statusTime(len(p.steps) - 1) }
 
@@ -143,14 +161,59 @@ type DeliveryStats struct {
 	// Attempts counts every aanleveren request with this aanleverkenmerk that
 	// passed the signature check, faulted ones included.
 	Attempts int `json:"attempts"`
-	// Accepted counts deliveries that started a new process (exactly-once means 1).
+	// Accepted counts deliveries that started a new process: exactly-once means 1, in
+	// either mode (in realistic mode a repeat is a second process, so Accepted == 1
+	// is "no duplicate at Digipoort").
 	Accepted int `json:"accepted"`
-	// Duplicates counts re-deliveries answered with the original kenmerk.
+	// Duplicates counts re-deliveries answered with the original kenmerk (default
+	// mode only; the simulator hides them from the client, not from this count).
 	Duplicates int `json:"duplicates"`
+	// Repeated counts deliveries that started another process although one with the
+	// same aanleverkenmerk, berichtsoort and identity existed (realistic mode, where
+	// Digipoort does not recognise a repeat): each is a duplicate at Digipoort.
+	Repeated int `json:"repeated"`
 	// Received = Accepted + Duplicates: deliveries that got a kenmerk.
-	Received  int      `json:"received"`
-	Kenmerken []string `json:"kenmerken"`
-	Scenario  Scenario `json:"scenario,omitempty"`
+	Received int `json:"received"`
+	// Kenmerken lists the kenmerk of every process started, in order; Processes
+	// describes each of them.
+	Kenmerken []string      `json:"kenmerken"`
+	Processes []ProcessInfo `json:"processes"`
+	Scenario  Scenario      `json:"scenario,omitempty"`
+}
+
+// ProcessInfo describes one process (one kenmerk) of an aanleverkenmerk, as it
+// stands when asked.
+type ProcessInfo struct {
+	Kenmerk        string    `json:"kenmerk"`
+	Berichtsoort   string    `json:"berichtsoort"`
+	Belanghebbende string    `json:"belanghebbende"` // type:nummer, e.g. Fi:001000044B37
+	Aangeleverd    time.Time `json:"aangeleverd"`
+	Scenario       Scenario  `json:"scenario"`
+	// Realistic: delivered in realistic mode (timings and pickup of that mode).
+	Realistic bool `json:"realistic"`
+	// Repeat: a repeated delivery that Digipoort did not recognise started this
+	// process (see DeliveryStats.Repeated).
+	Repeat bool `json:"repeat"`
+	// Status is the latest status whose time has come; Ended says the flow is over
+	// (at FlowEnds, when its reply is ready for pickup).
+	Status   string    `json:"status"`
+	Ended    bool      `json:"ended"`
+	FlowEnds time.Time `json:"flow_ends"`
+}
+
+func (p *process) info(now time.Time) ProcessInfo {
+	in := ProcessInfo{
+		Kenmerk: p.kenmerk, Berichtsoort: p.req.Berichtsoort,
+		Belanghebbende: p.req.IdentiteitBelanghebbende.Type + ":" + p.req.IdentiteitBelanghebbende.Nummer,
+		Aangeleverd:    p.aangeleverd, Scenario: p.scenario, Realistic: p.realistic, Repeat: p.repeat, FlowEnds: p.endTime(),
+	}
+	for i, st := range p.steps {
+		if !p.statusTime(i).After(now) {
+			in.Status = st.Code
+		}
+	}
+	in.Ended = !in.FlowEnds.After(now)
+	return in
 }
 
 // Start runs a simulator until ctx ends or Close is called. It creates the
@@ -174,6 +237,11 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if opts.Instant {
 		opts.StepInterval = 0
 	}
+	mode, err := opts.Mode.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("simulator: mode: %w", err)
+	}
+	opts.Mode = mode
 	if opts.OverloadAttempts <= 0 {
 		opts.OverloadAttempts = 2
 	}
@@ -192,7 +260,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if len(opts.Berichtsoorten) == 0 {
 		opts.Berichtsoorten = []string{"Aangifte_LH", "ICP", "OBSUP", "Omzetbelasting"}
 	}
-	s := &Sim{opts: opts, closing: make(chan struct{}), known: map[string]bool{}}
+	s := &Sim{opts: opts, closing: make(chan struct{}), known: map[string]bool{}, mode: mode}
 	s.log = opts.Logger
 	if s.log == nil {
 		l := logrus.New()
@@ -370,11 +438,21 @@ func (s *Sim) Deliveries(aanleverkenmerk string) DeliveryStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.stats[aanleverkenmerk]; st != nil {
-		c := *st
-		c.Kenmerken = append([]string(nil), st.Kenmerken...)
-		return c
+		return s.statsCopyLocked(st, time.Now())
 	}
-	return DeliveryStats{Aanleverkenmerk: aanleverkenmerk, Kenmerken: []string{}}
+	return DeliveryStats{Aanleverkenmerk: aanleverkenmerk, Kenmerken: []string{}, Processes: []ProcessInfo{}}
+}
+
+func (s *Sim) statsCopyLocked(st *DeliveryStats, now time.Time) DeliveryStats {
+	c := *st
+	c.Kenmerken = append([]string(nil), st.Kenmerken...)
+	c.Processes = make([]ProcessInfo, 0, len(st.Kenmerken))
+	for _, k := range st.Kenmerken {
+		if p := s.byKenmerk[k]; p != nil {
+			c.Processes = append(c.Processes, p.info(now))
+		}
+	}
+	return c
 }
 
 // AllDeliveries returns the counts of every aanleverkenmerk seen.
@@ -382,10 +460,9 @@ func (s *Sim) AllDeliveries() map[string]DeliveryStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]DeliveryStats, len(s.stats))
+	now := time.Now()
 	for k, st := range s.stats {
-		c := *st
-		c.Kenmerken = append([]string(nil), st.Kenmerken...)
-		out[k] = c
+		out[k] = s.statsCopyLocked(st, now)
 	}
 	return out
 }
@@ -489,7 +566,8 @@ func (s *Sim) AddPickup(p Pickup) (kenmerk, berichtkenmerk string, err error) {
 	return pk.Kenmerk, pk.Berichtkenmerk, nil
 }
 
-// Reset forgets every delivery, pickup message, count, scenario and fault.
+// Reset forgets every delivery, pickup message, count, scenario and fault; it keeps
+// the mode (see SetMode).
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -497,19 +497,34 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 			return nil, overloadFault(svc, "zwaarbelast")
 		}
 	}
-	if q.Aanleverkenmerk != "" {
-		if p := s.byKey[key]; p != nil {
-			// Idempotent: the same delivery again gets the original answer and starts
-			// nothing new; it is counted.
+	repeat := false
+	if q.Aanleverkenmerk != "" && s.byKey[key] != nil {
+		if !s.mode.Realistic {
+			// Idempotent (a choice of the default mode): the same delivery again gets the
+			// original answer and starts nothing new; it is counted.
+			p := s.byKey[key]
 			st.Duplicates++
 			st.Received++
 			resp := p.resp
 			return &resp, nil
 		}
+		// Realistic: Digipoort is not known to recognise a repeated aanleverkenmerk, so
+		// the repeat is a second process with its own kenmerk, flow and pickup. It is
+		// counted, so that a test can see every duplicate that reached Digipoort.
+		repeat = true
+		st.Repeated++
 	}
 	p := &process{
 		kenmerk: newUUID(), req: *q, scenario: sc, steps: steps(sc, r.known),
-		start: r.now, step: s.opts.StepInterval, certFP: r.certFP, aangeleverd: r.now,
+		start: r.now, step: s.opts.StepInterval, certFP: r.certFP, aangeleverd: r.now, repeat: repeat,
+	}
+	if s.mode.Realistic {
+		p.realistic = true
+		p.offsets = realisticOffsets(p.steps)
+		for i := range p.offsets {
+			p.offsets[i] = s.mode.scaled(p.offsets[i])
+		}
+		p.step = s.mode.scaled(time.Minute)
 	}
 	p.req.BerichtInhoud.Inhoud = "" // keep no content
 	p.resp = wire.AanleverResponse{
@@ -519,8 +534,8 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 		RolBelanghebbende: q.RolBelanghebbende, IdentiteitOntvanger: q.IdentiteitOntvanger, RolOntvanger: q.RolOntvanger,
 		AutorisatieAdres: q.AutorisatieAdres,
 	}
-	if q.Aanleverkenmerk != "" {
-		s.byKey[key] = p
+	if q.Aanleverkenmerk != "" && s.byKey[key] == nil {
+		s.byKey[key] = p // the first process answers repeats in the default mode
 	}
 	s.byKenmerk[p.kenmerk] = p
 	s.order = append(s.order, p)
@@ -534,14 +549,24 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 	return &resp, nil
 }
 
-// replyFor is the message a process puts ready for pickup when its flow ends.
+// replyFor is the message a process puts ready for pickup when its flow ends. In
+// realistic mode it carries no aanleverkenmerk, neither in the BerichtResultaat nor in
+// the document: the real Digipoort is not known to fill it (the XSD makes it
+// optional), so a client must link replies by kenmerk.
 func replyFor(p *process) *pickup {
 	last := p.steps[len(p.steps)-1]
 	end := p.endTime()
+	aanleverkenmerk := p.req.Aanleverkenmerk
+	if p.realistic {
+		aanleverkenmerk = ""
+	}
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	fmt.Fprintf(&b, `<simulatorAntwoord kenmerk="%s" aanleverkenmerk="%s" berichtsoort="%s" statuscode="%s">`,
-		xmlAttr(p.kenmerk), xmlAttr(p.req.Aanleverkenmerk), xmlAttr(p.req.Berichtsoort), last.Code)
+	b.WriteString(`<simulatorAntwoord kenmerk="` + xmlAttr(p.kenmerk) + `"`)
+	if !p.realistic {
+		b.WriteString(` aanleverkenmerk="` + xmlAttr(aanleverkenmerk) + `"`)
+	}
+	fmt.Fprintf(&b, ` berichtsoort="%s" statuscode="%s">`, xmlAttr(p.req.Berichtsoort), last.Code)
 	b.WriteString("<omschrijving>" + xmlAttr(last.Omschrijving) + "</omschrijving>")
 	if last.Details != "" {
 		b.WriteString("<details>" + xmlAttr(last.Details) + "</details>")
@@ -556,7 +581,7 @@ func replyFor(p *process) *pickup {
 		certFP: p.certFP,
 		BerichtResultaat: wire.BerichtResultaat{
 			Kenmerk: p.kenmerk, Berichtsoort: p.req.Berichtsoort, Berichtkenmerk: newUUID(),
-			Aanleverkenmerk: p.req.Aanleverkenmerk, TijdstempelAangeleverd: wire.Time{Time: end},
+			Aanleverkenmerk: aanleverkenmerk, TijdstempelAangeleverd: wire.Time{Time: end},
 			IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende, RolBelanghebbende: p.req.RolBelanghebbende,
 			BerichtInhoud: wire.BerichtInhoud{MimeType: "text/xml", Bestandsnaam: name, Inhoud: b64([]byte(b.String()))},
 		},

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stepDefault = d
 	}
 	step := fs.Duration("step", stepDefault, "time between two statuses of a delivery [KOERIER_SIM_STEP]")
-	instant := fs.Bool("instant", false, "make every status of a delivery available at once")
+	instant := fs.Bool("instant", false, "make every status of a delivery available at once (default mode only)")
+	realisticDefault := false
+	if v := os.Getenv("KOERIER_SIM_REALISTIC"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("KOERIER_SIM_REALISTIC=%q is not a boolean (true, false, 1, 0)", v)
+		}
+		realisticDefault = b
+	}
+	realistic := fs.Bool("realistic", realisticDefault,
+		"start in realistic mode: no aanleverkenmerk in pickups, flows of minutes, a repeated delivery is a second process [KOERIER_SIM_REALISTIC]")
+	scaleDefault := 1.0
+	if v := os.Getenv("KOERIER_SIM_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("KOERIER_SIM_SCALE=%q is not a number (e.g. 0.01)", v)
+		}
+		scaleDefault = f
+	}
+	scale := fs.Float64("scale", scaleDefault, "fraction of real time the realistic flows take, in (0, 1]: 0.01 = 100 times faster [KOERIER_SIM_SCALE]")
 	overloadAttempts := fs.Int("overload-attempts", 2, "requests the Overbelast* scenarios refuse before succeeding")
 	overloadWindow := fs.Duration("overload-window", 0, "how long the Zwaarbelast* scenarios refuse requests (default 3 × step)")
 	seed := fs.Uint64("seed", 1, "seed of the fault-injection randomness")
@@ -85,10 +105,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if *scale <= 0 || *scale > 1 {
+		return fmt.Errorf("-scale %v: must be greater than 0 and at most 1 (1 = real time, 0.01 = 100 times faster)", *scale)
+	}
+
 	sim, err := simulator.Start(ctx, simulator.Options{
 		Addr: *addr, ControlAddr: *ctlAddr, Dir: *dir, StepInterval: *step, Instant: *instant,
 		OverloadAttempts: *overloadAttempts, OverloadWindow: *overloadWindow, Seed: *seed,
-		ResponseAlgorithm: alg, Logger: log,
+		ResponseAlgorithm: alg, Logger: log, Mode: simulator.Mode{Realistic: *realistic, Scale: *scale},
 	})
 	if err != nil {
 		return err
@@ -96,7 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	p := sim.Paths()
 	fmt.Fprintf(stdout, `Digipoort simulator
   WUS services:  %s/wus/2.0/{aanleverservice,statusinformatieservice,ophaalservice}/1.2
-  control API:   %s/sim/  (deliveries, calls, scenarios, pickups, faults, reset)
+  control API:   %s/sim/  (mode, deliveries, calls, scenarios, pickups, faults, reset)
+  mode:          %s
   certificates:  %s
 
 Environment for a client (PEM):
@@ -108,10 +133,20 @@ or with the PKCS#12 client certificate:
   (unset KOERIER_DIGIPOORT_CLIENT_CERT and KOERIER_DIGIPOORT_CLIENT_KEY then)
 
 Scenarios by aanleverkenmerk (name or name-prefix, case-insensitive): %s
-`, sim.URL(), sim.ControlURL(), p.Dir, exportLines(sim.Env()), shellQuote(p.ClientPFX), shellQuote(p.ClientPFXPassword), scenarioNames())
+`, sim.URL(), sim.ControlURL(), modeLine(sim), p.Dir, exportLines(sim.Env()), shellQuote(p.ClientPFX), shellQuote(p.ClientPFXPassword), scenarioNames())
 
 	<-sim.Done()
 	return sim.Close()
+}
+
+// modeLine says which mode the simulator is in and how long a happy flow takes.
+func modeLine(sim *simulator.Sim) string {
+	m := sim.Mode()
+	flow := sim.FlowDuration(simulator.Happyflow)
+	if !m.Realistic {
+		return fmt.Sprintf("default (a happy flow takes %s; repeats de-duplicated; PUT /sim/mode {\"realistic\": true} to switch)", flow)
+	}
+	return fmt.Sprintf("realistic, scale %g (a happy flow takes %s; repeats are new processes; no aanleverkenmerk in pickups)", m.Scale, flow)
 }
 
 func exportLines(env []string) string {

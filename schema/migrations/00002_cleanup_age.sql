@@ -1,0 +1,6 @@
+-- +goose Up
+-- Clean-up counts a message's age from its last status change, not from when it was
+-- queued: a message restored yesterday is about to be sent again (rule 8 in
+-- docs/rules.md). Its page query filters on last_status_change.
+CREATE INDEX IF NOT EXISTS messages_cleanup_age ON messages (last_status_change);
+DROP INDEX IF EXISTS messages_cleanup;
