@@ -58,6 +58,12 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 	case plan.Kenmerk != "":
 		res.Outcome, res.Kenmerk = pipeline.OutcomeSent, plan.Kenmerk
 		return res, nil
+	case plan.Wait != "":
+		res.Outcome, res.Reason = pipeline.OutcomeWaiting, plan.Wait
+		n := number
+		return res, a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
+			Description: fmt.Sprintf("message %d not sent yet: %s", number, plan.Wait),
+			DedupeKey:   fmt.Sprintf("waiting/%d/%d/%s", number, plan.Attempt, plan.Wait)})
 	}
 	log := a.log().WithFields(logrus.Fields{"message": number, "attempt": plan.Attempt})
 	if plan.Uncertain {
@@ -105,15 +111,11 @@ func (a *Activities) lookUpUncertain(ctx context.Context, plan store.DeliveryPla
 		log.WithField("kenmerk", kenmerk).Info("interrupted delivery found at Digipoort; not delivering again")
 		return kenmerk, final(a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, kenmerk, true))
 	}
-	if waited := time.Since(plan.StartedAt); waited < a.Config.UncertainWait {
-		return "", fmt.Errorf(
-			"message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and it does not show it yet; asking again "+
-				"before delivering (waited %s of %s)",
-			plan.Number,
-			plan.Aanleverkenmerk,
-			waited.Round(time.Second),
-			a.Config.UncertainWait,
-		)
+	// The wait is measured by the database's clock (plan.OpenFor), like the time the
+	// delivery started: a worker whose clock runs ahead must not cut it short.
+	if plan.OpenFor < a.Config.UncertainWait {
+		return "", fmt.Errorf("message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and it does not show it yet; "+
+			"asking again before delivering (waited %s of %s)", plan.Number, plan.Aanleverkenmerk, plan.OpenFor.Round(time.Second), a.Config.UncertainWait)
 	}
 	log.Warn("interrupted delivery not found at Digipoort after the wait; delivering")
 	return "", nil

@@ -243,3 +243,31 @@ func TestDeliverWithoutAttachmentIsFinal(t *testing.T) {
 	requireFinal(t, err, pipeline.ErrTypeInvalid, "no attachment")
 	h.requireCalls(map[string]int{"Deliver": 0})
 }
+
+// A newer version waits while an older one's delivery has no known outcome: nothing
+// is sent, an I line says why, and it is delivered once the older one is resolved.
+func TestDeliverNewerVersionWaitsForAnOpenDelivery(t *testing.T) {
+	h := newHarness(t)
+	v1 := h.queue("1").Number
+	h.dp.script(answer{err: deliverErr(digipoort.Transient, 0, "", "network error talking to Digipoort; retry later")})
+	_, err := h.deliverCall(v1)
+	requireRetryable(t, err, "retry later")
+	v2 := h.queue("1").Number
+
+	res, err := h.deliverCall(v2)
+	if err != nil || res.Outcome != pipeline.OutcomeWaiting || !containsAll(res.Reason, "version 1", "outcome is not known") {
+		t.Fatalf("v2: %+v %v", res, err)
+	}
+	h.requireLog(v2, domain.LevelInfo, "not sent yet", 1)
+	h.requireCalls(map[string]int{"Deliver": 1})
+
+	// v1 is found at Digipoort on its retry; then v2 goes.
+	h.dp.set(func(f *fakeDigipoort) { f.found = "K-v1" })
+	if res, err := h.deliverCall(v1); err != nil || !res.Recovered {
+		t.Fatalf("v1 retry: %+v %v", res, err)
+	}
+	if res, err := h.deliverCall(v2); err != nil || res.Outcome != pipeline.OutcomeSent {
+		t.Fatalf("v2 after v1: %+v %v", res, err)
+	}
+	h.requireCalls(map[string]int{"Deliver": 2})
+}

@@ -14,6 +14,30 @@ type DeclarationInput struct {
 	// NoReplyTimeout is how long a sent message may wait for a final reply before it
 	// is marked needs-action with an F line; 0 means DefaultNoReplyTimeout.
 	NoReplyTimeout time.Duration
+	// DeliveryDeadline is how long a due message may keep failing to be delivered
+	// before it is marked needs-action; 0 means DefaultDeliveryDeadline.
+	DeliveryDeadline time.Duration
+}
+
+// DefaultDeliveryDeadline: a return that could not be delivered for a day needs a
+// person, because its filing deadline may pass.
+const DefaultDeliveryDeadline = 24 * time.Hour
+
+// Back-off between delivery rounds that failed for now (or waited for another
+// version): doubling from RetryBackoffFirst up to RetryBackoffMax, so that an
+// overloaded Digipoort is not hammered and a long outage costs a round an hour.
+const (
+	RetryBackoffFirst = time.Minute
+	RetryBackoffMax   = time.Hour
+)
+
+// RetryBackoff is the wait after the n-th consecutive failed delivery round (n ≥ 1).
+func RetryBackoff(n int) time.Duration {
+	d := RetryBackoffFirst
+	for i := 1; i < n && d < RetryBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, RetryBackoffMax)
 }
 
 // DefaultNoReplyTimeout covers Digipoort's own retries of a technical delivery problem
@@ -55,6 +79,9 @@ const (
 	OutcomeSent       = "sent"
 	OutcomeSendFailed = "send_failed"
 	OutcomeRefused    = "refused"
+	// OutcomeWaiting: not delivered yet because another version of the declaration
+	// has a delivery whose outcome is not known; the message stays due.
+	OutcomeWaiting = "waiting"
 )
 
 // DeliverResult says what became of a delivery.

@@ -23,9 +23,10 @@ type Starter struct {
 	Client Client
 	// TaskQueue is where the worker listens; empty means DefaultTaskQueue.
 	TaskQueue string
-	// NoReplyTimeout is passed to every workflow it starts; 0 means
-	// DefaultNoReplyTimeout.
-	NoReplyTimeout time.Duration
+	// NoReplyTimeout and DeliveryDeadline are passed to every workflow it starts; 0
+	// means their defaults.
+	NoReplyTimeout   time.Duration
+	DeliveryDeadline time.Duration
 }
 
 // Options are the options every start of a declaration workflow uses: the summary is
@@ -48,7 +49,7 @@ func (s Starter) Options(m Message) client.StartWorkflowOptions {
 }
 
 func (s Starter) input(m Message) DeclarationInput {
-	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout}
+	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout, DeliveryDeadline: s.DeliveryDeadline}
 }
 
 // Start starts the workflow of a freshly queued message.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -61,8 +62,12 @@ type DeliveryPlan struct {
 	Berichtsoort    string
 	Subject         string
 	IdentityType    string
-	// Refused says why this message may not be sent (rule 3 in docs/rules.md); nothing was changed.
+	// Refused says why this message may not be sent (rule 3 in docs/rules.md); nothing
+	// was changed.
 	Refused string
+	// Wait says why this message may not be sent yet: another version of its
+	// declaration has a delivery whose outcome is not known. Nothing was changed.
+	Wait string
 	// Kenmerk is set when this attempt was delivered already: nothing to do.
 	Kenmerk string
 	// Uncertain is set when an earlier try of this attempt started but did not record
@@ -70,13 +75,28 @@ type DeliveryPlan struct {
 	// asked before delivering again, or the declaration could be filed twice.
 	Uncertain bool
 	StartedAt time.Time
+	// OpenFor is how long the uncertain delivery has been open, by the database's
+	// clock (every stored time is the database's; the worker's may differ).
+	OpenFor time.Duration
 }
 
-// BeginDelivery checks the version rules and records that a delivery attempt starts,
-// before Digipoort is called.
+// BeginDelivery records that a delivery attempt starts, before Digipoort is called,
+// or says why it must not. Versions of one declaration are delivered one at a time:
+// it takes the declaration's lock (the one Queue takes), and an open delivery is
+// always resolved before any version rule applies, so that a version that may be at
+// Digipoort is looked up rather than refused, and a newer version waits until it is.
 func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, error) {
 	var plan DeliveryPlan
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// The declaration's lock before the message's row, in the order Queue takes
+		// them, so that the two never deadlock.
+		var key string
+		if err := tx.GetContext(ctx, &key, `SELECT COALESCE(declaration_key, '') FROM messages WHERE number = $1`, number); err != nil && !isNoRows(err) {
+			return err
+		}
+		if err := lockDeclaration(ctx, tx, key); err != nil {
+			return err
+		}
 		m, err := lockMessage(ctx, tx, number)
 		if err != nil {
 			return err
@@ -87,17 +107,14 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(number, m.Attempt),
 			Berichtsoort: m.Berichtsoort, Subject: m.Subject, IdentityType: m.IdentityType}
 		var d struct {
-			Kenmerk   *string   `db:"kenmerk"`
-			StartedAt time.Time `db:"started_at"`
-			Failed    bool      `db:"failed"`
+			Kenmerk   *string       `db:"kenmerk"`
+			StartedAt time.Time     `db:"started_at"`
+			OpenFor   time.Duration `db:"open_for"`
+			Failed    bool          `db:"failed"`
 		}
-		err = tx.GetContext(
-			ctx,
-			&d,
-			`SELECT kenmerk, started_at, failed_at IS NOT NULL AS failed FROM deliveries WHERE message_number = $1 AND attempt = $2`,
-			number,
-			m.Attempt,
-		)
+		err = tx.GetContext(ctx, &d, `SELECT kenmerk, started_at, failed_at IS NOT NULL AS failed,
+			(extract(epoch FROM now() - started_at) * 1e9)::bigint AS open_for
+			FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, m.Attempt)
 		switch {
 		case err == nil && d.Kenmerk != nil:
 			plan.Kenmerk, plan.StartedAt = *d.Kenmerk, d.StartedAt
@@ -105,15 +122,32 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 		case err == nil && d.Failed:
 			plan.Refused = fmt.Sprintf("message %d attempt %d was refused by Digipoort before; restore it to resend", number, m.Attempt)
 			return nil
-		case err != nil && !isNoRows(err):
+		case err == nil:
+			plan.Uncertain, plan.StartedAt, plan.OpenFor = true, d.StartedAt, d.OpenFor
+			return nil
+		case !isNoRows(err):
 			return err
+		}
+		if key != "" {
+			var open []struct {
+				Number  int64 `db:"number"`
+				Version int   `db:"version"`
+			}
+			if err := tx.SelectContext(ctx, &open, `
+				SELECT m.number, m.version FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
+				WHERE m.declaration_key = $1 AND m.number <> $2 AND d.kenmerk IS NULL AND d.failed_at IS NULL
+				ORDER BY m.version`, key, number); err != nil {
+				return err
+			}
+			if len(open) > 0 {
+				plan.Wait = fmt.Sprintf("version %d (message %d) of this declaration has a delivery whose outcome is not known yet; "+
+					"message %d waits until that one is resolved, so that an older version can never reach the authority after a newer one",
+					open[0].Version, open[0].Number, number)
+				return nil
+			}
 		}
 		if rerr := domain.MaySend(m.AsVersion(), m.Latest()); rerr != nil {
 			plan.Refused = rerr.Error()
-			return nil
-		}
-		if err == nil {
-			plan.Uncertain, plan.StartedAt = true, d.StartedAt
 			return nil
 		}
 		return tx.GetContext(ctx, &plan.StartedAt, `INSERT INTO deliveries (message_number, attempt, aanleverkenmerk) VALUES ($1, $2, $3) RETURNING started_at`,
@@ -196,7 +230,9 @@ func (s *Store) RecordSendFailed(ctx context.Context, number int64, attempt int,
 }
 
 // RecordDeliveryError notes a delivery that could not be completed for now (Digipoort
-// unreachable, overloaded); the message stays due and the next send tries again.
+// unreachable, overloaded); the message stays due and the next round tries again. The
+// F line is written once per distinct error of an attempt: an outage that lasts hours
+// is one line, not one per round.
 func (s *Store) RecordDeliveryError(ctx context.Context, number int64, attempt int, reason string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx,
@@ -206,7 +242,8 @@ func (s *Store) RecordDeliveryError(ctx context.Context, number int64, attempt i
 		n := number
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
 			Description: fmt.Sprintf("delivery of message %d could not be completed: %s", number, reason),
-			Information: "the message stays due; the next send/receive tries again and first asks Digipoort whether it arrived"})
+			Information: "the message stays due; Koerier tries again, backing off up to an hour between rounds, and first asks Digipoort whether it arrived",
+			DedupeKey:   fmt.Sprintf("delivery-error/%d/%d/%x", number, attempt, sha256.Sum256([]byte(reason)))})
 	})
 	if err != nil {
 		return fmt.Errorf("record delivery error of message %d: %w", number, err)

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +73,11 @@ func TestSendFailedAndOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc, _ := f.BeginDelivery(ctx, c.Number)
-	if err := f.RecordDeliveryError(ctx, c.Number, pc.Attempt, "Digipoort overbelast"); err != nil {
-		t.Fatal(err)
+	// The same error three times is one F line.
+	for range 3 {
+		if err := f.RecordDeliveryError(ctx, c.Number, pc.Attempt, "Digipoort overbelast"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out, err := f.SendOutcomes(ctx, []int64{a.Number, b.Number, c.Number, d.Number}, since)
 	if err != nil || out.Sent != 1 || out.Failed != 1 || out.Errors != 1 || len(out.Pending) != 1 || out.Pending[0] != d.Number {
@@ -94,5 +98,46 @@ func TestSendFailedAndOutcomes(t *testing.T) {
 	logs, _ := f.ReadLog(ctx, store.LogFilter{Level: "F"})
 	if len(logs) != 2 {
 		t.Errorf("F lines: %+v", logs)
+	}
+}
+
+// Two versions are never in flight at once: a version whose delivery may be at
+// Digipoort is looked up (not refused as do-not-send) when a newer one was queued
+// meanwhile, and the newer one waits until it is resolved.
+func TestVersionsAreDeliveredOneAtATime(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	v1 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	first, err := f.BeginDelivery(ctx, v1.Number)
+	if err != nil || first.Refused != "" || first.Wait != "" || first.Uncertain {
+		t.Fatalf("v1: %+v %v", first, err)
+	}
+	// The worker dies mid-call; version 2 is queued and makes version 1 do-not-send.
+	v2 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	if len(v2.Superseded) != 1 {
+		t.Fatalf("v2 superseded %v", v2.Superseded)
+	}
+	f.exec(`UPDATE deliveries SET started_at = now() - interval '5 minutes' WHERE message_number = $1`, v1.Number)
+	retry, err := f.BeginDelivery(ctx, v1.Number)
+	if err != nil || !retry.Uncertain || retry.Refused != "" {
+		t.Fatalf("v1's open delivery must be looked up before any version rule: %+v %v", retry, err)
+	}
+	if retry.OpenFor < 4*time.Minute || retry.OpenFor > 10*time.Minute {
+		t.Errorf("open for %s by the database's clock, want about 5m", retry.OpenFor)
+	}
+	wait, err := f.BeginDelivery(ctx, v2.Number)
+	if err != nil || !strings.Contains(wait.Wait, fmt.Sprintf("version 1 (message %d)", v1.Number)) || wait.Refused != "" {
+		t.Fatalf("v2 must wait for v1: %+v %v", wait, err)
+	}
+	if n := f.count(`SELECT count(*) FROM deliveries WHERE message_number = $1`, v2.Number); n != 0 {
+		t.Fatalf("a waiting version recorded %d deliveries", n)
+	}
+	// Version 1 turns out to have arrived: version 2 goes after it.
+	if err := f.RecordDelivered(ctx, v1.Number, 1, "K-v1", true); err != nil {
+		t.Fatal(err)
+	}
+	next, err := f.BeginDelivery(ctx, v2.Number)
+	if err != nil || next.Wait != "" || next.Refused != "" || next.Uncertain {
+		t.Fatalf("v2 after v1 resolved: %+v %v", next, err)
 	}
 }

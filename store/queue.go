@@ -151,7 +151,7 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 		}
 
 		// Versions of one declaration are numbered one at a time.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+		if err := lockDeclaration(ctx, tx, key); err != nil {
 			return err
 		}
 		var prev sql.NullInt64

@@ -169,6 +169,18 @@ func isDuplicateDatabase(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "42P04"
 }
 
+// lockDeclaration takes the lock of one declaration (all its versions) until the
+// transaction ends: queueing a version and starting a delivery take it, so that
+// versions are numbered, superseded and delivered one at a time. Taken before any
+// message row, always. An empty key (an incoming message) locks nothing.
+func lockDeclaration(ctx context.Context, tx *sqlx.Tx, key string) error {
+	if key == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
+	return err
+}
+
 // lockMessage reads a message and locks its row for the rest of the transaction:
 // every change to a message (delivery, process, report, restore, assignment) starts
 // with it, so two changes never interleave.

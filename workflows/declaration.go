@@ -27,6 +27,9 @@ func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) err
 	if d.in.NoReplyTimeout <= 0 {
 		d.in.NoReplyTimeout = pipeline.DefaultNoReplyTimeout
 	}
+	if d.in.DeliveryDeadline <= 0 {
+		d.in.DeliveryDeadline = pipeline.DefaultDeliveryDeadline
+	}
 	if err := workflow.SetQueryHandler(ctx, pipeline.QueryState, func() (pipeline.State, error) { return d.state(), nil }); err != nil {
 		return err
 	}
@@ -55,7 +58,16 @@ type declaration struct {
 	// arrives by signal and by a reload is listed once.
 	seen map[int64]bool
 
-	sendWanted    bool
+	sendWanted bool
+	// sendNowWanted is an operator's send-now: it does not wait out a back-off.
+	sendNowWanted bool
+	// failures counts consecutive delivery rounds that did not deliver (transient
+	// trouble, or waiting for another version); the next round waits until retryAt.
+	// failingSince is when the first of them ended, for the delivery deadline.
+	failures      int
+	retryAt       time.Time
+	failingSince  time.Time
+	deadlineDone  bool
 	processWanted bool
 	restoreWanted *pipeline.OperatorSignal
 	assignWanted  []pipeline.AssignSignal
@@ -116,7 +128,15 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			d.sendWanted = false
+			if left := d.retryAt.Sub(workflow.Now(ctx)); left > 0 && !d.sendNowWanted {
+				d.setStage(ctx, pipeline.StageQueued, fmt.Sprintf("next delivery round at %s (after %d round(s) that did not deliver)",
+					d.retryAt.UTC().Format(time.RFC3339), d.failures))
+				if err := d.wait(ctx, left); err != nil {
+					return err
+				}
+				continue
+			}
+			d.sendWanted, d.sendNowWanted = false, false
 			if err := d.deliver(ctx); err != nil {
 				return err
 			}
@@ -278,7 +298,7 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		var s pipeline.OperatorSignal
 		c.Receive(ctx, &s)
 		if d.msg.Status.IsDue() {
-			d.sendWanted = true
+			d.sendWanted, d.sendNowWanted = true, true
 		} else {
 			d.last = fmt.Sprintf("send-now ignored: the message is %s, not due (restore a failed message first)", d.msg.Status)
 		}
@@ -375,7 +395,18 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 			return lerr
 		}
 		d.last = "delivery could not be completed for now: " + reason
+		if err := d.roundFailed(ctx, reason); err != nil {
+			return err
+		}
 		return d.load(ctx)
+	}
+	if res.Outcome == pipeline.OutcomeWaiting {
+		d.last = "not sent yet: " + res.Reason
+		if err := d.roundFailed(ctx, res.Reason); err != nil {
+			return err
+		}
+	} else {
+		d.failures, d.retryAt, d.failingSince, d.deadlineDone = 0, time.Time{}, time.Time{}, false
 	}
 	switch res.Outcome {
 	case pipeline.OutcomeRefused:
@@ -396,6 +427,31 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 		return d.publish(ctx)
 	}
 	return d.load(ctx)
+}
+
+// roundFailed backs off before the next delivery round (pipeline.RetryBackoff), and
+// once the message has kept failing for DeliveryDeadline marks it needs-action: a
+// filing deadline may pass while Koerier keeps trying.
+func (d *declaration) roundFailed(ctx workflow.Context, reason string) error {
+	now := workflow.Now(ctx)
+	d.failures++
+	d.retryAt = now.Add(pipeline.RetryBackoff(d.failures))
+	if d.failingSince.IsZero() {
+		d.failingSince = now
+	}
+	if d.deadlineDone || now.Sub(d.failingSince) < d.in.DeliveryDeadline {
+		return nil
+	}
+	d.deadlineDone = true
+	why := fmt.Sprintf("message %d could not be delivered for %s (%d rounds; last: %s). The filing deadline of this %s may pass: "+
+		"check Digipoort's availability (`starter digipoort status`) and the log; Koerier keeps trying every %s, `starter send %d` tries now",
+		d.in.Number, now.Sub(d.failingSince).Round(time.Minute), d.failures, reason, d.msg.Type, pipeline.RetryBackoffMax, d.in.Number)
+	dedupe := fmt.Sprintf("delivery-deadline/%d/%d", d.in.Number, d.msg.Attempt)
+	if err := workflow.ExecuteActivity(storeOptions(ctx), a.MarkNeedsAction, d.in.Number, why, dedupe).Get(ctx, nil); err != nil {
+		return err
+	}
+	d.msg.NeedsAction, d.msg.NeedsActionReason = true, why
+	return nil
 }
 
 func (d *declaration) noReply(ctx workflow.Context) error {

@@ -549,3 +549,55 @@ func TestDeclarationReloadKeepsReplies(t *testing.T) {
 		t.Errorf("before %d replies, after %d (%q); want 2 and 2", len(before.Replies), len(after.Replies), after.LastMessage)
 	}
 }
+
+// An auto-send message against an overloaded Digipoort backs off between rounds
+// (doubling up to an hour) instead of hammering it, and after the delivery deadline
+// it needs an operator with a line that says the filing deadline may pass. An
+// operator's send-now does not wait out the back-off.
+func TestDeclarationDeliveryRoundsBackOff(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend = true
+	var rounds []time.Time
+	w.deliver = func(w *world) (pipeline.DeliverResult, error) {
+		rounds = append(rounds, env.Now())
+		return pipeline.DeliverResult{}, errors.New("digipoort aanleveren (transient): Digipoort is overloaded")
+	}
+	w.setup(env)
+	in := input()
+	in.DeliveryDeadline = 2 * time.Hour
+	var st pipeline.State
+	before := 0
+	env.RegisterDelayedCallback(func() {
+		before = len(rounds)
+		env.SignalWorkflow(pipeline.SignalSendNow, pipeline.OperatorSignal{By: "operator"})
+	}, 5*time.Hour+time.Minute)
+	env.RegisterDelayedCallback(func() {
+		st = queryState(t, env)
+		env.CancelWorkflow()
+	}, 5*time.Hour+10*time.Minute)
+	env.ExecuteWorkflow(DeclarationWorkflow, in)
+
+	// 8 tries per round (the activity's retry policy).
+	n := len(rounds) / 8
+	if n < 6 || n > 12 {
+		t.Fatalf("%d delivery rounds in 5 hours; with back-off (1m, 2m, 4m … 1h) want 6 to 12", n)
+	}
+	var gaps []time.Duration
+	for i := 8; i < len(rounds); i += 8 {
+		gaps = append(gaps, rounds[i].Sub(rounds[i-1]))
+	}
+	for i := 1; i < len(gaps) && gaps[i-1] < 50*time.Minute; i++ {
+		if gaps[i] < gaps[i-1] {
+			t.Errorf("the pause between rounds shrank: %v", gaps)
+			break
+		}
+	}
+	if (len(rounds)-before)/8 != 1 {
+		t.Errorf("send-now started %d rounds at once, want one without waiting", (len(rounds)-before)/8)
+	}
+	if w.called("MarkNeedsAction") != 1 || !strings.Contains(st.NeedsActionReason, "filing deadline") || !st.NeedsAction {
+		t.Errorf("needs action %v (%q), MarkNeedsAction called %d times", st.NeedsAction, st.NeedsActionReason, w.called("MarkNeedsAction"))
+	}
+}

@@ -50,10 +50,10 @@
 //
 // # Status flows
 //
-// In the default mode status i of a delivery has time delivery+i×StepInterval (default
-// 1s; Instant: all at once); in realistic mode the statuses are spread over minutes
-// (see below). getStatussenProces returns only the statuses whose time has come, filtered by
-// tijdstempelVanaf/Tot (inclusive, millisecond precision).
+// In the default mode status i of a delivery has time delivery+i×StepInterval
+// (default 1s; Instant: all at once); in realistic mode the statuses are spread over
+// minutes (see Realistic mode). getStatussenProces returns only the statuses whose
+// time has come, filtered by tijdstempelVanaf/Tot (inclusive, millisecond precision).
 // getNieuweStatussenProces returns them once per certificate. The scenario is chosen
 // by aanleverkenmerk (see Scenario): Happyflow, AanleverFault, Afleverfout,
 // Foutuitvragendepartij (311), Afkeuruitvragendepartij (510),
@@ -85,7 +85,8 @@
 // the final status. In the default mode the BerichtResultaat and the document also
 // carry the aanleverkenmerk; in realistic mode neither does (the XSD makes it optional
 // and the real Digipoort is not known to fill it), so replies can only be linked by
-// kenmerk. getBerichtenLijst never carries it (BerichtLijstResultaat has no such
+// kenmerk; digipoort.Client.FindDelivery, which looks for the aanleverkenmerk in the
+// pickups, finds nothing then. getBerichtenLijst never carries it (BerichtLijstResultaat has no such
 // element). AddPickup (or POST /sim/pickups) adds messages that answer no delivery, to
 // test unknown replies (ONB); they carry the aanleverkenmerk they are given.
 //
@@ -96,14 +97,18 @@
 // Statuses come at these times after the delivery, multiplied by Mode.Scale (1 = real
 // time; 0.01: a minute takes 600ms; RealisticTimings and FlowDuration give them):
 //
-//	105 at once (it comes with the aanleverResponse); 100 after 1m; 110 +20s; 200 or
-//	210 +20s; 301 +1m (a second 301 +30s); 405 +30s; 400 +1m; 500, 510 or 311 +4m
-//	    Happyflow: 105 0s, 100 1m, 110 1m20s, 200 1m40s, 301 2m40s, 301 3m10s,
-//	    405 3m40s, 400 4m40s, 500 8m40s
-//	410 2m after 405 (Afleverfout: ends after 5m40s)
-//	420 1m after 405; then 400 1h later when a retry succeeds (TechnischProbleemAfleveren:
-//	    500 after 1h8m40s), or the final 420 with AFS600 72h after the first
-//	    (MaximaalAantalAfleverpogingen: ends after 72h4m40s)
+//	105 at once (it comes with the aanleverResponse); then 100 +1m; 110 +20s; 200 or 210
+//	+20s; 301 +1m (a second 301 +30s); 405 +30s; 400 +1m; 500, 510 or 311 +4m;
+//	410 2m after 405; 420 1m after 405, then 400 1h after it when a retry succeeds, or
+//	the final 420 (AFS600) 72h after the first.
+//
+//	Happyflow                      105 0s, 100 1m, 110 1m20s, 200 1m40s, 301 2m40s,
+//	                               301 3m10s, 405 3m40s, 400 4m40s, 500 8m40s
+//	Afleverfout                    … 301 2m40s, 405 3m10s, 410 5m10s
+//	Foutuitvragendepartij (311)    … 405 3m10s, 400 4m10s, 311 8m10s (510 likewise)
+//	TechnischProbleemAfleveren     … 405 3m10s, 420 4m10s, 400 1h4m10s, 500 1h8m10s
+//	MaximaalAantalAfleverpogingen  … 405 3m10s, 420 4m10s, 420 AFS600 72h4m10s
+//	unknown certificate            105 0s, 100 1m, 110 1m20s, 210 1m40s
 //
 // Logius publishes no durations for the steps ("verloopt meestal direct", Statussen en
 // foutcodes Digipoort v1.6); it does say that a 420 is retried for 72 hours and then
@@ -135,6 +140,7 @@
 //	GET    /sim/scenarios                   {"scenarios": [...], "overrides": {"<aanleverkenmerk>": "Afleverfout"}}
 //	PUT    /sim/scenarios/{aanleverkenmerk} {"scenario": "Afleverfout"}            -> 204
 //	DELETE /sim/scenarios/{aanleverkenmerk}                                       -> 204
+//	POST   /sim/statuses/{aanleverkenmerk} InjectedStatus: {"code", "description"?, "for_kenmerk"?}  -> 204
 //	POST   /sim/pickups                     Pickup: {"kenmerk"?, "berichtsoort", "identiteit": {"nummer", "type"},
 //	                                        "aanleverkenmerk"?, "rol"?, "mime_type"?, "bestandsnaam"?,
 //	                                        "inhoud"? (base64), "tijdstempel"? (RFC 3339)}

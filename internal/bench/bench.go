@@ -30,6 +30,7 @@ import (
 	"koerier/domain"
 	"koerier/internal/config"
 	"koerier/internal/demo"
+	"koerier/internal/service"
 	"koerier/pipeline"
 	"koerier/store"
 )
@@ -130,7 +131,7 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	say("queueing %d declarations across %d environments", opts.N, opts.Envs)
 	start := time.Now()
 	numbers := make([]int64, opts.N)
-	starter := pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout}
+	starter := service.Starter(cfg, tc)
 	var queued atomic.Int64
 	err = parallel(ctx, opts.N, opts.Concurrency, func(i int) error {
 		env := envs[i%len(envs)]

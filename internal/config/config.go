@@ -71,6 +71,9 @@ type Config struct {
 	Rol string
 	// NoReplyTimeout: a sent message without a final reply after this needs action.
 	NoReplyTimeout time.Duration
+	// DeliveryDeadline: a due message that kept failing to be delivered this long
+	// needs action.
+	DeliveryDeadline time.Duration
 	// UncertainWait: how long an interrupted delivery is looked up at Digipoort before
 	// it is delivered again.
 	UncertainWait time.Duration
@@ -130,6 +133,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		dst *time.Duration
 	}{
 		{"KOERIER_NO_REPLY_TIMEOUT", pipeline.DefaultNoReplyTimeout, time.Second, &c.NoReplyTimeout},
+		{"KOERIER_DELIVERY_DEADLINE", pipeline.DefaultDeliveryDeadline, time.Minute, &c.DeliveryDeadline},
 		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", DefaultUncertainWait, time.Second, &c.UncertainWait},
 		{"KOERIER_SEND_WAIT", pipeline.DefaultSendWait, time.Second, &c.SendWait},
 		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},

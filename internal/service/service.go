@@ -31,7 +31,7 @@ func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc 
 
 // Starter starts and signals declaration workflows as the configuration says.
 func Starter(cfg config.Config, tc pipeline.Client) pipeline.Starter {
-	return pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout}
+	return pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout, DeliveryDeadline: cfg.DeliveryDeadline}
 }
 
 // Register puts Koerier's workflows and activities on a worker.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,5 +70,64 @@ func TestRunPrintsEnvironmentAndStops(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-signature", "md5"}, &stdout, &stderr); err == nil {
 		t.Error("unknown signature algorithm accepted")
+	}
+}
+
+// TestRunRealistic starts the binary in realistic mode (-realistic -scale) and checks
+// that the banner and GET /sim/mode say so; a scale outside (0, 1] is refused before
+// anything starts.
+func TestRunRealistic(t *testing.T) {
+	var stdout, stderr syncBuffer
+	for _, bad := range []string{"0", "1.5", "-1"} {
+		if err := run(context.Background(), []string{"-realistic", "-scale", bad}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "-scale") {
+			t.Errorf("-scale %s: %v", bad, err)
+		}
+	}
+	t.Setenv("KOERIER_SIM_REALISTIC", "maybe")
+	if err := run(context.Background(), nil, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "KOERIER_SIM_REALISTIC") {
+		t.Errorf("KOERIER_SIM_REALISTIC=maybe: %v", err)
+	}
+	t.Setenv("KOERIER_SIM_REALISTIC", "")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-control-addr", "127.0.0.1:0", "-dir", t.TempDir(), "-realistic", "-scale", "0.01"},
+			&stdout, &stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "Scenarios by aanleverkenmerk") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "mode:          realistic, scale 0.01 (a happy flow takes 5.2s") {
+		t.Errorf("banner does not show the mode:\n%s", out)
+	}
+	_, rest, _ := strings.Cut(out, "control API:   ")
+	ctl, _, _ := strings.Cut(rest, "/sim/")
+	resp, err := http.Get(ctl + "/sim/mode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode struct {
+		Realistic bool    `json:"realistic"`
+		Scale     float64 `json:"scale"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&mode)
+	resp.Body.Close()
+	if err != nil || !mode.Realistic || mode.Scale != 0.01 {
+		t.Errorf("GET /sim/mode: %+v %v", mode, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop")
 	}
 }
