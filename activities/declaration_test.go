@@ -22,7 +22,7 @@ func TestDeliverSendsOnceAndIsIdempotent(t *testing.T) {
 		t.Fatalf("state after delivery: %+v", res.State)
 	}
 	r := h.dp.requests[0]
-	if r.Berichtsoort != "Omzetbelasting" || r.Aanleverkenmerk != domain.Aanleverkenmerk(n, 1) || r.Rol != "Bedrijf" ||
+	if r.Berichtsoort != "Omzetbelasting" || r.Aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n, 1) || r.Rol != "Bedrijf" ||
 		r.Belanghebbende != (digipoort.Identity{Nummer: "1", Type: "Fi"}) || r.Bestandsnaam != "aangifte.xbrl" || len(r.Inhoud) == 0 {
 		t.Fatalf("request sent to Digipoort: %+v", r)
 	}
@@ -101,7 +101,8 @@ func TestDeliverUntrustedAnswerIsLookedUpOnRetry(t *testing.T) {
 	}
 	h.requireCalls(map[string]int{"Deliver": 2, "FindDelivery": 1}) // one for message other, one here
 	f := h.dp.finds[0]
-	if f.aanleverkenmerk != domain.Aanleverkenmerk(n, 1) || f.berichtsoort != "Omzetbelasting" || f.id != (digipoort.Identity{Nummer: "1", Type: "Fi"}) {
+	if f.aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n,
+		1) || f.berichtsoort != "Omzetbelasting" || f.id != (digipoort.Identity{Nummer: "1", Type: "Fi"}) {
 		t.Fatalf("FindDelivery asked: %+v", f)
 	}
 	if !h.dp.known["KM-OTHER"] || h.dp.known["KM-NEW"] {
@@ -135,11 +136,12 @@ func TestDeliverUncertainWaitsBeforeDeliveringAgain(t *testing.T) {
 	// The wait is over: not found, so it is delivered again.
 	h.exec(`UPDATE deliveries SET started_at = now() - interval '2 hours' WHERE message_number = $1`, n)
 	res, err := h.deliverCall(n)
-	if err != nil || res.Outcome != pipeline.OutcomeSent || res.Kenmerk != "KM-"+domain.Aanleverkenmerk(n, 1) || res.Recovered {
+	if err != nil || res.Outcome != pipeline.OutcomeSent || res.Kenmerk != "KM-"+domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix,
+		n, 1) || res.Recovered {
 		t.Fatalf("after the wait: %+v %v", res, err)
 	}
 	h.requireCalls(map[string]int{"FindDelivery": 3, "Deliver": 1})
-	h.requireMessage(n, domain.StatusSent, false, "KM-"+domain.Aanleverkenmerk(n, 1))
+	h.requireMessage(n, domain.StatusSent, false, "KM-"+domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n, 1))
 }
 
 func TestDeliverUncertainWithoutWaitDeliversAgain(t *testing.T) {

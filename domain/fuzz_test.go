@@ -28,15 +28,16 @@ func FuzzWellFormedXML(f *testing.F) {
 }
 
 func FuzzParseAanleverkenmerk(f *testing.F) {
-	for _, seed := range []string{"1000001", "1000001-2", "5-1", "", "-", "00", "9223372036854775807", "1-99999999999999999999"} {
+	for _, seed := range []string{"KOERIER-1000001", "KOERIER-1000001-2", "KOERIER-5-1", "", "-", "KOERIER-00", "KOERIER-9223372036854775807",
+		"KOERIER-1-99999999999999999999", "1000001"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, ref string) {
-		n, a, ok := ParseAanleverkenmerk(ref)
+		n, a, ok := ParseAanleverkenmerk(DefaultAanleverkenmerkPrefix, ref)
 		if !ok {
 			return
 		}
-		if got := Aanleverkenmerk(n, a); got != ref {
+		if got := Aanleverkenmerk(DefaultAanleverkenmerkPrefix, n, a); got != ref {
 			t.Fatalf("ParseAanleverkenmerk(%q) = %d,%d but Aanleverkenmerk gives %q", ref, n, a, got)
 		}
 	})

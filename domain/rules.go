@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -199,20 +200,49 @@ func MayRestore(v Version, latest int) error {
 	return nil
 }
 
-// Aanleverkenmerk is the reference Koerier gives Digipoort for a delivery: the message
-// number, so that a retried delivery is recognised. A deliberate resend after restore
-// is a new attempt with its own reference, so that its replies are not mistaken for
-// the failed attempt's.
-func Aanleverkenmerk(number int64, attempt int) string {
-	if attempt <= 1 {
-		return fmt.Sprintf("%d", number)
+// DefaultAanleverkenmerkPrefix names a Koerier installation in its aanleverkenmerken
+// when KOERIER_AANLEVERKENMERK_PREFIX does not: another system delivering with the same
+// certificate (and numbering its own deliveries from 1000001 too) then cannot have its
+// replies linked to Koerier's messages. Two Koerier installations on one certificate
+// each set their own.
+const DefaultAanleverkenmerkPrefix = "KOERIER"
+
+// MaxAanleverkenmerkPrefix leaves room in Digipoort's 40 characters for a message
+// number and an attempt.
+const MaxAanleverkenmerkPrefix = 12
+
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+
+// ValidateAanleverkenmerkPrefix accepts 1 to 12 letters and digits. It must never
+// change while deliveries are open: their replies are linked by it.
+func ValidateAanleverkenmerkPrefix(prefix string) error {
+	if !prefixPattern.MatchString(prefix) || len(prefix) > MaxAanleverkenmerkPrefix {
+		return fmt.Errorf("aanleverkenmerk prefix %q: use 1 to %d letters and digits that name this installation (and keep them)",
+			prefix, MaxAanleverkenmerkPrefix)
 	}
-	return fmt.Sprintf("%d-%d", number, attempt)
+	return nil
 }
 
-// ParseAanleverkenmerk is the inverse of Aanleverkenmerk.
-func ParseAanleverkenmerk(ref string) (number int64, attempt int, ok bool) {
-	numText, attText, hasAttempt := strings.Cut(ref, "-")
+// Aanleverkenmerk is the reference Koerier gives Digipoort for a delivery: the
+// installation's prefix and the message number, so that a retried delivery is
+// recognised and another system's deliveries are not. A deliberate resend after
+// restore is a new attempt with its own reference, so that its replies are not
+// mistaken for the failed attempt's.
+func Aanleverkenmerk(prefix string, number int64, attempt int) string {
+	if attempt <= 1 {
+		return fmt.Sprintf("%s-%d", prefix, number)
+	}
+	return fmt.Sprintf("%s-%d-%d", prefix, number, attempt)
+}
+
+// ParseAanleverkenmerk is the inverse of Aanleverkenmerk for this installation's
+// prefix; another prefix is not Koerier's (ok false).
+func ParseAanleverkenmerk(prefix, ref string) (number int64, attempt int, ok bool) {
+	rest, found := strings.CutPrefix(ref, prefix+"-")
+	if !found || prefix == "" {
+		return 0, 0, false
+	}
+	numText, attText, hasAttempt := strings.Cut(rest, "-")
 	if _, err := fmt.Sscanf(numText, "%d", &number); err != nil || number <= 0 || fmt.Sprint(number) != numText {
 		return 0, 0, false
 	}

@@ -186,24 +186,34 @@ func TestAanleverkenmerk(t *testing.T) {
 		number  int64
 		attempt int
 		want    string
-	}{{2026000123, 1, "2026000123"}, {2026000123, 0, "2026000123"}, {5, 2, "5-2"}, {5, 13, "5-13"}}
+	}{{2026000123, 1, "KR1-2026000123"}, {2026000123, 0, "KR1-2026000123"}, {5, 2, "KR1-5-2"}, {5, 13, "KR1-5-13"}}
 	for _, c := range cases {
-		got := Aanleverkenmerk(c.number, c.attempt)
+		got := Aanleverkenmerk("KR1", c.number, c.attempt)
 		if got != c.want {
 			t.Errorf("Aanleverkenmerk(%d,%d) = %q want %q", c.number, c.attempt, got, c.want)
 		}
-		if len(got) > MaxKenmerkLen {
-			t.Errorf("%q is longer than Digipoort allows", got)
-		}
-		n, a, ok := ParseAanleverkenmerk(got)
+		n, a, ok := ParseAanleverkenmerk("KR1", got)
 		if !ok || n != c.number || a != max(c.attempt, 1) {
 			t.Errorf("ParseAanleverkenmerk(%q) = %d,%d,%v", got, n, a, ok)
 		}
 	}
-	for _, bad := range []string{"", "Happyflow", "5-1", "5-", "-5", "05", "5-02", "5-x", "0"} {
-		if _, _, ok := ParseAanleverkenmerk(bad); ok {
+	// The longest reference Koerier can make fits Digipoort's limit.
+	if got := Aanleverkenmerk("ABCDEFGHIJKL", 9223372036854775807, 9999); len(got) > MaxKenmerkLen {
+		t.Errorf("%q is longer than Digipoort allows", got)
+	}
+	// Another system's references (a bare number, another prefix) are not Koerier's.
+	for _, bad := range []string{"", "Happyflow", "2026000123", "KR2-5", "KR1-5-1", "KR1-5-", "KR1--5", "KR1-05", "KR1-5-02", "KR1-5-x", "KR1-0", "kr1-5"} {
+		if _, _, ok := ParseAanleverkenmerk("KR1", bad); ok {
 			t.Errorf("ParseAanleverkenmerk(%q) must fail", bad)
 		}
+	}
+	for _, p := range []string{"", "KR-1", "ABCDEFGHIJKLM", "KR 1", "kö"} {
+		if ValidateAanleverkenmerkPrefix(p) == nil {
+			t.Errorf("prefix %q must be refused", p)
+		}
+	}
+	if err := ValidateAanleverkenmerkPrefix(DefaultAanleverkenmerkPrefix); err != nil {
+		t.Error(err)
 	}
 }
 

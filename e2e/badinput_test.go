@@ -90,7 +90,7 @@ func TestBadDigipoortResponses(t *testing.T) {
 		until(t, s, q.Number, domain.StatusAccepted)
 	}
 	for _, q := range []queued{tampered, truncated, odd} {
-		if d := s.Sim.Deliveries(fmt.Sprint(q.Number)); d.Accepted != 1 || d.Duplicates != 0 {
+		if d := s.Sim.Deliveries(ak(q.Number)); d.Accepted != 1 || d.Duplicates != 0 {
 			t.Errorf("message %d filed %d times, %d duplicates", q.Number, d.Accepted, d.Duplicates)
 		}
 	}
@@ -147,7 +147,7 @@ func TestUntrustedSigningCertificate(t *testing.T) {
 	s.Digipoort.SigningCertificates = good
 	s.StartWorker()
 	until(t, s, q.Number, domain.StatusAccepted)
-	if d := s.Sim.Deliveries(fmt.Sprint(q.Number)); d.Accepted != 1 || d.Duplicates != 0 {
+	if d := s.Sim.Deliveries(ak(q.Number)); d.Accepted != 1 || d.Duplicates != 0 {
 		t.Fatalf("filed %d times (%d duplicates)", d.Accepted, d.Duplicates)
 	}
 }

@@ -195,7 +195,7 @@ func TestChaos(t *testing.T) {
 		default:
 			e = expectation{simulator.Happyflow, domain.StatusAccepted}
 		}
-		must(t, sim.SetScenario(fmt.Sprint(q.Number), e.scenario))
+		must(t, sim.SetScenario(ak(q.Number), e.scenario))
 		expect[q.Number] = e
 		numbers = append(numbers, q.Number)
 		if err := starter.Start(ctx, q.Declaration()); err != nil {
@@ -410,7 +410,7 @@ func TestChaos(t *testing.T) {
 	// Exactly once, from the simulator's own counts.
 	deliveries, duplicates, attempts := 0, 0, 0
 	for _, n := range numbers {
-		d := sim.Deliveries(fmt.Sprint(n))
+		d := sim.Deliveries(ak(n))
 		want := 1
 		if expect[n].scenario == simulator.AanleverFault {
 			want = 0
@@ -423,7 +423,7 @@ func TestChaos(t *testing.T) {
 		attempts += d.Attempts
 	}
 	for ak, d := range sim.AllDeliveries() {
-		if _, _, ok := domain.ParseAanleverkenmerk(ak); !ok || d.Duplicates > 0 {
+		if _, _, ok := domain.ParseAanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, ak); !ok || d.Duplicates > 0 {
 			t.Errorf("unexpected delivery %s: %+v", ak, d)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"koerier/domain"
 	"koerier/internal/testenv"
 )
 
@@ -79,4 +80,10 @@ func vatReturn(t *testing.T) string {
 		return real
 	}
 	return filepath.Join("..", "internal", "demo", "omzetbelasting-demo.xbrl")
+}
+
+// ak is the aanleverkenmerk of a message's first delivery, as the simulator counts
+// deliveries and chooses scenarios by it.
+func ak(number int64) string {
+	return domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, number, 1)
 }

@@ -129,7 +129,7 @@ func TestVATReturnReachesAccepted(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "report line", func() (bool, string) {
 		return hasLine(logLines(t, "--level", "I"), q.Number, "I", "accepted by the authority"), ""
 	})
-	if d := s.Sim.Deliveries(fmt.Sprint(q.Number)); d.Accepted != 1 || d.Duplicates != 0 {
+	if d := s.Sim.Deliveries(ak(q.Number)); d.Accepted != 1 || d.Duplicates != 0 {
 		t.Errorf("deliveries at Digipoort: %+v", d)
 	}
 	// The operators' one Web UI query.
@@ -153,7 +153,7 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	mustCLI(t, "environments", "add", "acme", "--auto-process")
 	q := queue(t, "acme", "2021-11")
-	if err := s.Sim.SetScenario(fmt.Sprint(q.Number), simulator.Foutuitvragendepartij); err != nil {
+	if err := s.Sim.SetScenario(ak(q.Number), simulator.Foutuitvragendepartij); err != nil {
 		t.Fatal(err)
 	}
 	until(t, s, q.Number, domain.StatusRejected)
@@ -172,7 +172,7 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 	}
 	until(t, s, q.Number, domain.StatusAccepted)
 	waitEnvStatus(t, "acme", q.Number, "accepted")
-	first, second := s.Sim.Deliveries(fmt.Sprint(q.Number)), s.Sim.Deliveries(domain.Aanleverkenmerk(q.Number, 2))
+	first, second := s.Sim.Deliveries(ak(q.Number)), s.Sim.Deliveries(domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, q.Number, 2))
 	if first.Accepted != 1 || second.Accepted != 1 || first.Duplicates+second.Duplicates != 0 {
 		t.Errorf("deliveries: first %+v second %+v", first, second)
 	}
@@ -203,7 +203,7 @@ func TestOldVersionCannotBeResent(t *testing.T) {
 	}
 	mustCLI(t, "send", fmt.Sprint(v1.Number))
 	until(t, s, v2.Number, domain.StatusAccepted)
-	if d := s.Sim.Deliveries(fmt.Sprint(v1.Number)); d.Attempts != 0 {
+	if d := s.Sim.Deliveries(ak(v1.Number)); d.Attempts != 0 {
 		t.Fatalf("version 1 reached Digipoort: %+v", d)
 	}
 	row := envView(t, "acme")[v1.Number]
@@ -355,7 +355,7 @@ func TestAutoSendDeliversAtOnce(t *testing.T) {
 	mustCLI(t, "environments", "add", "fast", "--auto-send", "--auto-process")
 	q := queue(t, "fast", "2022-02")
 	testenv.Eventually(t, 15*time.Second, "auto-send delivery", func() (bool, string) {
-		d := s.Sim.Deliveries(fmt.Sprint(q.Number))
+		d := s.Sim.Deliveries(ak(q.Number))
 		return d.Accepted == 1, fmt.Sprint(d)
 	})
 	until(t, s, q.Number, domain.StatusAccepted)
@@ -397,7 +397,7 @@ func TestLostDeliveryAnswerIsNotFiledTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	until(t, s, q.Number, domain.StatusAccepted)
-	d := s.Sim.Deliveries(fmt.Sprint(q.Number))
+	d := s.Sim.Deliveries(ak(q.Number))
 	if d.Accepted != 1 || d.Duplicates != 0 {
 		t.Fatalf("filed %d times (%d duplicates): %+v", d.Accepted, d.Duplicates, d)
 	}

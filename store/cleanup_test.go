@@ -110,7 +110,7 @@ func TestCleanupPages(t *testing.T) {
 	f.exec(
 		`INSERT INTO deliveries (message_number, attempt, aanleverkenmerk, kenmerk, delivered_at) VALUES ($1, 1, $2, 'K-old', now())`,
 		withReply,
-		domain.Aanleverkenmerk(withReply, 1),
+		domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, withReply, 1),
 	)
 	if _, err := f.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: "K-old", Berichtkenmerk: "r", Content: []byte("x")}}); err != nil {
 		t.Fatal(err)

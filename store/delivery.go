@@ -104,7 +104,7 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 		if m.Direction != domain.DirectionOut {
 			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
 		}
-		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(number, m.Attempt),
+		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(s.prefix, number, m.Attempt),
 			Berichtsoort: m.Berichtsoort, Subject: m.Subject, IdentityType: m.IdentityType}
 		var d struct {
 			Kenmerk   *string       `db:"kenmerk"`
@@ -176,13 +176,14 @@ func (s *Store) KnownKenmerken(ctx context.Context, kenmerken []string) (map[str
 // sent. Recording the same kenmerk again is a no-op.
 func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk string, recovered bool) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET kenmerk = $3, delivered_at = now(), last_error = ''
-			WHERE message_number = $1 AND attempt = $2 AND (kenmerk IS NULL OR kenmerk = $3)`, number, attempt, kenmerk)
+		var ref string
+		err := tx.GetContext(ctx, &ref, `UPDATE deliveries SET kenmerk = $3, delivered_at = now(), last_error = ''
+			WHERE message_number = $1 AND attempt = $2 AND (kenmerk IS NULL OR kenmerk = $3) RETURNING aanleverkenmerk`, number, attempt, kenmerk)
+		if isNoRows(err) {
+			return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
+		}
 		if err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sent', last_status_change = now()
 			WHERE number = $1 AND attempt = $2
@@ -196,7 +197,7 @@ func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, 
 		}
 		n := number
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("message %d %s with aanleverkenmerk %s; kenmerk %s", number, how, domain.Aanleverkenmerk(number, attempt), kenmerk),
+			Description: fmt.Sprintf("message %d %s with aanleverkenmerk %s; kenmerk %s", number, how, ref, kenmerk),
 			DedupeKey:   fmt.Sprintf("delivered/%d/%d", number, attempt)})
 	})
 	if err != nil {

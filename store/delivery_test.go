@@ -23,7 +23,7 @@ func TestBeginDeliveryFollowsTheVersionRules(t *testing.T) {
 		t.Fatal("a refused delivery was recorded")
 	}
 	plan, err = f.BeginDelivery(ctx, v2.Number)
-	if err != nil || plan.Refused != "" || plan.Uncertain || plan.Aanleverkenmerk != domain.Aanleverkenmerk(v2.Number, 1) ||
+	if err != nil || plan.Refused != "" || plan.Uncertain || plan.Aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, v2.Number, 1) ||
 		plan.Berichtsoort != "Omzetbelasting" ||
 		plan.IdentityType != "Fi" {
 		t.Fatalf("latest: %+v %v", plan, err)

@@ -68,7 +68,8 @@ func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
 	if m, _ := f.Message(ctx, done.Number); m.NeedsAction {
 		t.Error("a message handled correctly must not need an operator")
 	}
-	if err := f.AssignEnvironment(ctx, done.Number, "x", false, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "handled correctly") {
+	if err := f.AssignEnvironment(ctx, done.Number, "x", false, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(),
+		"handled correctly") {
 		t.Errorf("assigning a handled message: %v", err)
 	}
 	f.env("other")

@@ -59,21 +59,23 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			Number          int64   `db:"message_number"`
 			EnvironmentID   *int64  `db:"environment_id"`
 			Type            string  `db:"message_type"`
+			Subject         string  `db:"subject"`
 		}
 		if err := tx.SelectContext(ctx, &links, `
-			SELECT d.kenmerk, d.aanleverkenmerk, d.message_number, m.environment_id, m.message_type
+			SELECT d.kenmerk, d.aanleverkenmerk, d.message_number, m.environment_id, m.message_type, m.subject
 			FROM deliveries d JOIN messages m ON m.number = d.message_number
 			WHERE d.kenmerk = ANY($1) OR d.aanleverkenmerk = ANY($2)`, pq.Array(kenmerken), pq.Array(refs)); err != nil {
 			return err
 		}
 		type target struct {
-			number int64
-			env    *int64
-			typ    string
+			number  int64
+			env     *int64
+			typ     string
+			subject string
 		}
 		byKenmerk, byRef := map[string]target{}, map[string]target{}
 		for _, l := range links {
-			t := target{l.Number, l.EnvironmentID, l.Type}
+			t := target{l.Number, l.EnvironmentID, l.Type, l.Subject}
 			if l.Kenmerk != nil {
 				byKenmerk[*l.Kenmerk] = t
 			}
@@ -88,9 +90,19 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			targets                                                            = make([]*target, len(docs))
 		)
 		for i, d := range docs {
+			// Digipoort's kenmerk is its own process id: unambiguous. An aanleverkenmerk
+			// is only Koerier's word, which another system may happen to use too; it
+			// links only when the belanghebbende is the message's subject.
 			t, ok := byKenmerk[d.PickupKenmerk]
+			unknownWhy := "unknown reply: link it to a message or resolve it"
 			if !ok && d.Aanleverkenmerk != "" {
-				t, ok = byRef[d.Aanleverkenmerk]
+				if ref, found := byRef[d.Aanleverkenmerk]; found && ref.subject == d.Subject {
+					t, ok = ref, true
+				} else if found {
+					unknownWhy = fmt.Sprintf("unknown reply: its aanleverkenmerk %s is that of message %d, but its belanghebbende %q is not the message's "+
+						"subject %q (another system on the same certificate?): link it to a message or resolve it", d.Aanleverkenmerk, ref.number, d.Subject,
+						ref.subject)
+				}
 			}
 			if ok {
 				t := t
@@ -100,7 +112,7 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			} else {
 				envIDs, replyTo = append(envIDs, nil), append(replyTo, nil)
 				types, subtypes, needs = append(types, string(domain.TypeUnknownONB)), append(subtypes, domain.SubtypeONB), append(needs, true)
-				reasons = append(reasons, "unknown reply: link it to a message or resolve it")
+				reasons = append(reasons, unknownWhy)
 			}
 			subjects = append(subjects, truncateRunes(d.Subject, domain.MaxSubjectLen))
 			kms, bks, soorts = append(kms, d.PickupKenmerk), append(bks, d.Berichtkenmerk), append(soorts, d.Berichtsoort)

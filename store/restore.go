@@ -43,7 +43,7 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepRestore, Level: domain.LevelInfo,
 			Description: fmt.Sprintf(
 				"message %d restored by %s: was %s, now ready to resend after error (attempt %d, aanleverkenmerk %s)", number, who, m.Status,
-				res.Attempt, domain.Aanleverkenmerk(number, res.Attempt),
+				res.Attempt, domain.Aanleverkenmerk(s.prefix, number, res.Attempt),
 			)})
 	})
 	if err != nil {

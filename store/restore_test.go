@@ -36,7 +36,7 @@ func TestRestoreMakesOldAttemptRepliesStale(t *testing.T) {
 		t.Fatalf("a stale reply moved the message to %s", s)
 	}
 	plan, _ := f.BeginDelivery(ctx, q.Number)
-	if plan.Attempt != 2 || plan.Aanleverkenmerk != domain.Aanleverkenmerk(q.Number, 2) {
+	if plan.Attempt != 2 || plan.Aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, q.Number, 2) {
 		t.Fatalf("resend: %+v", plan)
 	}
 	if err := f.RecordDelivered(ctx, q.Number, 2, "K-second", false); err != nil {

@@ -36,6 +36,7 @@ const DefaultMaxConns = 20
 type Store struct {
 	db      *sqlx.DB
 	catalog domain.Catalog
+	prefix  string
 }
 
 // Options tune a store.
@@ -47,6 +48,9 @@ type Options struct {
 	Catalog *domain.Catalog
 	// Migrate applies the embedded migrations on open.
 	Migrate bool
+	// AanleverkenmerkPrefix names this installation in every aanleverkenmerk
+	// (KOERIER_AANLEVERKENMERK_PREFIX); empty means domain.DefaultAanleverkenmerkPrefix.
+	AanleverkenmerkPrefix string
 }
 
 // Open connects to Postgres, checks that it answers and, if asked, migrates.
@@ -82,7 +86,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Catalog != nil {
 		cat = *opts.Catalog
 	}
-	return &Store{db: db, catalog: cat}, nil
+	prefix := opts.AanleverkenmerkPrefix
+	if prefix == "" {
+		prefix = domain.DefaultAanleverkenmerkPrefix
+	}
+	if err := domain.ValidateAanleverkenmerkPrefix(prefix); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, catalog: cat, prefix: prefix}, nil
 }
 
 // Close closes the pool.

@@ -55,7 +55,8 @@ func TestOperatorViewKeepsUnknownRepliesApart(t *testing.T) {
 			Content:        []byte("<ok/>"),
 		},
 		{PickupKenmerk: "K-stranger", Berichtkenmerk: "b2", Berichtsoort: "Omzetbelasting", Subject: "999", Content: []byte("<who/>")},
-		{PickupKenmerk: "K-other", Berichtkenmerk: "b3", Aanleverkenmerk: domain.Aanleverkenmerk(a.Number, 1), Subject: "001000044B37"},
+		{PickupKenmerk: "K-other", Berichtkenmerk: "b3", Aanleverkenmerk: domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix,
+			a.Number, 1), Subject: "001000044B37"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,8 @@ type Config struct {
 	Catalog         domain.Catalog
 	// Rol is rolBelanghebbende on deliveries: Bedrijf or Intermediair.
 	Rol string
+	// AanleverkenmerkPrefix names this installation in every aanleverkenmerk.
+	AanleverkenmerkPrefix string
 	// NoReplyTimeout: a sent message without a final reply after this needs action.
 	NoReplyTimeout time.Duration
 	// DeliveryDeadline: a due message that kept failing to be delivered this long
@@ -110,11 +112,15 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return def
 	}
 	c := Config{
-		DatabaseURL:     get("KOERIER_DATABASE_URL", DefaultDatabaseURL),
-		TemporalAddress: get("KOERIER_TEMPORAL_ADDRESS", DefaultTemporalAddress),
-		Namespace:       get("KOERIER_TEMPORAL_NAMESPACE", "default"),
-		TaskQueue:       get("KOERIER_TASK_QUEUE", pipeline.DefaultTaskQueue),
-		Rol:             get("KOERIER_ROL", DefaultRol),
+		DatabaseURL:           get("KOERIER_DATABASE_URL", DefaultDatabaseURL),
+		TemporalAddress:       get("KOERIER_TEMPORAL_ADDRESS", DefaultTemporalAddress),
+		Namespace:             get("KOERIER_TEMPORAL_NAMESPACE", "default"),
+		TaskQueue:             get("KOERIER_TASK_QUEUE", pipeline.DefaultTaskQueue),
+		Rol:                   get("KOERIER_ROL", DefaultRol),
+		AanleverkenmerkPrefix: get("KOERIER_AANLEVERKENMERK_PREFIX", domain.DefaultAanleverkenmerkPrefix),
+	}
+	if err := domain.ValidateAanleverkenmerkPrefix(c.AanleverkenmerkPrefix); err != nil {
+		return Config{}, fmt.Errorf("KOERIER_AANLEVERKENMERK_PREFIX: %w", err)
 	}
 	var err error
 	if c.LogLevel, err = logrus.ParseLevel(get("KOERIER_LOG_LEVEL", "info")); err != nil {

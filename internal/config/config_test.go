@@ -35,14 +35,15 @@ func TestSettingsAndErrors(t *testing.T) {
 		t.Error("berichtsoort not read")
 	}
 	for k, v := range map[string]string{
-		"KOERIER_CLEANUP_RETENTION": "29d",
-		"KOERIER_SEND_WAIT":         "soon",
-		"KOERIER_BERICHTSOORTEN":    "zz=1",
-		"KOERIER_ROL":               "Boss",
-		"KOERIER_PARALLEL":          "0",
-		"KOERIER_LOG_LEVEL":         "loud",
-		"KOERIER_STICKY_CACHE_SIZE": "lots",
-		"KOERIER_DB_MAX_CONNS":      "-1",
+		"KOERIER_CLEANUP_RETENTION":      "29d",
+		"KOERIER_SEND_WAIT":              "soon",
+		"KOERIER_BERICHTSOORTEN":         "zz=1",
+		"KOERIER_ROL":                    "Boss",
+		"KOERIER_PARALLEL":               "0",
+		"KOERIER_LOG_LEVEL":              "loud",
+		"KOERIER_STICKY_CACHE_SIZE":      "lots",
+		"KOERIER_AANLEVERKENMERK_PREFIX": "KR-1",
+		"KOERIER_DB_MAX_CONNS":           "-1",
 	} {
 		if _, err := FromLookup(lookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: want an error naming the variable, got %v", k, v, err)
