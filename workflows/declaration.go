@@ -58,17 +58,15 @@ type declaration struct {
 	// arrives by signal and by a reload is listed once.
 	seen map[int64]bool
 
-	sendWanted bool
-	// sendNowWanted is an operator's send-now: it does not wait out a back-off.
-	sendNowWanted bool
-	// failures counts consecutive delivery rounds that did not deliver (transient
-	// trouble, or waiting for another version); the next round waits until retryAt.
-	// failingSince is when the first of them ended, for the delivery deadline.
-	failures      int
-	retryAt       time.Time
-	failingSince  time.Time
-	deadlineDone  bool
+	sendWanted    bool
 	processWanted bool
+	// failures counts consecutive delivery rounds that did not deliver (transient
+	// trouble, or waiting for another version); the next auto-send round waits until
+	// retryAt. failingSince is when the first of them ended, for the delivery deadline.
+	failures     int
+	retryAt      time.Time
+	failingSince time.Time
+	deadlineDone bool
 	restoreWanted *pipeline.OperatorSignal
 	assignWanted  []pipeline.AssignSignal
 	noReplyDone   bool
@@ -128,7 +126,9 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			if left := d.retryAt.Sub(workflow.Now(ctx)); left > 0 && !d.sendNowWanted {
+			// Auto-send backs off between rounds that did not deliver; a round that
+			// send/receive or an operator asks for goes at once (the schedule paces those).
+			if left := d.retryAt.Sub(workflow.Now(ctx)); left > 0 && !d.sendWanted {
 				d.setStage(ctx, pipeline.StageQueued, fmt.Sprintf("next delivery round at %s (after %d round(s) that did not deliver)",
 					d.retryAt.UTC().Format(time.RFC3339), d.failures))
 				if err := d.wait(ctx, left); err != nil {
@@ -136,7 +136,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			d.sendWanted, d.sendNowWanted = false, false
+			d.sendWanted = false
 			if err := d.deliver(ctx); err != nil {
 				return err
 			}
@@ -298,7 +298,7 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		var s pipeline.OperatorSignal
 		c.Receive(ctx, &s)
 		if d.msg.Status.IsDue() {
-			d.sendWanted, d.sendNowWanted = true, true
+			d.sendWanted = true
 		} else {
 			d.last = fmt.Sprintf("send-now ignored: the message is %s, not due (restore a failed message first)", d.msg.Status)
 		}
