@@ -63,10 +63,10 @@ type declaration struct {
 	// failures counts consecutive delivery rounds that did not deliver (transient
 	// trouble, or waiting for another version); the next auto-send round waits until
 	// retryAt. failingSince is when the first of them ended, for the delivery deadline.
-	failures     int
-	retryAt      time.Time
-	failingSince time.Time
-	deadlineDone bool
+	failures      int
+	retryAt       time.Time
+	failingSince  time.Time
+	deadlineDone  bool
 	restoreWanted *pipeline.OperatorSignal
 	assignWanted  []pipeline.AssignSignal
 	noReplyDone   bool
