@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -177,6 +178,17 @@ func (a *Activities) deliveryFailed(
 		}
 		res.Outcome, res.Reason = pipeline.OutcomeSendFailed, err.Error()
 		return res, nil
+	}
+	// Transient: the request may or may not have reached Digipoort (a lost answer, a
+	// time-out). That is said at once, once per distinct error, not only when the
+	// retries are used up: the retry looks the delivery up before anything is sent.
+	log.WithError(err).Warn("the outcome of a delivery is not known; looking it up before delivering again")
+	n := plan.Number
+	if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
+		Description: fmt.Sprintf("the outcome of the delivery of message %d (aanleverkenmerk %s) is not known: %v", plan.Number, plan.Aanleverkenmerk, err),
+		Information: "Koerier asks Digipoort whether this delivery arrived before anything is delivered again",
+		DedupeKey:   fmt.Sprintf("outcome-unknown/%d/%d/%x", plan.Number, plan.Attempt, sha256.Sum256([]byte(err.Error())))}); lerr != nil {
+		return res, lerr
 	}
 	return res, fmt.Errorf("deliver message %d: %w", plan.Number, err)
 }

@@ -176,7 +176,13 @@ func TestDeliverTransientErrorIsRetried(t *testing.T) {
 			if h.count(`SELECT count(*) FROM deliveries WHERE message_number = $1 AND kenmerk IS NULL AND failed_at IS NULL`, n) != 1 {
 				t.Fatal("the delivery must stay open")
 			}
-			h.requireLog(n, domain.LevelError, "", 0)
+			// Said at once, once per distinct error: the retry with the same error adds
+			// no line.
+			h.requireLog(n, domain.LevelError, "is not known", 1)
+			h.dp.script(answer{err: e})
+			_, err = h.deliverCall(n)
+			requireRetryable(t, err)
+			h.requireLog(n, domain.LevelError, "", 1)
 		})
 	}
 }
