@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
 	"go.temporal.io/sdk/client"
 
 	"koerier/digipoort"
@@ -219,7 +221,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	// No status may ever go down: watch Postgres throughout.
-	var lowered atomic.Int64
+	var lowered, samples atomic.Int64
 	var lowMsg atomic.Value
 	stopWatch := make(chan struct{})
 	var watch sync.WaitGroup
@@ -240,6 +242,7 @@ func TestChaos(t *testing.T) {
 			if err := st.DB().SelectContext(ctx, &rows, `SELECT number, status FROM messages WHERE direction = 'out'`); err != nil {
 				continue // the chaos cuts our connections too
 			}
+			samples.Add(1)
 			for _, r := range rows {
 				rk := domain.Status(r.Status).Rank()
 				if rk < last[r.Number] {
@@ -287,13 +290,30 @@ func TestChaos(t *testing.T) {
 	}()
 
 	// The chaos.
-	var kills, temporalRestarts, pgCuts int
+	var kills, killsMidDelivery, temporalRestarts, temporalKills, pgCuts int
+	var pgDown time.Duration
+	// openDeliveries counts deliveries that started and have no outcome yet: a kill now
+	// lands mid-delivery.
+	openDeliveries := func() int {
+		var n int
+		_ = st.DB().GetContext(ctx, &n, `SELECT count(*) FROM deliveries WHERE kenmerk IS NULL AND failed_at IS NULL`)
+		return n
+	}
+	kill := func(w *proc) {
+		if openDeliveries() > 0 {
+			killsMidDelivery++
+		}
+		w.signal(syscall.SIGKILL)
+		kills++
+	}
 	restartWorker := func(w *proc) {
 		for !tsrv.alive() {
 			time.Sleep(200 * time.Millisecond)
 		}
 		w.start(t)
 	}
+	// Postgres goes away for a few seconds: the test database refuses connections and
+	// every open one is cut (the server itself stays up for the other packages' tests).
 	cutPostgres := func() {
 		admin, err := store.Open(ctx, testdb.AdminURL(), store.Options{MaxConns: 1})
 		if err != nil {
@@ -303,25 +323,46 @@ func TestChaos(t *testing.T) {
 		defer admin.Close()
 		u, _ := url.Parse(dbURL)
 		name := strings.TrimPrefix(u.Path, "/")
+		if _, err := admin.DB().ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(name)+` ALLOW_CONNECTIONS false`); err != nil {
+			t.Fatalf("cut postgres: %v", err)
+		}
+		down := time.Now()
 		var n int
 		_ = admin.DB().GetContext(ctx, &n, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name)
+		time.Sleep(time.Duration(3000+rng.Intn(2000)) * time.Millisecond)
+		probe, err := sql.Open("postgres", dbURL)
+		if err == nil {
+			err = probe.PingContext(ctx)
+			probe.Close()
+		}
+		if err == nil {
+			t.Errorf("Postgres still took connections while it was to be down")
+		}
+		if _, err := admin.DB().ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(name)+` ALLOW_CONNECTIONS true`); err != nil {
+			t.Fatalf("bring postgres back: %v", err)
+		}
 		pgCuts++
-		t.Logf("%s: cut %d Postgres connections", time.Since(start).Round(time.Second), n)
+		pgDown += time.Since(down)
+		t.Logf("%s: Postgres down for %s (%d connections cut)", time.Since(start).Round(time.Second), time.Since(down).Round(100*time.Millisecond), n)
 	}
 	plan := []func(){
 		func() { // a worker dies
 			w := workers[rng.Intn(len(workers))]
-			w.signal(syscall.SIGKILL)
-			kills++
+			kill(w)
 			t.Logf("%s: SIGKILL %s", time.Since(start).Round(time.Second), w.name)
 			time.Sleep(time.Duration(500+rng.Intn(1500)) * time.Millisecond)
 			restartWorker(w)
 		},
 		cutPostgres,
-		func() { // Temporal stops and starts again on the same file
-			tsrv.signal(syscall.SIGTERM)
+		func() { // Temporal stops (gracefully the first time, then killed) and starts again on the same file
+			sig := syscall.SIGTERM
+			if temporalRestarts > 0 {
+				sig = syscall.SIGKILL
+				temporalKills++
+			}
+			tsrv.signal(sig)
 			temporalRestarts++
-			t.Logf("%s: Temporal stopped", time.Since(start).Round(time.Second))
+			t.Logf("%s: Temporal %s", time.Since(start).Round(time.Second), sig)
 			time.Sleep(2 * time.Second)
 			tsrv.start(t)
 			dialWhenUp(t, address).Close()
@@ -334,8 +375,7 @@ func TestChaos(t *testing.T) {
 		},
 		func() { // both workers die at once
 			for _, w := range workers {
-				w.signal(syscall.SIGKILL)
-				kills++
+				kill(w)
 			}
 			t.Logf("%s: SIGKILL both workers", time.Since(start).Round(time.Second))
 			time.Sleep(time.Second)
@@ -344,6 +384,14 @@ func TestChaos(t *testing.T) {
 			}
 		},
 	}
+	// The first blow lands while deliveries are under way, so that the risky path (a
+	// worker dying mid-call) surely runs.
+	for waited := time.Now(); openDeliveries() == 0 && time.Since(waited) < 30*time.Second; {
+		time.Sleep(20 * time.Millisecond)
+	}
+	kill(workers[0])
+	t.Logf("%s: SIGKILL %s during deliveries", time.Since(start).Round(time.Second), workers[0].name)
+	restartWorker(workers[0])
 	for round := 0; round < 3; round++ {
 		for _, i := range rng.Perm(len(plan)) {
 			time.Sleep(time.Duration(2000+rng.Intn(3000)) * time.Millisecond)
@@ -396,6 +444,20 @@ func TestChaos(t *testing.T) {
 				injected += r.Injected
 			}
 		}
+	}
+	// The suite proves nothing unless the risky paths ran.
+	timeoutsMidDelivery := sim.Faults()["aanleveren"].Timeout.Injected
+	switch {
+	case killsMidDelivery == 0:
+		t.Errorf("no worker was killed while a delivery was under way (%d kills)", kills)
+	case timeoutsMidDelivery == 0:
+		t.Error("Digipoort never timed out on a delivery it had accepted")
+	case temporalKills == 0:
+		t.Error("Temporal was never killed, only stopped gracefully")
+	case pgCuts == 0 || pgDown < 2*time.Second:
+		t.Errorf("Postgres was not unavailable for a while (%d outages, %s in all)", pgCuts, pgDown)
+	case samples.Load() < 50:
+		t.Errorf("the status watcher took only %d samples", samples.Load())
 	}
 
 	sim.ClearFaults()
@@ -497,17 +559,18 @@ func TestChaos(t *testing.T) {
 	if l, err := st.LockStatus(ctx, store.LockSendReceive); err != nil || l != nil {
 		t.Errorf("the send/receive lock is not free: %+v %v", l, err)
 	}
-	t.Logf(
-		"chaos figures: declarations %d (failures expected %d), environments %d, worker kills %d, Temporal restarts %d, Postgres cuts %d, "+
-			"send/receive runs %d (%d failed or refused), faults injected by Digipoort %d, delivery attempts %d, deliveries %d, retries %d, "+
-			"duplicates %d, lost replies %d, statuses lowered %d, time to all final %s",
-		declarations, failures, environments, kills, temporalRestarts, pgCuts, runs.Load(), failedRuns.Load(), injected, attempts, deliveries,
-		attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Round(time.Second))
-	report := fmt.Sprintf(
-		"chaos: declarations=%d kills=%d temporal_restarts=%d postgres_cuts=%d runs=%d faults_injected=%d delivery_attempts=%d deliveries=%d "+
-			"retries=%d duplicates=%d lost_replies=%d lowered=%d seconds=%.0f\n",
-		declarations, kills, temporalRestarts, pgCuts, runs.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost,
-		lowered.Load(), elapsed.Seconds())
+	t.Logf("chaos figures: declarations %d (failures expected %d), environments %d, worker kills %d (%d mid-delivery), "+
+		"delivery time-outs after acceptance %d, Temporal restarts %d (%d SIGKILL), Postgres outages %d (%s down), watcher samples %d, "+
+		"send/receive runs %d (%d failed or refused), faults injected by Digipoort %d, delivery attempts %d, deliveries %d, retries %d, "+
+		"duplicates %d, lost replies %d, statuses lowered %d, time to all final %s",
+		declarations, failures, environments, kills, killsMidDelivery, timeoutsMidDelivery, temporalRestarts, temporalKills, pgCuts,
+		pgDown.Round(100*time.Millisecond), samples.Load(), runs.Load(), failedRuns.Load(), injected, attempts, deliveries, attempts-deliveries,
+		duplicates, lost, lowered.Load(), elapsed.Round(time.Second))
+	report := fmt.Sprintf("chaos: declarations=%d kills=%d kills_mid_delivery=%d delivery_timeouts=%d temporal_restarts=%d temporal_sigkills=%d "+
+		"postgres_outages=%d postgres_down_s=%.1f watcher_samples=%d runs=%d faults_injected=%d delivery_attempts=%d deliveries=%d "+
+		"retries=%d duplicates=%d lost_replies=%d lowered=%d seconds=%.0f\n",
+		declarations, kills, killsMidDelivery, timeoutsMidDelivery, temporalRestarts, temporalKills, pgCuts, pgDown.Seconds(), samples.Load(),
+		runs.Load(), injected, attempts, deliveries, attempts-deliveries, duplicates, lost, lowered.Load(), elapsed.Seconds())
 	// `go test ./...` shows a passing test's output only with -v; make test prints
 	// this file after the run so that the figures are always in front of people.
 	path := os.Getenv("KOERIER_CHAOS_REPORT")
