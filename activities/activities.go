@@ -28,7 +28,7 @@ type Digipoort interface {
 	Statuses(ctx context.Context, kenmerk string, from, to time.Time) ([]digipoort.Status, error)
 	BerichtenLijst(ctx context.Context, from, to time.Time) ([]digipoort.BerichtRef, error)
 	BerichtenKenmerk(ctx context.Context, kenmerk string, from, to time.Time) ([]digipoort.Bericht, error)
-	FindDelivery(ctx context.Context, berichtsoort string, id digipoort.Identity, aanleverkenmerk string, known func(kenmerk string) bool) (string, bool, error)
+	DeliveryCandidates(ctx context.Context, berichtsoort string, id digipoort.Identity, since time.Time, known func(kenmerk string) bool) ([]digipoort.Candidate, error)
 }
 
 // Store is the part of the Postgres store the activities use (*store.Store), grouped
@@ -44,7 +44,9 @@ type declarationStore interface {
 	BeginDelivery(ctx context.Context, number int64) (store.DeliveryPlan, error)
 	KnownKenmerken(ctx context.Context, kenmerken []string) (map[string]bool, error)
 	Attachments(ctx context.Context, number int64) ([]store.Attachment, error)
-	RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk string, recovered bool) error
+	RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk, adopted string) error
+	DropUnaccepted(ctx context.Context, number int64, attempt int) error
+	ResolveDelivery(ctx context.Context, number int64, attempt int, adopt string, deliverAgain bool, who string) error
 	RecordSendFailed(ctx context.Context, number int64, attempt int, reason string) error
 	RecordDeliveryError(ctx context.Context, number int64, attempt int, reason string) error
 	ApplyReplies(ctx context.Context, replies []store.Reply) (store.ApplyResult, error)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -68,14 +69,16 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 	}
 	log := a.log().WithFields(logrus.Fields{"message": number, "attempt": plan.Attempt})
 	if plan.Uncertain {
-		found, err := a.lookUpUncertain(ctx, plan, log)
-		if err != nil {
+		found, undecided, err := a.lookUpUncertain(ctx, plan, log)
+		switch {
+		case err != nil:
 			return res, err
-		}
-		if found != "" {
+		case found != "":
 			res.Outcome, res.Kenmerk, res.Recovered = pipeline.OutcomeSent, found, true
-			return res, nil
+		default:
+			res.Outcome, res.Reason = pipeline.OutcomeUncertain, undecided
 		}
+		return res, nil
 	}
 	atts, err := a.Store.Attachments(ctx, number)
 	if err != nil {
@@ -88,7 +91,7 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 	if err != nil {
 		return a.deliveryFailed(ctx, plan, resp, err, log)
 	}
-	if err := a.Store.RecordDelivered(ctx, number, plan.Attempt, resp.Kenmerk, false); err != nil {
+	if err := a.Store.RecordDelivered(ctx, number, plan.Attempt, resp.Kenmerk, ""); err != nil {
 		return res, final(err)
 	}
 	log.WithField("kenmerk", resp.Kenmerk).Info("delivered")
@@ -96,30 +99,62 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 	return res, nil
 }
 
-// lookUpUncertain asks Digipoort whether an interrupted try of this attempt arrived.
-// It returns the kenmerk when it did (and records it), "" when the wait is over and
-// delivering again is allowed, and an error (retried) while the wait lasts.
-func (a *Activities) lookUpUncertain(ctx context.Context, plan store.DeliveryPlan, log logrus.FieldLogger) (string, error) {
+// clockSkew widens the window in which a process may be the lost delivery: Digipoort's
+// clock and the database's need not agree to the second.
+const clockSkew = 2 * time.Minute
+
+// lookUpUncertain asks Digipoort whether an interrupted try of this attempt arrived
+// (rule 11): which processes of the message's berichtsoort and subject since the try
+// began are not Koerier's (domain.ChooseDelivery decides). It returns the kenmerk it
+// adopted (and records it); an error (retried) while Digipoort may still not show the
+// process; or, once the wait is over and it cannot decide, what it found: the message
+// then needs an operator, and nothing is delivered again on its own.
+func (a *Activities) lookUpUncertain(ctx context.Context, plan store.DeliveryPlan, log logrus.FieldLogger) (kenmerk, undecided string, err error) {
 	known := func(k string) bool {
 		found, err := a.Store.KnownKenmerken(ctx, []string{k})
 		return err != nil || found[k] // when in doubt, don't claim someone else's process
 	}
-	kenmerk, found, err := a.Digipoort.FindDelivery(ctx, plan.Berichtsoort, identity(plan), plan.Aanleverkenmerk, known)
+	found, err := a.Digipoort.DeliveryCandidates(ctx, plan.Berichtsoort, identity(plan), plan.StartedAt.Add(-clockSkew), known)
 	if err != nil {
-		return "", fmt.Errorf("message %d: ask Digipoort whether the interrupted delivery arrived: %w", plan.Number, err)
+		return "", "", fmt.Errorf("message %d: ask Digipoort whether the interrupted delivery arrived: %w", plan.Number, err)
 	}
-	if found {
-		log.WithField("kenmerk", kenmerk).Info("interrupted delivery found at Digipoort; not delivering again")
-		return kenmerk, final(a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, kenmerk, true))
+	cands := make([]domain.DeliveryCandidate, len(found))
+	for i, c := range found {
+		cands[i] = domain.DeliveryCandidate{Kenmerk: c.Kenmerk, Started: c.Started, Aanleverkenmerk: c.Aanleverkenmerk}
+	}
+	if k, why, ok := domain.ChooseDelivery(plan.Aanleverkenmerk, cands); ok {
+		log.WithField("kenmerk", k).Info("interrupted delivery found at Digipoort; not delivering again")
+		return k, "", final(a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, k, why))
 	}
 	// The wait is measured by the database's clock (plan.OpenFor), like the time the
 	// delivery started: a worker whose clock runs ahead must not cut it short.
 	if plan.OpenFor < a.Config.UncertainWait {
-		return "", fmt.Errorf("message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and it does not show it yet; "+
-			"asking again before delivering (waited %s of %s)", plan.Number, plan.Aanleverkenmerk, plan.OpenFor.Round(time.Second), a.Config.UncertainWait)
+		return "", "", fmt.Errorf("message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and it does not tell yet "+
+			"(%d candidate process(es)); asking again (waited %s of %s)", plan.Number, plan.Aanleverkenmerk, len(cands),
+			plan.OpenFor.Round(time.Second), a.Config.UncertainWait)
 	}
-	log.Warn("interrupted delivery not found at Digipoort after the wait; delivering")
-	return "", nil
+	undecided = describeUncertain(plan, cands)
+	log.WithField("candidates", len(cands)).Warn("the outcome of an interrupted delivery cannot be decided; an operator decides")
+	dedupe := fmt.Sprintf("uncertain/%d/%d/%d", plan.Number, plan.Attempt, len(cands))
+	return "", undecided, final(a.Store.MarkNeedsAction(ctx, plan.Number, undecided, dedupe))
+}
+
+// describeUncertain is the needs-action reason of an undecided delivery: what was
+// found, and the two decisions an operator can make.
+func describeUncertain(plan store.DeliveryPlan, cands []domain.DeliveryCandidate) string {
+	found := "Digipoort shows no process of it"
+	if len(cands) > 0 {
+		var list []string
+		for _, c := range cands {
+			list = append(list, fmt.Sprintf("%s (started %s)", c.Kenmerk, c.Started.UTC().Format(time.RFC3339)))
+		}
+		found = fmt.Sprintf("Digipoort shows %d processes for %s %s since then that are not Koerier's: %s", len(cands), plan.Berichtsoort,
+			plan.Subject, strings.Join(list, ", "))
+	}
+	return fmt.Sprintf("%sthe delivery of message %d (aanleverkenmerk %s, started %s) has no known outcome: %s. Koerier does not deliver "+
+		"again on its own (that could file the return twice). Decide: `starter delivery adopt %d <kenmerk>` if one of them is this "+
+		"delivery, or `starter delivery redeliver %d` if it did not arrive (or send the resolve-delivery signal in the Web UI)",
+		domain.DeliveryTrouble, plan.Number, plan.Aanleverkenmerk, plan.StartedAt.UTC().Format(time.RFC3339), found, plan.Number, plan.Number)
 }
 
 // identity is the belanghebbende the delivery is about, as Digipoort names it.
@@ -147,7 +182,7 @@ func (a *Activities) deliveryFailed(
 	case errors.As(err, &de) && de.Statuscode == "210" && resp.Kenmerk != "":
 		// Delivered, but Digipoort could not authenticate us: the delivery exists (it
 		// has a kenmerk) and ends failed with the certificate advice.
-		if rerr := a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, resp.Kenmerk, false); rerr != nil {
+		if rerr := a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, resp.Kenmerk, ""); rerr != nil {
 			return res, final(rerr)
 		}
 		at := resp.StatusTime
@@ -179,18 +214,38 @@ func (a *Activities) deliveryFailed(
 		res.Outcome, res.Reason = pipeline.OutcomeSendFailed, err.Error()
 		return res, nil
 	}
+	if de != nil && de.Foutcode != "" {
+		// Digipoort answered with a fault of its own (overloaded, a technical problem):
+		// it did not accept the delivery, so the next try delivers afresh.
+		log.WithError(err).Warn("Digipoort did not accept the delivery for now")
+		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt); derr != nil {
+			return res, derr
+		}
+		what := fmt.Sprintf("Digipoort did not accept the delivery of message %d (aanleverkenmerk %s) for now", plan.Number, plan.Aanleverkenmerk)
+		if lerr := a.logOnce(ctx, plan, what, err, "nothing reached Digipoort; Koerier delivers it again"); lerr != nil {
+			return res, lerr
+		}
+		return res, fmt.Errorf("deliver message %d: %w", plan.Number, err)
+	}
 	// Transient: the request may or may not have reached Digipoort (a lost answer, a
 	// time-out). That is said at once, once per distinct error, not only when the
 	// retries are used up: the retry looks the delivery up before anything is sent.
 	log.WithError(err).Warn("the outcome of a delivery is not known; looking it up before delivering again")
-	n := plan.Number
-	if lerr := a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
-		Description: fmt.Sprintf("the outcome of the delivery of message %d (aanleverkenmerk %s) is not known: %v", plan.Number, plan.Aanleverkenmerk, err),
-		Information: "Koerier asks Digipoort whether this delivery arrived before anything is delivered again",
-		DedupeKey:   fmt.Sprintf("outcome-unknown/%d/%d/%x", plan.Number, plan.Attempt, sha256.Sum256([]byte(err.Error())))}); lerr != nil {
+	what := fmt.Sprintf("the outcome of the delivery of message %d (aanleverkenmerk %s) is not known", plan.Number, plan.Aanleverkenmerk)
+	if lerr := a.logOnce(ctx, plan, what, err, "Koerier asks Digipoort whether this delivery arrived before anything is delivered again"); lerr != nil {
 		return res, lerr
 	}
 	return res, fmt.Errorf("deliver message %d: %w", plan.Number, err)
+}
+
+// logOnce writes an F line about a try of a delivery, once per distinct error of the
+// attempt: an outage that lasts hours is one line, not one per try.
+func (a *Activities) logOnce(ctx context.Context, plan store.DeliveryPlan, what string, err error, information string) error {
+	n := plan.Number
+	return a.Store.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
+		Description: fmt.Sprintf("%s: %v", what, err),
+		Information: information,
+		DedupeKey:   fmt.Sprintf("try/%d/%d/%x", plan.Number, plan.Attempt, sha256.Sum256([]byte(err.Error())))})
 }
 
 // RecordDeliveryError notes that delivery could not be completed for now; the message
@@ -244,4 +299,11 @@ func (a *Activities) WriteLog(ctx context.Context, l pipeline.LogLine) error {
 		e.MessageNumber = &l.Message
 	}
 	return final(a.Store.WriteLog(ctx, e))
+}
+
+// ResolveDelivery carries out an operator's decision about a delivery whose outcome is
+// not known (adopt a kenmerk, or deliver again). A decision that does not apply (no
+// such delivery, a kenmerk that is another delivery's) is final and says why.
+func (a *Activities) ResolveDelivery(ctx context.Context, number int64, attempt int, sig pipeline.ResolveDeliverySignal) error {
+	return final(a.Store.ResolveDelivery(ctx, number, attempt, sig.Adopt, sig.DeliverAgain, sig.By))
 }

@@ -1,6 +1,7 @@
 package activities_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestDeliverSendsOnceAndIsIdempotent(t *testing.T) {
 	if err != nil || again.Outcome != pipeline.OutcomeSent || again.Kenmerk != "KM-1" || again.Attempt != 1 {
 		t.Fatalf("deliver again: %+v %v", again, err)
 	}
-	h.requireCalls(map[string]int{"Deliver": 1, "FindDelivery": 0})
+	h.requireCalls(map[string]int{"Deliver": 1, "DeliveryCandidates": 0})
 	h.requireLog(n, domain.LevelInfo, "delivered to Digipoort", 1)
 }
 
@@ -99,11 +100,12 @@ func TestDeliverUntrustedAnswerIsLookedUpOnRetry(t *testing.T) {
 	if res.State == nil || res.State.Status != domain.StatusSent {
 		t.Fatalf("state: %+v", res.State)
 	}
-	h.requireCalls(map[string]int{"Deliver": 2, "FindDelivery": 1}) // one for message other, one here
+	h.requireCalls(map[string]int{"Deliver": 2, "DeliveryCandidates": 1}) // one for message other, one here
 	f := h.dp.finds[0]
-	if f.aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n,
-		1) || f.berichtsoort != "Omzetbelasting" || f.id != (digipoort.Identity{Nummer: "1", Type: "Fi"}) {
-		t.Fatalf("FindDelivery asked: %+v", f)
+	started := h.message(n).QueuedAt
+	if f.berichtsoort != "Omzetbelasting" || f.id != (digipoort.Identity{Nummer: "1", Type: "Fi"}) || f.since.After(started) ||
+		f.since.Before(started.Add(-time.Hour)) {
+		t.Fatalf("DeliveryCandidates asked: %+v (the try started at %s)", f, started)
 	}
 	if !h.dp.known["KM-OTHER"] || h.dp.known["KM-NEW"] {
 		t.Fatalf("known(kenmerk) must say which kenmerken are Koerier's (KM-OTHER of message %d): %v", other, h.dp.known)
@@ -113,52 +115,95 @@ func TestDeliverUntrustedAnswerIsLookedUpOnRetry(t *testing.T) {
 	h.requireLog(n, domain.LevelError, "", 1)
 }
 
-func TestDeliverUncertainWaitsBeforeDeliveringAgain(t *testing.T) {
+// Rule 11: an interrupted delivery is looked up, never delivered again on its own.
+// While Digipoort may still not show it the retry asks again; once the wait is over and
+// the look-up cannot decide, an operator decides (and is told what was found).
+func TestDeliverUncertainAsksAnOperatorInsteadOfDeliveringAgain(t *testing.T) {
 	h := newHarness(t)
 	n := h.queue("1").Number
 	// A try started and the worker died before it recorded an outcome.
 	if _, err := h.st.BeginDelivery(ctx, n); err != nil {
 		t.Fatal(err)
 	}
+	two := []digipoort.Candidate{{Kenmerk: "KM-A", Started: time.Now()}, {Kenmerk: "KM-B", Started: time.Now()}}
+	h.dp.set(func(f *fakeDigipoort) { f.candidates = two })
 
 	_, err := h.deliverCall(n)
-	requireRetryable(t, err, "may have reached Digipoort", "asking again before delivering", "of 1h0m0s")
-	h.requireCalls(map[string]int{"FindDelivery": 1, "Deliver": 0})
+	requireRetryable(t, err, "may have reached Digipoort", "2 candidate process(es)", "of 1h0m0s")
+	h.requireCalls(map[string]int{"DeliveryCandidates": 1, "Deliver": 0})
 	h.requireMessage(n, domain.StatusQueued, false, "")
 
 	// Digipoort cannot be asked: retried as well, still nothing delivered.
 	h.dp.set(func(f *fakeDigipoort) { f.findErr = deliverErr(digipoort.Transient, 0, "", "network error") })
 	_, err = h.deliverCall(n)
 	requireRetryable(t, err, "ask Digipoort whether the interrupted delivery arrived")
-	h.requireCalls(map[string]int{"FindDelivery": 2, "Deliver": 0})
+	h.requireCalls(map[string]int{"DeliveryCandidates": 2, "Deliver": 0})
 	h.dp.set(func(f *fakeDigipoort) { f.findErr = nil })
 
-	// The wait is over: not found, so it is delivered again.
+	// The wait is over and two processes could be it: the operator decides.
 	h.exec(`UPDATE deliveries SET started_at = now() - interval '2 hours' WHERE message_number = $1`, n)
 	res, err := h.deliverCall(n)
-	if err != nil || res.Outcome != pipeline.OutcomeSent || res.Kenmerk != "KM-"+domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix,
-		n, 1) || res.Recovered {
+	if err != nil || res.Outcome != pipeline.OutcomeUncertain || !containsAll(res.Reason, "KM-A", "KM-B", "starter delivery adopt") {
 		t.Fatalf("after the wait: %+v %v", res, err)
 	}
-	h.requireCalls(map[string]int{"FindDelivery": 3, "Deliver": 1})
-	h.requireMessage(n, domain.StatusSent, false, "KM-"+domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n, 1))
+	h.requireCalls(map[string]int{"DeliveryCandidates": 3, "Deliver": 0})
+	m := h.requireMessage(n, domain.StatusQueued, true, "")
+	if !strings.HasPrefix(m.NeedsActionReason, domain.DeliveryTrouble) {
+		t.Fatalf("needs action: %q", m.NeedsActionReason)
+	}
+
+	// The operator adopts one: sent, no delivery, the needs-action is over.
+	if _, err := run[struct{}](h, h.acts.ResolveDelivery, n, 1, pipeline.ResolveDeliverySignal{Adopt: "KM-B", By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	h.requireMessage(n, domain.StatusSent, false, "KM-B")
+	h.requireLog(n, domain.LevelInfo, "adopted by ops", 1)
+	h.requireCalls(map[string]int{"Deliver": 0})
+	_, err = run[struct{}](h, h.acts.ResolveDelivery, n, 1, pipeline.ResolveDeliverySignal{DeliverAgain: true, By: "ops"})
+	requireFinal(t, err, pipeline.ErrTypeRefused, "nothing to decide")
 }
 
-func TestDeliverUncertainWithoutWaitDeliversAgain(t *testing.T) {
+// An operator who finds that the delivery did not arrive has it delivered again: an
+// explicit, logged decision.
+func TestDeliverAgainAfterAnOperatorsDecision(t *testing.T) {
 	h := newHarness(t)
-	h.acts.Config.UncertainWait = 0
+	h.acts.Config.UncertainWait = time.Second
 	n := h.queue("1").Number
 	if _, err := h.st.BeginDelivery(ctx, n); err != nil {
 		t.Fatal(err)
 	}
+	h.exec(`UPDATE deliveries SET started_at = now() - interval '1 minute' WHERE message_number = $1`, n)
 	res, err := h.deliverCall(n)
+	if err != nil || res.Outcome != pipeline.OutcomeUncertain || !containsAll(res.Reason, "shows no process") {
+		t.Fatalf("nothing found: %+v %v", res, err)
+	}
+	if _, err := run[struct{}](h, h.acts.ResolveDelivery, n, 1, pipeline.ResolveDeliverySignal{DeliverAgain: true, By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	h.requireLog(n, domain.LevelInfo, "ops decided that the delivery", 1)
+	res, err = h.deliverCall(n)
 	if err != nil || res.Outcome != pipeline.OutcomeSent || res.Recovered {
-		t.Fatalf("deliver: %+v %v", res, err)
+		t.Fatalf("delivered again: %+v %v", res, err)
 	}
-	h.requireCalls(map[string]int{"FindDelivery": 1, "Deliver": 1})
-	if h.count(`SELECT count(*) FROM deliveries WHERE message_number = $1`, n) != 1 {
-		t.Fatal("one attempt, one deliveries row")
+	h.requireCalls(map[string]int{"DeliveryCandidates": 1, "Deliver": 1})
+	h.requireMessage(n, domain.StatusSent, false, "KM-"+domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n, 1))
+}
+
+// A process that started before the try, or that is another system's (its pickup
+// names another aanleverkenmerk), is not this delivery; the one that is gets adopted.
+func TestDeliverUncertainAdoptsTheOnlyCandidate(t *testing.T) {
+	h := newHarness(t)
+	n := h.queue("1").Number
+	if _, err := h.st.BeginDelivery(ctx, n); err != nil {
+		t.Fatal(err)
 	}
+	h.dp.set(func(f *fakeDigipoort) { f.found = "KM-ONLY" })
+	res, err := h.deliverCall(n)
+	if err != nil || res.Outcome != pipeline.OutcomeSent || res.Kenmerk != "KM-ONLY" || !res.Recovered {
+		t.Fatalf("%+v %v", res, err)
+	}
+	h.requireLog(n, domain.LevelInfo, "is the only process of this berichtsoort and belanghebbende", 1)
+	h.requireCalls(map[string]int{"Deliver": 0})
 }
 
 func TestDeliverTransientErrorIsRetried(t *testing.T) {
@@ -173,12 +218,22 @@ func TestDeliverTransientErrorIsRetried(t *testing.T) {
 			_, err := h.deliverCall(n)
 			requireRetryable(t, err, "retry later")
 			h.requireMessage(n, domain.StatusQueued, false, "")
-			if h.count(`SELECT count(*) FROM deliveries WHERE message_number = $1 AND kenmerk IS NULL AND failed_at IS NULL`, n) != 1 {
-				t.Fatal("the delivery must stay open")
+			// A fault of Digipoort's own (ALS400) means it did not accept the delivery: it
+			// is closed and delivered afresh; no answer at all leaves it open, to be looked up.
+			open := 1
+			if e.Foutcode != "" {
+				open = 0
+			}
+			if h.count(`SELECT count(*) FROM deliveries WHERE message_number = $1 AND kenmerk IS NULL AND failed_at IS NULL`, n) != open {
+				t.Fatalf("want %d open deliveries", open)
 			}
 			// Said at once, once per distinct error: the retry with the same error adds
 			// no line.
-			h.requireLog(n, domain.LevelError, "is not known", 1)
+			said := "is not known"
+			if e.Foutcode != "" {
+				said = "did not accept the delivery"
+			}
+			h.requireLog(n, domain.LevelError, said, 1)
 			h.dp.script(answer{err: e})
 			_, err = h.deliverCall(n)
 			requireRetryable(t, err)
@@ -213,7 +268,7 @@ func TestDeliverRefusesAnOlderVersion(t *testing.T) {
 	if err != nil || res.Outcome != pipeline.OutcomeRefused || !containsAll(res.Reason, "do-not-send", "version 2") {
 		t.Fatalf("deliver v1: %+v %v", res, err)
 	}
-	h.requireCalls(map[string]int{"Deliver": 0, "FindDelivery": 0})
+	h.requireCalls(map[string]int{"Deliver": 0, "DeliveryCandidates": 0})
 	if m := h.requireMessage(v1, domain.StatusQueued, false, ""); !m.DoNotSend {
 		t.Fatal("v1 is not do-not-send")
 	}

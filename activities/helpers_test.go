@@ -48,10 +48,11 @@ type statusAnswer struct {
 	err      error
 }
 
-// findCall is what FindDelivery was asked.
+// findCall is what DeliveryCandidates was asked.
 type findCall struct {
-	berichtsoort, aanleverkenmerk string
-	id                            digipoort.Identity
+	berichtsoort string
+	id           digipoort.Identity
+	since        time.Time
 }
 
 // fakeDigipoort answers as each test scripts it and counts every call. It is safe for
@@ -61,11 +62,13 @@ type fakeDigipoort struct {
 	// answers are given to Deliver in order; when none is left Deliver answers with
 	// kenmerk "KM-<aanleverkenmerk>".
 	answers []answer
-	// found is the kenmerk FindDelivery reports ("" is not found), findErr its error.
-	found   string
-	findErr error
-	// probe lists kenmerken FindDelivery asks its known callback about; the answers
-	// land in known.
+	// found is the one candidate DeliveryCandidates reports ("" is none), candidates
+	// more of them, findErr its error.
+	found      string
+	candidates []digipoort.Candidate
+	findErr    error
+	// probe lists kenmerken DeliveryCandidates asks its known callback about; the
+	// answers land in known.
 	probe     []string
 	known     map[string]bool
 	statuses  map[string]statusAnswer
@@ -139,11 +142,12 @@ func (f *fakeDigipoort) BerichtenKenmerk(_ context.Context, kenmerk string, _, _
 	return f.berichten[kenmerk], nil
 }
 
-func (f *fakeDigipoort) FindDelivery(_ context.Context, berichtsoort string, id digipoort.Identity, aanleverkenmerk string, known func(string) bool) (string, bool, error) {
+func (f *fakeDigipoort) DeliveryCandidates(_ context.Context, berichtsoort string, id digipoort.Identity, since time.Time,
+	known func(string) bool) ([]digipoort.Candidate, error) {
 	f.mu.Lock()
-	f.calls["FindDelivery"]++
+	f.calls["DeliveryCandidates"]++
 	probe := f.probe
-	f.finds = append(f.finds, findCall{berichtsoort: berichtsoort, aanleverkenmerk: aanleverkenmerk, id: id})
+	f.finds = append(f.finds, findCall{berichtsoort: berichtsoort, id: id, since: since})
 	f.mu.Unlock()
 	// known reads Postgres: don't hold the lock while it does.
 	answers := map[string]bool{}
@@ -155,7 +159,11 @@ func (f *fakeDigipoort) FindDelivery(_ context.Context, berichtsoort string, id 
 	for k, v := range answers {
 		f.known[k] = v
 	}
-	return f.found, f.found != "", f.findErr
+	out := append([]digipoort.Candidate(nil), f.candidates...)
+	if f.found != "" {
+		out = append(out, digipoort.Candidate{Kenmerk: f.found, Started: since.Add(3 * time.Minute)})
+	}
+	return out, f.findErr
 }
 
 // deliverErr is an error of Digipoort's delivery operation.

@@ -255,21 +255,70 @@ func decodeBase64(s string) ([]byte, error) {
 	return base64.StdEncoding.AppendDecode(nil, b)
 }
 
+// Candidate is a delivery process Digipoort has for a berichtsoort and belanghebbende
+// that the caller does not know as one of its own.
+type Candidate struct {
+	Kenmerk string
+	// Started is the time of the process's first status (zero when none is shown).
+	Started time.Time
+	// Aanleverkenmerk is the one a picked-up message of the process carries, if any:
+	// whether real Digipoort fills it is not confirmed, so its absence proves nothing.
+	Aanleverkenmerk string
+}
+
+// DeliveryCandidates lists the processes that may be a delivery whose answer was
+// lost: getProcessen(berichtsoort, identity) — which carries no aanleverkenmerk — gives
+// the kenmerken; for each one known does not claim (nil known: none is known) that
+// started at or after since (from its statuses; a zero since skips that check), the
+// aanleverkenmerk of its pickups is filled in where one carries it.
+func (c *Client) DeliveryCandidates(ctx context.Context, berichtsoort string, id Identity, since time.Time,
+	known func(kenmerk string) bool) ([]Candidate, error) {
+	kenmerken, err := c.Processen(ctx, berichtsoort, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []Candidate
+	for _, k := range kenmerken {
+		if known != nil && known(k) {
+			continue
+		}
+		cand := Candidate{Kenmerk: k}
+		if !since.IsZero() {
+			statuses, err := c.Statuses(ctx, k, time.Time{}, time.Time{})
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range statuses {
+				if cand.Started.IsZero() || st.Time.Before(cand.Started) {
+					cand.Started = st.Time
+				}
+			}
+			if cand.Started.Before(since) {
+				continue // an older process: not this delivery
+			}
+		}
+		berichten, err := c.BerichtenKenmerk(ctx, k, time.Time{}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range berichten {
+			if b.Aanleverkenmerk != "" {
+				cand.Aanleverkenmerk = b.Aanleverkenmerk
+			}
+		}
+		out = append(out, cand)
+	}
+	return out, nil
+}
+
 // FindDelivery answers "does Digipoort already have a delivery with this
-// aanleverkenmerk?" after a crash between sending and recording the answer (or a
-// timeout that left it unknown whether the delivery arrived).
-//
-// getProcessen(berichtsoort, identity) lists the process kenmerken but carries no
-// aanleverkenmerk; for every kenmerk for which known returns false (nil known: none
-// is known), getBerichtenKenmerk is asked for its messages, and a BerichtResultaat
-// whose aanleverkenmerk equals the given one identifies the delivery.
+// aanleverkenmerk?": the candidate whose pickup carries it (DeliveryCandidates).
 //
 // Caveats: whether the real Digipoort fills aanleverkenmerk in BerichtResultaat, and
 // whether a process has a message to pick up before its flow ends, is not confirmed
-// (Logius documents the element as optional). The simulator does fill it, once a
-// flow has ended. So found=false means "not found by this method", not proof that
-// nothing arrived; callers that must not deliver twice should combine it with
-// waiting and asking again.
+// (Logius documents the element as optional). So found=false means "not found by this
+// method", not proof that nothing arrived: Koerier's delivery looks at every
+// candidate (domain.ChooseDelivery) and never delivers again on its own.
 func (c *Client) FindDelivery(ctx context.Context, berichtsoort string, id Identity, aanleverkenmerk string,
 	known func(kenmerk string) bool) (kenmerk string, found bool, err error) {
 	f := &fieldCheck{op: "FindDelivery"}
@@ -277,22 +326,13 @@ func (c *Client) FindDelivery(ctx context.Context, berichtsoort string, id Ident
 	if err := f.err(); err != nil {
 		return "", false, err
 	}
-	kenmerken, err := c.Processen(ctx, berichtsoort, id)
+	cands, err := c.DeliveryCandidates(ctx, berichtsoort, id, time.Time{}, known)
 	if err != nil {
 		return "", false, err
 	}
-	for _, k := range kenmerken {
-		if known != nil && known(k) {
-			continue
-		}
-		berichten, err := c.BerichtenKenmerk(ctx, k, time.Time{}, time.Time{})
-		if err != nil {
-			return "", false, err
-		}
-		for _, b := range berichten {
-			if b.Aanleverkenmerk == aanleverkenmerk {
-				return k, true, nil
-			}
+	for _, cand := range cands {
+		if cand.Aanleverkenmerk == aanleverkenmerk {
+			return cand.Kenmerk, true, nil
 		}
 	}
 	return "", false, nil

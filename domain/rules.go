@@ -254,3 +254,35 @@ func ParseAanleverkenmerk(prefix, ref string) (number int64, attempt int, ok boo
 	}
 	return number, attempt, true
 }
+
+// DeliveryTrouble starts the reason of a needs-action that a delivery raised (no
+// known outcome, a deadline that may pass): a later delivery resolves it.
+const DeliveryTrouble = "delivery: "
+
+// DeliveryCandidate is a process Digipoort has for a message's berichtsoort and
+// subject that no delivery of Koerier's claims, and that started after the message's
+// delivery whose answer was lost.
+type DeliveryCandidate struct {
+	Kenmerk string
+	Started time.Time
+	// Aanleverkenmerk, when a picked-up message of the process carries one.
+	Aanleverkenmerk string
+}
+
+// ChooseDelivery decides which candidate is the delivery with this aanleverkenmerk
+// whose answer was lost (rule 11): the one whose pickup carries the aanleverkenmerk,
+// else the only candidate there is. Otherwise (none, or several) it cannot decide:
+// delivering again could file the return twice, adopting the wrong one could link
+// another filing's replies, so an operator decides.
+func ChooseDelivery(aanleverkenmerk string, cands []DeliveryCandidate) (kenmerk, why string, ok bool) {
+	for _, c := range cands {
+		if c.Aanleverkenmerk == aanleverkenmerk {
+			return c.Kenmerk, fmt.Sprintf("a message of process %s carries aanleverkenmerk %s", c.Kenmerk, aanleverkenmerk), true
+		}
+	}
+	if len(cands) == 1 && cands[0].Aanleverkenmerk == "" {
+		return cands[0].Kenmerk, fmt.Sprintf("process %s (started %s) is the only process of this berichtsoort and belanghebbende "+
+			"since the delivery that Koerier does not know", cands[0].Kenmerk, cands[0].Started.UTC().Format(time.RFC3339)), true
+	}
+	return "", "", false
+}

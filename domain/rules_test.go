@@ -286,3 +286,30 @@ func checkErr(t *testing.T, err error, want string) {
 		t.Fatalf("got %v, want error containing %q", err, want)
 	}
 }
+
+// Rule 11: a lost delivery is adopted only when the look-up can tell which process it
+// is; otherwise an operator decides.
+func TestChooseDelivery(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	mine := DeliveryCandidate{Kenmerk: "K-mine", Started: at, Aanleverkenmerk: "KR1-7"}
+	bare := DeliveryCandidate{Kenmerk: "K-bare", Started: at}
+	theirs := DeliveryCandidate{Kenmerk: "K-theirs", Started: at, Aanleverkenmerk: "OTHER-7"}
+	for _, c := range []struct {
+		name  string
+		cands []DeliveryCandidate
+		want  string
+	}{
+		{"nothing", nil, ""},
+		{"the only one", []DeliveryCandidate{bare}, "K-bare"},
+		{"its pickup names it", []DeliveryCandidate{bare, mine, theirs}, "K-mine"},
+		{"two without a name", []DeliveryCandidate{bare, {Kenmerk: "K-2", Started: at}}, ""},
+		{"the only one is another system's", []DeliveryCandidate{theirs}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, why, ok := ChooseDelivery("KR1-7", c.cands)
+			if got != c.want || ok != (c.want != "") || (ok && why == "") {
+				t.Errorf("ChooseDelivery = %q, %q, %v; want %q", got, why, ok, c.want)
+			}
+		})
+	}
+}

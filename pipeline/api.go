@@ -41,6 +41,9 @@ const (
 	SignalReplies = "replies"
 	// SignalSend is send/receive telling a declaration it is due.
 	SignalSend = "send"
+	// SignalResolveDelivery carries an operator's decision about a delivery whose
+	// outcome is not known (ResolveDeliverySignal).
+	SignalResolveDelivery = "resolve-delivery"
 )
 
 // QueryState returns a declaration's State.

@@ -82,7 +82,20 @@ const (
 	// OutcomeWaiting: not delivered yet because another version of the declaration
 	// has a delivery whose outcome is not known; the message stays due.
 	OutcomeWaiting = "waiting"
+	// OutcomeUncertain: an earlier try may have reached Digipoort and the look-up
+	// could not tell which process (if any) it is. Nothing is delivered again until an
+	// operator decides (SignalResolveDelivery); the message needs action.
+	OutcomeUncertain = "uncertain"
 )
+
+// ResolveDeliverySignal is an operator's decision about a delivery whose outcome is
+// not known: adopt Digipoort's process Adopt as this delivery, or (DeliverAgain)
+// declare that it did not arrive and deliver again. Exactly one of the two.
+type ResolveDeliverySignal struct {
+	Adopt        string
+	DeliverAgain bool
+	By           string
+}
 
 // DeliverResult says what became of a delivery.
 type DeliverResult struct {

@@ -13,6 +13,7 @@ func commands() []*cobra.Command {
 		newProcessCmd(),
 		newRestoreCmd(),
 		newAssignCmd(),
+		newDeliveryCmd(),
 		newStatusCmd(),
 		newMessagesCmd(),
 		newLogCmd(),

@@ -173,37 +173,48 @@ func (s *Store) KnownKenmerken(ctx context.Context, kenmerken []string) (map[str
 }
 
 // RecordDelivered stores Digipoort's kenmerk for an attempt and raises the message to
-// sent. Recording the same kenmerk again is a no-op.
-func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk string, recovered bool) error {
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var ref string
-		err := tx.GetContext(ctx, &ref, `UPDATE deliveries SET kenmerk = $3, delivered_at = now(), last_error = ''
-			WHERE message_number = $1 AND attempt = $2 AND (kenmerk IS NULL OR kenmerk = $3) RETURNING aanleverkenmerk`, number, attempt, kenmerk)
-		if isNoRows(err) {
-			return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sent', last_status_change = now()
-			WHERE number = $1 AND attempt = $2
-			  AND (SELECT rank FROM message_statuses WHERE status = messages.status) < (SELECT rank FROM message_statuses WHERE status = 'sent')`,
-			number, attempt); err != nil {
-			return err
-		}
-		how := "delivered to Digipoort"
-		if recovered {
-			how = "found at Digipoort after an interrupted delivery (not delivered again)"
-		}
-		n := number
-		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("message %d %s with aanleverkenmerk %s; kenmerk %s", number, how, ref, kenmerk),
-			DedupeKey:   fmt.Sprintf("delivered/%d/%d", number, attempt)})
-	})
-	if err != nil {
+// sent. adopted is empty for a delivery Digipoort answered, or says why kenmerk was
+// adopted as a delivery whose answer was lost. Recording the same kenmerk again is a
+// no-op.
+func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk, adopted string) error {
+	if err := s.inTx(ctx, func(tx *sqlx.Tx) error { return recordDelivered(ctx, tx, number, attempt, kenmerk, adopted) }); err != nil {
 		return fmt.Errorf("record delivery of message %d: %w", number, err)
 	}
 	return nil
+}
+
+func recordDelivered(ctx context.Context, tx *sqlx.Tx, number int64, attempt int, kenmerk, adopted string) error {
+	var ref string
+	err := tx.GetContext(ctx, &ref, `UPDATE deliveries SET kenmerk = $3, delivered_at = now(), last_error = ''
+		WHERE message_number = $1 AND attempt = $2 AND (kenmerk IS NULL OR kenmerk = $3) RETURNING aanleverkenmerk`, number, attempt, kenmerk)
+	if isNoRows(err) {
+		return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
+	}
+	if isUniqueViolation(err, "") {
+		return fmt.Errorf("%w: kenmerk %s is already another delivery of Koerier's", ErrRefused, kenmerk)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sent', last_status_change = now()
+		WHERE number = $1 AND attempt = $2
+		  AND (SELECT rank FROM message_statuses WHERE status = messages.status) < (SELECT rank FROM message_statuses WHERE status = 'sent')`,
+		number, attempt); err != nil {
+		return err
+	}
+	// Delivered: the delivery trouble that needed an operator is over.
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = ''
+		WHERE number = $1 AND needs_action AND starts_with(needs_action_reason, $2)`, number, domain.DeliveryTrouble); err != nil {
+		return err
+	}
+	how := "delivered to Digipoort"
+	if adopted != "" {
+		how = "found at Digipoort after an interrupted delivery (not delivered again: " + adopted + ")"
+	}
+	n := number
+	return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
+		Description: fmt.Sprintf("message %d %s with aanleverkenmerk %s; kenmerk %s", number, how, ref, kenmerk),
+		DedupeKey:   fmt.Sprintf("delivered/%d/%d", number, attempt)})
 }
 
 // RecordSendFailed records that Digipoort refused the delivery for good (a final
@@ -290,4 +301,63 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 		}
 	}
 	return out, nil
+}
+
+// DropUnaccepted closes a delivery that Digipoort answered with a fault of its own (it
+// did not accept it, e.g. overloaded): nothing reached it, so the next round delivers
+// afresh instead of looking it up.
+func (s *Store) DropUnaccepted(ctx context.Context, number int64, attempt int) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM deliveries WHERE message_number = $1 AND attempt = $2 AND kenmerk IS NULL AND failed_at IS NULL`,
+		number, attempt); err != nil {
+		return fmt.Errorf("close the unaccepted delivery of message %d: %w", number, err)
+	}
+	return nil
+}
+
+// ResolveDelivery carries out an operator's decision about a delivery whose outcome
+// is not known: adopt Digipoort's process kenmerk as this delivery, or (deliverAgain)
+// declare that it did not arrive, so that the next round delivers it again. Both are
+// logged with who decided. Refused when the attempt has no such delivery.
+func (s *Store) ResolveDelivery(ctx context.Context, number int64, attempt int, adopt string, deliverAgain bool, who string) error {
+	if (adopt == "") == !deliverAgain {
+		return fmt.Errorf("%w: decide either to adopt a kenmerk or to deliver again", ErrInvalid)
+	}
+	if who == "" {
+		who = "an operator"
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := lockMessage(ctx, tx, number); err != nil {
+			return err
+		}
+		var d struct {
+			Ref     string    `db:"aanleverkenmerk"`
+			Started time.Time `db:"started_at"`
+		}
+		err := tx.GetContext(ctx, &d, `SELECT aanleverkenmerk, started_at FROM deliveries
+			WHERE message_number = $1 AND attempt = $2 AND kenmerk IS NULL AND failed_at IS NULL FOR UPDATE`, number, attempt)
+		if isNoRows(err) {
+			return fmt.Errorf("%w: message %d has no delivery whose outcome is unknown (attempt %d): there is nothing to decide", ErrRefused, number, attempt)
+		}
+		if err != nil {
+			return err
+		}
+		n := number
+		if deliverAgain {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, attempt); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = ''
+				WHERE number = $1 AND starts_with(needs_action_reason, $2)`, number, domain.DeliveryTrouble); err != nil {
+				return err
+			}
+			return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
+				Description: fmt.Sprintf("%s decided that the delivery of message %d (aanleverkenmerk %s, started %s) did not reach Digipoort: "+
+					"it is delivered again", who, number, d.Ref, d.Started.UTC().Format(time.RFC3339))})
+		}
+		return recordDelivered(ctx, tx, number, attempt, adopt, "adopted by "+who)
+	})
+	if err != nil {
+		return fmt.Errorf("resolve the delivery of message %d: %w", number, err)
+	}
+	return nil
 }

@@ -33,13 +33,13 @@ func TestBeginDeliveryFollowsTheVersionRules(t *testing.T) {
 	if err != nil || !again.Uncertain || again.Attempt != 1 {
 		t.Fatalf("retry after a crash: %+v %v", again, err)
 	}
-	if err := f.RecordDelivered(ctx, v2.Number, 1, "K2", true); err != nil {
+	if err := f.RecordDelivered(ctx, v2.Number, 1, "K2", "found in a test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.RecordDelivered(ctx, v2.Number, 1, "K2", true); err != nil {
+	if err := f.RecordDelivered(ctx, v2.Number, 1, "K2", "found in a test"); err != nil {
 		t.Fatalf("recording twice must be a no-op: %v", err)
 	}
-	if err := f.RecordDelivered(ctx, v2.Number, 1, "K-other", false); err == nil {
+	if err := f.RecordDelivered(ctx, v2.Number, 1, "K-other", ""); err == nil {
 		t.Fatal("another kenmerk for a delivered attempt must be refused")
 	}
 	done, _ := f.BeginDelivery(ctx, v2.Number)
@@ -133,7 +133,7 @@ func TestVersionsAreDeliveredOneAtATime(t *testing.T) {
 		t.Fatalf("a waiting version recorded %d deliveries", n)
 	}
 	// Version 1 turns out to have arrived: version 2 goes after it.
-	if err := f.RecordDelivered(ctx, v1.Number, 1, "K-v1", true); err != nil {
+	if err := f.RecordDelivered(ctx, v1.Number, 1, "K-v1", "found in a test"); err != nil {
 		t.Fatal(err)
 	}
 	next, err := f.BeginDelivery(ctx, v2.Number)

@@ -77,7 +77,7 @@ func (f *fixture) deliver(number int64, kenmerk string) {
 	if err != nil || plan.Refused != "" {
 		f.t.Fatalf("begin delivery %d: %v %s", number, err, plan.Refused)
 	}
-	if err := f.RecordDelivered(ctx, number, plan.Attempt, kenmerk, false); err != nil {
+	if err := f.RecordDelivered(ctx, number, plan.Attempt, kenmerk, ""); err != nil {
 		f.t.Fatal(err)
 	}
 }

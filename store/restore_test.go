@@ -39,7 +39,7 @@ func TestRestoreMakesOldAttemptRepliesStale(t *testing.T) {
 	if plan.Attempt != 2 || plan.Aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, q.Number, 2) {
 		t.Fatalf("resend: %+v", plan)
 	}
-	if err := f.RecordDelivered(ctx, q.Number, 2, "K-second", false); err != nil {
+	if err := f.RecordDelivered(ctx, q.Number, 2, "K-second", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.ApplyReplies(ctx, flow("K-second", "105", "100", "500")); err != nil {

@@ -39,6 +39,7 @@ func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) err
 	d.processCh = workflow.GetSignalChannel(ctx, pipeline.SignalProcess)
 	d.restoreCh = workflow.GetSignalChannel(ctx, pipeline.SignalRestoreStatus)
 	d.assignCh = workflow.GetSignalChannel(ctx, pipeline.SignalAssignEnvironment)
+	d.resolveCh = workflow.GetSignalChannel(ctx, pipeline.SignalResolveDelivery)
 
 	err := d.run(ctx)
 	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
@@ -64,17 +65,19 @@ type declaration struct {
 	// trouble, or waiting for another version); the next auto-send round waits until
 	// retryAt. failingSince is when the first of them ended, for the delivery deadline.
 	failures      int
+	lastFailure   string
 	retryAt       time.Time
 	failingSince  time.Time
 	deadlineDone  bool
 	restoreWanted *pipeline.OperatorSignal
 	assignWanted  []pipeline.AssignSignal
+	resolveWanted []pipeline.ResolveDeliverySignal
 	noReplyDone   bool
 	// noReplyAt is when a message in flight without a final reply needs an operator;
 	// counted from when this run first saw it in flight.
 	noReplyAt time.Time
 
-	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh workflow.ReceiveChannel
+	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh workflow.ReceiveChannel
 }
 
 func (d *declaration) state() pipeline.State {
@@ -93,6 +96,9 @@ func (d *declaration) run(ctx workflow.Context) error {
 	}
 	for {
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := d.handleResolutions(ctx); err != nil {
 			return err
 		}
 		if err := d.handleAssignments(ctx); err != nil {
@@ -129,8 +135,8 @@ func (d *declaration) run(ctx workflow.Context) error {
 			// Auto-send backs off between rounds that did not deliver; a round that
 			// send/receive or an operator asks for goes at once (the schedule paces those).
 			if left := d.retryAt.Sub(workflow.Now(ctx)); left > 0 && !d.sendWanted {
-				d.setStage(ctx, pipeline.StageQueued, fmt.Sprintf("next delivery round at %s (after %d round(s) that did not deliver)",
-					d.retryAt.UTC().Format(time.RFC3339), d.failures))
+				d.setStage(ctx, pipeline.StageQueued, fmt.Sprintf("next delivery round at %s, after %d round(s) that did not deliver; last: %s",
+					d.retryAt.UTC().Format(time.RFC3339), d.failures, d.lastFailure))
 				if err := d.wait(ctx, left); err != nil {
 					return err
 				}
@@ -200,12 +206,12 @@ func (d *declaration) run(ctx workflow.Context) error {
 
 // pending reports whether a signal waits to be read; continue-as-new would lose it.
 func (d *declaration) pending() bool {
-	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh} {
+	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh} {
 		if c.Len() > 0 {
 			return true
 		}
 	}
-	return d.sendWanted || d.processWanted || d.restoreWanted != nil || len(d.assignWanted) > 0
+	return d.sendWanted || d.processWanted || d.restoreWanted != nil || len(d.assignWanted) > 0 || len(d.resolveWanted) > 0
 }
 
 func (d *declaration) load(ctx workflow.Context) error {
@@ -318,6 +324,11 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		c.Receive(ctx, &s)
 		d.restoreWanted = &s
 	})
+	sel.AddReceive(d.resolveCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.ResolveDeliverySignal
+		c.Receive(ctx, &s)
+		d.resolveWanted = append(d.resolveWanted, s)
+	})
 	sel.AddReceive(d.assignCh, func(c workflow.ReceiveChannel, _ bool) {
 		var s pipeline.AssignSignal
 		c.Receive(ctx, &s)
@@ -400,12 +411,13 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 		}
 		return d.load(ctx)
 	}
-	if res.Outcome == pipeline.OutcomeWaiting {
-		d.last = "not sent yet: " + res.Reason
+	switch res.Outcome {
+	case pipeline.OutcomeWaiting, pipeline.OutcomeUncertain:
+		d.last = "not sent: " + res.Reason
 		if err := d.roundFailed(ctx, res.Reason); err != nil {
 			return err
 		}
-	} else {
+	default:
 		d.failures, d.retryAt, d.failingSince, d.deadlineDone = 0, time.Time{}, time.Time{}, false
 	}
 	switch res.Outcome {
@@ -434,7 +446,7 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 // filing deadline may pass while Koerier keeps trying.
 func (d *declaration) roundFailed(ctx workflow.Context, reason string) error {
 	now := workflow.Now(ctx)
-	d.failures++
+	d.failures, d.lastFailure = d.failures+1, reason
 	d.retryAt = now.Add(pipeline.RetryBackoff(d.failures))
 	if d.failingSince.IsZero() {
 		d.failingSince = now
@@ -443,7 +455,7 @@ func (d *declaration) roundFailed(ctx workflow.Context, reason string) error {
 		return nil
 	}
 	d.deadlineDone = true
-	why := fmt.Sprintf("message %d could not be delivered for %s (%d rounds; last: %s). The filing deadline of this %s may pass: "+
+	why := fmt.Sprintf(domain.DeliveryTrouble+"message %d could not be delivered for %s (%d rounds; last: %s). The filing deadline of this %s may pass: "+
 		"check Digipoort's availability (`starter digipoort status`) and the log; Koerier keeps trying every %s, `starter send %d` tries now",
 		d.in.Number, now.Sub(d.failingSince).Round(time.Minute), d.failures, reason, d.msg.Type, pipeline.RetryBackoffMax, d.in.Number)
 	dedupe := fmt.Sprintf("delivery-deadline/%d/%d", d.in.Number, d.msg.Attempt)
@@ -509,6 +521,40 @@ func (d *declaration) doRestore(ctx workflow.Context, sig pipeline.OperatorSigna
 	d.noReplyDone, d.noReplyAt = false, time.Time{}
 	d.last = fmt.Sprintf("restored: ready to resend after error (attempt %d)", res.Attempt)
 	return d.load(ctx)
+}
+
+// handleResolutions carries out operators' decisions about a delivery whose outcome
+// is not known; after "deliver again" the message is delivered at once.
+func (d *declaration) handleResolutions(ctx workflow.Context) error {
+	for len(d.resolveWanted) > 0 {
+		sig := d.resolveWanted[0]
+		d.resolveWanted = d.resolveWanted[1:]
+		err := workflow.ExecuteActivity(storeOptions(ctx), a.ResolveDelivery, d.in.Number, d.msg.Attempt, sig).Get(ctx, nil)
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.NonRetryable() {
+			reason := pipeline.RootMessage(err)
+			d.last = "resolve-delivery refused: " + reason
+			if lerr := workflow.ExecuteActivity(storeOptions(ctx), a.WriteLog, pipeline.LogLine{Message: d.in.Number, Step: domain.StepSend,
+				Level: domain.LevelError, Description: fmt.Sprintf("resolve-delivery for message %d refused: %s", d.in.Number, reason)}).Get(ctx, nil); lerr != nil {
+				return lerr
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d.failures, d.retryAt = 0, time.Time{}
+		if sig.DeliverAgain {
+			d.sendWanted = true
+			d.last = "delivered again as " + sig.By + " decided"
+		} else {
+			d.last = fmt.Sprintf("kenmerk %s adopted as %s decided", sig.Adopt, sig.By)
+		}
+		if err := d.load(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (d *declaration) handleAssignments(ctx workflow.Context) error {

@@ -601,3 +601,48 @@ func TestDeclarationDeliveryRoundsBackOff(t *testing.T) {
 		t.Errorf("needs action %v (%q), MarkNeedsAction called %d times", st.NeedsAction, st.NeedsActionReason, w.called("MarkNeedsAction"))
 	}
 }
+
+// A delivery the look-up cannot decide is not delivered again by the workflow: it
+// waits for an operator's resolve-delivery, and "deliver again" delivers at once.
+func TestDeclarationUncertainDeliveryWaitsForAnOperator(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoSend = true
+	decided := false
+	w.deliver = func(w *world) (pipeline.DeliverResult, error) {
+		if !decided {
+			return pipeline.DeliverResult{Outcome: pipeline.OutcomeUncertain, Reason: "Digipoort shows no process of it", Attempt: 1}, nil
+		}
+		w.msg.Status, w.msg.Kenmerk = domain.StatusSent, "K-1"
+		return pipeline.DeliverResult{Outcome: pipeline.OutcomeSent, Kenmerk: "K-1", Attempt: 1}, nil
+	}
+	w.setup(env)
+	var resolved []pipeline.ResolveDeliverySignal
+	env.OnActivity(a.ResolveDelivery, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, _ int64, _ int, sig pipeline.ResolveDeliverySignal) error {
+			resolved = append(resolved, sig)
+			decided = true
+			return nil
+		})
+	var waiting, after pipeline.State
+	deliveriesBefore := 0
+	env.RegisterDelayedCallback(func() {
+		waiting = queryState(t, env)
+		deliveriesBefore = w.called("Deliver")
+		env.SignalWorkflow(pipeline.SignalResolveDelivery, pipeline.ResolveDeliverySignal{DeliverAgain: true, By: "ops"})
+	}, 3*time.Hour)
+	env.RegisterDelayedCallback(func() {
+		after = queryState(t, env)
+		env.CancelWorkflow()
+	}, 3*time.Hour+time.Minute)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+
+	// Auto-send looks again on its back-off schedule, never more.
+	if deliveriesBefore < 2 || deliveriesBefore > 10 || !strings.Contains(waiting.LastMessage, "shows no process") {
+		t.Errorf("before the decision: %d delivery rounds, state %+v", deliveriesBefore, waiting)
+	}
+	if len(resolved) != 1 || !resolved[0].DeliverAgain || after.Status != domain.StatusSent || w.called("Deliver") != deliveriesBefore+1 {
+		t.Errorf("after the decision: resolved %+v, state %+v, deliveries %d", resolved, after, w.called("Deliver"))
+	}
+}
