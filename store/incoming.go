@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -72,14 +73,46 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			env     *int64
 			typ     string
 			subject string
+			// evidence is set for a document of a process Koerier does not know that
+			// may be the lost answer of this message's delivery.
+			evidence bool
 		}
 		byKenmerk, byRef := map[string]target{}, map[string]target{}
 		for _, l := range links {
-			t := target{l.Number, l.EnvironmentID, l.Type, l.Subject}
+			t := target{number: l.Number, env: l.EnvironmentID, typ: l.Type, subject: l.Subject}
 			if l.Kenmerk != nil {
 				byKenmerk[*l.Kenmerk] = t
 			}
 			byRef[l.Aanleverkenmerk] = t
+		}
+		// Messages whose delivery has no known outcome, by subject and berichtsoort: a
+		// document of a process Koerier does not know with the same ones may be the
+		// lost answer, and is kept with that message as evidence, not as an unknown reply.
+		subjectsIn := make([]string, 0, len(docs))
+		for _, d := range docs {
+			subjectsIn = append(subjectsIn, d.Subject)
+		}
+		var uncertainRows []struct {
+			Number        int64  `db:"number"`
+			EnvironmentID *int64 `db:"environment_id"`
+			Type          string `db:"message_type"`
+			Subject       string `db:"subject"`
+			Berichtsoort  string `db:"berichtsoort"`
+		}
+		if err := tx.SelectContext(ctx, &uncertainRows, `
+			SELECT m.number, m.environment_id, m.message_type, m.subject, m.berichtsoort
+			FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
+			WHERE d.kenmerk IS NULL AND d.failed_at IS NULL AND m.subject = ANY($1)`, pq.Array(subjectsIn)); err != nil {
+			return err
+		}
+		uncertain := func(d IncomingDoc) []target {
+			var out []target
+			for _, u := range uncertainRows {
+				if u.Subject == d.Subject && (d.Berichtsoort == "" || u.Berichtsoort == d.Berichtsoort) {
+					out = append(out, target{number: u.Number, env: u.EnvironmentID, typ: u.Type, subject: u.Subject, evidence: true})
+				}
+			}
+			return out
 		}
 		// One statement per kind of row for the whole batch: messages, attachments, log.
 		var (
@@ -102,6 +135,20 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 					unknownWhy = fmt.Sprintf("unknown reply: its aanleverkenmerk %s is that of message %d, but its belanghebbende %q is not the message's "+
 						"subject %q (another system on the same certificate?): link it to a message or resolve it", d.Aanleverkenmerk, ref.number, d.Subject,
 						ref.subject)
+				}
+			}
+			if !ok && d.Subject != "" {
+				switch cands := uncertain(d); len(cands) {
+				case 0:
+				case 1:
+					t, ok = cands[0], true
+				default:
+					var nums []string
+					for _, c := range cands {
+						nums = append(nums, fmt.Sprint(c.number))
+					}
+					unknownWhy = fmt.Sprintf("unknown reply: it may be the lost answer of one of messages %s, whose deliveries have no known outcome; "+
+						"decide with `starter delivery adopt <number> %s`, or resolve it", strings.Join(nums, ", "), d.PickupKenmerk)
 				}
 			}
 			if ok {
@@ -170,6 +217,15 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			if t := targets[i]; t != nil {
 				res.Linked[t.number] = append(res.Linked[t.number], num)
 				orig := t.number
+				if t.evidence {
+					logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: domain.StepReceive, Level: domain.LevelError,
+						Description: fmt.Sprintf("reply %s of Digipoort process %s, which Koerier does not know, is about the subject and berichtsoort of "+
+							"message %d, whose delivery has no known outcome: kept with it as evidence (stored as message %d)", d.Berichtkenmerk,
+							d.PickupKenmerk, t.number, num),
+						Information: fmt.Sprintf("the next look-up of the delivery takes it into account; if this process is the delivery: "+
+							"`starter delivery adopt %d %s`", t.number, d.PickupKenmerk)})
+					continue
+				}
 				logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: domain.StepReceive, Level: domain.LevelInfo,
 					Description: fmt.Sprintf(
 						"reply %s (kenmerk %s) received for message %d, stored as message %d", d.Berichtkenmerk, d.PickupKenmerk, t.number, num,

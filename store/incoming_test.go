@@ -37,3 +37,30 @@ func TestReplyByAanleverkenmerkNeedsTheSubject(t *testing.T) {
 		t.Fatalf("the stranger's reply must be ONB with the reason: %+v", onb)
 	}
 }
+
+// A document of a process Koerier does not know, about the subject and berichtsoort of
+// a message whose delivery has no known outcome, is evidence for that message: kept
+// with it and said so, not an anonymous unknown reply.
+func TestDocumentOfAnUnknownProcessIsEvidenceForAnUncertainDelivery(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	if _, err := f.BeginDelivery(ctx, q.Number); err != nil { // the answer is lost
+		t.Fatal(err)
+	}
+	res, err := f.StoreIncoming(ctx, []store.IncomingDoc{
+		{PickupKenmerk: "K-lost", Berichtkenmerk: "b1", Berichtsoort: "Omzetbelasting", Subject: "001000044B37", Content: []byte("<ok/>")},
+		{PickupKenmerk: "K-other", Berichtkenmerk: "b2", Berichtsoort: "Omzetbelasting", Subject: "009999999B01", Content: []byte("<who/>")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Linked[q.Number]) != 1 || len(res.Unknown) != 1 {
+		t.Fatalf("incoming: %+v", res)
+	}
+	lines, err := f.ReadLog(ctx, store.LogFilter{Message: q.Number, Level: domain.LevelError})
+	if err != nil || len(lines) != 1 || !strings.Contains(lines[0].Description, "kept with it as evidence") ||
+		!strings.Contains(lines[0].Information, "starter delivery adopt") {
+		t.Fatalf("log: %+v %v", lines, err)
+	}
+}

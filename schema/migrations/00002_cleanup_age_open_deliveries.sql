@@ -4,3 +4,7 @@
 -- docs/rules.md). Its page query filters on last_status_change.
 CREATE INDEX IF NOT EXISTS messages_cleanup_age ON messages (last_status_change);
 DROP INDEX IF EXISTS messages_cleanup;
+
+-- Deliveries whose outcome is not known (rule 11): few at any time, and looked at for
+-- every batch of incoming documents (evidence of a lost answer) and by clean-up.
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (message_number) WHERE kenmerk IS NULL AND failed_at IS NULL;
