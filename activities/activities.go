@@ -28,7 +28,8 @@ type Digipoort interface {
 	Statuses(ctx context.Context, kenmerk string, from, to time.Time) ([]digipoort.Status, error)
 	BerichtenLijst(ctx context.Context, from, to time.Time) ([]digipoort.BerichtRef, error)
 	BerichtenKenmerk(ctx context.Context, kenmerk string, from, to time.Time) ([]digipoort.Bericht, error)
-	DeliveryCandidates(ctx context.Context, berichtsoort string, id digipoort.Identity, since time.Time, known func(kenmerk string) bool) ([]digipoort.Candidate, error)
+	DeliveryCandidates(ctx context.Context, berichtsoort string, id digipoort.Identity, since time.Time,
+		known func(kenmerk string) bool) ([]digipoort.Candidate, error)
 }
 
 // Store is the part of the Postgres store the activities use (*store.Store), grouped

@@ -198,14 +198,16 @@ func (c *fakeClient) record(s startCall) {
 	c.calls = append(c.calls, s)
 }
 
-func (c *fakeClient) ExecuteWorkflow(_ context.Context, options client.StartWorkflowOptions, workflow interface{}, args ...interface{}) (client.WorkflowRun, error) {
+func (c *fakeClient) ExecuteWorkflow(_ context.Context, options client.StartWorkflowOptions, workflow interface{},
+	args ...interface{}) (client.WorkflowRun, error) {
 	c.record(startCall{method: "ExecuteWorkflow", workflowID: options.ID, options: options, workflow: workflow, args: args})
 	return nil, nil
 }
 
 func (c *fakeClient) SignalWithStartWorkflow(_ context.Context, workflowID string, signalName string, signalArg interface{},
 	options client.StartWorkflowOptions, workflow interface{}, workflowArgs ...interface{}) (client.WorkflowRun, error) {
-	c.record(startCall{method: "SignalWithStartWorkflow", workflowID: workflowID, signal: signalName, arg: signalArg, options: options, workflow: workflow, args: workflowArgs})
+	c.record(startCall{method: "SignalWithStartWorkflow", workflowID: workflowID, signal: signalName, arg: signalArg, options: options,
+		workflow: workflow, args: workflowArgs})
 	return nil, nil
 }
 

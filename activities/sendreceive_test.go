@@ -209,7 +209,8 @@ func TestReceiveStatusesLogsAFinalRefusalAndGoesOn(t *testing.T) {
 	b := h.delivered("2", "KM-B")
 	h.answerStatuses(map[string]statusAnswer{
 		"KM-A": {statuses: statusesOf("KM-A", "105", "100", "500")},
-		"KM-B": {err: &digipoort.Error{Op: "getStatussenProces", Kind: digipoort.Final, HTTPStatus: 500, Foutcode: "STS100", Msg: "Digipoort refused the status request"}},
+		"KM-B": {err: &digipoort.Error{Op: "getStatussenProces", Kind: digipoort.Final, HTTPStatus: 500, Foutcode: "STS100",
+			Msg: "Digipoort refused the status request"}},
 	})
 
 	res, err := h.receive()
@@ -265,7 +266,8 @@ func TestReceivePickupLinksADocumentOnce(t *testing.T) {
 	if h.count(`SELECT count(*) FROM messages WHERE reply_to = $1 AND direction = 'in' AND pickup_kenmerk = 'KM-A' AND berichtkenmerk = 'BK-1'`, n) != 1 {
 		t.Fatal("want the document stored once, linked to the message")
 	}
-	if h.count(`SELECT count(*) FROM attachments a JOIN messages m ON m.number = a.message_number WHERE m.reply_to = $1 AND a.file_name = 'bevestiging.xml'`, n) != 1 {
+	if h.count(`SELECT count(*) FROM attachments a JOIN messages m ON m.number = a.message_number WHERE m.reply_to = $1 AND a.file_name =
+		'bevestiging.xml'`, n) != 1 {
 		t.Fatal("the document's content is not kept")
 	}
 	h.requireLog(n, domain.LevelInfo, "reply BK-1", 1)
@@ -278,14 +280,16 @@ func TestReceivePickupFetchesDocumentsOfAKenmerkWithAStrayStatus(t *testing.T) {
 	h := newHarness(t)
 	h.delivered("1", "KM-A")
 	b := h.delivered("2", "KM-B")
-	h.answerStatuses(map[string]statusAnswer{"KM-A": {statuses: slices.Concat(statusesOf("KM-A", "105"), statusesOf("KM-B", "100"), statusesOf("KM-X", "100"))}})
+	h.answerStatuses(map[string]statusAnswer{"KM-A": {statuses: slices.Concat(statusesOf("KM-A", "105"), statusesOf("KM-B", "100"),
+		statusesOf("KM-X", "100"))}})
 	if _, err := h.receive(); err != nil {
 		t.Fatal(err)
 	}
 	h.dp.set(func(f *fakeDigipoort) {
 		f.lijst = []digipoort.BerichtRef{{Kenmerk: "KM-B"}, {Kenmerk: "KM-X"}}
 		for _, k := range []string{"KM-B", "KM-X"} {
-			f.berichten[k] = []digipoort.Bericht{{Kenmerk: k, Berichtkenmerk: "BK-" + k, MimeType: "text/xml", Bestandsnaam: "bericht.xml", Inhoud: []byte("<bericht/>")}}
+			f.berichten[k] = []digipoort.Bericht{{Kenmerk: k, Berichtkenmerk: "BK-" + k, MimeType: "text/xml", Bestandsnaam: "bericht.xml",
+				Inhoud: []byte("<bericht/>")}}
 		}
 	})
 

@@ -56,7 +56,8 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 	if _, err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: cfg.DBMaxConns, AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: cfg.DBMaxConns,
+		AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix})
 	if err != nil {
 		return nil, err
 	}

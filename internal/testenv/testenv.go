@@ -204,7 +204,8 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	if s.Store, err = store.Open(context.Background(), s.DBURL, store.Options{Migrate: true, Catalog: &s.Config.Catalog, AanleverkenmerkPrefix: s.Config.AanleverkenmerkPrefix}); err != nil {
+	if s.Store, err = store.Open(context.Background(), s.DBURL, store.Options{Migrate: true, Catalog: &s.Config.Catalog,
+		AanleverkenmerkPrefix: s.Config.AanleverkenmerkPrefix}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Store.Close() })
