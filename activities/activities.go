@@ -29,7 +29,7 @@ type Digipoort interface {
 	BerichtenLijst(ctx context.Context, from, to time.Time) ([]digipoort.BerichtRef, error)
 	BerichtenKenmerk(ctx context.Context, kenmerk string, from, to time.Time) ([]digipoort.Bericht, error)
 	DeliveryCandidates(ctx context.Context, berichtsoort string, id digipoort.Identity, since time.Time,
-		known func(kenmerk string) bool) ([]digipoort.Candidate, error)
+		known func(kenmerk string) (bool, error)) ([]digipoort.Candidate, error)
 }
 
 // Store is the part of the Postgres store the activities use (*store.Store), grouped
@@ -46,7 +46,7 @@ type declarationStore interface {
 	KnownKenmerken(ctx context.Context, kenmerken []string) (map[string]bool, error)
 	Attachments(ctx context.Context, number int64) ([]store.Attachment, error)
 	RecordDelivered(ctx context.Context, number int64, attempt int, kenmerk, adopted string) error
-	DropUnaccepted(ctx context.Context, number int64, attempt int) error
+	DropUnaccepted(ctx context.Context, number int64, attempt int, startedAt time.Time) error
 	ResolveDelivery(ctx context.Context, number int64, attempt int, adopt string, deliverAgain bool, who string) error
 	RecordSendFailed(ctx context.Context, number int64, attempt int, reason string) error
 	RecordDeliveryError(ctx context.Context, number int64, attempt int, reason string) error

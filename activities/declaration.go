@@ -24,11 +24,11 @@ func (a *Activities) LoadMessage(ctx context.Context, number int64) (pipeline.Me
 	return m, final(err)
 }
 
-// Deliver sends a message to Digipoort with its number as aanleverkenmerk, at most
-// once per attempt. If an earlier try of this attempt may have reached Digipoort
-// (the worker died mid-call, the answer timed out), it asks Digipoort first and
-// records what it finds; only when Digipoort has had UncertainWait to show the
-// delivery and still does not is it delivered again.
+// Deliver sends a message to Digipoort with its aanleverkenmerk, at most once per
+// attempt. If an earlier try of this attempt may have reached Digipoort (the worker
+// died mid-call, the answer timed out), it looks the delivery up instead and adopts
+// what it finds; when the look-up cannot tell after UncertainWait, the message needs
+// an operator's decision (outcome uncertain). It never delivers again on its own.
 //
 // Final: the version rules refuse (outcome refused), Digipoort refuses for good
 // (outcome send_failed, recorded with an F line). Transient Digipoort and database
@@ -110,9 +110,9 @@ const clockSkew = 2 * time.Minute
 // process; or, once the wait is over and it cannot decide, what it found: the message
 // then needs an operator, and nothing is delivered again on its own.
 func (a *Activities) lookUpUncertain(ctx context.Context, plan store.DeliveryPlan, log logrus.FieldLogger) (kenmerk, undecided string, err error) {
-	known := func(k string) bool {
+	known := func(k string) (bool, error) {
 		found, err := a.Store.KnownKenmerken(ctx, []string{k})
-		return err != nil || found[k] // when in doubt, don't claim someone else's process
+		return found[k], err
 	}
 	found, err := a.Digipoort.DeliveryCandidates(ctx, plan.Berichtsoort, identity(plan), plan.StartedAt.Add(-clockSkew), known)
 	if err != nil {
@@ -129,9 +129,10 @@ func (a *Activities) lookUpUncertain(ctx context.Context, plan store.DeliveryPla
 	// The wait is measured by the database's clock (plan.OpenFor), like the time the
 	// delivery started: a worker whose clock runs ahead must not cut it short.
 	if plan.OpenFor < a.Config.UncertainWait {
-		return "", "", fmt.Errorf("message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and it does not tell yet "+
-			"(%d candidate process(es)); asking again (waited %s of %s)", plan.Number, plan.Aanleverkenmerk, len(cands),
-			plan.OpenFor.Round(time.Second), a.Config.UncertainWait)
+		// The same words every time: after the retries they become one F line.
+		log.WithFields(logrus.Fields{"candidates": len(cands), "open_for": plan.OpenFor.Round(time.Second)}).Info("looking the delivery up again")
+		return "", "", fmt.Errorf("message %d: an earlier delivery (aanleverkenmerk %s) may have reached Digipoort and the look-up cannot tell yet; "+
+			"Koerier asks again until %s have passed since it started, then asks an operator", plan.Number, plan.Aanleverkenmerk, a.Config.UncertainWait)
 	}
 	undecided = describeUncertain(plan, cands)
 	log.WithField("candidates", len(cands)).Warn("the outcome of an interrupted delivery cannot be decided; an operator decides")
@@ -151,10 +152,11 @@ func describeUncertain(plan store.DeliveryPlan, cands []domain.DeliveryCandidate
 		found = fmt.Sprintf("Digipoort shows %d processes for %s %s since then that are not Koerier's: %s", len(cands), plan.Berichtsoort,
 			plan.Subject, strings.Join(list, ", "))
 	}
-	return fmt.Sprintf("%sthe delivery of message %d (aanleverkenmerk %s, started %s) has no known outcome: %s. Koerier does not deliver "+
+	return fmt.Sprintf("%s%s%d (aanleverkenmerk %s, started %s) has no known outcome: %s. Koerier does not deliver "+
 		"again on its own (that could file the return twice). Decide: `starter delivery adopt %d <kenmerk>` if one of them is this "+
 		"delivery, or `starter delivery redeliver %d` if it did not arrive (or send the resolve-delivery signal in the Web UI)",
-		domain.DeliveryTrouble, plan.Number, plan.Aanleverkenmerk, plan.StartedAt.UTC().Format(time.RFC3339), found, plan.Number, plan.Number)
+		domain.DeliveryTrouble, store.UndecidedDelivery, plan.Number, plan.Aanleverkenmerk, plan.StartedAt.UTC().Format(time.RFC3339), found,
+		plan.Number, plan.Number)
 }
 
 // identity is the belanghebbende the delivery is about, as Digipoort names it.
@@ -218,7 +220,7 @@ func (a *Activities) deliveryFailed(
 		// Digipoort answered with a fault of its own (overloaded, a technical problem):
 		// it did not accept the delivery, so the next try delivers afresh.
 		log.WithError(err).Warn("Digipoort did not accept the delivery for now")
-		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt); derr != nil {
+		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
 			return res, derr
 		}
 		what := fmt.Sprintf("Digipoort did not accept the delivery of message %d (aanleverkenmerk %s) for now", plan.Number, plan.Aanleverkenmerk)

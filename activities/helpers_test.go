@@ -143,7 +143,7 @@ func (f *fakeDigipoort) BerichtenKenmerk(_ context.Context, kenmerk string, _, _
 }
 
 func (f *fakeDigipoort) DeliveryCandidates(_ context.Context, berichtsoort string, id digipoort.Identity, since time.Time,
-	known func(string) bool) ([]digipoort.Candidate, error) {
+	known func(string) (bool, error)) ([]digipoort.Candidate, error) {
 	f.mu.Lock()
 	f.calls["DeliveryCandidates"]++
 	probe := f.probe
@@ -152,7 +152,11 @@ func (f *fakeDigipoort) DeliveryCandidates(_ context.Context, berichtsoort strin
 	// known reads Postgres: don't hold the lock while it does.
 	answers := map[string]bool{}
 	for _, k := range probe {
-		answers[k] = known(k)
+		mine, err := known(k)
+		if err != nil {
+			return nil, err
+		}
+		answers[k] = mine
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

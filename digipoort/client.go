@@ -136,10 +136,10 @@ func (c *Client) call(ctx context.Context, op string, payload any, out any) erro
 	}
 	err = c.decodeResponse(op, resp.StatusCode, data, messageID, out)
 	var e *Error
-	if op == opDeliver && errors.As(err, &e) && e.Foutcode == "" && !strings.Contains(e.Msg, "FindDelivery") {
+	if op == opDeliver && errors.As(err, &e) && e.Foutcode == "" && !strings.Contains(e.Msg, "DeliveryCandidates") {
 		// No Digipoort fault: Digipoort may have processed the delivery and only its
 		// answer is unusable.
-		e.Msg += "; Digipoort may nevertheless have accepted the delivery: check with FindDelivery before delivering again"
+		e.Msg += "; Digipoort may nevertheless have accepted the delivery: look it up (DeliveryCandidates) before delivering again"
 	}
 	return err
 }

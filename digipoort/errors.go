@@ -147,7 +147,7 @@ func transportError(op string, ctx context.Context, err error, timeout string) *
 		afterwards = ""
 	)
 	if maybeSent {
-		afterwards = "; the delivery may or may not have reached Digipoort: call FindDelivery before delivering again"
+		afterwards = "; the delivery may or may not have reached Digipoort: look the delivery up (DeliveryCandidates) before delivering again"
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -202,7 +202,7 @@ func status210Error(op string, s Status) *Error {
 // MayHaveArrived reports whether a failed aanleveren may nevertheless have reached
 // Digipoort: Digipoort answered (an HTTP status came back) but not with a fault of its
 // own, so the answer — tampered, unsigned, untrusted, malformed — cannot tell. Such a
-// delivery must be looked up (FindDelivery) before it is delivered again, and must not
+// delivery must be looked up (DeliveryCandidates) before it is delivered again, and must not
 // be recorded as refused.
 func MayHaveArrived(err error) bool {
 	var e *Error

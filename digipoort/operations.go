@@ -270,17 +270,25 @@ type Candidate struct {
 // lost: getProcessen(berichtsoort, identity) — which carries no aanleverkenmerk — gives
 // the kenmerken; for each one known does not claim (nil known: none is known) that
 // started at or after since (from its statuses; a zero since skips that check), the
-// aanleverkenmerk of its pickups is filled in where one carries it.
+// aanleverkenmerk of its pickups is filled in where one carries it. A process without
+// statuses yet is a candidate too: not knowing when it started is no reason to rule it
+// out.
 func (c *Client) DeliveryCandidates(ctx context.Context, berichtsoort string, id Identity, since time.Time,
-	known func(kenmerk string) bool) ([]Candidate, error) {
+	known func(kenmerk string) (bool, error)) ([]Candidate, error) {
 	kenmerken, err := c.Processen(ctx, berichtsoort, id)
 	if err != nil {
 		return nil, err
 	}
 	var out []Candidate
 	for _, k := range kenmerken {
-		if known != nil && known(k) {
-			continue
+		if known != nil {
+			mine, err := known(k)
+			if err != nil {
+				return nil, err
+			}
+			if mine {
+				continue
+			}
 		}
 		cand := Candidate{Kenmerk: k}
 		if !since.IsZero() {
@@ -293,7 +301,7 @@ func (c *Client) DeliveryCandidates(ctx context.Context, berichtsoort string, id
 					cand.Started = st.Time
 				}
 			}
-			if cand.Started.Before(since) {
+			if !cand.Started.IsZero() && cand.Started.Before(since) {
 				continue // an older process: not this delivery
 			}
 		}
@@ -326,7 +334,11 @@ func (c *Client) FindDelivery(ctx context.Context, berichtsoort string, id Ident
 	if err := f.err(); err != nil {
 		return "", false, err
 	}
-	cands, err := c.DeliveryCandidates(ctx, berichtsoort, id, time.Time{}, known)
+	var knownErr func(string) (bool, error)
+	if known != nil {
+		knownErr = func(k string) (bool, error) { return known(k), nil }
+	}
+	cands, err := c.DeliveryCandidates(ctx, berichtsoort, id, time.Time{}, knownErr)
 	if err != nil {
 		return "", false, err
 	}

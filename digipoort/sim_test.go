@@ -568,8 +568,8 @@ func TestFindDelivery(t *testing.T) {
 	}
 	_, err := c.Deliver(ctx, request("2026000040"))
 	e := wantError(t, err, digipoort.Transient, "")
-	if !strings.Contains(e.Msg, "FindDelivery") {
-		t.Errorf("a lost delivery answer should point at FindDelivery: %v", err)
+	if !strings.Contains(e.Msg, "DeliveryCandidates") {
+		t.Errorf("a lost delivery answer should point at the look-up: %v", err)
 	}
 	st := sim.Deliveries("2026000040")
 	if st.Accepted != 1 {

@@ -17,6 +17,21 @@ type DeclarationInput struct {
 	// DeliveryDeadline is how long a due message may keep failing to be delivered
 	// before it is marked needs-action; 0 means DefaultDeliveryDeadline.
 	DeliveryDeadline time.Duration
+	// Retry carries the back-off of rounds that did not deliver across
+	// continue-as-new; a new workflow starts with none.
+	Retry RetryState
+}
+
+// RetryState is where a message's failing delivery rounds stand.
+type RetryState struct {
+	// Failures counts consecutive rounds that did not deliver; the next round waits
+	// until At (an operator's send-now does not).
+	Failures    int
+	LastFailure string
+	At          time.Time
+	// FailingSince is when the first of them ended, for the delivery deadline.
+	FailingSince time.Time
+	DeadlineDone bool
 }
 
 // DefaultDeliveryDeadline: a return that could not be delivered for a day needs a

@@ -44,6 +44,9 @@ type Message struct {
 	NeedsAction       bool
 	NeedsActionReason string
 	Kenmerk           string
+	// DeliveryOpen is set while the current attempt's delivery has no known outcome:
+	// it is looked up before anything else happens to the message, do-not-send or not.
+	DeliveryOpen bool
 	// Replies are the newest MaxRepliesInState replies; Postgres keeps them all.
 	Replies []Reply
 }

@@ -31,7 +31,7 @@ type cleanupRow struct {
 // delivery starts by locking the row and finds it gone, so nothing is sent.)
 const cleanupColumns = `m.number, m.status, m.last_status_change, m.fiscal, m.direction, m.subtype,
 	EXISTS (SELECT 1 FROM deliveries d WHERE d.message_number = m.number AND d.attempt = m.attempt
-	        AND d.kenmerk IS NULL AND d.failed_at IS NULL) AS open_delivery`
+	        AND `+openDelivery+`) AS open_delivery`
 
 // Cleanup removes old messages with their attachments, replies and reply documents
 // (rule 8 in docs/rules.md). A selection is all-or-nothing: if any message in it may not go, nothing
@@ -88,6 +88,20 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 			if len(rows) > 0 {
 				res.Next = rows[len(rows)-1].Number
 			}
+		}
+		// Looked at again now that the rows are locked: a delivery that began while
+		// this statement waited for a row is not in the statement's snapshot.
+		locked := make([]int64, len(rows))
+		for i, r := range rows {
+			locked[i] = r.Number
+		}
+		var open []int64
+		if err := tx.SelectContext(ctx, &open, `SELECT m.number FROM deliveries d JOIN messages m ON m.number = d.message_number AND m.attempt = d.attempt
+			WHERE `+openDelivery+` AND m.number = ANY($1)`, pq.Array(locked)); err != nil {
+			return err
+		}
+		for i := range rows {
+			rows[i].OpenDelivery = rows[i].OpenDelivery || slices.Contains(open, rows[i].Number)
 		}
 		var ok []int64
 		for _, r := range rows {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,10 +23,17 @@ type DueMessage struct {
 // DueMessages pages through the messages that are due to send, by number.
 func (s *Store) DueMessages(ctx context.Context, after int64, limit int) ([]DueMessage, error) {
 	out := []DueMessage{}
+	// Also an older version marked do-not-send whose delivery has no known outcome: it
+	// is looked up (rule 11) before the version rules refuse it, and the newer version
+	// waits for that.
 	if err := s.db.SelectContext(ctx, &out, `
-		SELECT number, environment_id FROM messages
-		WHERE direction = $3 AND status = ANY($4) AND NOT do_not_send AND number > $1
-		ORDER BY number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.DueStatuses())); err != nil {
+		SELECT number, environment_id FROM (
+			(SELECT number, environment_id FROM messages
+			 WHERE direction = $3 AND status = ANY($4) AND NOT do_not_send AND number > $1 ORDER BY number LIMIT $2)
+			UNION ALL
+			(SELECT m.number, m.environment_id FROM deliveries d JOIN messages m ON m.number = d.message_number AND m.attempt = d.attempt
+			 WHERE `+openDelivery+` AND m.do_not_send AND m.status = ANY($4) AND m.number > $1 ORDER BY m.number LIMIT $2)
+		) due ORDER BY number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.DueStatuses())); err != nil {
 		return nil, fmt.Errorf("list due messages after %d: %w", after, err)
 	}
 	return out, nil
@@ -80,21 +88,31 @@ type DeliveryPlan struct {
 	OpenFor time.Duration
 }
 
+// openDelivery is the condition (on deliveries d) of a delivery whose outcome is not
+// known: started, no kenmerk, neither refused nor closed as not having arrived.
+const openDelivery = `d.kenmerk IS NULL AND d.failed_at IS NULL AND d.closed_at IS NULL`
+
 // BeginDelivery records that a delivery attempt starts, before Digipoort is called,
-// or says why it must not. Versions of one declaration are delivered one at a time:
-// it takes the declaration's lock (the one Queue takes), and an open delivery is
-// always resolved before any version rule applies, so that a version that may be at
-// Digipoort is looked up rather than refused, and a newer version waits until it is.
+// or says why it must not. Deliveries of one subject and berichtsoort go one at a
+// time (under a lock of their own): an open delivery is always resolved before any
+// version rule applies, so that a version that may be at Digipoort is looked up
+// rather than refused; another message of the same subject and berichtsoort (a newer
+// version, or another period) waits until it is — both so that an older version can
+// never reach the authority after a newer one, and so that the look-up of a lost
+// answer can tell its process from theirs.
 func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, error) {
 	var plan DeliveryPlan
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		// The declaration's lock before the message's row, in the order Queue takes
-		// them, so that the two never deadlock.
-		var key string
-		if err := tx.GetContext(ctx, &key, `SELECT COALESCE(declaration_key, '') FROM messages WHERE number = $1`, number); err != nil && !isNoRows(err) {
+		// The subject's lock before the message's row, always in this order.
+		var who struct {
+			Subject      string `db:"subject"`
+			Berichtsoort string `db:"berichtsoort"`
+		}
+		if err := tx.GetContext(ctx, &who, `SELECT subject, berichtsoort FROM messages WHERE number = $1`, number); err != nil && !isNoRows(err) {
 			return err
 		}
-		if err := lockDeclaration(ctx, tx, key); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('deliveries/' || $1 || '/' || $2, 0))`,
+			who.Subject, who.Berichtsoort); err != nil {
 			return err
 		}
 		m, err := lockMessage(ctx, tx, number)
@@ -107,48 +125,58 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(s.prefix, number, m.Attempt),
 			Berichtsoort: m.Berichtsoort, Subject: m.Subject, IdentityType: m.IdentityType}
 		var d struct {
+			Ref       string        `db:"aanleverkenmerk"`
 			Kenmerk   *string       `db:"kenmerk"`
 			StartedAt time.Time     `db:"started_at"`
 			OpenFor   time.Duration `db:"open_for"`
 			Failed    bool          `db:"failed"`
+			Closed    bool          `db:"closed"`
 		}
-		err = tx.GetContext(ctx, &d, `SELECT kenmerk, started_at, failed_at IS NOT NULL AS failed,
+		err = tx.GetContext(ctx, &d, `SELECT aanleverkenmerk, kenmerk, started_at, failed_at IS NOT NULL AS failed, closed_at IS NOT NULL AS closed,
 			(extract(epoch FROM now() - started_at) * 1e9)::bigint AS open_for
 			FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, m.Attempt)
+		exists := err == nil
+		if exists {
+			// The reference this attempt was delivered with, whatever the prefix is now.
+			plan.Aanleverkenmerk = d.Ref
+		}
 		switch {
-		case err == nil && d.Kenmerk != nil:
+		case exists && d.Kenmerk != nil:
 			plan.Kenmerk, plan.StartedAt = *d.Kenmerk, d.StartedAt
 			return nil
-		case err == nil && d.Failed:
+		case exists && d.Failed:
 			plan.Refused = fmt.Sprintf("message %d attempt %d was refused by Digipoort before; restore it to resend", number, m.Attempt)
 			return nil
-		case err == nil:
+		case exists && !d.Closed:
 			plan.Uncertain, plan.StartedAt, plan.OpenFor = true, d.StartedAt, d.OpenFor
 			return nil
-		case !isNoRows(err):
+		case err != nil && !isNoRows(err):
 			return err
 		}
-		if key != "" {
-			var open []struct {
-				Number  int64 `db:"number"`
-				Version int   `db:"version"`
-			}
-			if err := tx.SelectContext(ctx, &open, `
-				SELECT m.number, m.version FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
-				WHERE m.declaration_key = $1 AND m.number <> $2 AND d.kenmerk IS NULL AND d.failed_at IS NULL
-				ORDER BY m.version`, key, number); err != nil {
-				return err
-			}
-			if len(open) > 0 {
-				plan.Wait = fmt.Sprintf("version %d (message %d) of this declaration has a delivery whose outcome is not known yet; "+
-					"message %d waits until that one is resolved, so that an older version can never reach the authority after a newer one",
-					open[0].Version, open[0].Number, number)
-				return nil
-			}
+		var open []struct {
+			Number  int64  `db:"number"`
+			Version *int   `db:"version"`
+			Period  string `db:"period"`
+		}
+		if err := tx.SelectContext(ctx, &open, `
+			SELECT m.number, m.version, m.period FROM deliveries d JOIN messages m ON m.number = d.message_number AND m.attempt = d.attempt
+			WHERE `+openDelivery+` AND m.subject = $1 AND m.berichtsoort = $2 AND m.number <> $3
+			ORDER BY m.number`, m.Subject, m.Berichtsoort, number); err != nil {
+			return err
+		}
+		if len(open) > 0 {
+			plan.Wait = fmt.Sprintf("message %d (%s %s, period %s) has a delivery whose outcome is not known yet; message %d waits until that one "+
+				"is resolved (its message says how), so that an older version can never reach the authority after a newer one and the look-up "+
+				"can tell the two apart", open[0].Number, m.Berichtsoort, m.Subject, open[0].Period, number)
+			return nil
 		}
 		if rerr := domain.MaySend(m.AsVersion(), m.Latest()); rerr != nil {
 			plan.Refused = rerr.Error()
 			return nil
+		}
+		if exists { // closed: it did not reach Digipoort; this try starts it again
+			return tx.GetContext(ctx, &plan.StartedAt, `UPDATE deliveries SET closed_at = NULL, started_at = now(), last_error = ''
+				WHERE message_number = $1 AND attempt = $2 RETURNING started_at`, number, m.Attempt)
 		}
 		return tx.GetContext(ctx, &plan.StartedAt, `INSERT INTO deliveries (message_number, attempt, aanleverkenmerk) VALUES ($1, $2, $3) RETURNING started_at`,
 			number, m.Attempt, plan.Aanleverkenmerk)
@@ -184,11 +212,16 @@ func (s *Store) RecordDelivered(ctx context.Context, number int64, attempt int, 
 }
 
 func recordDelivered(ctx context.Context, tx *sqlx.Tx, number int64, attempt int, kenmerk, adopted string) error {
+	// The message's row before its delivery's, in the order every other change takes.
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM messages WHERE number = $1 FOR UPDATE`, number); err != nil {
+		return err
+	}
 	var ref string
 	err := tx.GetContext(ctx, &ref, `UPDATE deliveries SET kenmerk = $3, delivered_at = now(), last_error = ''
 		WHERE message_number = $1 AND attempt = $2 AND (kenmerk IS NULL OR kenmerk = $3) RETURNING aanleverkenmerk`, number, attempt, kenmerk)
 	if isNoRows(err) {
-		return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk", ErrRefused, number, attempt)
+		return fmt.Errorf("%w: delivery %d attempt %d is not open or has another kenmerk, so Digipoort's kenmerk %s was not recorded: "+
+			"look it up with `starter digipoort status --kenmerk %s`", ErrRefused, number, attempt, kenmerk, kenmerk)
 	}
 	if isUniqueViolation(err, "") {
 		return fmt.Errorf("%w: kenmerk %s is already another delivery of Koerier's", ErrRefused, kenmerk)
@@ -221,6 +254,9 @@ func recordDelivered(ctx context.Context, tx *sqlx.Tx, number int64, attempt int
 // fault); the message waits for an operator to restore it.
 func (s *Store) RecordSendFailed(ctx context.Context, number int64, attempt int, reason string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM messages WHERE number = $1 FOR UPDATE`, number); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET failed_at = now(), last_error = $3, last_error_at = now()
 			WHERE message_number = $1 AND attempt = $2 AND kenmerk IS NULL`, number, attempt, reason); err != nil {
 			return err
@@ -275,13 +311,18 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 		  CASE
 		    WHEN m.status = 'send_failed' THEN 'failed'
 		    WHEN d.kenmerk IS NOT NULL THEN 'sent'
-		    WHEN m.do_not_send THEN 'refused'
+		    WHEN m.do_not_send AND d.message_number IS NULL THEN 'refused'
 		    WHEN NOT m.status = ANY($3) THEN 'sent'
 		    WHEN d.last_error_at >= $2 THEN 'errors'
+		    -- not delivered this round and saying why: its look-up gave up, or a
+		    -- deadline passed, or it waits for another delivery of its subject
+		    WHEN m.needs_action AND starts_with(m.needs_action_reason, $4) THEN 'errors'
+		    WHEN EXISTS (SELECT 1 FROM deliveries d JOIN messages o ON o.number = d.message_number AND o.attempt = d.attempt
+		                 WHERE `+openDelivery+` AND o.subject = m.subject AND o.berichtsoort = m.berichtsoort AND o.number <> m.number) THEN 'errors'
 		    ELSE 'pending'
 		  END AS outcome
 		FROM messages m LEFT JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
-		WHERE m.number = ANY($1)`, pq.Array(numbers), since, pq.Array(domain.DueStatuses()))
+		WHERE m.number = ANY($1)`, pq.Array(numbers), since, pq.Array(domain.DueStatuses()), domain.DeliveryTrouble)
 	if err != nil {
 		return pipeline.SendOutcome{}, fmt.Errorf("read send outcomes: %w", err)
 	}
@@ -303,12 +344,13 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 	return out, nil
 }
 
-// DropUnaccepted closes a delivery that Digipoort answered with a fault of its own (it
-// did not accept it, e.g. overloaded): nothing reached it, so the next round delivers
-// afresh instead of looking it up.
-func (s *Store) DropUnaccepted(ctx context.Context, number int64, attempt int) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM deliveries WHERE message_number = $1 AND attempt = $2 AND kenmerk IS NULL AND failed_at IS NULL`,
-		number, attempt); err != nil {
+// DropUnaccepted closes the try of a delivery that Digipoort answered with a fault of
+// its own (it did not accept it, e.g. overloaded): nothing reached it, so the next
+// round delivers afresh instead of looking it up. Only that try (started at
+// startedAt): a later try of the same attempt is left alone.
+func (s *Store) DropUnaccepted(ctx context.Context, number int64, attempt int, startedAt time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE deliveries d SET closed_at = now() WHERE message_number = $1 AND attempt = $2 AND started_at = $3
+		AND `+openDelivery, number, attempt, startedAt); err != nil {
 		return fmt.Errorf("close the unaccepted delivery of message %d: %w", number, err)
 	}
 	return nil
@@ -317,24 +359,33 @@ func (s *Store) DropUnaccepted(ctx context.Context, number int64, attempt int) e
 // ResolveDelivery carries out an operator's decision about a delivery whose outcome
 // is not known: adopt Digipoort's process kenmerk as this delivery, or (deliverAgain)
 // declare that it did not arrive, so that the next round delivers it again. Both are
-// logged with who decided. Refused when the attempt has no such delivery.
+// logged with who decided. Only a delivery the look-up gave up on (the message needs
+// action for it) can be decided: never a call still under way, nor one decided before.
 func (s *Store) ResolveDelivery(ctx context.Context, number int64, attempt int, adopt string, deliverAgain bool, who string) error {
 	if (adopt == "") == !deliverAgain {
 		return fmt.Errorf("%w: decide either to adopt a kenmerk or to deliver again", ErrInvalid)
+	}
+	if adopt != "" && (len(adopt) > domain.MaxKenmerkLen || strings.TrimSpace(adopt) != adopt) {
+		return fmt.Errorf("%w: kenmerk %q: Digipoort's kenmerken have at most %d characters and no spaces", ErrInvalid, adopt, domain.MaxKenmerkLen)
 	}
 	if who == "" {
 		who = "an operator"
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockMessage(ctx, tx, number); err != nil {
+		m, err := lockMessage(ctx, tx, number)
+		if err != nil {
 			return err
+		}
+		if !m.NeedsAction || !strings.HasPrefix(m.NeedsActionReason, domain.DeliveryTrouble+UndecidedDelivery) {
+			return fmt.Errorf("%w: message %d has no delivery that waits for a decision (only one whose look-up gave up can be decided)",
+				ErrRefused, number)
 		}
 		var d struct {
 			Ref     string    `db:"aanleverkenmerk"`
 			Started time.Time `db:"started_at"`
 		}
-		err := tx.GetContext(ctx, &d, `SELECT aanleverkenmerk, started_at FROM deliveries
-			WHERE message_number = $1 AND attempt = $2 AND kenmerk IS NULL AND failed_at IS NULL FOR UPDATE`, number, attempt)
+		err = tx.GetContext(ctx, &d, `SELECT aanleverkenmerk, started_at FROM deliveries d
+			WHERE message_number = $1 AND attempt = $2 AND `+openDelivery+` FOR UPDATE`, number, attempt)
 		if isNoRows(err) {
 			return fmt.Errorf("%w: message %d has no delivery whose outcome is unknown (attempt %d): there is nothing to decide", ErrRefused, number, attempt)
 		}
@@ -343,7 +394,7 @@ func (s *Store) ResolveDelivery(ctx context.Context, number int64, attempt int, 
 		}
 		n := number
 		if deliverAgain {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, attempt); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET closed_at = now() WHERE message_number = $1 AND attempt = $2`, number, attempt); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = ''
@@ -361,3 +412,7 @@ func (s *Store) ResolveDelivery(ctx context.Context, number int64, attempt int, 
 	}
 	return nil
 }
+
+// UndecidedDelivery starts (after domain.DeliveryTrouble) the needs-action reason of
+// a delivery whose look-up gave up: only such a delivery is decided by an operator.
+const UndecidedDelivery = "the delivery of message "

@@ -102,7 +102,7 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 		if err := tx.SelectContext(ctx, &uncertainRows, `
 			SELECT m.number, m.environment_id, m.message_type, m.subject, m.berichtsoort
 			FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
-			WHERE d.kenmerk IS NULL AND d.failed_at IS NULL AND m.subject = ANY($1)`, pq.Array(subjectsIn)); err != nil {
+			WHERE `+openDelivery+` AND m.subject = ANY($1)`, pq.Array(subjectsIn)); err != nil {
 			return err
 		}
 		uncertain := func(d IncomingDoc) []target {
@@ -222,8 +222,8 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 						Description: fmt.Sprintf("reply %s of Digipoort process %s, which Koerier does not know, is about the subject and berichtsoort of "+
 							"message %d, whose delivery has no known outcome: kept with it as evidence (stored as message %d)", d.Berichtkenmerk,
 							d.PickupKenmerk, t.number, num),
-						Information: fmt.Sprintf("the next look-up of the delivery takes it into account; if this process is the delivery: "+
-							"`starter delivery adopt %d %s`", t.number, d.PickupKenmerk)})
+						Information: fmt.Sprintf("the look-up of the delivery asks Digipoort about this process too; if it is the delivery and the "+
+							"look-up cannot tell: `starter delivery adopt %d %s`", t.number, d.PickupKenmerk)})
 					continue
 				}
 				logs = append(logs, LogEntry{EnvironmentID: t.env, MessageNumber: &orig, Step: domain.StepReceive, Level: domain.LevelInfo,

@@ -77,6 +77,8 @@ type Message struct {
 	ReplyTo           *int64           `db:"reply_to"            json:"reply_to,omitempty"`
 	PickupKenmerk     *string          `db:"pickup_kenmerk"      json:"pickup_kenmerk,omitempty"`
 	Memo              string           `db:"memo"                json:"memo,omitempty"`
+	// DeliveryOpen is set while the current attempt's delivery has no known outcome.
+	DeliveryOpen bool `db:"delivery_open" json:"delivery_open"`
 }
 
 // Handled reports whether the message was "handled correctly" in the sense of rule 9
@@ -116,7 +118,8 @@ const messageColumns = `
 	(SELECT max(v.version) FROM messages v WHERE v.declaration_key = m.declaration_key) AS latest_version,
 	m.berichtsoort, m.identity_type, m.fiscal, m.status, m.env_status, m.reported_status, m.do_not_send, m.needs_action,
 	m.needs_action_reason, m.attempt, d.kenmerk, d.aanleverkenmerk, m.queued_at, m.last_status_change,
-	m.reply_to, m.pickup_kenmerk, m.memo`
+	m.reply_to, m.pickup_kenmerk, m.memo,
+	(d.message_number IS NOT NULL AND d.kenmerk IS NULL AND d.failed_at IS NULL AND d.closed_at IS NULL) AS delivery_open`
 
 const messageFrom = `
 	FROM messages m
@@ -162,7 +165,7 @@ func (m Message) Declaration() pipeline.Message {
 		AutoSend: deref(m.AutoSend), AutoProcess: deref(m.AutoProcess), Type: m.Type, Subject: m.Subject, Period: m.Period,
 		Declaration: deref(m.DeclarationKey), Version: deref(m.Version), LatestVersion: m.Latest(), Attempt: m.Attempt,
 		Status: m.Status, EnvStatus: m.EnvStatus, Reported: reported, DoNotSend: m.DoNotSend, NeedsAction: m.NeedsAction,
-		NeedsActionReason: m.NeedsActionReason, Kenmerk: deref(m.Kenmerk),
+		NeedsActionReason: m.NeedsActionReason, Kenmerk: deref(m.Kenmerk), DeliveryOpen: m.DeliveryOpen,
 	}
 }
 

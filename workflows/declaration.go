@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -61,14 +62,9 @@ type declaration struct {
 
 	sendWanted    bool
 	processWanted bool
-	// failures counts consecutive delivery rounds that did not deliver (transient
-	// trouble, or waiting for another version); the next auto-send round waits until
-	// retryAt. failingSince is when the first of them ended, for the delivery deadline.
-	failures      int
-	lastFailure   string
-	retryAt       time.Time
-	failingSince  time.Time
-	deadlineDone  bool
+	// sendNowWanted is an operator's send-now: the one request that does not wait out
+	// a back-off.
+	sendNowWanted bool
 	restoreWanted *pipeline.OperatorSignal
 	assignWanted  []pipeline.AssignSignal
 	resolveWanted []pipeline.ResolveDeliverySignal
@@ -113,11 +109,11 @@ func (d *declaration) run(ctx workflow.Context) error {
 			}
 		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > historyLimit && !d.pending() {
-			return workflow.NewContinueAsNewError(ctx, DeclarationWorkflow, d.in)
+			return workflow.NewContinueAsNewError(ctx, DeclarationWorkflow, d.in) // d.in.Retry goes along
 		}
 		st := d.msg.Status
 		switch {
-		case st.IsDue() && d.msg.DoNotSend:
+		case st.IsDue() && d.msg.DoNotSend && !d.msg.DeliveryOpen:
 			d.setStage(
 				ctx,
 				pipeline.StageDone,
@@ -132,17 +128,17 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			// Auto-send backs off between rounds that did not deliver; a round that
-			// send/receive or an operator asks for goes at once (the schedule paces those).
-			if left := d.retryAt.Sub(workflow.Now(ctx)); left > 0 && !d.sendWanted {
+			// Rounds that did not deliver back off (auto-send and send/receive alike); an
+			// operator's send-now goes at once.
+			if left := d.in.Retry.At.Sub(workflow.Now(ctx)); left > 0 && !d.sendNowWanted {
 				d.setStage(ctx, pipeline.StageQueued, fmt.Sprintf("next delivery round at %s, after %d round(s) that did not deliver; last: %s",
-					d.retryAt.UTC().Format(time.RFC3339), d.failures, d.lastFailure))
+					d.in.Retry.At.UTC().Format(time.RFC3339), d.in.Retry.Failures, d.in.Retry.LastFailure))
 				if err := d.wait(ctx, left); err != nil {
 					return err
 				}
 				continue
 			}
-			d.sendWanted = false
+			d.sendWanted, d.sendNowWanted = false, false
 			if err := d.deliver(ctx); err != nil {
 				return err
 			}
@@ -304,7 +300,7 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		var s pipeline.OperatorSignal
 		c.Receive(ctx, &s)
 		if d.msg.Status.IsDue() {
-			d.sendWanted = true
+			d.sendWanted, d.sendNowWanted = true, true
 		} else {
 			d.last = fmt.Sprintf("send-now ignored: the message is %s, not due (restore a failed message first)", d.msg.Status)
 		}
@@ -414,13 +410,6 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 	switch res.Outcome {
 	case pipeline.OutcomeWaiting, pipeline.OutcomeUncertain:
 		d.last = "not sent: " + res.Reason
-		if err := d.roundFailed(ctx, res.Reason); err != nil {
-			return err
-		}
-	default:
-		d.failures, d.retryAt, d.failingSince, d.deadlineDone = 0, time.Time{}, time.Time{}, false
-	}
-	switch res.Outcome {
 	case pipeline.OutcomeRefused:
 		if err := workflow.ExecuteActivity(storeOptions(ctx), a.LogRefusal, d.in.Number, res.Attempt, res.Reason).Get(ctx, nil); err != nil {
 			return err
@@ -436,9 +425,17 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 	}
 	if res.State != nil {
 		d.take(*res.State)
-		return d.publish(ctx)
+		if err := d.publish(ctx); err != nil {
+			return err
+		}
+	} else if err := d.load(ctx); err != nil {
+		return err
 	}
-	return d.load(ctx)
+	if res.Outcome == pipeline.OutcomeWaiting || res.Outcome == pipeline.OutcomeUncertain {
+		return d.roundFailed(ctx, res.Reason)
+	}
+	d.in.Retry = pipeline.RetryState{}
+	return nil
 }
 
 // roundFailed backs off before the next delivery round (pipeline.RetryBackoff), and
@@ -446,18 +443,23 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 // filing deadline may pass while Koerier keeps trying.
 func (d *declaration) roundFailed(ctx workflow.Context, reason string) error {
 	now := workflow.Now(ctx)
-	d.failures, d.lastFailure = d.failures+1, reason
-	d.retryAt = now.Add(pipeline.RetryBackoff(d.failures))
-	if d.failingSince.IsZero() {
-		d.failingSince = now
+	r := &d.in.Retry
+	r.Failures, r.LastFailure = r.Failures+1, reason
+	r.At = now.Add(pipeline.RetryBackoff(r.Failures))
+	if r.FailingSince.IsZero() {
+		r.FailingSince = now
 	}
-	if d.deadlineDone || now.Sub(d.failingSince) < d.in.DeliveryDeadline {
+	// A more specific delivery trouble (a look-up that gave up) keeps its reason: it
+	// says what to decide.
+	trouble := d.msg.NeedsAction && strings.HasPrefix(d.msg.NeedsActionReason, domain.DeliveryTrouble)
+	if r.DeadlineDone || trouble || now.Sub(r.FailingSince) < d.in.DeliveryDeadline {
 		return nil
 	}
-	d.deadlineDone = true
+	r.DeadlineDone = true
 	why := fmt.Sprintf(domain.DeliveryTrouble+"message %d could not be delivered for %s (%d rounds; last: %s). The filing deadline of this %s may pass: "+
-		"check Digipoort's availability (`starter digipoort status`) and the log; Koerier keeps trying every %s, `starter send %d` tries now",
-		d.in.Number, now.Sub(d.failingSince).Round(time.Minute), d.failures, reason, d.msg.Type, pipeline.RetryBackoffMax, d.in.Number)
+		"see why in its log (`starter log --message %d`): Digipoort unavailable, or another delivery of the same subject it waits for; "+
+		"Koerier keeps trying every %s, `starter send %d` tries now",
+		d.in.Number, now.Sub(r.FailingSince).Round(time.Minute), r.Failures, reason, d.msg.Type, d.in.Number, pipeline.RetryBackoffMax, d.in.Number)
 	dedupe := fmt.Sprintf("delivery-deadline/%d/%d", d.in.Number, d.msg.Attempt)
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.MarkNeedsAction, d.in.Number, why, dedupe).Get(ctx, nil); err != nil {
 		return err
@@ -543,7 +545,7 @@ func (d *declaration) handleResolutions(ctx workflow.Context) error {
 		if err != nil {
 			return err
 		}
-		d.failures, d.retryAt = 0, time.Time{}
+		d.in.Retry = pipeline.RetryState{}
 		if sig.DeliverAgain {
 			d.sendWanted = true
 			d.last = "delivered again as " + sig.By + " decided"
