@@ -31,7 +31,7 @@ type cleanupRow struct {
 // delivery starts by locking the row and finds it gone, so nothing is sent.)
 const cleanupColumns = `m.number, m.status, m.last_status_change, m.fiscal, m.direction, m.subtype,
 	EXISTS (SELECT 1 FROM deliveries d WHERE d.message_number = m.number AND d.attempt = m.attempt
-	        AND `+openDelivery+`) AS open_delivery`
+	        AND ` + openDelivery + `) AS open_delivery`
 
 // Cleanup removes old messages with their attachments, replies and reply documents
 // (rule 8 in docs/rules.md). A selection is all-or-nothing: if any message in it may not go, nothing
