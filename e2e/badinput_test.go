@@ -84,8 +84,8 @@ func TestBadDigipoortResponses(t *testing.T) {
 	truncated := queue(t, "acme", "2023-03")
 	// An unknown status code after the flow, and a status naming a stranger's kenmerk.
 	odd := queue(t, "acme", "2023-04")
-	must(t, s.Sim.InjectStatus(fmt.Sprint(odd.Number), simulator.InjectedStatus{Code: "999", Description: "iets nieuws"}))
-	must(t, s.Sim.InjectStatus(fmt.Sprint(odd.Number), simulator.InjectedStatus{Code: "500", ForKenmerk: "kenmerk-van-niemand"}))
+	must(t, s.Sim.InjectStatus(ak(odd.Number), simulator.InjectedStatus{Code: "999", Description: "iets nieuws"}))
+	must(t, s.Sim.InjectStatus(ak(odd.Number), simulator.InjectedStatus{Code: "500", ForKenmerk: "kenmerk-van-niemand"}))
 	for _, q := range []queued{tampered, truncated, odd} {
 		until(t, s, q.Number, domain.StatusAccepted)
 	}

@@ -24,8 +24,8 @@ type DeclarationInput struct {
 
 // RetryState is where a message's failing delivery rounds stand.
 type RetryState struct {
-	// Failures counts consecutive rounds that did not deliver; the next round waits
-	// until At (an operator's send-now does not).
+	// Failures counts consecutive rounds that did not deliver; the next auto-send round
+	// waits until At (one that send/receive or an operator asks for does not).
 	Failures    int
 	LastFailure string
 	At          time.Time

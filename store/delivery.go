@@ -290,8 +290,9 @@ func (s *Store) RecordDeliveryError(ctx context.Context, number int64, attempt i
 		n := number
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
 			Description: fmt.Sprintf("delivery of message %d could not be completed: %s", number, reason),
-			Information: "the message stays due; Koerier tries again, backing off up to an hour between rounds, and first asks Digipoort whether it arrived",
-			DedupeKey:   fmt.Sprintf("delivery-error/%d/%d/%x", number, attempt, sha256.Sum256([]byte(reason)))})
+			Information: "the message stays due; send/receive tries again at each run (auto-send backs off up to an hour between rounds), " +
+				"first asking Digipoort whether it arrived",
+			DedupeKey: fmt.Sprintf("delivery-error/%d/%d/%x", number, attempt, sha256.Sum256([]byte(reason)))})
 	})
 	if err != nil {
 		return fmt.Errorf("record delivery error of message %d: %w", number, err)

@@ -62,9 +62,6 @@ type declaration struct {
 
 	sendWanted    bool
 	processWanted bool
-	// sendNowWanted is an operator's send-now: the one request that does not wait out
-	// a back-off.
-	sendNowWanted bool
 	restoreWanted *pipeline.OperatorSignal
 	assignWanted  []pipeline.AssignSignal
 	resolveWanted []pipeline.ResolveDeliverySignal
@@ -128,9 +125,9 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			// Rounds that did not deliver back off (auto-send and send/receive alike); an
-			// operator's send-now goes at once.
-			if left := d.in.Retry.At.Sub(workflow.Now(ctx)); left > 0 && !d.sendNowWanted {
+			// Auto-send rounds that did not deliver back off; a round that send/receive or
+			// an operator asks for goes at once (the schedule paces those).
+			if left := d.in.Retry.At.Sub(workflow.Now(ctx)); left > 0 && !d.sendWanted {
 				d.setStage(ctx, pipeline.StageQueued, fmt.Sprintf("next delivery round at %s, after %d round(s) that did not deliver; last: %s",
 					d.in.Retry.At.UTC().Format(time.RFC3339), d.in.Retry.Failures, d.in.Retry.LastFailure))
 				if err := d.wait(ctx, left); err != nil {
@@ -138,7 +135,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			d.sendWanted, d.sendNowWanted = false, false
+			d.sendWanted = false
 			if err := d.deliver(ctx); err != nil {
 				return err
 			}
@@ -300,7 +297,7 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		var s pipeline.OperatorSignal
 		c.Receive(ctx, &s)
 		if d.msg.Status.IsDue() {
-			d.sendWanted, d.sendNowWanted = true, true
+			d.sendWanted = true
 		} else {
 			d.last = fmt.Sprintf("send-now ignored: the message is %s, not due (restore a failed message first)", d.msg.Status)
 		}

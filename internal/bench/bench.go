@@ -215,9 +215,9 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		return res, err
 	}
 	for _, n := range numbers {
-		d := deliveries[strconv.FormatInt(n, 10)]
+		d := deliveries[domain.Aanleverkenmerk(cfg.AanleverkenmerkPrefix, n, 1)]
 		res.Deliveries += d.Accepted
-		res.Duplicates += d.Duplicates
+		res.Duplicates += d.Duplicates + d.Repeated
 	}
 	callsAfter, err := sim.totalCalls(ctx)
 	if err != nil {
@@ -419,6 +419,8 @@ func (s simClient) totalCalls(ctx context.Context) (int, error) {
 type deliveryStats struct {
 	Accepted   int `json:"accepted"`
 	Duplicates int `json:"duplicates"`
+	// Repeated counts the extra processes a repeated delivery started (realistic mode).
+	Repeated int `json:"repeated"`
 }
 
 func (s simClient) deliveries(ctx context.Context) (map[string]deliveryStats, error) {
