@@ -387,15 +387,7 @@ func TestCancelledAndTerminatedWorkflowsAreRecreated(t *testing.T) {
 // A delivery whose answer is lost (Digipoort processed it, the connection broke) is
 // found at Digipoort instead of being filed twice.
 func TestLostDeliveryAnswerIsNotFiledTwice(t *testing.T) {
-	s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{"KOERIER_DIGIPOORT_TIMEOUT": "2s"}})
-	s.Worker.Stop()
-	s.Digipoort.HTTPTimeout = 2 * time.Second
-	s.StartWorker()
-	mustCLI(t, "environments", "add", "acme", "--auto-process")
-	q := queue(t, "acme", "2022-05")
-	if err := s.Sim.SetFaults("aanleveren", simulator.FaultConfig{Timeout: &simulator.Rule{Count: 1, Delay: simulator.Duration(5 * time.Second)}}); err != nil {
-		t.Fatal(err)
-	}
+	s, q := lostAnswer(t, simulator.Mode{}, "2022-05")
 	until(t, s, q.Number, domain.StatusAccepted)
 	d := s.Sim.Deliveries(ak(q.Number))
 	if d.Accepted != 1 || d.Duplicates != 0 {
