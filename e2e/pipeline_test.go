@@ -56,7 +56,9 @@ func sendReceive(t *testing.T) pipeline.SendReceiveCounts {
 // until runs send/receive until the message reaches want in the operator's view.
 func until(t *testing.T, s *testenv.Stack, number int64, want domain.Status) {
 	t.Helper()
-	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("message %d %s", number, want), func() (bool, string) {
+	// A minute: a delivery whose answer was lost is looked up with the activity's
+	// back-off (2 s, 4 s, …), and CI's machine is busy.
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("message %d %s", number, want), func() (bool, string) {
 		sendReceive(t)
 		m, err := s.Store.Message(context.Background(), number)
 		if err != nil {

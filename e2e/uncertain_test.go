@@ -95,7 +95,7 @@ func lostAnswer(t *testing.T, mode simulator.Mode, period string) (*testenv.Stac
 func TestTwoVersionsNeverInFlightTogether(t *testing.T) {
 	s, v1 := lostAnswer(t, simulator.Mode{}, "2022-08")
 	// The look-up cannot ask Digipoort for a while.
-	if err := s.Sim.SetFaults("getProcessen", simulator.FaultConfig{HTTP500: &simulator.Rule{Count: 3}}); err != nil {
+	if err := s.Sim.SetFaults("getProcessen", simulator.FaultConfig{HTTP500: &simulator.Rule{Count: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	mustCLI(t, "send", fmt.Sprint(v1.Number))
