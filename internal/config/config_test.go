@@ -21,6 +21,12 @@ func TestDefaults(t *testing.T) {
 		c.CleanupRetention != domain.MinRetention {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.StickyCacheSize != DefaultStickyCacheSize || c.AanleverkenmerkPrefix != domain.DefaultAanleverkenmerkPrefix {
+		t.Errorf("defaults: sticky cache %d, prefix %q", c.StickyCacheSize, c.AanleverkenmerkPrefix)
+	}
+	if c, err := FromLookup(lookup(map[string]string{"KOERIER_STICKY_CACHE_SIZE": "500"})); err != nil || c.StickyCacheSize != 500 {
+		t.Errorf("sticky cache 500: %d %v", c.StickyCacheSize, err)
+	}
 	if !strings.Contains(c.DatabaseURL, "127.0.0.1:5432/koerier") {
 		t.Errorf("database: %s", c.DatabaseURL)
 	}
