@@ -236,8 +236,7 @@ func recordDelivered(ctx context.Context, tx *sqlx.Tx, number int64, attempt int
 		return err
 	}
 	// Delivered: the delivery trouble that needed an operator is over.
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = ''
-		WHERE number = $1 AND needs_action AND starts_with(needs_action_reason, $2)`, number, domain.DeliveryTrouble); err != nil {
+	if err := clearDeliveryTrouble(ctx, tx, number); err != nil {
 		return err
 	}
 	how := "delivered to Digipoort"
@@ -398,8 +397,7 @@ func (s *Store) ResolveDelivery(ctx context.Context, number int64, attempt int, 
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET closed_at = now() WHERE message_number = $1 AND attempt = $2`, number, attempt); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = ''
-				WHERE number = $1 AND starts_with(needs_action_reason, $2)`, number, domain.DeliveryTrouble); err != nil {
+			if err := clearDeliveryTrouble(ctx, tx, number); err != nil {
 				return err
 			}
 			return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo,
@@ -417,3 +415,11 @@ func (s *Store) ResolveDelivery(ctx context.Context, number int64, attempt int, 
 // UndecidedDelivery starts (after domain.DeliveryTrouble) the needs-action reason of
 // a delivery whose look-up gave up: only such a delivery is decided by an operator.
 const UndecidedDelivery = "the delivery of message "
+
+// clearDeliveryTrouble ends a needs-action that a delivery raised (domain.DeliveryTrouble):
+// the delivery was made, adopted, or an operator decided about it. Other reasons stay.
+func clearDeliveryTrouble(ctx context.Context, tx *sqlx.Tx, number int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = ''
+		WHERE number = $1 AND needs_action AND starts_with(needs_action_reason, $2)`, number, domain.DeliveryTrouble)
+	return err
+}
