@@ -56,6 +56,9 @@ func New(cfg Config) (*Client, error) {
 	if c.maxResp <= 0 {
 		c.maxResp = DefaultMaxResponseBytes
 	}
+	if c.cfg.AutorisatieAdres == "" {
+		c.cfg.AutorisatieAdres = DefaultAutorisatieAdres
+	}
 	c.log = cfg.Logger
 	if c.log == nil {
 		l := logrus.New()
@@ -81,6 +84,26 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.http = &http.Client{Transport: tr, Timeout: c.timeout}
 	return c, nil
+}
+
+// SignedResponse is a response whose signature verified, exactly as Digipoort sent
+// it: the bytes are kept, not re-serialised, because a signed answer is the proof
+// that a return was delivered on time and only the original bytes still verify.
+type SignedResponse struct {
+	Op               string
+	RequestMessageID string
+	Received         time.Time
+	Body             []byte
+}
+
+type recorderKey struct{}
+
+// WithResponseRecorder returns a context under which every call hands each response
+// whose signature verified to record before the call returns (also when the payload
+// then turns out to be an error, such as a statusFoutcode: that is evidence too).
+// Faults are unsigned and are not recorded.
+func WithResponseRecorder(ctx context.Context, record func(SignedResponse)) context.Context {
+	return context.WithValue(ctx, recorderKey{}, record)
 }
 
 // Close releases idle connections.
@@ -134,7 +157,11 @@ func (c *Client) call(ctx context.Context, op string, payload any, out any) erro
 		return &Error{Op: op, Kind: Final, HTTPStatus: resp.StatusCode,
 			Msg: fmt.Sprintf("response larger than %d bytes; refusing to read it (raise Config.MaxResponseBytes if this is legitimate)", c.maxResp)}
 	}
-	err = c.decodeResponse(op, resp.StatusCode, data, messageID, out)
+	err = c.decodeResponse(op, resp.StatusCode, data, messageID, out, func() {
+		if rec, ok := ctx.Value(recorderKey{}).(func(SignedResponse)); ok {
+			rec(SignedResponse{Op: op, RequestMessageID: messageID, Received: c.now(), Body: data})
+		}
+	})
 	var e *Error
 	if op == opDeliver && errors.As(err, &e) && e.Foutcode == "" && !strings.Contains(e.Msg, "DeliveryCandidates") {
 		// No Digipoort fault: Digipoort may have processed the delivery and only its
@@ -148,7 +175,7 @@ func (c *Client) call(ctx context.Context, op string, payload any, out any) erro
 // *Error with their foutcode; anything else must be a signed envelope that verifies
 // against the trusted signing certificates, answers this request and carries the
 // expected payload element.
-func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestMessageID string, out any) error {
+func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestMessageID string, out any, verified func()) error {
 	svc, _ := wire.ServiceOf(op)
 	m, perr := wsse.Parse(data)
 	if perr == nil && m.Fault != nil {
@@ -167,6 +194,9 @@ func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestM
 	}
 	if _, err := m.Verify(wsse.VerifyOptions{Trust: c.trust, Now: c.now(), Tolerance: c.tol}); err != nil {
 		return verifyError(op, httpStatus, err)
+	}
+	if verified != nil {
+		verified()
 	}
 	if want := wire.ResponseAction(svc, op); m.Addressing.Action != "" && m.Addressing.Action != want {
 		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,

@@ -58,7 +58,7 @@ func TestFixtureDeliverResponse(t *testing.T) {
 	c := fixtureClient(t, relaxed)
 	data := testfixtures.Read(t, "fixtures/valid-deliver-response.xml")
 	var resp wire.AanleverResponse
-	if err := c.decodeResponse(wire.OpAanleveren, 200, data, "urn:uuid:de1dc4f7-98ab-4a03-90a5-e9efd20b1003", &resp); err != nil {
+	if err := c.decodeResponse(wire.OpAanleveren, 200, data, "urn:uuid:de1dc4f7-98ab-4a03-90a5-e9efd20b1003", &resp, nil); err != nil {
 		t.Fatalf("valid fixture: %v", err)
 	}
 	got, err := deliverResponse(DeliverRequest{Aanleverkenmerk: "Happyflow"}, resp)
@@ -75,13 +75,13 @@ func TestFixtureDeliverResponse(t *testing.T) {
 		t.Errorf("parsed\n got %+v\nwant %+v", got, want)
 	}
 	// The response answers another request: refused.
-	err = c.decodeResponse(wire.OpAanleveren, 200, data, "urn:uuid:other", &resp)
+	err = c.decodeResponse(wire.OpAanleveren, 200, data, "urn:uuid:other", &resp, nil)
 	if !IsFinal(err) || !strings.Contains(err.Error(), "relates to") {
 		t.Errorf("response for another request: %v", err)
 	}
 	// Expected as the answer to another operation: refused.
 	var st wire.StatusResponse
-	if err := c.decodeResponse(wire.OpGetStatussenProces, 200, data, "", &st); !IsFinal(err) {
+	if err := c.decodeResponse(wire.OpGetStatussenProces, 200, data, "", &st, nil); !IsFinal(err) {
 		t.Errorf("aanleverResponse accepted as getStatussenProces answer: %v", err)
 	}
 }
@@ -89,23 +89,23 @@ func TestFixtureDeliverResponse(t *testing.T) {
 func TestFixtureTamperedAndExpired(t *testing.T) {
 	var resp wire.AanleverResponse
 	tampered := testfixtures.Read(t, "fixtures/tampered-deliver-response.xml")
-	err := fixtureClient(t, relaxed).decodeResponse(wire.OpAanleveren, 200, tampered, "", &resp)
+	err := fixtureClient(t, relaxed).decodeResponse(wire.OpAanleveren, 200, tampered, "", &resp, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != Final || !errors.Is(err, wsse.ErrSignature) {
 		t.Fatalf("tampered response: %v", err)
 	}
 	valid := testfixtures.Read(t, "fixtures/valid-deliver-response.xml")
-	err = fixtureClient(t, 5*time.Minute).decodeResponse(wire.OpAanleveren, 200, valid, "", &resp)
+	err = fixtureClient(t, 5*time.Minute).decodeResponse(wire.OpAanleveren, 200, valid, "", &resp, nil)
 	if !IsFinal(err) || !errors.Is(err, wsse.ErrTimestamp) {
 		t.Fatalf("2021 timestamp under a strict tolerance: %v", err)
 	}
-	if err := fixtureClient(t, TimestampCheckDisabled).decodeResponse(wire.OpAanleveren, 200, valid, "", &resp); err != nil {
+	if err := fixtureClient(t, TimestampCheckDisabled).decodeResponse(wire.OpAanleveren, 200, valid, "", &resp, nil); err != nil {
 		t.Fatalf("timestamp check disabled: %v", err)
 	}
 	// Unsigned success response: strip the Security header.
 	s := string(valid)
 	unsigned := s[:strings.Index(s, "<s:Security")] + s[strings.Index(s, "</s:Security>")+len("</s:Security>"):]
-	err = fixtureClient(t, relaxed).decodeResponse(wire.OpAanleveren, 200, []byte(unsigned), "", &resp)
+	err = fixtureClient(t, relaxed).decodeResponse(wire.OpAanleveren, 200, []byte(unsigned), "", &resp, nil)
 	if !IsFinal(err) || !errors.Is(err, wsse.ErrUnsigned) {
 		t.Fatalf("unsigned success response: %v", err)
 	}
@@ -118,7 +118,7 @@ func TestFixtureFaults(t *testing.T) {
 		{"fixtures/fault-newstatus-response.xml", wire.OpGetNieuweStatussenProces, "STS100"},
 	} {
 		var out wire.StatusResponse
-		err := c.decodeResponse(tc.op, 500, testfixtures.Read(t, tc.file), "", &out)
+		err := c.decodeResponse(tc.op, 500, testfixtures.Read(t, tc.file), "", &out, nil)
 		var e *Error
 		if !errors.As(err, &e) {
 			t.Fatalf("%s: %T %v", tc.file, err, err)
@@ -170,7 +170,7 @@ func TestDecodeResponseHTTPErrors(t *testing.T) {
 		{200, "<html/>", Final},
 		{200, "", Final},
 	} {
-		err := c.decodeResponse(wire.OpAanleveren, tc.status, []byte(tc.body), "", &out)
+		err := c.decodeResponse(wire.OpAanleveren, tc.status, []byte(tc.body), "", &out, nil)
 		var e *Error
 		if !errors.As(err, &e) || e.Kind != tc.want || e.HTTPStatus != tc.status {
 			t.Errorf("HTTP %d %q: %v", tc.status, tc.body, err)
@@ -524,7 +524,7 @@ func FuzzParseResponse(f *testing.F) {
 		if sel&0x80 != 0 {
 			status = 500
 		}
-		err := c.decodeResponse(op, status, data, "", out)
+		err := c.decodeResponse(op, status, data, "", out, nil)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || (e.Kind != Final && e.Kind != Transient) || e.Error() == "" {

@@ -40,6 +40,9 @@ const (
 	// DefaultHTTPTimeout bounds one request/response exchange (a 20 MiB delivery
 	// included).
 	DefaultHTTPTimeout = 2 * time.Minute
+	// DefaultAutorisatieAdres is what every public WUS client sends as
+	// autorisatieAdres when no authorisation service (AuSP) is registered.
+	DefaultAutorisatieAdres = "http://geenausp.nl"
 	// DefaultMaxResponseBytes bounds the size of a response body (getBerichten can
 	// return several messages of up to 20 MiB each).
 	DefaultMaxResponseBytes = 256 << 20
@@ -83,8 +86,10 @@ type Config struct {
 	TimestampTolerance time.Duration
 	// HTTPTimeout bounds each call; zero means DefaultHTTPTimeout.
 	HTTPTimeout time.Duration
-	// AutorisatieAdres, when set, is sent as autorisatieAdres in every request
-	// (Logius' conformance environment uses http://geenausp.nl).
+	// AutorisatieAdres is sent as autorisatieAdres in every request; empty means
+	// DefaultAutorisatieAdres. The XSD makes it mandatory on status and pickup calls
+	// when the requester is not the belanghebbende (role Intermediair), and every
+	// public WUS client sends http://geenausp.nl ("no AuSP") on every call.
 	AutorisatieAdres string
 	// MaxResponseBytes bounds a response body; zero means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
@@ -107,7 +112,7 @@ type Config struct {
 //	KOERIER_DIGIPOORT_TIMESTAMP_TOLERANCE  Go duration (default 5m); "off" disables the time check
 //	KOERIER_DIGIPOORT_SIGNATURE            rsa-sha1 (default) or rsa-sha256
 //	KOERIER_DIGIPOORT_TIMEOUT              Go duration per call (default 2m)
-//	KOERIER_DIGIPOORT_AUTORISATIEADRES     optional autorisatieAdres sent with every request
+//	KOERIER_DIGIPOORT_AUTORISATIEADRES     autorisatieAdres sent with every request (default http://geenausp.nl)
 //
 // Every problem is reported (on one line, separated by "; "), each naming the
 // variable and what belongs in it.

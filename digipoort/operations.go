@@ -35,6 +35,13 @@ func (c *Client) Deliver(ctx context.Context, r DeliverRequest) (DeliverResponse
 		},
 		AutorisatieAdres: c.cfg.AutorisatieAdres,
 	}
+	if len(r.Bijlagen) > 0 {
+		req.BerichtBijlagen = &wire.Bijlagen{}
+		for _, b := range r.Bijlagen {
+			req.BerichtBijlagen.Bijlage = append(req.BerichtBijlagen.Bijlage, wire.BerichtInhoud{
+				MimeType: b.MimeType, Bestandsnaam: b.Bestandsnaam, Inhoud: base64.StdEncoding.EncodeToString(b.Inhoud)})
+		}
+	}
 	if r.Ontvanger != nil {
 		o := toWire(*r.Ontvanger)
 		req.IdentiteitOntvanger = &o

@@ -23,6 +23,16 @@ type DeliverRequest struct {
 	MimeType        string    // "text/xml" or "application/xml"
 	Bestandsnaam    string
 	Inhoud          []byte // at most 20 MiB
+	// Bijlagen are sent as berichtBijlagen; only types whose process takes
+	// attachments may carry them.
+	Bijlagen []Bijlage
+}
+
+// Bijlage is one attachment to the business document (berichtInhoudType).
+type Bijlage struct {
+	MimeType     string
+	Bestandsnaam string
+	Inhoud       []byte
 }
 
 // DeliverResponse is Digipoort's answer to a delivery (aanleverResponse).
@@ -151,6 +161,17 @@ func (r DeliverRequest) validate() error {
 		f.problems = append(f.problems, "inhoud is empty")
 	case len(r.Inhoud) > MaxInhoud:
 		f.problems = append(f.problems, fmt.Sprintf("inhoud is %d bytes; Digipoort accepts at most %d (20 MiB)", len(r.Inhoud), MaxInhoud))
+	}
+	for i, b := range r.Bijlagen {
+		name := fmt.Sprintf("bijlage %d", i+1)
+		f.text(name+".mimeType", b.MimeType, MaxMimeType, true)
+		f.text(name+".bestandsnaam", b.Bestandsnaam, MaxBestandsnaam, true)
+		switch {
+		case len(b.Inhoud) == 0:
+			f.problems = append(f.problems, name+".inhoud is empty")
+		case len(b.Inhoud) > MaxInhoud:
+			f.problems = append(f.problems, fmt.Sprintf("%s.inhoud is %d bytes; Digipoort accepts at most %d (20 MiB)", name, len(b.Inhoud), MaxInhoud))
+		}
 	}
 	return f.err()
 }

@@ -154,7 +154,14 @@ type AanleverRequest struct {
 	IdentiteitOntvanger      *Identiteit   `xml:"identiteitOntvanger,omitempty"`
 	RolOntvanger             string        `xml:"rolOntvanger,omitempty"`
 	BerichtInhoud            BerichtInhoud `xml:"berichtInhoud"`
+	BerichtBijlagen          *Bijlagen     `xml:"berichtBijlagen,omitempty"`
 	AutorisatieAdres         string        `xml:"autorisatieAdres,omitempty"`
+}
+
+// Bijlagen is berichtBijlagenType: one or more attachments to the business document
+// (whether a process takes them is up to that process).
+type Bijlagen struct {
+	Bijlage []BerichtInhoud `xml:"bijlage"`
 }
 
 // AanleverResponse answers aanleveren. kenmerk (the process every later status and
