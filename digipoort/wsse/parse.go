@@ -81,9 +81,10 @@ const MaxDepth = 64
 
 // Parse reads a SOAP 1.1 envelope and checks its structure: one Envelope root with at
 // most one Header and exactly one Body holding at most one element, declared
-// namespace prefixes, no DTD, no duplicate attributes and no duplicate IDs anywhere in
-// the document (the first line of defence against signature wrapping). It does not
-// check signatures; see Verify.
+// namespace prefixes, no DTD and no duplicate attributes. It records every ID; Verify
+// refuses a reference to an ID that more than one element carries. It does not check
+// signatures; see Verify. Until Verify succeeded, nothing Parse read (Addressing
+// included) may be trusted.
 func Parse(data []byte) (*Message, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings = etree.ReadSettings{PreserveDuplicateAttrs: true, MaxDepth: MaxDepth}
@@ -224,27 +225,76 @@ func (m *Message) readHeader() error {
 			}
 			seen[h.Tag] = true
 			m.wsa = append(m.wsa, h)
-			switch h.Tag {
-			case "To":
-				m.Addressing.To = strings.TrimSpace(h.Text())
-			case "Action":
-				m.Addressing.Action = strings.TrimSpace(h.Text())
-			case "MessageID":
-				m.Addressing.MessageID = strings.TrimSpace(h.Text())
-			case "RelatesTo":
-				m.Addressing.RelatesTo = strings.TrimSpace(h.Text())
-			case "ReplyTo":
-				if a := childNS(h, NSWSA, "Address"); a != nil {
-					m.Addressing.ReplyTo = strings.TrimSpace(a.Text())
-				}
-			}
 		default:
 			if mu := attrNS(h, NSSoap, "mustUnderstand"); mu == "1" || mu == "true" {
 				return malformed("header %s must be understood but is not known", h.FullTag())
 			}
 		}
 	}
+	a, err := readAddressing(m.wsa)
+	if err != nil {
+		return err
+	}
+	m.Addressing = a
 	return nil
+}
+
+// relationshipReply is the default (and the only meaningful) wsa:RelatesTo relationship
+// for a response: "this is the reply to that message".
+const relationshipReply = "http://www.w3.org/2005/08/addressing/reply"
+
+// readAddressing reads the values of the given addressing header elements (direct
+// children of soapenv:Header, one per name).
+func readAddressing(headers []*etree.Element) (Addressing, error) {
+	var a Addressing
+	for _, h := range headers {
+		var dst *string
+		switch h.Tag {
+		case "To":
+			dst = &a.To
+		case "Action":
+			dst = &a.Action
+		case "MessageID":
+			dst = &a.MessageID
+		case "RelatesTo":
+			if rt, ok := attrPlain(h, "RelationshipType"); ok && strings.TrimSpace(rt) != relationshipReply {
+				return a, malformed("wsa:RelatesTo has RelationshipType %q; only a reply relationship links a response to its request", rt)
+			}
+			dst = &a.RelatesTo
+		case "ReplyTo":
+			if addr := childNS(h, NSWSA, "Address"); addr != nil {
+				dst = &a.ReplyTo
+				h = addr
+			}
+		}
+		if dst == nil {
+			continue
+		}
+		v, err := textOnly(h)
+		if err != nil {
+			return a, err
+		}
+		*dst = v
+	}
+	return a, nil
+}
+
+// textOnly returns the trimmed text of an element that may hold only text (and
+// comments, which canonicalisation drops as well). An element child or processing
+// instruction is refused: etree's Text stops at the first one, so the value read
+// would be a prefix of what was signed.
+func textOnly(el *etree.Element) (string, error) {
+	var b strings.Builder
+	for _, t := range el.Child {
+		switch t := t.(type) {
+		case *etree.CharData:
+			b.WriteString(t.Data)
+		case *etree.Comment:
+		default:
+			return "", malformed("%s may hold only text", el.FullTag())
+		}
+	}
+	return strings.TrimSpace(b.String()), nil
 }
 
 func parseFault(el *etree.Element) (*Fault, error) {

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ type VerifyOptions struct {
 type Verification struct {
 	Signer  *x509.Certificate
 	Created time.Time
-	Expires time.Time // zero when the Timestamp has no Expires
+	Expires time.Time
 	// SignedIDs are the IDs of the referenced elements, in reference order.
 	SignedIDs []string
 }
@@ -41,15 +42,39 @@ type Verification struct {
 //   - exactly one Security header with exactly one ds:Signature and one Timestamp;
 //   - SignedInfo canonicalised with exclusive C14N, RSA-SHA1/256/512;
 //   - every Reference is a same-document "#id" that resolves to exactly one element
-//     in the whole document (IDs are unique), uses only the exclusive C14N transform
-//     and a SHA-1/256/512 digest, and its digest matches;
+//     in the whole document (an ID used twice is refused), uses only the exclusive C14N
+//     transform and a SHA-1/256/512 digest, and its digest matches;
+//   - every referenced element stands where WUS puts it: the Body under the Envelope,
+//     the Timestamp and the token directly under the Security header, addressing
+//     headers directly under soapenv:Header; nothing else may be referenced;
 //   - the Body, the Timestamp and every WS-Addressing header are among the signed
 //     references, so a payload moved elsewhere or an unsigned header is refused;
 //   - KeyInfo is a SecurityTokenReference to an X509v3 BinarySecurityToken in the same
 //     Security header, the signature value verifies with that certificate's key, and
 //     opts.Trust accepts the certificate;
-//   - Created/Expires lie within opts.Tolerance of opts.Now.
+//   - the Timestamp has Created and Expires, lying within opts.Tolerance of opts.Now.
+//
+// On success m.Addressing holds the values of exactly the addressing headers that were
+// verified.
 func (m *Message) Verify(opts VerifyOptions) (*Verification, error) {
+	v, err := m.verify(func(cert *x509.Certificate, _ time.Time) error {
+		if opts.Trust == nil {
+			return errors.New("no trusted certificates configured")
+		}
+		return opts.Trust(cert)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTimestampTime(v.Created, v.Expires, opts); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// verify checks everything but the age of the Timestamp. trust decides about the
+// signing certificate given the signed Created time.
+func (m *Message) verify(trust func(cert *x509.Certificate, created time.Time) error) (*Verification, error) {
 	if m.security == nil {
 		return nil, ErrUnsigned
 	}
@@ -96,6 +121,9 @@ func (m *Message) Verify(opts VerifyOptions) (*Verification, error) {
 		}
 		if signed[target] {
 			return nil, malformed("element #%s referenced twice", id)
+		}
+		if err := m.checkPlace(id, target); err != nil {
+			return nil, err
 		}
 		if err := checkDigest(ref, target, id); err != nil {
 			return nil, err
@@ -147,18 +175,66 @@ func (m *Message) Verify(opts VerifyOptions) (*Verification, error) {
 	if err := rsa.VerifyPKCS1v15(pub, sigHash, h.Sum(nil), sigBytes); err != nil {
 		return nil, fmt.Errorf("%w: signature value does not match the SignedInfo for the token's key", ErrSignature)
 	}
-	if opts.Trust == nil {
-		return nil, fmt.Errorf("%w: no trusted certificates configured", ErrUntrusted)
-	}
-	if err := opts.Trust(cert); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUntrusted, err)
-	}
 
-	created, expires, err := checkTimestamp(tss[0], opts)
+	// Everything below reads signed content only.
+	created, expires, err := readTimestamp(tss[0])
 	if err != nil {
 		return nil, err
 	}
+	if err := trust(cert, created); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUntrusted, err)
+	}
+	addr, err := m.signedAddressing(signed)
+	if err != nil {
+		return nil, err
+	}
+	m.Addressing = addr
 	return &Verification{Signer: cert, Created: created, Expires: expires, SignedIDs: ids}, nil
+}
+
+// checkPlace refuses a signed element that is not where the WUS profile puts it.
+// References resolve by ID anywhere in the document, so without this a signed header
+// can be moved (into another header, the Security header, the Signature) and still
+// verify while the message, read by position, no longer has it: a captured response
+// would then be accepted as the answer to another request (signature wrapping).
+func (m *Message) checkPlace(id string, el *etree.Element) error {
+	var ok bool
+	switch {
+	case el.NamespaceURI() == NSWSA:
+		ok = el.Parent() == m.header
+	case is(el, NSWSU, "Timestamp"), is(el, NSWSSE, "BinarySecurityToken"):
+		ok = el.Parent() == m.security
+	case is(el, NSSoap, "Body"):
+		ok = el == m.body
+	}
+	if ok {
+		return nil
+	}
+	where := "nothing"
+	if p := el.Parent(); p != nil {
+		where = p.FullTag()
+	}
+	return fmt.Errorf("%w: signed element #%s (%s) stands inside %s, not where the WUS profile puts it (signature wrapping?)",
+		ErrSignature, id, el.FullTag(), where)
+}
+
+// signedAddressing reads the addressing values from the signed header elements that
+// stand directly in soapenv:Header. With checkPlace and the rule that every addressing
+// header is signed, these are the elements Parse read; reading them here makes the
+// reported values come from verified elements by construction, not by coincidence.
+func (m *Message) signedAddressing(signed map[*etree.Element]bool) (Addressing, error) {
+	var hs []*etree.Element
+	seen := map[string]bool{}
+	for _, h := range m.header.ChildElements() {
+		if h.NamespaceURI() == NSWSA && signed[h] {
+			if seen[h.Tag] {
+				return Addressing{}, malformed("duplicate wsa:%s header", h.Tag)
+			}
+			seen[h.Tag] = true
+			hs = append(hs, h)
+		}
+	}
+	return readAddressing(hs)
 }
 
 func onlyChild(el *etree.Element, ns, local string) (*etree.Element, error) {
@@ -288,40 +364,54 @@ func (m *Message) signingCertificate(sig *etree.Element) (*x509.Certificate, err
 	return cert, nil
 }
 
-func checkTimestamp(ts *etree.Element, opts VerifyOptions) (created, expires time.Time, err error) {
-	c := childNS(ts, NSWSU, "Created")
-	if c == nil {
-		return created, expires, fmt.Errorf("%w: Timestamp has no Created", ErrTimestamp)
-	}
-	created, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(c.Text()))
-	if err != nil {
-		return created, expires, fmt.Errorf("%w: Created %q is not an xsd:dateTime", ErrTimestamp, c.Text())
-	}
-	if e := childNS(ts, NSWSU, "Expires"); e != nil {
-		expires, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(e.Text()))
+// readTimestamp reads Created and Expires. Both are required: Digipoort sends both, and
+// a Timestamp without Expires would be valid for ever.
+func readTimestamp(ts *etree.Element) (created, expires time.Time, err error) {
+	read := func(name string) (time.Time, error) {
+		els := childrenNS(ts, NSWSU, name)
+		if len(els) != 1 {
+			return time.Time{}, fmt.Errorf("%w: want exactly one %s in the Timestamp, found %d", ErrTimestamp, name, len(els))
+		}
+		v, err := textOnly(els[0])
 		if err != nil {
-			return created, expires, fmt.Errorf("%w: Expires %q is not an xsd:dateTime", ErrTimestamp, e.Text())
+			return time.Time{}, fmt.Errorf("%w: %s: %v", ErrTimestamp, name, err)
 		}
-		if expires.Before(created) {
-			return created, expires, fmt.Errorf("%w: Expires %s lies before Created %s", ErrTimestamp, expires.Format(time.RFC3339), created.Format(time.RFC3339))
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%w: %s %q is not an xsd:dateTime", ErrTimestamp, name, v)
 		}
+		return t, nil
 	}
+	if created, err = read("Created"); err != nil {
+		return created, expires, err
+	}
+	if expires, err = read("Expires"); err != nil {
+		return created, expires, err
+	}
+	if expires.Before(created) {
+		return created, expires, fmt.Errorf("%w: Expires %s lies before Created %s", ErrTimestamp,
+			expires.UTC().Format(time.RFC3339), created.UTC().Format(time.RFC3339))
+	}
+	return created, expires, nil
+}
+
+func checkTimestampTime(created, expires time.Time, opts VerifyOptions) error {
 	if opts.Tolerance < 0 {
-		return created, expires, nil
+		return nil
 	}
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	if created.After(now.Add(opts.Tolerance)) {
-		return created, expires, fmt.Errorf("%w: created %s, which is in the future (now %s, tolerance %s); check the clocks",
+		return fmt.Errorf("%w: created %s, which is in the future (now %s, tolerance %s); check the clocks",
 			ErrTimestamp, created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), opts.Tolerance)
 	}
-	if !expires.IsZero() && now.Add(-opts.Tolerance).After(expires) {
-		return created, expires, fmt.Errorf("%w: expired at %s (now %s, tolerance %s)",
+	if now.Add(-opts.Tolerance).After(expires) {
+		return fmt.Errorf("%w: expired at %s (now %s, tolerance %s)",
 			ErrTimestamp, expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), opts.Tolerance)
 	}
-	return created, expires, nil
+	return nil
 }
 
 func decodeB64(s string) ([]byte, error) {
@@ -342,29 +432,42 @@ func decodeB64(s string) ([]byte, error) {
 // valid now. Note that trusting a CA trusts every certificate that CA issues (for a
 // PKIoverheid CA: many organisations), so pin where possible.
 func TrustCertificates(certs []*x509.Certificate) func(*x509.Certificate) error {
-	pool := x509.NewCertPool()
-	var cas int
+	ts := newTrustSet(certs)
+	return func(cert *x509.Certificate) error { return ts.check(cert, time.Now()) }
+}
+
+type trustSet struct {
+	certs []*x509.Certificate
+	pool  *x509.CertPool // the CA certificates among certs
+	cas   int
+}
+
+func newTrustSet(certs []*x509.Certificate) *trustSet {
+	ts := &trustSet{certs: certs, pool: x509.NewCertPool()}
 	for _, c := range certs {
 		if c.IsCA {
-			pool.AddCert(c)
-			cas++
+			ts.pool.AddCert(c)
+			ts.cas++
 		}
 	}
-	return func(cert *x509.Certificate) error {
-		for _, c := range certs {
-			if bytes.Equal(c.Raw, cert.Raw) {
-				return nil
-			}
+	return ts
+}
+
+// check: pinned, or chaining to a trusted CA at time at.
+func (ts *trustSet) check(cert *x509.Certificate, at time.Time) error {
+	for _, c := range ts.certs {
+		if bytes.Equal(c.Raw, cert.Raw) {
+			return nil
 		}
-		if cas > 0 {
-			_, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-			if err == nil {
-				return nil
-			}
-			return fmt.Errorf("certificate %q is not one of the %d trusted signing certificates and does not chain to a trusted CA: %v",
-				cert.Subject.String(), len(certs), err)
-		}
-		return fmt.Errorf("certificate %q (serial %s) is not one of the %d trusted signing certificates",
-			cert.Subject.String(), cert.SerialNumber.String(), len(certs))
 	}
+	if ts.cas > 0 {
+		_, err := cert.Verify(x509.VerifyOptions{Roots: ts.pool, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("certificate %q is not one of the %d trusted signing certificates and does not chain to a trusted CA at %s: %v",
+			cert.Subject.String(), len(ts.certs), at.UTC().Format(time.RFC3339), err)
+	}
+	return fmt.Errorf("certificate %q (serial %s) is not one of the %d trusted signing certificates",
+		cert.Subject.String(), cert.SerialNumber.String(), len(ts.certs))
 }

@@ -21,6 +21,28 @@
 // than 1000 elements, which a getBerichten or getProcessen response easily exceeds.
 // This package detaches elements itself (same result, no limit) and hands the copy
 // to goxmldsig's canonicaliser.
+//
+// # Signature wrapping
+//
+// A Reference finds its element by ID anywhere in the document, while the message is
+// read by position (the wsa:RelatesTo under soapenv:Header, the element in Body). An
+// attacker who keeps a signed element intact but moves it elsewhere (into another
+// header, the Security header, the Signature) keeps the signature valid and changes what
+// is read: a captured response, its RelatesTo moved away, would read as relating to
+// nothing and pass as the answer to another request. Verify therefore refuses a
+// reference to an ID that more than one element carries, and a signed element that is
+// not where WUS puts it: addressing headers directly under soapenv:Header, the
+// Timestamp (and token) directly under the Security header, the Body under the
+// Envelope; nothing else may be referenced. It requires the Body, the Timestamp and
+// every addressing header to be signed, and fills Message.Addressing from exactly the
+// signed headers. Values must be plain text (an element inside would make the value
+// read a prefix of what was signed). The Timestamp needs Created and Expires.
+//
+// # Stored responses
+//
+// VerifyStored checks a response kept as received, long after the fact (proof that a
+// return was delivered): everything Verify checks except the age of the Timestamp, with
+// the signer required to have been trusted and valid at the signed Created time.
 package wsse
 
 import (
