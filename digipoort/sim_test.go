@@ -149,12 +149,25 @@ func TestHappyFlow(t *testing.T) {
 		resp.Belanghebbende != belanghebbende || resp.Aangeleverd.Before(before.Add(-time.Second)) {
 		t.Fatalf("response %+v", resp)
 	}
+	// Like the real one, the answer names the receiver the request did not name.
+	if resp.Ontvanger == nil || *resp.Ontvanger != (digipoort.Identity{Nummer: simulator.BelastingdienstOIN, Type: "OIN"}) ||
+		resp.AutorisatieAdres != "http://geenausp.nl" {
+		t.Errorf("receiver %+v, autorisatieAdres %q", resp.Ontvanger, resp.AutorisatieAdres)
+	}
 	ss, err := waitStatuses(t, c, resp.Kenmerk, "500")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(codes(ss), " "); got != "105 100 110 200 301 301 405 400 500" {
 		t.Fatalf("happy flow %s", got)
+	}
+	// The 500 carries the Belastingdienst's acknowledgement, referring to this process.
+	ack := ss[len(ss)-1].Details
+	for _, want := range []string{`<Responsemessage version="2006.1">`, "<RefersToMessageId>" + resp.Kenmerk + "</RefersToMessageId>",
+		"<ResponseType>acknowledgement</ResponseType>", "<Class>A</Class>", "<Description>Status: Verwerkbaar</Description>"} {
+		if !strings.Contains(ack, want) {
+			t.Errorf("500 statusdetails lack %s:\n%s", want, ack)
+		}
 	}
 	for i, s := range ss {
 		if s.Kenmerk != resp.Kenmerk || s.Description == "" || s.Belanghebbende != belanghebbende ||
@@ -210,8 +223,9 @@ func TestScenarios(t *testing.T) {
 		want            want
 	}{
 		{"Afleverfout", want{final: "410", errorCode: "AFS400"}},
-		{"foutuitvragendepartij-42", want{final: "311", errorCode: "VAS500", details: "<msg>", contains: []string{"400"}}},
-		{"Afkeuruitvragendepartij-1", want{final: "510", details: "<msg>"}},
+		{"foutuitvragendepartij-42", want{final: "510", details: "<ResponseType>error</ResponseType>", contains: []string{"301", "405", "400"},
+			notContain: []string{"311"}}},
+		{"KoerierValidatieNietGelukt-1", want{final: "311", errorCode: "VAS500", details: "<msg>", notContain: []string{"405", "400"}}},
 		{"TECHNISCHPROBLEEMAFLEVEREN", want{final: "500", contains: []string{"420", "400"}}},
 		{"MaximaalAantalAfleverpogingen", want{final: "420", errorCode: "AFS600"}},
 		{"Happyflow-7", want{final: "500", notContain: []string{"420", "410", "311"}}},
@@ -346,7 +360,7 @@ func TestScenarioChosenInAdvance(t *testing.T) {
 	if err != nil || res.StatusCode != http.StatusNoContent {
 		t.Fatalf("control API: %v %v", res, err)
 	}
-	for ak, final := range map[string]string{"2026000123": "410", "2026000124": "311", "2026000125": "500"} {
+	for ak, final := range map[string]string{"2026000123": "410", "2026000124": "510", "2026000125": "500"} {
 		resp, err := c.Deliver(context.Background(), request(ak))
 		if err != nil {
 			t.Fatal(err)
@@ -430,6 +444,146 @@ func TestUnknownClientCertificateEndsIn210(t *testing.T) {
 	wantError(t, err, digipoort.Final, "STS100")
 	if st := sim.Deliveries("2026000999"); st.Accepted != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSelfSignedClientCertificateFailsTheHandshake: like Digipoort, which takes only
+// PKIoverheid certificates, the simulator's TLS refuses a client certificate that does
+// not chain to its client CAs; nothing reaches the services. (A certificate that does
+// chain but is not registered gets through and ends in 210: see
+// TestUnknownClientCertificateEndsIn210.)
+func TestSelfSignedClientCertificateFailsTheHandshake(t *testing.T) {
+	sim := startSim(t, simulator.Options{})
+	self, err := devcerts.SelfSigned(devcerts.ClientTemplate("a self-signed client"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sim.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := cfg.ClientCertificate
+	cfg.ClientCertificate = self.TLS()
+	if _, err := newClient(t, cfg).Deliver(context.Background(), request("2026000998")); err == nil {
+		t.Error("delivering with a self-signed certificate succeeded")
+	}
+	if n := sim.Calls("aanleveren"); n != 0 {
+		t.Errorf("the request reached the simulator %d times", n)
+	}
+	// The handshake itself is refused, with a TLS alert about the certificate.
+	handshake := func(cert tls.Certificate) error {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(sim.URL(), "https://"), &tls.Config{
+			Certificates: []tls.Certificate{cert}, RootCAs: cfg.ServerCAs, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// In TLS 1.3 the server's verdict on the client certificate arrives after the
+		// client's side of the handshake: read to get it.
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write([]byte("GET /sim HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return err
+		}
+		_, err = conn.Read(make([]byte, 1))
+		return err
+	}
+	if err := handshake(self.TLS()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("self-signed: %v, want a TLS alert about the certificate", err)
+	}
+	if err := handshake(trusted); err != nil {
+		t.Errorf("the development client certificate: %v", err)
+	}
+}
+
+// TestEveryScenarioMeetsItsExpectation delivers one message per scenario with the
+// client, as a conformance run does, and holds what happens against
+// simulator.Expected: the faults of aanleveren and of the status service, the status
+// codes in order, the final foutcode and the outcome they mean.
+func TestEveryScenarioMeetsItsExpectation(t *testing.T) {
+	sim := startSim(t, simulator.Options{OverloadAttempts: 2, OverloadWindow: 50 * time.Millisecond})
+	c := simClient(t, sim)
+	ctx := context.Background()
+	kind := func(transient bool) digipoort.Kind {
+		if transient {
+			return digipoort.Transient
+		}
+		return digipoort.Final
+	}
+	outcomeOf := func(last digipoort.Status) simulator.Outcome {
+		switch {
+		case last.Code == "500":
+			return simulator.OutcomeAccepted
+		case last.Code == "311" || last.Code == "510":
+			return simulator.OutcomeRejected
+		case last.Code == "410" || (last.Code == "420" && last.ErrorCode == "AFS600"):
+			return simulator.OutcomeFailed
+		}
+		return ""
+	}
+	expectations := simulator.Expectations()
+	if len(expectations) != len(simulator.LogiusScenarios())+len(simulator.KoerierScenarios()) {
+		t.Fatalf("%d expectations", len(expectations))
+	}
+	for _, e := range expectations {
+		t.Run(string(e.Scenario), func(t *testing.T) {
+			ak := string(e.Scenario) + "-1"
+			var resp digipoort.DeliverResponse
+			faults := 0
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				var err error
+				if resp, err = c.Deliver(ctx, request(ak)); err == nil {
+					break
+				}
+				if e.DeliverFault == "" {
+					t.Fatal(err)
+				}
+				wantError(t, err, kind(e.DeliverFaultTransient), e.DeliverFault)
+				faults++
+				if !e.DeliverFaultTransient {
+					if e.Outcome != simulator.OutcomeRefused || e.Codes != nil {
+						t.Errorf("a refused delivery expects %s %v", e.Outcome, e.Codes)
+					}
+					if st := sim.Deliveries(ak); st.Accepted != 0 {
+						t.Errorf("the refused delivery started a process: %+v", st)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("still refused: %v", err)
+				}
+			}
+			if (faults > 0) != (e.DeliverFault != "") {
+				t.Errorf("%d delivery faults, expected %q", faults, e.DeliverFault)
+			}
+			if e.StatusFault != "" {
+				_, err := c.Statuses(ctx, resp.Kenmerk, time.Time{}, time.Time{})
+				wantError(t, err, kind(e.StatusFaultTransient), e.StatusFault)
+				if !e.StatusFaultTransient {
+					// The status service never tells; the process runs its flow regardless.
+					time.Sleep(sim.FlowDuration(e.Scenario) + 20*step)
+					if p := sim.Deliveries(ak).Processes; len(p) != 1 || !p[0].Ended || p[0].Status != e.Final() {
+						t.Errorf("process %+v, want it ended in %s", p, e.Final())
+					}
+					return
+				}
+			}
+			ss, err := waitFor(t, c, resp.Kenmerk, func(last digipoort.Status) bool {
+				return last.Code == e.Final() && last.ErrorCode == e.FinalFoutcode
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(codes(ss), " "); got != strings.Join(e.Codes, " ") {
+				t.Errorf("statuses %s, expected %s", got, strings.Join(e.Codes, " "))
+			}
+			if got := outcomeOf(ss[len(ss)-1]); got != e.Outcome {
+				t.Errorf("ends as %q, expected %q", got, e.Outcome)
+			}
+			// Digipoort's own validation comes before the hand-over to the authority.
+			if i, j := slices.Index(codes(ss), "301"), slices.Index(codes(ss), "405"); j >= 0 && (i < 0 || i > j) {
+				t.Errorf("405 before Digipoort's validation: %v", codes(ss))
+			}
+		})
 	}
 }
 
@@ -769,7 +923,8 @@ func TestSimulatorRejectsBadRequestSignature(t *testing.T) {
 	httpc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		Certificates: []tls.Certificate{cfg.ClientCertificate}, RootCAs: cfg.ServerCAs}}}
 	payload := `<getBerichtsoortenRequest xmlns="http://logius.nl/digipoort/koppelvlakservices/1.2/">` +
-		`<identiteitBelanghebbende><nummer>1</nummer><type>Fi</type></identiteitBelanghebbende></getBerichtsoortenRequest>`
+		`<identiteitBelanghebbende><nummer>1</nummer><type>Fi</type></identiteitBelanghebbende>` +
+		`<autorisatieAdres>http://geenausp.nl</autorisatieAdres></getBerichtsoortenRequest>`
 	env := signedRequest(t, cfg, sim.URL()+"/wus/2.0/statusinformatieservice/1.2", "getBerichtsoorten", payload)
 	tampered := bytes.Replace(env, []byte("<nummer>1</nummer>"), []byte("<nummer>2</nummer>"), 1)
 	for name, body := range map[string][]byte{"intact": env, "tampered": tampered} {

@@ -137,7 +137,7 @@ func TestDigipoortStatusCommand(t *testing.T) {
 	})
 
 	t.Run("table", func(t *testing.T) {
-		k := deliverAndWait(t, c, "Foutuitvragendepartij-1")
+		k := deliverAndWait(t, c, "KoerierValidatieNietGelukt-1")
 		stdout, _, err := runDigipoortCLI(t, "digipoort", "status", "--kenmerk", k)
 		if err != nil {
 			t.Fatal(err)

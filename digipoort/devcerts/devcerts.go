@@ -1,7 +1,9 @@
 // Package devcerts creates the development PKI of the Digipoort simulator: a CA, a
 // TLS server certificate for 127.0.0.1/localhost, a client certificate (PEM and
 // PKCS#12/PFX, like a PKIoverheid certificate arrives) and the certificate the
-// simulator signs its responses with. Nothing here is fit for production.
+// simulator signs its responses with. The CA plays PKIoverheid: the simulator's TLS
+// takes only client certificates it issued (Issue), as Digipoort takes only
+// PKIoverheid ones. Nothing here is fit for production.
 package devcerts
 
 import (
@@ -217,10 +219,15 @@ func LoadIssued(certFile, keyFile string) (*Issued, error) {
 	return &Issued{Cert: leaf, Key: key}, nil
 }
 
-func newCA() (*Issued, error) {
+func newCA() (*Issued, error) { return NewCA("Koerier Digipoort simulator development CA") }
+
+// NewCA creates a self-signed CA that issues certificates with Issue: the development
+// CA, or another one to test that a certificate from a CA the simulator does not trust
+// is refused.
+func NewCA(commonName string) (*Issued, error) {
 	now := time.Now()
 	return SelfSigned(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: "Koerier Digipoort simulator development CA", Organization: []string{"Koerier (development)"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Koerier (development)"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
 		IsCA:                  true,

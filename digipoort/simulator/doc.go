@@ -26,11 +26,48 @@
 // signature over Body, Timestamp and every WS-Addressing header, exclusive C14N,
 // RSA-SHA1 or RSA-SHA256), with a matching SOAPAction and wsa:Action and wsa:To equal
 // to the service endpoint. The certificate in the signature must be the TLS client
-// certificate. A request that fails any check gets the service's x100 fault (ALS100,
-// STS100, OPS100) describing the problem, like Digipoort's "voldoet niet aan de
-// koppelvlakspecificaties". Field limits of the XSD are enforced the same way.
-// Responses are signed in exactly the shape of Digipoort's own (wsse.LayoutDigipoort);
-// faults are unsigned and have the shape of the captured Digipoort faults, HTTP 500.
+// certificate. Responses are signed in exactly the shape of Digipoort's own
+// (wsse.LayoutDigipoort); faults are unsigned and have the shape of the captured
+// Digipoort faults, HTTP 500, with the WSDL's fault action of the operation called
+// (taken from the SOAPAction when the Body cannot be read) and wsa:RelatesTo.
+//
+// # What the simulator refuses
+//
+// Digipoort answers a request that does not meet its interface with the service's
+// x100 fault, "Het verzoek voldoet niet aan de koppelvlakspecificaties…" (ALS100,
+// STS100 captured; OPS100 for the ophaalservice, a prefix not confirmed). The
+// simulator does the same, naming the problem after that text, for:
+//
+//   - anything that breaks the XSD (digipoort-koppelvlak-1.2.xsd), checked element by
+//     element by wire.ValidateRequest: the request element of the operation, every
+//     element in the koppelvlak namespace, the order of the sequence, no element or
+//     attribute the XSD does not declare there, required elements present, no element
+//     more often than allowed, the maximum lengths (kenmerk, aanleverkenmerk 40;
+//     berichtsoort, bestandsnaam 80; nummer 35; type 20; rol 40; mimeType,
+//     autorisatieAdres 255; inhoud 20 MiB decoded) and valid dateTime, base64 and URI
+//     values. The structure is derived from the wire types; wire's tests prove it equal
+//     to the XSD and hold the check against xmllint;
+//   - an empty required value (<berichtsoort/>, an empty inhoud): the XSD lets it
+//     pass, but nothing can be done with it;
+//   - a request without autorisatieAdres, on every operation. The XSD makes it
+//     optional, but mandatory on status and pickup calls when the requester is not the
+//     belanghebbende (an intermediary, as Koerier is), and every public client sends
+//     http://geenausp.nl on every call: Koerier's rule is stricter than the XSD so that
+//     a client that forgets it fails here, not on some berichtsoort in production;
+//   - a SOAP header other than WS-Addressing (To, From, ReplyTo, FaultTo, Action,
+//     MessageID, RelatesTo) and wsse:Security: the WSDL declares no other header. A
+//     refused header marked soapenv:mustUnderstand gets faultcode
+//     soapenv:MustUnderstand (SOAP 1.1), other refusals soapenv:Client;
+//   - everything about the envelope: not well-formed, a wrong SOAPAction or wsa:Action,
+//     no wsa:MessageID, a foreign wsa:To, a ReplyTo other than anonymous, a signature
+//     that does not verify or is not by the TLS client certificate, an operation the
+//     service does not offer.
+//
+// A technical problem is the x400 fault (faultcode soapenv:Server, transient): ALS400
+// is Logius' documented "technische fout"; STS400 and OPS400 follow the pattern. See
+// faults.go for which codes are confirmed, and why ALS110–ALS170 (documented to exist,
+// their meanings not published) are not used. A refused request starts nothing: a
+// refused delivery is not counted in DeliveryStats.
 //
 // # Certificates
 //
@@ -38,15 +75,22 @@
 // a development CA (ca.pem), a server certificate for 127.0.0.1/::1/localhost, a
 // client certificate (client.pem/client-key.pem, and client.pfx with password
 // "koerier-simulator") and the response-signing certificate (signing.pem); later
-// starts reuse them. TLS accepts any client certificate; the simulator knows
-// client.pem, the PEM files in <Dir>/known-clients/ and Options.KnownClients.
+// starts reuse them.
 //
-// A delivery made with an unknown certificate is accepted (a signed answer with a
-// kenmerk) and its statuses are 105, 100, 110, 210 (authenticatie niet gelukt), like
-// Digipoort. The status service answers that certificate about its own deliveries
-// (so it sees the 210), getProcessen lists its own deliveries, and the ophaalservice
-// gives it nothing. In general statuses are only given to the certificate that
-// delivered: another certificate asking about a kenmerk gets STS100 "kenmerk onbekend".
+// Like Digipoort, which takes only PKIoverheid client certificates, TLS requires a
+// client certificate that chains to Options.ClientCAs (default the development CA;
+// the binary's -client-ca flag): any other certificate, a self-signed one for
+// instance, fails the handshake and reaches no service. Of the certificates that pass,
+// the simulator knows client.pem, the PEM files in <Dir>/known-clients/ and
+// Options.KnownClients (devcerts.Issued.Issue makes more from the CA).
+//
+// A delivery made with a certificate that passes TLS but is not known (not registered
+// at Digipoort, in the real world) is accepted (a signed answer with a kenmerk) and
+// its statuses are 105, 100, 110, 210 (authenticatie niet gelukt), like Digipoort. The
+// status service answers that certificate about its own deliveries (so it sees the
+// 210), getProcessen lists its own deliveries, and the ophaalservice gives it nothing.
+// In general statuses are only given to the certificate that delivered: another
+// certificate asking about a kenmerk gets STS100 "kenmerk onbekend".
 //
 // # Status flows
 //
@@ -54,13 +98,32 @@
 // (default 1s; Instant: all at once); in realistic mode the statuses are spread over
 // minutes (see Realistic mode). getStatussenProces returns only the statuses whose
 // time has come, filtered by tijdstempelVanaf/Tot (inclusive, millisecond precision).
-// getNieuweStatussenProces returns them once per certificate. The scenario is chosen
-// by aanleverkenmerk (see Scenario): Happyflow, AanleverFault, Afleverfout,
-// Foutuitvragendepartij (311), Afkeuruitvragendepartij (510),
-// TechnischProbleemAfleveren, MaximaalAantalAfleverpogingen, OverbelastAanleveren,
-// ZwaarbelastAanleveren, StatusInformatieFault, OverbelastStatusInformatie,
-// ZwaarbelastStatusInformatie; anything else is Happyflow unless a scenario was set
-// for that aanleverkenmerk in advance (SetScenario or the control API).
+// getNieuweStatussenProces and getNieuweStatussen return each status once per
+// certificate.
+//
+// The scenario is chosen by aanleverkenmerk (see Scenario), with the names of Logius'
+// conformance environment: Happyflow, AanleverFault, StatusInformatieFault,
+// Afleverfout, Foutuitvragendepartij, TechnischProbleemAfleveren,
+// MaximaalAantalAfleverpogingen, ZwaarbelastAanleveren, OverbelastAanleveren,
+// ZwaarbelastStatusInformatie, OverbelastStatusInformatie; and the simulator's own,
+// prefixed Koerier: KoerierValidatieNietGelukt (Digipoort's own validation fails: 311
+// with VAS500, for which the conformance environment has no aanleverkenmerk). Anything
+// else is Happyflow unless a scenario was set for that aanleverkenmerk in advance
+// (SetScenario or the control API). The sequences follow Logius' status flow:
+// Digipoort validates the message itself (301; 311 when that fails) before it hands it
+// over to the authority (405); a rejection by the authority after delivery (400) is
+// 510; the happy flow is the captured conformance one, 105 100 110 200 301 301 405 400
+// 500. Expected and Expectations give, per scenario, the faults, the status codes and
+// the outcome, for a conformance run that delivers one message per scenario and
+// compares.
+//
+// The aanleverResponse names the receiver (identiteitOntvanger: the request's, or the
+// Belastingdienst's OIN, Options.Ontvanger) and echoes the autorisatieAdres, like the
+// captured response. The 500 carries the Belastingdienst's acknowledgement in
+// statusdetails: a Responsemessage document (ResponseType acknowledgement, "Status:
+// Verwerkbaar") referring to the delivery's wsa:MessageID and kenmerk, in the shape
+// captured from the conformance environment; the 510 a Responsemessage of ResponseType
+// error (that shape is an assumption).
 //
 // # Idempotency
 //
@@ -87,7 +150,9 @@
 // and the real Digipoort is not known to fill it), so replies can only be linked by
 // kenmerk; digipoort.Client.FindDelivery, which looks for the aanleverkenmerk in the
 // pickups, finds nothing then. getBerichtenLijst never carries it (BerichtLijstResultaat has no such
-// element). AddPickup (or POST /sim/pickups) adds messages that answer no delivery, to
+// element). The Nieuwe operations (getNieuweBerichtenLijst, getNieuweBerichtenKenmerk,
+// getNieuweBerichten) return each message once per certificate; the plain ones return
+// it every time. AddPickup (or POST /sim/pickups) adds messages that answer no delivery, to
 // test unknown replies (ONB); they carry the aanleverkenmerk they are given.
 //
 // # Realistic mode
@@ -98,16 +163,17 @@
 // time; 0.01: a minute takes 600ms; RealisticTimings and FlowDuration give them):
 //
 //	105 at once (it comes with the aanleverResponse); then 100 +1m; 110 +20s; 200 or 210
-//	+20s; 301 +1m (a second 301 +30s); 405 +30s; 400 +1m; 500, 510 or 311 +4m;
+//	+20s; 301 or 311 +1m (a second 301 +30s); 405 +30s; 400 +1m; 500 or 510 +4m;
 //	410 2m after 405; 420 1m after 405, then 400 1h after it when a retry succeeds, or
 //	the final 420 (AFS600) 72h after the first.
 //
 //	Happyflow                      105 0s, 100 1m, 110 1m20s, 200 1m40s, 301 2m40s,
 //	                               301 3m10s, 405 3m40s, 400 4m40s, 500 8m40s
-//	Afleverfout                    … 301 2m40s, 405 3m10s, 410 5m10s
-//	Foutuitvragendepartij (311)    … 405 3m10s, 400 4m10s, 311 8m10s (510 likewise)
-//	TechnischProbleemAfleveren     … 405 3m10s, 420 4m10s, 400 1h4m10s, 500 1h8m10s
-//	MaximaalAantalAfleverpogingen  … 405 3m10s, 420 4m10s, 420 AFS600 72h4m10s
+//	Afleverfout                    … 405 3m40s, 410 5m40s
+//	Foutuitvragendepartij          … 405 3m40s, 400 4m40s, 510 8m40s
+//	TechnischProbleemAfleveren     … 405 3m40s, 420 4m40s, 400 1h4m40s, 500 1h8m40s
+//	MaximaalAantalAfleverpogingen  … 405 3m40s, 420 4m40s, 420 AFS600 72h4m40s
+//	KoerierValidatieNietGelukt     105 0s, 100 1m, 110 1m20s, 200 1m40s, 311 2m40s
 //	unknown certificate            105 0s, 100 1m, 110 1m20s, 210 1m40s
 //
 // Logius publishes no durations for the steps ("verloopt meestal direct", Statussen en

@@ -57,7 +57,8 @@ const (
 	realisticReceipt = time.Minute
 	// realisticIntake: 110, 200 and 210 (Digipoort's own intake and authentication).
 	realisticIntake = 20 * time.Second
-	// realisticValidation: 301 (Digipoort's validation), the second 301 half that.
+	// realisticValidation: 301 or 311 (Digipoort's own validation), the second 301 half
+	// that.
 	realisticValidation = time.Minute
 	// realisticHandOver: 405 (delivering to the authority has started).
 	realisticHandOver = 30 * time.Second
@@ -65,8 +66,8 @@ const (
 	realisticDelivered = time.Minute
 	// realisticUndeliverable: 410, after Digipoort's immediate attempts failed.
 	realisticUndeliverable = 2 * time.Minute
-	// realisticAuthority: the authority's verdict (500, 510, 311) after 400: a VAT
-	// return checked by the Belastingdienst, several minutes on an ordinary day.
+	// realisticAuthority: the authority's verdict (500, 510) after 400: a VAT return
+	// checked by the Belastingdienst, several minutes on an ordinary day.
 	realisticAuthority = 4 * time.Minute
 	// realisticRetryRecovered: after a 420 Digipoort retries; in the
 	// TechnischProbleemAfleveren scenario a retry succeeds (400) an hour later.
@@ -83,7 +84,7 @@ func realisticGap(prev, st step) time.Duration {
 		return realisticReceipt
 	case "110", "200", "210":
 		return realisticIntake
-	case "301":
+	case "301", "311":
 		if prev.Code == "301" {
 			return realisticValidation / 2
 		}
@@ -102,7 +103,7 @@ func realisticGap(prev, st step) time.Duration {
 			return realisticRetryLimit
 		}
 		return realisticDelivered
-	case "311", "500", "510":
+	case "500", "510":
 		return realisticAuthority
 	}
 	return time.Minute

@@ -266,7 +266,7 @@ func TestModeControlAPI(t *testing.T) {
 	}
 	v, got := get()
 	if !v.Realistic || v.Scale != 0.01 || s.Mode() != (Mode{Realistic: true, Scale: 0.01}) ||
-		time.Duration(v.Flows[Happyflow]) != 5200*time.Millisecond || time.Duration(v.Flows[MaximaalAantalAfleverpogingen]) != 2594500*time.Millisecond {
+		time.Duration(v.Flows[Happyflow]) != 5200*time.Millisecond || time.Duration(v.Flows[MaximaalAantalAfleverpogingen]) != 2594800*time.Millisecond {
 		t.Errorf("after PUT: %+v", v)
 	}
 	// What GET returns can be PUT back.

@@ -26,6 +26,10 @@ import (
 	"koerier/digipoort/wsse"
 )
 
+// BelastingdienstOIN is the Belastingdienst's OIN, the identiteitOntvanger of a
+// captured aanleverResponse of Logius' conformance environment.
+const BelastingdienstOIN = "00000002003214394002"
+
 // EnvDir names the directory of the development PKI when Options.Dir is empty.
 const EnvDir = "KOERIER_SIM_DIR"
 
@@ -67,10 +71,20 @@ type Options struct {
 	RequestTolerance time.Duration
 	// ResponseAlgorithm signs responses; default RSA-SHA1 (what Digipoort uses).
 	ResponseAlgorithm wsse.Algorithm
+	// ClientCAs are the CAs a client certificate must chain to for the TLS handshake
+	// to succeed, as Digipoort accepts only PKIoverheid certificates; nil: the
+	// development CA of Dir (which issues client.pem). A certificate that does not
+	// chain to them never reaches the services.
+	ClientCAs *x509.CertPool
 	// KnownClients are client certificates the simulator knows in addition to the
-	// development client.pem and the PEM files in <Dir>/known-clients/. A delivery
-	// made with any other certificate is accepted but ends in status 210.
+	// development client.pem and the PEM files in <Dir>/known-clients/ (they must
+	// chain to ClientCAs, or TLS refuses them first). A delivery made with any other
+	// certificate that chains to ClientCAs is accepted but ends in status 210.
 	KnownClients []*x509.Certificate
+	// Ontvanger is the identiteitOntvanger the aanleverResponse names when the request
+	// names none; default the Belastingdienst's OIN (BelastingdienstOIN), like the
+	// captured response.
+	Ontvanger wire.Identiteit
 	// Berichtsoorten is what getBerichtsoorten returns (plus every berichtsoort
 	// delivered); default Aangifte_LH, ICP, OBSUP, Omzetbelasting.
 	Berichtsoorten []string
@@ -126,6 +140,9 @@ type process struct {
 	offsets   []time.Duration
 	// repeat: started by a delivery the default mode would have de-duplicated.
 	repeat bool
+	// messageID is the wsa:MessageID of the aanleveren request (the berichtkenmerk the
+	// authority's Responsemessage refers to); bdMessageID the authority's own id.
+	messageID, bdMessageID string
 }
 
 // statusTime is the time of status i; i past the flow is an injected status, a step
@@ -257,6 +274,9 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if opts.ResponseAlgorithm == "" {
 		opts.ResponseAlgorithm = wsse.RSASHA1
 	}
+	if opts.Ontvanger == (wire.Identiteit{}) {
+		opts.Ontvanger = wire.Identiteit{Nummer: BelastingdienstOIN, Type: "OIN"}
+	}
 	if len(opts.Berichtsoorten) == 0 {
 		opts.Berichtsoorten = []string{"Aangifte_LH", "ICP", "OBSUP", "Omzetbelasting"}
 	}
@@ -289,6 +309,12 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: server certificate: %w", err)
 	}
+	if opts.ClientCAs == nil {
+		if opts.ClientCAs, err = digipoort.LoadCertPool(paths.CA); err != nil {
+			return nil, fmt.Errorf("simulator: client CA %s: %w", paths.CA, err)
+		}
+		s.opts.ClientCAs = opts.ClientCAs
+	}
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -312,9 +338,11 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS12,
 			Certificates: []tls.Certificate{serverCert},
-			// Any client certificate passes TLS; the simulator then decides whether it
-			// knows it (unknown: the delivery ends in status 210, like Digipoort).
-			ClientAuth: tls.RequireAnyClientCert,
+			// Like Digipoort, TLS takes only a client certificate from a trusted CA
+			// (PKIoverheid there, ClientCAs here); whether Digipoort knows that
+			// certificate is decided later (unknown: the delivery ends in status 210).
+			ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs:  opts.ClientCAs,
 		},
 		ErrorLog: log.New(logWriter{s.log}, "", 0),
 	}

@@ -39,7 +39,7 @@ func TestScenarioFor(t *testing.T) {
 		"Happyflow": Happyflow, "2026000123": Happyflow, "": Happyflow,
 		"AanleverFault": AanleverFault, "aanleverfault-3": AanleverFault,
 		"Foutuitvragendepartij-42": Foutuitvragendepartij, "FOUTUITVRAGENDEPARTIJ": Foutuitvragendepartij,
-		"Afkeuruitvragendepartij7":   Afkeuruitvragendepartij,
+		"koerierValidatieNietGelukt7": KoerierValidatieNietGelukt, "Afkeuruitvragendepartij": Happyflow,
 		"OverbelastStatusInformatie": OverbelastStatusInformatie, "OverbelastAanleveren-x": OverbelastAanleveren,
 		"ZwaarbelastStatusInformatie": ZwaarbelastStatusInformatie, "StatusInformatieFault": StatusInformatieFault,
 		"xHappyflow": Happyflow, "Afleverfout": Afleverfout,
@@ -215,28 +215,47 @@ func TestResponsesValidateAgainstXSD(t *testing.T) {
 		}
 		return resp
 	}
-	deliver := run(wire.OpAanleveren, &wire.AanleverRequest{Berichtsoort: "Omzetbelasting", Aanleverkenmerk: "Foutuitvragendepartij",
-		IdentiteitBelanghebbende: id, RolBelanghebbende: "Bedrijf", IdentiteitOntvanger: &wire.Identiteit{Nummer: "00000002003214394002", Type: "OIN"},
-		BerichtInhoud: wire.BerichtInhoud{MimeType: "text/xml", Bestandsnaam: "a.xbrl", Inhoud: b64([]byte("<a/>"))}})
+	const adres = "http://geenausp.nl"
+	delivery := func(ak string) *wire.AanleverRequest {
+		return &wire.AanleverRequest{Berichtsoort: "Omzetbelasting", Aanleverkenmerk: ak, IdentiteitBelanghebbende: id, RolBelanghebbende: "Bedrijf",
+			BerichtInhoud: wire.BerichtInhoud{MimeType: "text/xml", Bestandsnaam: "a.xbrl", Inhoud: b64([]byte("<a/>"))}, AutorisatieAdres: adres}
+	}
+	withOntvanger := delivery("KoerierValidatieNietGelukt")
+	withOntvanger.IdentiteitOntvanger = &wire.Identiteit{Nummer: "00000002003214394002", Type: "OIN"}
+	deliver := run(wire.OpAanleveren, withOntvanger)
 	kenmerk := deliver.(*wire.AanleverResponse).Kenmerk
+	happy := run(wire.OpAanleveren, delivery("Happyflow")).(*wire.AanleverResponse).Kenmerk
+	rejected := run(wire.OpAanleveren, delivery("Foutuitvragendepartij")).(*wire.AanleverResponse).Kenmerk
 	s.AddPickup(Pickup{Berichtsoort: "ICP", Identiteit: digipoort.Identity{Nummer: "001000044B37", Type: "Fi"}})
 	window := func() (*wire.Time, *wire.Time) {
 		return &wire.Time{Time: now.Add(-time.Hour)}, &wire.Time{Time: now.Add(time.Hour)}
 	}
 	v, tot := window()
-	nieuweStatussen := &wire.StatusWindowRequest{XMLName: wire.Name("getNieuweStatussenProcesRequest"), Kenmerk: kenmerk,
-		TijdstempelVanaf: v, TijdstempelTot: tot}
+	statuses := func(name, k string) *wire.StatusWindowRequest {
+		return &wire.StatusWindowRequest{XMLName: wire.Name(name), Kenmerk: k, AutorisatieAdres: adres}
+	}
+	nieuweStatussen := statuses("getNieuweStatussenProcesRequest", kenmerk)
+	nieuweStatussen.TijdstempelVanaf, nieuweStatussen.TijdstempelTot = v, tot
 	responses := map[string]any{
 		"aanleveren":               deliver,
-		"getStatussenProces":       run(wire.OpGetStatussenProces, &wire.StatusWindowRequest{XMLName: wire.Name("getStatussenProcesRequest"), Kenmerk: kenmerk}),
+		"getStatussenProces":       run(wire.OpGetStatussenProces, statuses("getStatussenProcesRequest", kenmerk)),
+		"getStatussenProcesHappy":  run(wire.OpGetStatussenProces, statuses("getStatussenProcesRequest", happy)),
+		"getStatussenProces510":    run(wire.OpGetStatussenProces, statuses("getStatussenProcesRequest", rejected)),
 		"getNieuweStatussenProces": run(wire.OpGetNieuweStatussenProces, nieuweStatussen),
-		"getBerichtsoorten":        run(wire.OpGetBerichtsoorten, &wire.GetBerichtsoortenRequest{IdentiteitBelanghebbende: id}),
-		"getProcessen":             run(wire.OpGetProcessen, &wire.GetProcessenRequest{Berichtsoort: "Omzetbelasting", IdentiteitBelanghebbende: id}),
-		"getBerichtenLijst":        run(wire.OpGetBerichtenLijst, &wire.GetBerichtenLijstRequest{}),
-		"getNieuweBerichtenLijst":  run(wire.OpGetNieuweBerichtenLijst, &wire.GetBerichtenLijstRequest{XMLName: wire.Name("getNieuweBerichtenLijstRequest")}),
-		"getBerichtenKenmerk":      run(wire.OpGetBerichtenKenmerk, &wire.GetBerichtenKenmerkRequest{Kenmerk: kenmerk}),
-		"getBerichten":             run(wire.OpGetBerichten, &wire.GetBerichtenRequest{IdentiteitBelanghebbende: id}),
-		"getBerichtenLeeg":         run(wire.OpGetBerichten, &wire.GetBerichtenRequest{IdentiteitBelanghebbende: wire.Identiteit{Nummer: "9", Type: "Fi"}}),
+		"getNieuweStatussen": run(wire.OpGetNieuweStatussen, &wire.GetNieuweStatussenRequest{Berichtsoort: "Omzetbelasting",
+			IdentiteitBelanghebbende: id, AutorisatieAdres: adres}),
+		"getBerichtsoorten": run(wire.OpGetBerichtsoorten, &wire.GetBerichtsoortenRequest{IdentiteitBelanghebbende: id, AutorisatieAdres: adres}),
+		"getProcessen": run(wire.OpGetProcessen, &wire.GetProcessenRequest{Berichtsoort: "Omzetbelasting", IdentiteitBelanghebbende: id,
+			AutorisatieAdres: adres}),
+		"getBerichtenLijst":         run(wire.OpGetBerichtenLijst, &wire.GetBerichtenLijstRequest{AutorisatieAdres: adres}),
+		"getNieuweBerichtenLijst":   run(wire.OpGetNieuweBerichtenLijst, &wire.GetNieuweBerichtenLijstRequest{AutorisatieAdres: adres}),
+		"getBerichtenKenmerk":       run(wire.OpGetBerichtenKenmerk, &wire.GetBerichtenKenmerkRequest{Kenmerk: kenmerk, AutorisatieAdres: adres}),
+		"getNieuweBerichtenKenmerk": run(wire.OpGetNieuweBerichtenKenmerk, &wire.GetNieuweBerichtenKenmerkRequest{Kenmerk: happy, AutorisatieAdres: adres}),
+		"getBerichten":              run(wire.OpGetBerichten, &wire.GetBerichtenRequest{IdentiteitBelanghebbende: id, AutorisatieAdres: adres}),
+		"getNieuweBerichten": run(wire.OpGetNieuweBerichten, &wire.GetNieuweBerichtenRequest{IdentiteitBelanghebbende: id,
+			AutorisatieAdres: adres}),
+		"getBerichtenLeeg": run(wire.OpGetBerichten, &wire.GetBerichtenRequest{IdentiteitBelanghebbende: wire.Identiteit{Nummer: "9", Type: "Fi"},
+			AutorisatieAdres: adres}),
 	}
 	dir := t.TempDir()
 	var files []string
@@ -262,10 +281,63 @@ func TestResponsesValidateAgainstXSD(t *testing.T) {
 		!strings.Contains(last.Statusdetails, "<msg>") {
 		t.Errorf("last status %+v", last)
 	}
-	if l := responses["getBerichtenKenmerk"].(*wire.BerichtenResponse).Return.Resultaat; len(l) != 1 || l[0].Aanleverkenmerk != "Foutuitvragendepartij" {
+	if l := responses["getBerichtenKenmerk"].(*wire.BerichtenResponse).Return.Resultaat; len(l) != 1 || l[0].Aanleverkenmerk != "KoerierValidatieNietGelukt" {
 		t.Errorf("reply %+v", l)
+	}
+	// The authority's verdict carries its Responsemessage.
+	for name, want := range map[string]string{"getStatussenProcesHappy": "500", "getStatussenProces510": "510"} {
+		st := responses[name].(*wire.StatusResponse).Return.Resultaat
+		if last := st[len(st)-1]; last.Statuscode != want || !strings.HasPrefix(last.Statusdetails, `<Responsemessage version="2006.1">`) {
+			t.Errorf("%s: last status %+v", name, last)
+		}
+	}
+	if got := responses["aanleveren"].(*wire.AanleverResponse).IdentiteitOntvanger; got == nil || got.Nummer != BelastingdienstOIN {
+		t.Errorf("aanleverResponse names no receiver: %+v", got)
 	}
 	if l := responses["getNieuweBerichtenLijst"]; !strings.Contains(fmt.Sprint(l), "ICP") {
 		t.Errorf("nieuwe berichten lijst %+v", l)
+	}
+}
+
+// TestExpectedSequences pins every scenario's expectation to Logius' status flow,
+// written out here rather than derived from the simulator: Digipoort's own validation
+// (301, or 311) before the hand-over (405), the authority's rejection after 400 as 510,
+// the captured happy flow, 420 with AFS600 after the retries.
+func TestExpectedSequences(t *testing.T) {
+	const validated = "105 100 110 200 301 301 405"
+	for _, tc := range []struct {
+		sc                Scenario
+		logius            bool
+		codes, final      string
+		outcome           Outcome
+		deliverFault      string
+		statusFault       string
+		deliverT, statusT bool
+	}{
+		{Happyflow, true, "105 100 110 200 301 301 405 400 500", "", OutcomeAccepted, "", "", false, false},
+		{AanleverFault, true, "", "", OutcomeRefused, "ALS100", "", false, false},
+		{StatusInformatieFault, true, validated + " 400 500", "", OutcomeAccepted, "", "STS100", false, false},
+		{Afleverfout, true, validated + " 410", "AFS400", OutcomeFailed, "", "", false, false},
+		{Foutuitvragendepartij, true, validated + " 400 510", "", OutcomeRejected, "", "", false, false},
+		{TechnischProbleemAfleveren, true, validated + " 420 400 500", "", OutcomeAccepted, "", "", false, false},
+		{MaximaalAantalAfleverpogingen, true, validated + " 420 420", "AFS600", OutcomeFailed, "", "", false, false},
+		{ZwaarbelastAanleveren, true, validated + " 400 500", "", OutcomeAccepted, "ALS400", "", true, false},
+		{OverbelastAanleveren, true, validated + " 400 500", "", OutcomeAccepted, "ALS400", "", true, false},
+		{ZwaarbelastStatusInformatie, true, validated + " 400 500", "", OutcomeAccepted, "", "STS400", false, true},
+		{OverbelastStatusInformatie, true, validated + " 400 500", "", OutcomeAccepted, "", "STS400", false, true},
+		{KoerierValidatieNietGelukt, false, "105 100 110 200 311", "VAS500", OutcomeRejected, "", "", false, false},
+	} {
+		e := Expected(tc.sc)
+		if got := strings.Join(e.Codes, " "); got != tc.codes || e.FinalFoutcode != tc.final || e.Outcome != tc.outcome || e.Logius != tc.logius ||
+			e.DeliverFault != tc.deliverFault || e.StatusFault != tc.statusFault || e.DeliverFaultTransient != tc.deliverT ||
+			e.StatusFaultTransient != tc.statusT {
+			t.Errorf("%s: %+v", tc.sc, e)
+		}
+		if tc.logius == strings.HasPrefix(string(tc.sc), "Koerier") {
+			t.Errorf("%s: Koerier's own scenarios, and only those, start with Koerier", tc.sc)
+		}
+	}
+	if len(Expectations()) != 12 || len(LogiusScenarios()) != 11 {
+		t.Errorf("%d expectations, %d Logius scenarios", len(Expectations()), len(LogiusScenarios()))
 	}
 }

@@ -25,27 +25,6 @@ import (
 // maxRequestBytes bounds a request: 20 MiB content is ~27 MiB of base64.
 const maxRequestBytes = 40 << 20
 
-const specText = "Het verzoek voldoet niet aan de koppelvlakspecificaties en kan hierdoor niet door Digipoort worden verwerkt.\n\n" +
-	"De volgende fout is opgetreden: \n\n"
-
-// soapFault is an answer the simulator gives as an (unsigned) SOAP fault.
-type soapFault struct {
-	code        string // "Client" or "Server"
-	foutcode    string
-	beschrijven string
-}
-
-func (f *soapFault) Error() string { return f.foutcode + ": " + f.beschrijven }
-
-func specFault(svc wire.Service, format string, args ...any) *soapFault {
-	return &soapFault{code: "Client", foutcode: svc.FaultCode + "100", beschrijven: specText + fmt.Sprintf(format, args...) + "\n"}
-}
-
-func overloadFault(svc wire.Service, word string) *soapFault {
-	return &soapFault{code: "Server", foutcode: svc.FaultCode + "400",
-		beschrijven: "Digipoort is op dit moment " + word + ". Probeer het later opnieuw."}
-}
-
 // request is one verified SOAP request.
 type request struct {
 	svc       wire.Service
@@ -73,7 +52,17 @@ func (s *Sim) serveSOAP(svc wire.Service) http.HandlerFunc {
 		if err != nil {
 			return
 		}
+		// Until the Body is read, the operation a fault answers is the one the SOAPAction
+		// names (when this service offers it), so that even an early refusal carries the
+		// WSDL's fault action of the operation the client called.
 		op := "unknown"
+		if o, ok := strings.CutPrefix(strings.Trim(r.Header.Get("SOAPAction"), `" `), svc.ActionNS); ok {
+			if o, ok = strings.CutSuffix(o, "Request"); ok {
+				if got, known := wire.ServiceOf(o); known && got.Path == svc.Path {
+					op = o
+				}
+			}
+		}
 		var relatesTo string
 		writeFault := func(f *soapFault) {
 			s.writeFault(w, svc, op, relatesTo, f)
@@ -81,6 +70,11 @@ func (s *Sim) serveSOAP(svc wire.Service) http.HandlerFunc {
 		}
 		if len(body) > maxRequestBytes {
 			writeFault(specFault(svc, "Het verzoek is groter dan toegestaan."))
+			return
+		}
+		if messageID, f := checkHeaders(svc, body); f != nil {
+			relatesTo = messageID
+			writeFault(f)
 			return
 		}
 		m, err := wsse.Parse(body)
@@ -103,6 +97,7 @@ func (s *Sim) serveSOAP(svc wire.Service) http.HandlerFunc {
 			writeFault(specFault(svc, "Operatie %s wordt niet door deze service aangeboden.", p.Tag))
 			return
 		}
+		// From here on the fault answers the operation in the Body.
 		s.count(op)
 		want := wire.RequestAction(svc, op)
 		if sa := strings.Trim(r.Header.Get("SOAPAction"), `" `); sa != want {
@@ -171,7 +166,7 @@ func (s *Sim) serveSOAP(svc wire.Service) http.HandlerFunc {
 		}
 		out, err := s.signedResponse(svc, op, m.Addressing.MessageID, resp, inj)
 		if err != nil {
-			writeFault(&soapFault{code: "Server", foutcode: svc.FaultCode + "400", beschrijven: "Technische fout in de simulator: " + err.Error()})
+			writeFault(technicalFault(svc, err))
 			return
 		}
 		fields["op"] = op
@@ -289,14 +284,29 @@ func tamper(env []byte) []byte {
 	return out
 }
 
-// handle runs one verified request and returns the response payload or a fault.
+// handle runs one verified request and returns the response payload or a fault. The
+// payload is first held against the XSD (wire.ValidateRequest) and the
+// autorisatieAdres rule; only a request that passes is decoded and acted on.
 func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soapFault) {
 	fields = logrus.Fields{}
+	if err := wire.ValidateRequest(r.op, r.payload); err != nil {
+		return nil, fields, schemaFault(r.svc, err)
+	}
+	if f := checkAutorisatieAdres(r); f != nil {
+		return nil, fields, f
+	}
+	decode := func(v any) *soapFault {
+		if err := xml.Unmarshal(r.payload, v); err != nil {
+			// The payload passed the XSD check, so this is the simulator's own failure.
+			return technicalFault(r.svc, fmt.Errorf("decoding %s: %w", r.op, err))
+		}
+		return nil
+	}
 	switch r.op {
 	case wire.OpAanleveren:
 		var q wire.AanleverRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
 		fields["aanleverkenmerk"] = q.Aanleverkenmerk
 		resp, f := s.aanleveren(r, &q)
@@ -306,36 +316,29 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return resp, fields, f
 	case wire.OpGetStatussenProces, wire.OpGetNieuweStatussenProces:
 		var q wire.StatusWindowRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
 		fields["kenmerk"] = q.Kenmerk
 		list, f := s.statussenProces(r, &q)
 		if f != nil {
 			return nil, fields, f
 		}
-		resp := &wire.StatusResponse{XMLName: wire.Name(r.op + "Response")}
-		resp.Return.XMLName = wire.Name(r.op + "Return")
-		resp.Return.Resultaat = list
-		return resp, fields, nil
+		return statusResponse(r.op, list), fields, nil
 	case wire.OpGetNieuweStatussen:
-		var q struct {
-			Berichtsoort             string          `xml:"berichtsoort"`
-			IdentiteitBelanghebbende wire.Identiteit `xml:"identiteitBelanghebbende"`
-			TijdstempelVanaf         *wire.Time      `xml:"tijdstempelVanaf"`
-			TijdstempelTot           *wire.Time      `xml:"tijdstempelTot"`
+		var q wire.GetNieuweStatussenRequest
+		if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if f := firstFault(checkText(r.svc, "berichtsoort", q.Berichtsoort), checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende)); f != nil {
+			return nil, fields, f
 		}
-		resp := &wire.StatusResponse{XMLName: wire.Name(r.op + "Response")}
-		resp.Return.XMLName = wire.Name(r.op + "Return")
-		resp.Return.Resultaat = s.nieuweStatussen(r, q.Berichtsoort, q.IdentiteitBelanghebbende, q.TijdstempelVanaf, q.TijdstempelTot)
-		return resp, fields, nil
+		list := s.nieuweStatussen(r, q.Berichtsoort, q.IdentiteitBelanghebbende, q.TijdstempelVanaf, q.TijdstempelTot)
+		return statusResponse(r.op, list), fields, nil
 	case wire.OpGetBerichtsoorten:
 		var q wire.GetBerichtsoortenRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
 		if f := checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende); f != nil {
 			return nil, fields, f
@@ -345,10 +348,10 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return resp, fields, nil
 	case wire.OpGetProcessen:
 		var q wire.GetProcessenRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
-		if f := firstFault(checkText(r.svc, "berichtsoort", q.Berichtsoort, 80, true),
+		if f := firstFault(checkText(r.svc, "berichtsoort", q.Berichtsoort),
 			checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende)); f != nil {
 			return nil, fields, f
 		}
@@ -357,8 +360,14 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return resp, fields, nil
 	case wire.OpGetBerichtenLijst, wire.OpGetNieuweBerichtenLijst:
 		var q wire.GetBerichtenLijstRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if r.op == wire.OpGetNieuweBerichtenLijst {
+			var n wire.GetNieuweBerichtenLijstRequest
+			if f := decode(&n); f != nil {
+				return nil, fields, f
+			}
+			q = wire.GetBerichtenLijstRequest(n)
+		} else if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
 		list := s.selectPickups(r, func(p *pickup) bool { return q.Berichtsoort == "" || p.Berichtsoort == q.Berichtsoort },
 			q.TijdstempelVanaf, q.TijdstempelTot, r.op == wire.OpGetNieuweBerichtenLijst)
@@ -370,10 +379,16 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return lijstResponse(r.op, resp), fields, nil
 	case wire.OpGetBerichtenKenmerk, wire.OpGetNieuweBerichtenKenmerk:
 		var q wire.GetBerichtenKenmerkRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if r.op == wire.OpGetNieuweBerichtenKenmerk {
+			var n wire.GetNieuweBerichtenKenmerkRequest
+			if f := decode(&n); f != nil {
+				return nil, fields, f
+			}
+			q = wire.GetBerichtenKenmerkRequest(n)
+		} else if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
-		if f := checkText(r.svc, "kenmerk", q.Kenmerk, 40, true); f != nil {
+		if f := checkText(r.svc, "kenmerk", q.Kenmerk); f != nil {
 			return nil, fields, f
 		}
 		fields["kenmerk"] = q.Kenmerk
@@ -382,8 +397,14 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return berichtenResponse(r.op, list), fields, nil
 	case wire.OpGetBerichten, wire.OpGetNieuweBerichten:
 		var q wire.GetBerichtenRequest
-		if err := xml.Unmarshal(r.payload, &q); err != nil {
-			return nil, fields, specFault(r.svc, "%v", err)
+		if r.op == wire.OpGetNieuweBerichten {
+			var n wire.GetNieuweBerichtenRequest
+			if f := decode(&n); f != nil {
+				return nil, fields, f
+			}
+			q = wire.GetBerichtenRequest(n)
+		} else if f := decode(&q); f != nil {
+			return nil, fields, f
 		}
 		if f := checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende); f != nil {
 			return nil, fields, f
@@ -394,6 +415,34 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return berichtenResponse(r.op, list), fields, nil
 	}
 	return nil, fields, specFault(r.svc, "Operatie %s wordt niet ondersteund.", r.op)
+}
+
+// checkAutorisatieAdres refuses a request without autorisatieAdres, on every
+// operation. The XSD makes it optional, but says a process may require it and that the
+// status service requires it whenever the requester is not the belanghebbende (an
+// intermediary, Koerier's case); every public WUS client sends http://geenausp.nl on
+// every call (production included), so a client that leaves it out is broken in a way
+// that would surface only against some berichtsoorten: the simulator refuses it
+// always, like any request that does not meet the interface (x100).
+func checkAutorisatieAdres(r *request) *soapFault {
+	var q struct {
+		AutorisatieAdres string `xml:"autorisatieAdres"`
+	}
+	if err := xml.Unmarshal(r.payload, &q); err != nil {
+		return technicalFault(r.svc, fmt.Errorf("decoding %s: %w", r.op, err))
+	}
+	if strings.TrimSpace(q.AutorisatieAdres) == "" {
+		return specFault(r.svc, "Element %s/autorisatieAdres ontbreekt; geef het autorisatieadres op (zonder autorisatieservice: http://geenausp.nl).",
+			wire.RequestElement(r.op))
+	}
+	return nil
+}
+
+func statusResponse(op string, list []wire.StatusResultaat) *wire.StatusResponse {
+	resp := &wire.StatusResponse{XMLName: wire.Name(op + "Response")}
+	resp.Return.XMLName = wire.Name(op + "Return")
+	resp.Return.Resultaat = list
+	return resp
 }
 
 func lijstResponse(op string, resp *wire.GetBerichtenLijstResponse) any {
@@ -423,18 +472,18 @@ func berichtenResponse(op string, list []*pickup) any {
 	return resp
 }
 
-func checkText(svc wire.Service, name, v string, max int, required bool) *soapFault {
-	if v == "" && required {
-		return specFault(svc, "Element %s ontbreekt.", name)
-	}
-	if n := len([]rune(v)); n > max {
-		return specFault(svc, "Element %s is %d tekens lang; maximaal %d toegestaan.", name, n, max)
+// checkText refuses an empty required value. The XSD (normalizedString without
+// minLength) allows <berichtsoort/>, but nothing can be done with it: the simulator
+// refuses it as not meeting the interface, like Digipoort is expected to.
+func checkText(svc wire.Service, name, v string) *soapFault {
+	if strings.TrimSpace(v) == "" {
+		return specFault(svc, "Element %s is leeg.", name)
 	}
 	return nil
 }
 
 func checkIdentity(svc wire.Service, name string, id wire.Identiteit) *soapFault {
-	return firstFault(checkText(svc, name+"/nummer", id.Nummer, 35, true), checkText(svc, name+"/type", id.Type, 20, true))
+	return firstFault(checkText(svc, name+"/nummer", id.Nummer), checkText(svc, name+"/type", id.Type))
 }
 
 func firstFault(fs ...*soapFault) *soapFault {
@@ -448,27 +497,18 @@ func firstFault(fs ...*soapFault) *soapFault {
 
 func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverResponse, *soapFault) {
 	svc := r.svc
-	inhoud, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(q.BerichtInhoud.Inhoud), ""))
 	f := firstFault(
-		checkText(svc, "kenmerk", q.Kenmerk, 40, false),
-		checkText(svc, "berichtsoort", q.Berichtsoort, 80, true),
-		checkText(svc, "aanleverkenmerk", q.Aanleverkenmerk, 40, false),
+		checkText(svc, "berichtsoort", q.Berichtsoort),
 		checkIdentity(svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende),
-		checkText(svc, "rolBelanghebbende", q.RolBelanghebbende, 40, true),
-		checkText(svc, "berichtInhoud/mimeType", q.BerichtInhoud.MimeType, 255, true),
-		checkText(svc, "berichtInhoud/bestandsnaam", q.BerichtInhoud.Bestandsnaam, 80, true),
+		checkText(svc, "rolBelanghebbende", q.RolBelanghebbende),
+		checkText(svc, "berichtInhoud/mimeType", q.BerichtInhoud.MimeType),
+		checkText(svc, "berichtInhoud/bestandsnaam", q.BerichtInhoud.Bestandsnaam),
 	)
 	if f == nil && q.IdentiteitOntvanger != nil {
 		f = checkIdentity(svc, "identiteitOntvanger", *q.IdentiteitOntvanger)
 	}
-	switch {
-	case f != nil:
-	case err != nil:
-		f = specFault(svc, "berichtInhoud/inhoud is geen base64: %v", err)
-	case len(inhoud) == 0:
-		f = specFault(svc, "berichtInhoud/inhoud is leeg.")
-	case len(inhoud) > 20<<20:
-		f = specFault(svc, "berichtInhoud/inhoud is %d bytes; maximaal 20 MiB toegestaan.", len(inhoud))
+	if f == nil && strings.TrimSpace(q.BerichtInhoud.Inhoud) == "" {
+		f = specFault(svc, "Element berichtInhoud/inhoud is leeg.")
 	}
 	if f != nil {
 		return nil, f
@@ -487,7 +527,7 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 	key := strings.Join([]string{q.Berichtsoort, q.IdentiteitBelanghebbende.Type, q.IdentiteitBelanghebbende.Nummer, q.Aanleverkenmerk}, "\x00")
 	switch sc {
 	case AanleverFault:
-		return nil, specFault(svc, "Scenario %s: het aanleververzoek wordt geweigerd.", sc)
+		return nil, scenarioFault(svc)
 	case OverbelastAanleveren:
 		if s.overloadedLocked("aanleveren\x00"+key, r.now, true) {
 			return nil, overloadFault(svc, "overbelast")
@@ -517,6 +557,7 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 	p := &process{
 		kenmerk: newUUID(), req: *q, scenario: sc, steps: steps(sc, r.known),
 		start: r.now, step: s.opts.StepInterval, certFP: r.certFP, aangeleverd: r.now, repeat: repeat,
+		messageID: r.messageID, bdMessageID: newUUID(),
 	}
 	if s.mode.Realistic {
 		p.realistic = true
@@ -527,11 +568,18 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 		p.step = s.mode.scaled(time.Minute)
 	}
 	p.req.BerichtInhoud.Inhoud = "" // keep no content
+	// Digipoort names the receiver in its answer, also when the request did not (the
+	// captured response carries the Belastingdienst's OIN).
+	ontvanger := q.IdentiteitOntvanger
+	if ontvanger == nil {
+		o := s.opts.Ontvanger
+		ontvanger = &o
+	}
 	p.resp = wire.AanleverResponse{
 		Kenmerk: p.kenmerk, Berichtsoort: q.Berichtsoort, Aanleverkenmerk: q.Aanleverkenmerk,
 		EerderAanleverkenmerk:  q.EerderAanleverkenmerk,
 		TijdstempelAangeleverd: wire.Time{Time: r.now}, IdentiteitBelanghebbende: q.IdentiteitBelanghebbende,
-		RolBelanghebbende: q.RolBelanghebbende, IdentiteitOntvanger: q.IdentiteitOntvanger, RolOntvanger: q.RolOntvanger,
+		RolBelanghebbende: q.RolBelanghebbende, IdentiteitOntvanger: ontvanger, RolOntvanger: q.RolOntvanger,
 		AutorisatieAdres: q.AutorisatieAdres,
 	}
 	if q.Aanleverkenmerk != "" && s.byKey[key] == nil {
@@ -568,8 +616,12 @@ func replyFor(p *process) *pickup {
 	}
 	fmt.Fprintf(&b, ` berichtsoort="%s" statuscode="%s">`, xmlAttr(p.req.Berichtsoort), last.Code)
 	b.WriteString("<omschrijving>" + xmlAttr(last.Omschrijving) + "</omschrijving>")
-	if last.Details != "" {
-		b.WriteString("<details>" + xmlAttr(last.Details) + "</details>")
+	details := last.Details
+	if last.Response != "" {
+		details = p.responsemessage(last.Response, p.statusTime(len(p.steps)-2))
+	}
+	if details != "" {
+		b.WriteString("<details>" + xmlAttr(details) + "</details>")
 	}
 	b.WriteString("</simulatorAntwoord>\n")
 	name := p.req.Berichtsoort + "-" + last.Code + ".xml"
@@ -604,7 +656,7 @@ func (s *Sim) overloadedLocked(key string, now time.Time, byCount bool) bool {
 }
 
 func (s *Sim) statussenProces(r *request, q *wire.StatusWindowRequest) ([]wire.StatusResultaat, *soapFault) {
-	if f := checkText(r.svc, "kenmerk", q.Kenmerk, 40, true); f != nil {
+	if f := checkText(r.svc, "kenmerk", q.Kenmerk); f != nil {
 		return nil, f
 	}
 	s.mu.Lock()
@@ -616,7 +668,7 @@ func (s *Sim) statussenProces(r *request, q *wire.StatusWindowRequest) ([]wire.S
 	}
 	switch p.scenario {
 	case StatusInformatieFault:
-		return nil, specFault(r.svc, "Scenario %s.", p.scenario)
+		return nil, scenarioFault(r.svc)
 	case OverbelastStatusInformatie:
 		if s.overloadedLocked("status\x00"+p.kenmerk, r.now, true) {
 			return nil, overloadFault(r.svc, "overbelast")
@@ -648,6 +700,10 @@ func (s *Sim) statusesLocked(p *process, r *request, vanaf, tot *wire.Time, nieu
 			Kenmerk: p.kenmerk, IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende,
 			Statuscode: st.Code, TijdstempelStatus: wire.Time{Time: t}, Statusomschrijving: st.Omschrijving,
 			Statusdetails: st.Details,
+		}
+		if st.Response != "" {
+			// The authority answered when the message was delivered to it (the 400 before).
+			sr.Statusdetails = p.responsemessage(st.Response, p.statusTime(max(i-1, 0)))
 		}
 		if st.Foutcode != "" {
 			sr.StatusFoutcode = &wire.Fout{Foutcode: st.Foutcode, Foutbeschrijving: st.Foutbeschrijving}
@@ -714,7 +770,7 @@ func (s *Sim) processen(r *request, berichtsoort string, id wire.Identiteit) []w
 			continue
 		}
 		out = append(out, wire.ProcesResultaat{Kenmerk: p.kenmerk, Berichtsoort: p.req.Berichtsoort,
-			IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende, IdentiteitOntvanger: p.req.IdentiteitOntvanger})
+			IdentiteitBelanghebbende: p.req.IdentiteitBelanghebbende, IdentiteitOntvanger: p.resp.IdentiteitOntvanger})
 	}
 	return out
 }
@@ -754,4 +810,65 @@ func xmlAttr(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// allowedWSA are the WS-Addressing 2005/08 headers (the WSDL's binding uses WS-Addressing;
+// Digipoort's requests carry To, Action, MessageID and ReplyTo).
+var allowedWSA = map[string]bool{"To": true, "From": true, "ReplyTo": true, "FaultTo": true, "Action": true, "MessageID": true, "RelatesTo": true}
+
+// checkHeaders refuses a request with a SOAP header other than WS-Addressing and the
+// WS-Security header: the WSDLs declare no other header, and Digipoort answers a
+// request that does not meet its interface with the service's x100 fault. A refused
+// header marked soapenv:mustUnderstand gets SOAP's MustUnderstand fault code. Only the
+// Header is read (it precedes the Body); an envelope that is not well-formed is left to
+// wsse.Parse, which says what is wrong with it.
+//
+// With a refusal it returns the wsa:MessageID the header carries (unverified: it only
+// addresses the fault's wsa:RelatesTo).
+func checkHeaders(svc wire.Service, body []byte) (messageID string, fault *soapFault) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth := 0
+	inHeader := false
+	var refused *soapFault
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return messageID, refused
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 2 && t.Name.Space == wsse.NSSoap && t.Name.Local == "Header":
+				inHeader = true
+			case depth == 2:
+				return messageID, refused // the Body: the Header is behind us
+			case depth == 3 && inHeader && t.Name.Space == wsse.NSWSA && t.Name.Local == "MessageID":
+				var id string
+				if err := d.DecodeElement(&id, &t); err != nil {
+					return messageID, refused
+				}
+				depth--
+				messageID = strings.TrimSpace(id)
+			case depth == 3 && inHeader && refused == nil:
+				allowed := (t.Name.Space == wsse.NSWSSE && t.Name.Local == "Security") ||
+					(t.Name.Space == wsse.NSWSA && allowedWSA[t.Name.Local])
+				if allowed {
+					continue
+				}
+				name := "{" + t.Name.Space + "}" + t.Name.Local
+				refused = specFault(svc, "De header %s is niet toegestaan: de WSDL staat alleen WS-Addressing- en WS-Security-headers toe.", name)
+				for _, a := range t.Attr {
+					if a.Name.Space == wsse.NSSoap && a.Name.Local == "mustUnderstand" && (a.Value == "1" || a.Value == "true") {
+						refused = mustUnderstandFault(svc, name)
+					}
+				}
+			}
+		case xml.EndElement:
+			depth--
+			if depth == 1 && inHeader {
+				return messageID, refused
+			}
+		}
+	}
 }

@@ -10,12 +10,14 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"koerier/digipoort"
 	"koerier/digipoort/simulator"
 	"koerier/digipoort/wsse"
 )
@@ -84,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	overloadWindow := fs.Duration("overload-window", 0, "how long the Zwaarbelast* scenarios refuse requests (default 3 × step)")
 	seed := fs.Uint64("seed", 1, "seed of the fault-injection randomness")
 	sig := fs.String("signature", "rsa-sha1", "algorithm the responses are signed with: rsa-sha1 or rsa-sha256")
+	clientCA := fs.String("client-ca", os.Getenv("KOERIER_SIM_CLIENT_CA"),
+		"PEM bundle of the CAs a client certificate must chain to, as Digipoort takes only PKIoverheid ones "+
+			"(default: the development CA in -dir) [KOERIER_SIM_CLIENT_CA]")
 	verbose := fs.Bool("v", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,11 +114,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *scale <= 0 || *scale > 1 {
 		return fmt.Errorf("-scale %v: must be greater than 0 and at most 1 (1 = real time, 0.01 = 100 times faster)", *scale)
 	}
+	var clientCAs *x509.CertPool
+	clientCAsLine := "the development CA (" + filepath.Join(*dir, "ca.pem") + ")"
+	if *clientCA != "" {
+		if clientCAs, err = digipoort.LoadCertPool(*clientCA); err != nil {
+			return fmt.Errorf("-client-ca %s: %w (give a PEM file with the CA certificates client certificates must chain to)", *clientCA, err)
+		}
+		clientCAsLine = *clientCA
+	}
 
 	sim, err := simulator.Start(ctx, simulator.Options{
 		Addr: *addr, ControlAddr: *ctlAddr, Dir: *dir, StepInterval: *step, Instant: *instant,
 		OverloadAttempts: *overloadAttempts, OverloadWindow: *overloadWindow, Seed: *seed,
-		ResponseAlgorithm: alg, Logger: log, Mode: simulator.Mode{Realistic: *realistic, Scale: *scale},
+		ResponseAlgorithm: alg, Logger: log, Mode: simulator.Mode{Realistic: *realistic, Scale: *scale}, ClientCAs: clientCAs,
 	})
 	if err != nil {
 		return err
@@ -123,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   control API:   %s/sim/  (mode, deliveries, calls, scenarios, pickups, faults, reset)
   mode:          %s
   certificates:  %s
+  client CAs:    %s (other client certificates fail the TLS handshake)
 
 Environment for a client (PEM):
 %s
@@ -133,7 +148,8 @@ or with the PKCS#12 client certificate:
   (unset KOERIER_DIGIPOORT_CLIENT_CERT and KOERIER_DIGIPOORT_CLIENT_KEY then)
 
 Scenarios by aanleverkenmerk (name or name-prefix, case-insensitive): %s
-`, sim.URL(), sim.ControlURL(), modeLine(sim), p.Dir, exportLines(sim.Env()), shellQuote(p.ClientPFX), shellQuote(p.ClientPFXPassword), scenarioNames())
+`, sim.URL(), sim.ControlURL(), modeLine(sim), p.Dir, clientCAsLine, exportLines(sim.Env()),
+		shellQuote(p.ClientPFX), shellQuote(p.ClientPFXPassword), scenarioNames())
 
 	<-sim.Done()
 	return sim.Close()
@@ -162,11 +178,15 @@ func exportLines(env []string) string {
 }
 
 func scenarioNames() string {
-	var names []string
-	for _, s := range simulator.Scenarios() {
-		names = append(names, string(s))
+	join := func(scs []simulator.Scenario) string {
+		names := make([]string, len(scs))
+		for i, s := range scs {
+			names[i] = string(s)
+		}
+		return strings.Join(names, ", ")
 	}
-	return strings.Join(names, ", ")
+	return join(simulator.LogiusScenarios()) + "; the simulator's own (not in Logius' conformance environment): " +
+		join(simulator.KoerierScenarios())
 }
 
 // shellQuote quotes a value for a POSIX shell when it needs it.

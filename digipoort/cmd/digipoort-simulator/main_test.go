@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"koerier/digipoort/devcerts"
 )
 
 type syncBuffer struct {
@@ -129,5 +133,78 @@ func TestRunRealistic(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not stop")
+	}
+}
+
+// TestRunClientCA: -client-ca replaces the development CA as the CAs client
+// certificates must chain to; the development client certificate then fails the
+// handshake and one from the given CA passes. An unreadable bundle is refused.
+func TestRunClientCA(t *testing.T) {
+	var stdout, stderr syncBuffer
+	if err := run(context.Background(), []string{"-client-ca", filepath.Join(t.TempDir(), "none.pem")}, &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "-client-ca") {
+		t.Errorf("missing bundle: %v", err)
+	}
+	dir := t.TempDir()
+	other, err := devcerts.NewCA("another PKIoverheid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "client-cas.pem")
+	if err := os.WriteFile(bundle, other.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromOther, err := other.Issue(devcerts.ClientTemplate("a client of the other CA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	simDir := filepath.Join(dir, "sim")
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-control-addr", "127.0.0.1:0", "-dir", simDir, "-client-ca", bundle}, &stdout, &stderr)
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "Scenarios by aanleverkenmerk") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "client CAs:    "+bundle) {
+		t.Errorf("banner does not name the client CAs:\n%s", out)
+	}
+	_, rest, _ := strings.Cut(out, "WUS services:  https://")
+	addr, _, _ := strings.Cut(rest, "/")
+	devClient, err := devcerts.LoadIssued(filepath.Join(simDir, "client.pem"), filepath.Join(simDir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCA, err := devcerts.LoadIssued(filepath.Join(simDir, "ca.pem"), filepath.Join(simDir, "ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Cert)
+	handshake := func(cert *devcerts.Issued) error {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}, RootCAs: roots, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return err
+		}
+		_, err = conn.Read(make([]byte, 1))
+		return err
+	}
+	if err := handshake(devClient); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("the development client under -client-ca: %v, want a TLS alert about the certificate", err)
+	}
+	if err := handshake(fromOther); err != nil {
+		t.Errorf("a client of the -client-ca CA: %v", err)
 	}
 }

@@ -85,23 +85,23 @@ func FaultAction(s Service, op string) string { return s.ActionNS + op + "/Fault
 // Identiteit is an identity (identiteitType): nummer (at most 35 characters) and its
 // type (at most 20: Fi, BTW, LHnr, kvk, OIN), both required.
 type Identiteit struct {
-	Nummer string `xml:"nummer"`
-	Type   string `xml:"type"`
+	Nummer string `xml:"nummer" xsd:"max=35"`
+	Type   string `xml:"type" xsd:"max=20"`
 }
 
 // BerichtInhoud is berichtInhoudType; Inhoud is base64 text (encoding/xml would
 // write a []byte as raw text).
 type BerichtInhoud struct {
-	MimeType     string `xml:"mimeType"`
-	Bestandsnaam string `xml:"bestandsnaam"`
-	Inhoud       string `xml:"inhoud"`
+	MimeType     string `xml:"mimeType" xsd:"max=255"`
+	Bestandsnaam string `xml:"bestandsnaam" xsd:"max=80"`
+	Inhoud       string `xml:"inhoud" xsd:"base64Binary,max=20971520"`
 }
 
 // Fout is the foutType of a fault detail and of statusFoutcode: foutcode (at most 20
 // characters, e.g. ALS100) and foutbeschrijving, both required.
 type Fout struct {
-	Foutcode         string `xml:"foutcode"`
-	Foutbeschrijving string `xml:"foutbeschrijving"`
+	Foutcode         string `xml:"foutcode" xsd:"max=20"`
+	Foutbeschrijving string `xml:"foutbeschrijving" xsd:"max=1048576"`
 }
 
 // Time formats xsd:dateTime the way Digipoort does (UTC, milliseconds).
@@ -141,21 +141,24 @@ func TimePtr(t time.Time) *Time {
 
 // AanleverRequest is the body of aanleveren. Only berichtsoort, the belanghebbende, its
 // rol and berichtInhoud are required; the optional ones (minOccurs 0) carry omitempty
-// so that an unset field is left out rather than sent empty. berichtBijlagen is not
-// modelled: Koerier delivers one document.
+// so that an unset field is left out rather than sent empty.
+//
+// The xsd tags of every request type carry what encoding/xml cannot say (the maximum
+// length, base64Binary, anyURI); with the xml tags they make RequestSchema, which
+// schema_test.go compares with Logius' XSD element by element.
 type AanleverRequest struct {
 	XMLName                  xml.Name      `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ aanleverRequest"`
-	Kenmerk                  string        `xml:"kenmerk,omitempty"`
-	Berichtsoort             string        `xml:"berichtsoort"`
-	Aanleverkenmerk          string        `xml:"aanleverkenmerk,omitempty"`
-	EerderAanleverkenmerk    string        `xml:"eerderAanleverkenmerk,omitempty"`
+	Kenmerk                  string        `xml:"kenmerk,omitempty" xsd:"max=40"`
+	Berichtsoort             string        `xml:"berichtsoort" xsd:"max=80"`
+	Aanleverkenmerk          string        `xml:"aanleverkenmerk,omitempty" xsd:"max=40"`
+	EerderAanleverkenmerk    string        `xml:"eerderAanleverkenmerk,omitempty" xsd:"max=40"`
 	IdentiteitBelanghebbende Identiteit    `xml:"identiteitBelanghebbende"`
-	RolBelanghebbende        string        `xml:"rolBelanghebbende"`
+	RolBelanghebbende        string        `xml:"rolBelanghebbende" xsd:"max=40"`
 	IdentiteitOntvanger      *Identiteit   `xml:"identiteitOntvanger,omitempty"`
-	RolOntvanger             string        `xml:"rolOntvanger,omitempty"`
+	RolOntvanger             string        `xml:"rolOntvanger,omitempty" xsd:"max=40"`
 	BerichtInhoud            BerichtInhoud `xml:"berichtInhoud"`
 	BerichtBijlagen          *Bijlagen     `xml:"berichtBijlagen,omitempty"`
-	AutorisatieAdres         string        `xml:"autorisatieAdres,omitempty"`
+	AutorisatieAdres         string        `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 }
 
 // Bijlagen is berichtBijlagenType: one or more attachments to the business document
@@ -187,13 +190,26 @@ type AanleverResponse struct {
 }
 
 // StatusWindowRequest is the shape of getStatussenProcesRequest and
-// getNieuweStatussenProcesRequest (XMLName is set per operation).
+// getNieuweStatussenProcesRequest: XMLName carries no name in its tag, so that the
+// value set per operation (Name(op+"Request")) is the one marshalled, and decoding
+// accepts either.
 type StatusWindowRequest struct {
 	XMLName          xml.Name
-	Kenmerk          string `xml:"kenmerk"`
-	AutorisatieAdres string `xml:"autorisatieAdres,omitempty"`
+	Kenmerk          string `xml:"kenmerk" xsd:"max=40"`
+	AutorisatieAdres string `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 	TijdstempelVanaf *Time  `xml:"tijdstempelVanaf,omitempty"`
 	TijdstempelTot   *Time  `xml:"tijdstempelTot,omitempty"`
+}
+
+// GetNieuweStatussenRequest asks for the statuses not fetched before of every process
+// of one berichtsoort and belanghebbende (both required).
+type GetNieuweStatussenRequest struct {
+	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweStatussenRequest"`
+	Berichtsoort             string     `xml:"berichtsoort" xsd:"max=80"`
+	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
+	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
+	TijdstempelVanaf         *Time      `xml:"tijdstempelVanaf,omitempty"`
+	TijdstempelTot           *Time      `xml:"tijdstempelTot,omitempty"`
 }
 
 // StatusResultaat is one status of a process. statuscode, tijdstempelStatus and
@@ -224,7 +240,7 @@ type StatusResponse struct {
 type GetBerichtsoortenRequest struct {
 	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtsoortenRequest"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
-	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty"`
+	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 }
 
 // GetBerichtsoortenResponse holds zero or more bare berichtsoort elements in
@@ -240,9 +256,9 @@ type GetBerichtsoortenResponse struct {
 // both are required, berichtsoort first.
 type GetProcessenRequest struct {
 	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getProcessenRequest"`
-	Berichtsoort             string     `xml:"berichtsoort"`
+	Berichtsoort             string     `xml:"berichtsoort" xsd:"max=80"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
-	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty"`
+	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 }
 
 // ProcesResultaat is one process. The XSD gives it no aanleverkenmerk, so a delivery
@@ -268,8 +284,21 @@ type GetProcessenResponse struct {
 // and the tijdstempelVanaf/Tot window is how a receive looks back.
 type GetBerichtenLijstRequest struct {
 	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenLijstRequest"`
-	Berichtsoort     string   `xml:"berichtsoort,omitempty"`
-	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty"`
+	Berichtsoort     string   `xml:"berichtsoort,omitempty" xsd:"max=80"`
+	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
+	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
+	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
+}
+
+// GetNieuweBerichtenLijstRequest is getBerichtenLijstRequest under its Nieuwe name
+// (only what this certificate did not fetch before). The Nieuwe request types are
+// types of their own because encoding/xml takes the element name from the XMLName
+// tag, over any value set; their fields equal the plain type's, so a conversion
+// (GetBerichtenLijstRequest(q)) turns one into the other.
+type GetNieuweBerichtenLijstRequest struct {
+	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweBerichtenLijstRequest"`
+	Berichtsoort     string   `xml:"berichtsoort,omitempty" xsd:"max=80"`
+	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
 	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
 }
@@ -296,8 +325,18 @@ type GetBerichtenLijstResponse struct {
 // required, the time window optional.
 type GetBerichtenKenmerkRequest struct {
 	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenKenmerkRequest"`
-	Kenmerk          string   `xml:"kenmerk"`
-	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty"`
+	Kenmerk          string   `xml:"kenmerk" xsd:"max=40"`
+	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
+	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
+	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
+}
+
+// GetNieuweBerichtenKenmerkRequest is getBerichtenKenmerkRequest under its Nieuwe name
+// (see GetNieuweBerichtenLijstRequest).
+type GetNieuweBerichtenKenmerkRequest struct {
+	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweBerichtenKenmerkRequest"`
+	Kenmerk          string   `xml:"kenmerk" xsd:"max=40"`
+	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
 	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
 }
@@ -306,9 +345,20 @@ type GetBerichtenKenmerkRequest struct {
 // optionally of one berichtsoort and within a time window.
 type GetBerichtenRequest struct {
 	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenRequest"`
-	Berichtsoort             string     `xml:"berichtsoort,omitempty"`
+	Berichtsoort             string     `xml:"berichtsoort,omitempty" xsd:"max=80"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
-	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty"`
+	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
+	TijdstempelVanaf         *Time      `xml:"tijdstempelVanaf,omitempty"`
+	TijdstempelTot           *Time      `xml:"tijdstempelTot,omitempty"`
+}
+
+// GetNieuweBerichtenRequest is getBerichtenRequest under its Nieuwe name (see
+// GetNieuweBerichtenLijstRequest).
+type GetNieuweBerichtenRequest struct {
+	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweBerichtenRequest"`
+	Berichtsoort             string     `xml:"berichtsoort,omitempty" xsd:"max=80"`
+	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
+	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
 	TijdstempelVanaf         *Time      `xml:"tijdstempelVanaf,omitempty"`
 	TijdstempelTot           *Time      `xml:"tijdstempelTot,omitempty"`
 }
