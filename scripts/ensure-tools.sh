@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beside Go: xmllint (validates requests against Logius'
-# XSD), the Temporal CLI (dev server and Web UI), and the linters `make lint` runs:
+# XSD), zeep and xmlsec for Python (the interop test), the Temporal CLI (dev server and
+# Web UI), and the linters `make lint` runs:
 # staticcheck and Temporal's workflowcheck, at pinned versions. Idempotent; fails loudly.
 set -euo pipefail
 
@@ -11,6 +12,33 @@ if ! command -v xmllint >/dev/null 2>&1; then
       apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libxml2-utils >/dev/null; }
   else
     echo "ensure-tools: xmllint is missing: apt-get install -y libxml2-utils" >&2
+    exit 1
+  fi
+fi
+
+# zeep and xmlsec for Python: digipoort/interop runs an independent SOAP stack against the
+# simulator. Debian's packages install them for /usr/bin/python3, which need not be the
+# python3 first on PATH (pyenv, a virtualenv); the test tries both, and so does this.
+interop_python() {
+  local py
+  for py in "$(command -v python3 || true)" /usr/bin/python3; do
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import zeep, xmlsec, lxml' >/dev/null 2>&1; then
+      return 0
+    fi
+  done
+  return 1
+}
+if ! interop_python; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "ensure-tools: installing zeep and xmlsec for Python (python3-zeep, python3-xmlsec)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-zeep python3-xmlsec >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-zeep python3-xmlsec >/dev/null; }
+    if ! interop_python; then
+      echo "ensure-tools: python3-zeep and python3-xmlsec are installed but /usr/bin/python3 cannot import zeep, xmlsec and lxml" >&2
+      exit 1
+    fi
+  else
+    echo "ensure-tools: zeep/xmlsec for Python are missing: apt-get install -y python3-zeep python3-xmlsec" >&2
     exit 1
   fi
 fi
