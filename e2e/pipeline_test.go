@@ -155,7 +155,7 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	mustCLI(t, "environments", "add", "acme", "--auto-process")
 	q := queue(t, "acme", "2021-11")
-	if err := s.Sim.SetScenario(ak(q.Number), simulator.Foutuitvragendepartij); err != nil {
+	if err := s.Sim.SetScenario(ak(q.Number), simulator.KoerierValidatieNietGelukt); err != nil {
 		t.Fatal(err)
 	}
 	until(t, s, q.Number, domain.StatusRejected)
