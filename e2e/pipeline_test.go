@@ -421,7 +421,32 @@ func TestSchedulesApplyIsIdempotent(t *testing.T) {
 		}
 		ids[e.ID] = true
 	}
-	if !ids["koerier-send-receive"] || !ids["koerier-cleanup"] || len(ids) != 2 {
+	if !ids["koerier-send-receive"] || !ids["koerier-cleanup"] || !ids["koerier-certificates"] || len(ids) != 3 {
 		t.Errorf("schedules: %v", ids)
+	}
+}
+
+// The daily certificate check runs on the worker and reports what the Web UI shows as
+// its result: every configured certificate and the days left.
+func TestCertificateCheckReportsTheDaysLeft(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "certificate-check-e2e", TaskQueue: pipeline.DefaultTaskQueue},
+		pipeline.CertificateCheckWorkflowType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res pipeline.CertificateCheckResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	// The simulator's development certificates are valid for years: no warning is due.
+	if res.ClientDaysLeft == nil || *res.ClientDaysLeft < 60 || res.SigningDaysLeft == nil || len(res.Warnings) != 0 {
+		t.Errorf("result %+v", res)
+	}
+	joined := strings.Join(res.Certificates, "\n")
+	if !strings.Contains(joined, "client") || !strings.Contains(joined, "in use") || !strings.Contains(joined, "response-signing") {
+		t.Errorf("certificates %v", res.Certificates)
 	}
 }

@@ -17,6 +17,8 @@ import (
 const (
 	ScheduleSendReceive = "koerier-send-receive"
 	ScheduleCleanup     = "koerier-cleanup"
+	// ScheduleCertificates checks daily when the Digipoort certificates expire.
+	ScheduleCertificates = "koerier-certificates"
 )
 
 // ScheduleResult says what ApplySchedules did to one schedule.
@@ -58,6 +60,14 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 					},
 				}},
 			note: fmt.Sprintf("Koerier clean-up: remove messages older than %d days in the statuses rule 8 allows", int(cfg.CleanupRetention.Hours()/24)),
+		},
+		{
+			id:    ScheduleCertificates,
+			every: client.ScheduleSpec{CronExpressions: []string{"0 7 * * *"}},
+			text:  "daily at 07:00",
+			act: &client.ScheduleWorkflowAction{ID: "certificate-check", Workflow: pipeline.CertificateCheckWorkflowType,
+				TaskQueue: cfg.TaskQueue},
+			note: "Koerier certificate check: warns 60, 30 and 7 days before a Digipoort certificate expires (F line; days left in the result)",
 		},
 	}
 	var out []ScheduleResult

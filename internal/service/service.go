@@ -24,9 +24,15 @@ import (
 
 // Activities builds the activities from their parts.
 func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc client.Client, log logrus.FieldLogger) *activities.Activities {
-	return &activities.Activities{Store: st, Digipoort: dp, Log: log, Config: activities.Config{
+	acts := &activities.Activities{Store: st, Digipoort: dp, Log: log, Config: activities.Config{
 		Starter: Starter(cfg, tc), Rol: cfg.Rol, UncertainWait: cfg.UncertainWait, Parallel: cfg.Parallel,
 	}}
+	if c, ok := dp.(interface {
+		Certificates() digipoort.CertificateReport
+	}); ok {
+		acts.Config.Certificates = c.Certificates
+	}
+	return acts
 }
 
 // Starter starts and signals declaration workflows as the configuration says.
@@ -39,6 +45,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.DeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.DeclarationWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.SendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.SendReceiveWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: pipeline.CleanupWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.CertificateCheckWorkflow, workflow.RegisterOptions{Name: pipeline.CertificateCheckWorkflowType})
 	w.RegisterActivity(acts)
 }
 
