@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/beevik/etree"
@@ -27,23 +28,39 @@ const opDeliver = wire.OpAanleveren
 // Client talks to Digipoort's WUS 2.0 services (koppelvlak 1.2). It is safe for
 // concurrent use.
 type Client struct {
-	cfg     Config
-	http    *http.Client
-	creds   wsse.Credentials
-	trust   func(*x509.Certificate) error
-	log     logrus.FieldLogger
-	now     func() time.Time
-	timeout time.Duration
-	tol     time.Duration
-	maxResp int64
+	cfg       Config
+	endpoints Endpoints
+	ids       []*identity
+	caCerts   []*x509.Certificate
+	trust     func(*x509.Certificate) error
+	log       logrus.FieldLogger
+	now       func() time.Time
+	timeout   time.Duration
+	tol       time.Duration // negative: time check off (InsecureSkipTimestampCheckForTests)
+	maxResp   int64         // zero: the default per operation
+	inUse     atomic.Int64  // index+1 of the client certificate last used, for the switch-over log line
+	// newMessageID makes the wsa:MessageID of a request; nil means a random UUID
+	// (tests fix it to replay a response signed in advance).
+	newMessageID func() string
 }
 
-// New checks cfg and returns a client with a mutual-TLS (1.2+) HTTP transport.
+// identity is one client certificate with its own HTTP transport, so that a call's
+// TLS connection and its signature always use the same certificate (a connection
+// kept alive from before a switch-over cannot carry a request signed with the other).
+type identity struct {
+	named namedCert
+	creds wsse.Credentials
+	http  *http.Client
+}
+
+// New checks cfg and returns a client with a mutual-TLS (1.2+) HTTP transport per
+// client certificate.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, now: cfg.Now, timeout: cfg.HTTPTimeout, tol: cfg.TimestampTolerance, maxResp: cfg.MaxResponseBytes}
+	c := &Client{cfg: cfg, endpoints: cfg.endpoints(), caCerts: cfg.ServerCACertificates, now: cfg.Now, timeout: cfg.HTTPTimeout,
+		tol: cfg.TimestampTolerance, maxResp: cfg.MaxResponseBytes}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -53,8 +70,8 @@ func New(cfg Config) (*Client, error) {
 	if c.tol == 0 {
 		c.tol = DefaultTimestampTolerance
 	}
-	if c.maxResp <= 0 {
-		c.maxResp = DefaultMaxResponseBytes
+	if cfg.InsecureSkipTimestampCheckForTests {
+		c.tol = -1 // wsse: a negative tolerance skips the time check
 	}
 	if c.cfg.AutorisatieAdres == "" {
 		c.cfg.AutorisatieAdres = DefaultAutorisatieAdres
@@ -65,26 +82,39 @@ func New(cfg Config) (*Client, error) {
 		l.SetOutput(io.Discard)
 		c.log = l
 	}
-	c.creds = wsse.Credentials{Certificate: cfg.ClientCertificate.Leaf, Key: cfg.ClientCertificate.PrivateKey.(crypto.Signer)}
 	c.trust = wsse.TrustCertificates(cfg.SigningCertificates)
-	c.cfg.URL = strings.TrimRight(cfg.URL, "/")
-	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cfg.ClientCertificate},
-			RootCAs:      cfg.ServerCAs,
-			// Some Digipoort front ends ask for the client certificate through a
-			// renegotiation.
-			Renegotiation: tls.RenegotiateOnceAsClient,
-		},
-		TLSHandshakeTimeout: 30 * time.Second,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
+	roots := cfg.ServerCAs
+	if roots == nil {
+		roots = poolOf(cfg.ServerCACertificates)
 	}
-	c.http = &http.Client{Transport: tr, Timeout: c.timeout}
+	for _, nc := range cfg.clientCertificates() {
+		tr := &http.Transport{
+			Proxy: http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{
+				MinVersion:   tls.VersionTLS12,
+				Certificates: []tls.Certificate{nc.cert},
+				RootCAs:      roots,
+				// Some Digipoort front ends ask for the client certificate through a
+				// renegotiation.
+				Renegotiation: tls.RenegotiateOnceAsClient,
+			},
+			TLSHandshakeTimeout: 30 * time.Second,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}
+		c.ids = append(c.ids, &identity{
+			named: nc,
+			creds: wsse.Credentials{Certificate: nc.cert.Leaf, Key: nc.cert.PrivateKey.(crypto.Signer)},
+			http:  &http.Client{Transport: tr, Timeout: c.timeout, CheckRedirect: refuseRedirect},
+		})
+	}
 	return c, nil
 }
+
+// refuseRedirect makes the HTTP client hand a redirect back instead of following it:
+// following a 307/308 would POST the signed request — a tax return — to whatever
+// address the answer names, and a 301/302 would turn it into a GET that loses it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // SignedResponse is a response whose signature verified, exactly as Digipoort sent
 // it: the bytes are kept, not re-serialised, because a signed answer is the proof
@@ -99,71 +129,102 @@ type SignedResponse struct {
 type recorderKey struct{}
 
 // WithResponseRecorder returns a context under which every call hands each response
-// whose signature verified to record before the call returns (also when the payload
-// then turns out to be an error, such as a statusFoutcode: that is evidence too).
-// Faults are unsigned and are not recorded.
+// whose signature verified and that answers the call's request (its wsa:RelatesTo and
+// wsa:Action match) to record before the call returns (also when the payload then
+// turns out to be an error, such as a statusFoutcode: that is evidence too). Faults
+// are unsigned and are not recorded.
 func WithResponseRecorder(ctx context.Context, record func(SignedResponse)) context.Context {
 	return context.WithValue(ctx, recorderKey{}, record)
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	for _, id := range c.ids {
+		id.http.CloseIdleConnections()
+	}
+}
+
+// identity returns the client certificate to use now (see
+// Config.NextClientCertificate) and logs when that changes.
+func (c *Client) identity(op string) (*identity, error) {
+	named := make([]namedCert, len(c.ids))
+	for i, id := range c.ids {
+		named[i] = id.named
+	}
+	i, err := chooseClientCertificate(named, c.now())
+	if err != nil {
+		return nil, newError(op, Final, err.Error(), nil)
+	}
+	id := c.ids[i]
+	if prev := c.inUse.Swap(int64(i + 1)); prev != int64(i+1) {
+		msg := "digipoort client certificate in use"
+		if prev != 0 {
+			msg = "digipoort client certificate switched"
+		}
+		l := id.named.cert.Leaf
+		c.log.WithFields(logrus.Fields{"role": string(id.named.role), "subject": l.Subject.CommonName, "serial": serialHex(l),
+			"not_after": l.NotAfter.UTC().Format(time.RFC3339)}).Info(msg)
+	}
+	return id, nil
+}
+
+// maxResponse is the bound on the response of op.
+func (c *Client) maxResponse(op string) int64 {
+	if c.maxResp > 0 {
+		return c.maxResp
+	}
+	if svc, _ := wire.ServiceOf(op); svc == wire.Ophaal {
+		return DefaultMaxPickupResponseBytes
+	}
+	return DefaultMaxResponseBytes
+}
 
 // call sends one signed request and returns the verified response payload decoded
 // into out.
 func (c *Client) call(ctx context.Context, op string, payload any, out any) error {
 	svc, _ := wire.ServiceOf(op)
-	endpoint := c.cfg.URL + svc.Path
+	endpoint := c.endpoints.forService(svc)
 	start := time.Now()
 
+	id, err := c.identity(op)
+	if err != nil {
+		return err
+	}
 	el, err := marshalElement(payload)
 	if err != nil {
 		return newError(op, Final, "cannot encode the request", err)
 	}
 	messageID := "urn:uuid:" + uuid.NewString()
+	if c.newMessageID != nil {
+		messageID = c.newMessageID()
+	}
 	env, err := wsse.SignedEnvelope(el, wsse.Addressing{
 		To:        endpoint,
 		Action:    wire.RequestAction(svc, op),
 		MessageID: messageID,
 		ReplyTo:   wsse.AnonymousAddress,
-	}, c.creds, wsse.SignOptions{Algorithm: c.cfg.algorithm(), Created: c.now()})
+	}, id.creds, wsse.SignOptions{Algorithm: c.cfg.algorithm(), Created: c.now()})
 	if err != nil {
 		return newError(op, Final, "cannot sign the request with the client certificate", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(env))
 	if err != nil {
-		return newError(op, Final, "cannot build the HTTP request; check KOERIER_DIGIPOORT_URL", err)
+		return newError(op, Final, "cannot build the HTTP request for "+endpoint+"; check "+endpointSettings, err)
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("SOAPAction", `"`+wire.RequestAction(svc, op)+`"`)
 
-	resp, err := c.http.Do(req)
+	resp, err := id.http.Do(req)
 	if err != nil {
-		e := transportError(op, ctx, err, c.timeout.String())
+		e := c.transportError(op, ctx, err)
 		c.log.WithFields(logrus.Fields{"op": op, "kind": e.Kind.String(), "duration": time.Since(start).Round(time.Millisecond)}).
 			Debug("digipoort call failed")
 		return e
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResp+1))
-	if err != nil {
-		e := transportError(op, ctx, err, c.timeout.String())
-		e.HTTPStatus = resp.StatusCode
-		return e
-	}
-	c.log.WithFields(logrus.Fields{"op": op, "http_status": resp.StatusCode, "bytes": len(data),
-		"duration": time.Since(start).Round(time.Millisecond)}).Debug("digipoort call")
-	if int64(len(data)) > c.maxResp {
-		return &Error{Op: op, Kind: Final, HTTPStatus: resp.StatusCode,
-			Msg: fmt.Sprintf("response larger than %d bytes; refusing to read it (raise Config.MaxResponseBytes if this is legitimate)", c.maxResp)}
-	}
-	err = c.decodeResponse(op, resp.StatusCode, data, messageID, out, func() {
-		if rec, ok := ctx.Value(recorderKey{}).(func(SignedResponse)); ok {
-			rec(SignedResponse{Op: op, RequestMessageID: messageID, Received: c.now(), Body: data})
-		}
-	})
+	err = c.response(ctx, op, endpoint, messageID, resp, out, start)
 	var e *Error
-	if op == opDeliver && errors.As(err, &e) && e.Foutcode == "" && !strings.Contains(e.Msg, "DeliveryCandidates") {
+	if op == opDeliver && errors.As(err, &e) && e.HTTPStatus != 0 && e.Foutcode == "" && !strings.Contains(e.Msg, "DeliveryCandidates") {
 		// No Digipoort fault: Digipoort may have processed the delivery and only its
 		// answer is unusable.
 		e.Msg += "; Digipoort may nevertheless have accepted the delivery: look it up (DeliveryCandidates) before delivering again"
@@ -171,10 +232,64 @@ func (c *Client) call(ctx context.Context, op string, payload any, out any) erro
 	return err
 }
 
+// response reads, verifies and decodes one HTTP response.
+func (c *Client) response(ctx context.Context, op, endpoint, messageID string, resp *http.Response, out any, start time.Time) error {
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return &Error{Op: op, Kind: Final, HTTPStatus: resp.StatusCode,
+			Msg: fmt.Sprintf("%s answered HTTP %d, redirecting to %q; the client does not follow redirects, because that would send the signed "+
+				"request elsewhere: check %s, and if Logius moved the service, configure its new URL", endpoint, resp.StatusCode,
+				resp.Header.Get("Location"), endpointSettings)}
+	}
+	limit := c.maxResponse(op)
+	tooLarge := func(n int64) error {
+		return &Error{Op: op, Kind: Final, HTTPStatus: resp.StatusCode,
+			Msg: fmt.Sprintf("response of %d bytes or more, larger than the %d bytes allowed for %s; refusing to read it (for pickup, ask for "+
+				"a shorter time window; otherwise raise %s or Config.MaxResponseBytes if this is legitimate)", n, limit, op, EnvMaxResponseMiB)}
+	}
+	if resp.ContentLength > limit {
+		return tooLarge(resp.ContentLength)
+	}
+	data, err := readBody(resp.Body, resp.ContentLength, limit)
+	if err != nil {
+		e := c.transportError(op, ctx, err)
+		e.HTTPStatus = resp.StatusCode
+		return e
+	}
+	c.log.WithFields(logrus.Fields{"op": op, "http_status": resp.StatusCode, "bytes": len(data),
+		"duration": time.Since(start).Round(time.Millisecond)}).Debug("digipoort call")
+	if int64(len(data)) > limit {
+		return tooLarge(int64(len(data)))
+	}
+	return c.decodeResponse(op, resp.StatusCode, data, messageID, out, func() {
+		if rec, ok := ctx.Value(recorderKey{}).(func(SignedResponse)); ok {
+			rec(SignedResponse{Op: op, RequestMessageID: messageID, Received: c.now(), Body: data})
+		}
+	})
+}
+
+// readBody reads at most limit+1 bytes. With a Content-Length it reads into one
+// buffer of that size: growing a buffer by doubling would, for a large pickup, hold
+// up to twice the response plus the garbage of every smaller step.
+func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	if contentLength <= 0 || contentLength > limit {
+		return io.ReadAll(io.LimitReader(r, limit+1))
+	}
+	buf := make([]byte, contentLength+1) // one more to notice a body longer than announced
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("the response body is longer than its Content-Length %d", contentLength)
+	case errors.Is(err, io.ErrUnexpectedEOF) && int64(n) == contentLength:
+		return buf[:n:n], nil
+	}
+	return nil, fmt.Errorf("response body broke off after %d of %d bytes: %w", n, contentLength, err)
+}
+
 // decodeResponse turns a raw HTTP response into out or a typed error: faults become
 // *Error with their foutcode; anything else must be a signed envelope that verifies
-// against the trusted signing certificates, answers this request and carries the
-// expected payload element.
+// against the trusted signing certificates, answers this request (wsa:RelatesTo is
+// its MessageID, wsa:Action the operation's response action) and carries the expected
+// payload element.
 func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestMessageID string, out any, verified func()) error {
 	svc, _ := wire.ServiceOf(op)
 	m, perr := wsse.Parse(data)
@@ -188,23 +303,34 @@ func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestM
 			Msg: fmt.Sprintf("HTTP %d from Digipoort without a Digipoort fault; retry later", httpStatus)}
 	case httpStatus != http.StatusOK:
 		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus, Err: perr,
-			Msg: fmt.Sprintf("HTTP %d from Digipoort; check KOERIER_DIGIPOORT_URL (base URL of the WUS services)", httpStatus)}
+			Msg: fmt.Sprintf("HTTP %d from Digipoort; check %s", httpStatus, endpointSettings)}
 	case perr != nil:
 		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus, Err: perr, Msg: "malformed response from Digipoort"}
 	}
 	if _, err := m.Verify(wsse.VerifyOptions{Trust: c.trust, Now: c.now(), Tolerance: c.tol}); err != nil {
 		return verifyError(op, httpStatus, err)
 	}
+	// Verify guarantees that every addressing header directly under the Header is
+	// signed; that they are there at all is for the client to demand. Digipoort always
+	// sends both (see the captured responses): without RelatesTo a signed answer to
+	// another request — replayed or misrouted — would pass as the answer to this one.
+	a := m.Addressing
+	switch want := wire.ResponseAction(svc, op); {
+	case a.Action == "":
+		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
+			Msg: fmt.Sprintf("response has no wsa:Action header (directly under the SOAP Header); want %q: it cannot be trusted as the answer", want)}
+	case a.Action != want:
+		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
+			Msg: fmt.Sprintf("response has wsa:Action %q, want %q", a.Action, want)}
+	case a.RelatesTo == "":
+		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
+			Msg: "response has no wsa:RelatesTo header (directly under the SOAP Header): it cannot be tied to this request (" + requestMessageID + ")"}
+	case a.RelatesTo != requestMessageID:
+		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
+			Msg: fmt.Sprintf("response relates to message %s, not to this request (%s)", a.RelatesTo, requestMessageID)}
+	}
 	if verified != nil {
 		verified()
-	}
-	if want := wire.ResponseAction(svc, op); m.Addressing.Action != "" && m.Addressing.Action != want {
-		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
-			Msg: fmt.Sprintf("response has wsa:Action %q, want %q", m.Addressing.Action, want)}
-	}
-	if requestMessageID != "" && m.Addressing.RelatesTo != "" && m.Addressing.RelatesTo != requestMessageID {
-		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
-			Msg: fmt.Sprintf("response relates to message %s, not to this request (%s)", m.Addressing.RelatesTo, requestMessageID)}
 	}
 	p := m.Payload()
 	if p == nil || p.Tag != op2response(op) || p.NamespaceURI() != wire.NS {
@@ -215,9 +341,20 @@ func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestM
 		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus,
 			Msg: fmt.Sprintf("response Body holds %s, want {%s}%s", got, wire.NS, op2response(op))}
 	}
+	target := out
+	if br, ok := out.(*berichtenResponse); ok {
+		// Pickup content (up to 20 MiB a message) is decoded straight from the verified
+		// tree and then dropped from it, so that re-serialising the payload and
+		// encoding/xml do not each make more copies of it.
+		contents, err := takeContents(p)
+		if err != nil {
+			return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus, Err: err, Msg: "cannot decode the response payload"}
+		}
+		br.contents, target = contents, &br.BerichtenResponse
+	}
 	x, err := m.PayloadXML()
 	if err == nil {
-		err = xml.Unmarshal(x, out)
+		err = xml.Unmarshal(x, target)
 	}
 	if err != nil {
 		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus, Err: err, Msg: "cannot decode the response payload"}

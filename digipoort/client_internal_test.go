@@ -54,11 +54,25 @@ func between(s, start, end string) string {
 
 const relaxed = 20 * 365 * 24 * time.Hour
 
+// timeCheckOff is the internal tolerance that skips the timestamp time check
+// (Config.InsecureSkipTimestampCheckForTests).
+const timeCheckOff time.Duration = -1
+
+// fixtureMessageID is the request MessageID the captured response relates to.
+const fixtureMessageID = "urn:uuid:de1dc4f7-98ab-4a03-90a5-e9efd20b1003"
+
+// useTransport makes every identity of c send through rt.
+func useTransport(c *Client, rt http.RoundTripper) {
+	for _, id := range c.ids {
+		id.http.Transport = rt
+	}
+}
+
 func TestFixtureDeliverResponse(t *testing.T) {
 	c := fixtureClient(t, relaxed)
 	data := testfixtures.Read(t, "fixtures/valid-deliver-response.xml")
 	var resp wire.AanleverResponse
-	if err := c.decodeResponse(wire.OpAanleveren, 200, data, "urn:uuid:de1dc4f7-98ab-4a03-90a5-e9efd20b1003", &resp, nil); err != nil {
+	if err := c.decodeResponse(wire.OpAanleveren, 200, data, fixtureMessageID, &resp, nil); err != nil {
 		t.Fatalf("valid fixture: %v", err)
 	}
 	got, err := deliverResponse(DeliverRequest{Aanleverkenmerk: "Happyflow"}, resp)
@@ -81,7 +95,7 @@ func TestFixtureDeliverResponse(t *testing.T) {
 	}
 	// Expected as the answer to another operation: refused.
 	var st wire.StatusResponse
-	if err := c.decodeResponse(wire.OpGetStatussenProces, 200, data, "", &st, nil); !IsFinal(err) {
+	if err := c.decodeResponse(wire.OpGetStatussenProces, 200, data, fixtureMessageID, &st, nil); !IsFinal(err) {
 		t.Errorf("aanleverResponse accepted as getStatussenProces answer: %v", err)
 	}
 }
@@ -99,7 +113,7 @@ func TestFixtureTamperedAndExpired(t *testing.T) {
 	if !IsFinal(err) || !errors.Is(err, wsse.ErrTimestamp) {
 		t.Fatalf("2021 timestamp under a strict tolerance: %v", err)
 	}
-	if err := fixtureClient(t, TimestampCheckDisabled).decodeResponse(wire.OpAanleveren, 200, valid, "", &resp, nil); err != nil {
+	if err := fixtureClient(t, timeCheckOff).decodeResponse(wire.OpAanleveren, 200, valid, fixtureMessageID, &resp, nil); err != nil {
 		t.Fatalf("timestamp check disabled: %v", err)
 	}
 	// Unsigned success response: strip the Security header.
@@ -262,7 +276,7 @@ func TestRequestsValidateAgainstXSD(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	c.http = &http.Client{Transport: rec}
+	useTransport(c, rec)
 	ctx := context.Background()
 	xbrl := testfixtures.Read(t, "fixtures/omzetbelasting-2021.xbrl")
 	id := Identity{Nummer: "001000044B37", Type: "Fi"}
@@ -366,7 +380,7 @@ func TestFieldLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	c.http = &http.Client{Transport: rec}
+	useTransport(c, rec)
 	ctx := context.Background()
 	ok := DeliverRequest{Berichtsoort: "Omzetbelasting", Aanleverkenmerk: "2026000123", Belanghebbende: Identity{Nummer: "001000044B37", Type: "Fi"},
 		Rol: "Bedrijf", MimeType: "text/xml", Bestandsnaam: "a.xbrl", Inhoud: []byte("x")}
@@ -452,12 +466,12 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		}
 	}
 	m := map[string]string{EnvURL: "https://x.example", EnvClientPFX: p.ClientPFX, EnvClientPFXPassword: p.ClientPFXPassword,
-		EnvCA: p.CA, EnvSigningCert: p.SigningCert, EnvTimestampTolerance: "off", EnvSignature: "rsa-sha256", EnvTimeout: "30s"}
+		EnvCA: p.CA, EnvSigningCert: p.SigningCert, EnvTimestampTolerance: "90s", EnvSignature: "rsa-sha256", EnvTimeout: "30s"}
 	cfg, err := ConfigFromLookup(lookup(m))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TimestampTolerance != TimestampCheckDisabled || cfg.SignatureAlgorithm != SignatureRSASHA256 || cfg.HTTPTimeout != 30*time.Second ||
+	if cfg.TimestampTolerance != 90*time.Second || cfg.SignatureAlgorithm != SignatureRSASHA256 || cfg.HTTPTimeout != 30*time.Second ||
 		cfg.ClientCertificate.Leaf == nil || len(cfg.SigningCertificates) != 1 {
 		t.Errorf("config %+v", cfg)
 	}
@@ -507,7 +521,7 @@ func FuzzParseResponse(f *testing.F) {
 			}
 		}
 	}
-	c := &Client{trust: wsse.TrustCertificates(trusted), tol: TimestampCheckDisabled, now: time.Now}
+	c := &Client{trust: wsse.TrustCertificates(trusted), tol: timeCheckOff, now: time.Now}
 	ops := []string{wire.OpAanleveren, wire.OpGetStatussenProces, wire.OpGetBerichtenKenmerk}
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
 		op := ops[int(sel)%len(ops)]
@@ -518,13 +532,13 @@ func FuzzParseResponse(f *testing.F) {
 		case wire.OpGetStatussenProces:
 			out = &wire.StatusResponse{}
 		default:
-			out = &wire.BerichtenResponse{}
+			out = &berichtenResponse{} // as Client.berichten decodes it: contents from the tree
 		}
 		status := 200
 		if sel&0x80 != 0 {
 			status = 500
 		}
-		err := c.decodeResponse(op, status, data, "", out, nil)
+		err := c.decodeResponse(op, status, data, "urn:uuid:0", out, nil)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || (e.Kind != Final && e.Kind != Transient) || e.Error() == "" {

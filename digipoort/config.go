@@ -1,14 +1,15 @@
 package digipoort
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,57 +34,111 @@ const (
 	// DefaultTimestampTolerance is the clock skew allowed when checking the
 	// Created/Expires of a response's security timestamp.
 	DefaultTimestampTolerance = 5 * time.Minute
-	// TimestampCheckDisabled as Config.TimestampTolerance switches the time check of
-	// response timestamps off (the timestamp must still be present and signed). Only
-	// for tests on captured responses.
-	TimestampCheckDisabled time.Duration = -1
+	// MaxTimestampTolerance bounds the tolerance the environment may set: Digipoort's
+	// timestamps expire ten minutes after they were made, and a tolerance of hours
+	// would let an old, captured response be replayed as if it were fresh.
+	MaxTimestampTolerance = time.Hour
 	// DefaultHTTPTimeout bounds one request/response exchange (a 20 MiB delivery
 	// included).
 	DefaultHTTPTimeout = 2 * time.Minute
 	// DefaultAutorisatieAdres is what every public WUS client sends as
 	// autorisatieAdres when no authorisation service (AuSP) is registered.
 	DefaultAutorisatieAdres = "http://geenausp.nl"
-	// DefaultMaxResponseBytes bounds the size of a response body (getBerichten can
-	// return several messages of up to 20 MiB each).
-	DefaultMaxResponseBytes = 256 << 20
+	// DefaultMaxResponseBytes bounds the response of every operation but pickup:
+	// deliver, status and list answers are kilobytes (a status list with validation
+	// details of a large return stays well under a megabyte), so 16 MiB is ample and
+	// keeps a misbehaving server from making the worker hold hundreds of MiB.
+	DefaultMaxResponseBytes = 16 << 20
+	// DefaultMaxPickupResponseBytes bounds a pickup response (getBerichten,
+	// getBerichtenKenmerk, …): a picked-up message may be up to 20 MiB (27 MiB as
+	// base64), and 64 MiB holds two of those. A larger answer is refused with the
+	// advice to narrow the time window or raise the bound; see MaxResponseBytes for
+	// what a response costs in memory.
+	DefaultMaxPickupResponseBytes = 64 << 20
 )
 
 // Environment variables read by ConfigFromEnv.
 const (
-	EnvURL                = "KOERIER_DIGIPOORT_URL"
-	EnvClientCert         = "KOERIER_DIGIPOORT_CLIENT_CERT"
-	EnvClientKey          = "KOERIER_DIGIPOORT_CLIENT_KEY"
-	EnvClientPFX          = "KOERIER_DIGIPOORT_CLIENT_PFX"
-	EnvClientPFXPassword  = "KOERIER_DIGIPOORT_CLIENT_PFX_PASSWORD"
+	EnvEnvironment         = "KOERIER_DIGIPOORT_ENVIRONMENT"
+	EnvURL                 = "KOERIER_DIGIPOORT_URL"
+	EnvAanleverURL         = "KOERIER_DIGIPOORT_AANLEVER_URL"
+	EnvStatusinformatieURL = "KOERIER_DIGIPOORT_STATUSINFORMATIE_URL"
+	EnvOphaalURL           = "KOERIER_DIGIPOORT_OPHAAL_URL"
+
+	EnvClientCert        = "KOERIER_DIGIPOORT_CLIENT_CERT"
+	EnvClientKey         = "KOERIER_DIGIPOORT_CLIENT_KEY"
+	EnvClientPFX         = "KOERIER_DIGIPOORT_CLIENT_PFX"
+	EnvClientPFXPassword = "KOERIER_DIGIPOORT_CLIENT_PFX_PASSWORD"
+
+	EnvClientCertNext        = "KOERIER_DIGIPOORT_CLIENT_CERT_NEXT"
+	EnvClientKeyNext         = "KOERIER_DIGIPOORT_CLIENT_KEY_NEXT"
+	EnvClientPFXNext         = "KOERIER_DIGIPOORT_CLIENT_PFX_NEXT"
+	EnvClientPFXPasswordNext = "KOERIER_DIGIPOORT_CLIENT_PFX_PASSWORD_NEXT"
+
 	EnvCA                 = "KOERIER_DIGIPOORT_CA"
 	EnvSigningCert        = "KOERIER_DIGIPOORT_SIGNING_CERT"
 	EnvTimestampTolerance = "KOERIER_DIGIPOORT_TIMESTAMP_TOLERANCE"
 	EnvSignature          = "KOERIER_DIGIPOORT_SIGNATURE"
 	EnvTimeout            = "KOERIER_DIGIPOORT_TIMEOUT"
 	EnvAutorisatieAdres   = "KOERIER_DIGIPOORT_AUTORISATIEADRES"
+	EnvMaxResponseMiB     = "KOERIER_DIGIPOORT_MAX_RESPONSE_MIB"
 )
+
+// EnvVariables lists every variable ConfigFromEnv reads (tests clear them all so that
+// a developer's own settings do not leak in).
+func EnvVariables() []string {
+	return []string{EnvEnvironment, EnvURL, EnvAanleverURL, EnvStatusinformatieURL, EnvOphaalURL,
+		EnvClientCert, EnvClientKey, EnvClientPFX, EnvClientPFXPassword,
+		EnvClientCertNext, EnvClientKeyNext, EnvClientPFXNext, EnvClientPFXPasswordNext,
+		EnvCA, EnvSigningCert, EnvTimestampTolerance, EnvSignature, EnvTimeout, EnvAutorisatieAdres, EnvMaxResponseMiB}
+}
+
+// endpointSettings names the ways to set the endpoints, for error messages.
+const endpointSettings = EnvEnvironment + " / " + EnvURL + " / the per-service URLs"
 
 // Config configures a Client.
 type Config struct {
-	// URL is the base URL of the WUS services, e.g.
-	// https://wus.preproductie.digipoort.logius.nl; the client appends
-	// /wus/2.0/{aanleverservice,statusinformatieservice,ophaalservice}/1.2.
+	// URL is a base URL of the WUS services, e.g. the simulator's
+	// https://127.0.0.1:8443; the client appends
+	// /wus/2.0/{aanleverservice,statusinformatieservice,ophaalservice}/1.2. Set either
+	// URL or Endpoints.
 	URL string
+	// Endpoints are the three service URLs (PresetEndpoints gives Logius'). Set
+	// either URL or Endpoints.
+	Endpoints Endpoints
 	// ClientCertificate is the PKIoverheid certificate and RSA key used for mutual
 	// TLS and to sign requests (Leaf must be set; the Load* helpers do).
 	ClientCertificate tls.Certificate
+	// NextClientCertificate is optional: a second client certificate for the
+	// switch-over to a renewed one. Of the two, each call uses the one that is valid
+	// at that moment and expires last — for TLS and for the signature alike — and never
+	// an expired or not yet valid one. Using the renewed certificate as soon as it is
+	// valid (rather than when the old one runs out) means a problem with it (say,
+	// Digipoort does not accept it: status 210) shows while the old one still works:
+	// removing the new one switches back.
+	NextClientCertificate tls.Certificate
 	// ServerCAs verifies Digipoort's TLS server certificate.
 	ServerCAs *x509.CertPool
+	// ServerCACertificates are the certificates in ServerCAs, when known (ConfigFromEnv
+	// fills them; New builds ServerCAs from them when ServerCAs is nil). With them an
+	// untrusted server certificate is explained: which CA the bundle lacks.
+	ServerCACertificates []*x509.Certificate
 	// SigningCertificates are trusted to sign responses: a response's signing
 	// certificate must be one of them (pinning) or chain to one that is a CA
 	// certificate. See wsse.TrustCertificates.
 	SigningCertificates []*x509.Certificate
 	// SignatureAlgorithm signs requests; zero means RSA-SHA1.
 	SignatureAlgorithm SignatureAlgorithm
-	// TimestampTolerance is the clock skew allowed on response timestamps; zero
-	// means DefaultTimestampTolerance, TimestampCheckDisabled (negative) switches the
-	// time check off.
+	// TimestampTolerance is the clock skew allowed on response timestamps; zero means
+	// DefaultTimestampTolerance. It cannot be negative: the check is never off in
+	// service (see InsecureSkipTimestampCheckForTests).
 	TimestampTolerance time.Duration
+	// InsecureSkipTimestampCheckForTests switches the time check of response
+	// timestamps off (the timestamp must still be present and signed). It exists for
+	// tests that verify captured responses whose timestamps expired long ago; in a
+	// service it would let a replayed old response pass as new. No environment
+	// variable sets it.
+	InsecureSkipTimestampCheckForTests bool
 	// HTTPTimeout bounds each call; zero means DefaultHTTPTimeout.
 	HTTPTimeout time.Duration
 	// AutorisatieAdres is sent as autorisatieAdres in every request; empty means
@@ -91,28 +146,62 @@ type Config struct {
 	// when the requester is not the belanghebbende (role Intermediair), and every
 	// public WUS client sends http://geenausp.nl ("no AuSP") on every call.
 	AutorisatieAdres string
-	// MaxResponseBytes bounds a response body; zero means DefaultMaxResponseBytes.
+	// MaxResponseBytes bounds a response body of any operation; zero means the
+	// defaults per operation (DefaultMaxResponseBytes, DefaultMaxPickupResponseBytes).
+	// A verified response of n bytes costs the client 5 to 7 times n of heap at its
+	// peak (the bytes, kept as evidence; the parsed tree; the canonical form the
+	// signature is checked on, built in a growing buffer); see
+	// BenchmarkResponseMemory.
 	MaxResponseBytes int64
 	// Logger receives one debug line per call (operation, status, duration; never
-	// message content or key material). Nil discards.
+	// message content or key material) and an info line when the client certificate
+	// in use changes. Nil discards.
 	Logger logrus.FieldLogger
-	// Now is the clock for request and response timestamps; nil means time.Now.
+	// Now is the clock for request and response timestamps and for choosing the
+	// client certificate; nil means time.Now.
 	Now func() time.Time
+
+	// sources name where ConfigFromEnv read each certificate from, for the
+	// certificate listing.
+	sources certSources
 }
 
-// ConfigFromEnv reads the client configuration from the environment:
+type certSources struct {
+	client, next, signing string
+}
+
+// ConfigFromEnv reads the client configuration from the environment.
 //
-//	KOERIER_DIGIPOORT_URL                  base URL (https://…), required
+// Endpoints — exactly one of the three ways (setting two is an error, so that it is
+// never unclear which one wins):
+//
+//	KOERIER_DIGIPOORT_ENVIRONMENT          production, preproduction or conformance (Logius' published URLs)
+//	KOERIER_DIGIPOORT_URL                  a base URL (https://…) under which the client appends /wus/2.0/<service>/1.2,
+//	                                       as the simulator and docker-compose use it
+//	KOERIER_DIGIPOORT_AANLEVER_URL         } the three service URLs, all three: a service left out
+//	KOERIER_DIGIPOORT_STATUSINFORMATIE_URL } would otherwise silently go to another environment
+//	KOERIER_DIGIPOORT_OPHAAL_URL           }
+//
+// Certificates (PEM or DER where a file holds certificates only):
+//
 //	KOERIER_DIGIPOORT_CLIENT_CERT          PEM client certificate (chain) file  } one of the
 //	KOERIER_DIGIPOORT_CLIENT_KEY           PEM private key file                 } two pairs
 //	KOERIER_DIGIPOORT_CLIENT_PFX           PKCS#12/PFX file with cert and key   } is
 //	KOERIER_DIGIPOORT_CLIENT_PFX_PASSWORD  its password                         } required
-//	KOERIER_DIGIPOORT_CA                   PEM CA bundle for Digipoort's TLS server certificate, required
-//	KOERIER_DIGIPOORT_SIGNING_CERT         PEM certificate(s) trusted to sign responses, required
-//	KOERIER_DIGIPOORT_TIMESTAMP_TOLERANCE  Go duration (default 5m); "off" disables the time check
+//	KOERIER_DIGIPOORT_CLIENT_CERT_NEXT, _CLIENT_KEY_NEXT, or _CLIENT_PFX_NEXT, _CLIENT_PFX_PASSWORD_NEXT
+//	                                       optional second client certificate for the switch-over to a renewed one:
+//	                                       each call uses the valid one that expires last (Config.NextClientCertificate)
+//	KOERIER_DIGIPOORT_CA                   CA bundle for Digipoort's TLS server certificate, required; it must hold the
+//	                                       intermediate CA certificates as well as the root
+//	KOERIER_DIGIPOORT_SIGNING_CERT         certificate(s) trusted to sign responses, required
+//
+// Other settings:
+//
+//	KOERIER_DIGIPOORT_TIMESTAMP_TOLERANCE  positive Go duration, at most 1h (default 5m); the check cannot be switched off
 //	KOERIER_DIGIPOORT_SIGNATURE            rsa-sha1 (default) or rsa-sha256
 //	KOERIER_DIGIPOORT_TIMEOUT              Go duration per call (default 2m)
 //	KOERIER_DIGIPOORT_AUTORISATIEADRES     autorisatieAdres sent with every request (default http://geenausp.nl)
+//	KOERIER_DIGIPOORT_MAX_RESPONSE_MIB     bound on any response in MiB (default 16 per call, 64 for pickup)
 //
 // Every problem is reported (on one line, separated by "; "), each naming the
 // variable and what belongs in it.
@@ -128,67 +217,52 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	cfg.URL = get(EnvURL)
-	if cfg.URL == "" {
-		bad("%s is not set: put the base URL of Digipoort's WUS services in it, e.g. https://wus.preproductie.digipoort.logius.nl "+
-			"(the simulator prints its own)", EnvURL)
-	} else if err := checkURL(cfg.URL); err != nil {
-		bad("%s=%q: %v", EnvURL, cfg.URL, err)
-	}
+	endpointsFromEnv(get, &cfg, bad)
 
-	certFile, keyFile, pfxFile := get(EnvClientCert), get(EnvClientKey), get(EnvClientPFX)
-	pfxPassword, _ := lookup(EnvClientPFXPassword)
-	switch {
-	case pfxFile != "" && (certFile != "" || keyFile != ""):
-		bad("both %s and %s/%s are set: configure the client certificate either as PFX or as PEM files, not both",
-			EnvClientPFX, EnvClientCert, EnvClientKey)
-	case pfxFile != "":
-		c, err := LoadClientCertificatePFX(pfxFile, pfxPassword)
-		if err != nil {
-			bad("%s=%s: %v (put the PKCS#12/PFX file holding the client certificate and its key in it, and its password in %s)",
-				EnvClientPFX, pfxFile, err, EnvClientPFXPassword)
-		}
-		cfg.ClientCertificate = c
-	case certFile != "" && keyFile != "":
-		c, err := LoadClientCertificatePEM(certFile, keyFile)
-		if err != nil {
-			bad("%s=%s, %s=%s: %v (put the PEM client certificate in the first and its PEM private key in the second)",
-				EnvClientCert, certFile, EnvClientKey, keyFile, err)
-		}
-		cfg.ClientCertificate = c
-	case certFile != "":
-		bad("%s is set but %s is not: put the PEM file with the client certificate's private key in it", EnvClientCert, EnvClientKey)
-	case keyFile != "":
-		bad("%s is set but %s is not: put the PEM file with the client certificate in it", EnvClientKey, EnvClientCert)
-	default:
+	var ok bool
+	cfg.ClientCertificate, cfg.sources.client, ok = clientCertFromEnv(get, lookup, "", bad)
+	if !ok && cfg.sources.client == "" {
 		bad("no client certificate: set %s and %s (PEM certificate and key files) or %s and %s (PKCS#12/PFX file and its password)",
 			EnvClientCert, EnvClientKey, EnvClientPFX, EnvClientPFXPassword)
 	}
+	cfg.NextClientCertificate, cfg.sources.next, _ = clientCertFromEnv(get, lookup, "_NEXT", bad)
+	if sameCertificate(cfg.ClientCertificate.Leaf, cfg.NextClientCertificate.Leaf) {
+		bad("%s and %s hold the same certificate: put the renewed certificate in the _NEXT variables, or unset them",
+			cfg.sources.client, cfg.sources.next)
+	}
 
 	if f := get(EnvCA); f == "" {
-		bad("%s is not set: put the PEM bundle of the CA certificate(s) that issued Digipoort's TLS server certificate in it", EnvCA)
-	} else if pool, err := LoadCertPool(f); err != nil {
-		bad("%s=%s: %v (it must hold the PEM CA certificate(s) that issued Digipoort's TLS server certificate)", EnvCA, f, err)
+		bad("%s is not set: put the bundle of the CA certificates that issued Digipoort's TLS server certificate in it "+
+			"(the intermediate CAs as well as the root)", EnvCA)
+	} else if certs, err := LoadCertificates(f); err != nil {
+		bad("%s=%s: %v (it must hold the CA certificates, PEM or DER, that issued Digipoort's TLS server certificate)", EnvCA, f, err)
 	} else {
-		cfg.ServerCAs = pool
+		cfg.ServerCACertificates = certs
+		cfg.ServerCAs = poolOf(certs)
 	}
 
 	if f := get(EnvSigningCert); f == "" {
-		bad("%s is not set: put the PEM certificate(s) Digipoort signs its responses with in it", EnvSigningCert)
+		bad("%s is not set: put the certificate(s) Digipoort signs its responses with in it (PEM or DER)", EnvSigningCert)
 	} else if certs, err := LoadCertificates(f); err != nil {
-		bad("%s=%s: %v (it must hold the PEM certificate(s) Digipoort signs its responses with)", EnvSigningCert, f, err)
+		bad("%s=%s: %v (it must hold the certificate(s), PEM or DER, Digipoort signs its responses with)", EnvSigningCert, f, err)
 	} else {
 		cfg.SigningCertificates = certs
+		cfg.sources.signing = EnvSigningCert + "=" + f
 	}
 
 	if v := get(EnvTimestampTolerance); v != "" {
-		if strings.EqualFold(v, "off") || strings.EqualFold(v, "disabled") {
-			cfg.TimestampTolerance = TimestampCheckDisabled
-		} else if d, err := time.ParseDuration(v); err != nil {
-			bad("%s=%q is not a Go duration: use e.g. 5m or 30s (or \"off\" to disable the time check)", EnvTimestampTolerance, v)
-		} else if d < 0 {
-			cfg.TimestampTolerance = TimestampCheckDisabled
-		} else {
+		d, err := time.ParseDuration(v)
+		switch {
+		case strings.EqualFold(v, "off") || strings.EqualFold(v, "disabled") || (err == nil && d <= 0):
+			bad("%s=%q: the timestamp check of responses cannot be switched off or made zero or negative: without it a captured old "+
+				"response could be replayed as a new one; set a positive duration such as 5m (the default), or fix this machine's clock "+
+				"if responses are refused for their timestamp", EnvTimestampTolerance, v)
+		case err != nil:
+			bad("%s=%q is not a Go duration: use e.g. 5m or 30s", EnvTimestampTolerance, v)
+		case d > MaxTimestampTolerance:
+			bad("%s=%q is more than %s: so large a tolerance lets old responses pass as fresh; use at most %s and fix this machine's clock "+
+				"if responses are refused for their timestamp", EnvTimestampTolerance, v, MaxTimestampTolerance, MaxTimestampTolerance)
+		default:
 			cfg.TimestampTolerance = d
 		}
 	}
@@ -206,6 +280,13 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		}
 		cfg.HTTPTimeout = d
 	}
+	if v := get(EnvMaxResponseMiB); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1024 {
+			bad("%s=%q: give a whole number of MiB between 1 and 1024 (unset: 16 for every call, 64 for pickup)", EnvMaxResponseMiB, v)
+		}
+		cfg.MaxResponseBytes = int64(n) << 20
+	}
 	cfg.AutorisatieAdres = get(EnvAutorisatieAdres)
 	if len(problems) > 0 {
 		// One line, so that it reads well in a log and as a command-line error.
@@ -214,18 +295,90 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	return cfg, nil
 }
 
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
+// endpointsFromEnv applies the one endpoint setting that is set.
+func endpointsFromEnv(get func(string) string, cfg *Config, bad func(string, ...any)) {
+	env, base := get(EnvEnvironment), get(EnvURL)
+	svc := [3]string{get(EnvAanleverURL), get(EnvStatusinformatieURL), get(EnvOphaalURL)}
+	svcNames := [3]string{EnvAanleverURL, EnvStatusinformatieURL, EnvOphaalURL}
+	var set []string
+	if env != "" {
+		set = append(set, EnvEnvironment)
 	}
-	if u.Scheme != "https" || u.Host == "" {
-		return errors.New("must be an https:// URL (Digipoort requires mutual TLS)")
+	if base != "" {
+		set = append(set, EnvURL)
 	}
-	if strings.Contains(u.Path, "/wus/") {
-		return errors.New("give the base URL only (without /wus/2.0/…); the client adds the service paths")
+	for i, v := range svc {
+		if v != "" {
+			set = append(set, svcNames[i])
+		}
 	}
-	return nil
+	ways := "set exactly one of: " + EnvEnvironment + " (" + strings.Join(Environments(), ", ") + "), " + EnvURL +
+		" (a base URL, such as the one the simulator prints), or all three of " + strings.Join(svcNames[:], ", ") + " (one URL per service)"
+	switch {
+	case len(set) == 0:
+		bad("no Digipoort endpoint: %s", ways)
+	case env != "" && len(set) > 1, base != "" && len(set) > 1:
+		bad("conflicting Digipoort endpoint settings %s: %s, and unset the others", strings.Join(set, ", "), ways)
+	case env != "":
+		e, err := PresetEndpoints(env)
+		if err != nil {
+			bad("%s=%q: %v", EnvEnvironment, env, err)
+		}
+		cfg.Endpoints = e
+	case base != "":
+		if err := checkBaseURL(base); err != nil {
+			bad("%s=%q: %v", EnvURL, base, err)
+		}
+		cfg.URL = base
+	default:
+		e := Endpoints{Aanlever: svc[0], Statusinformatie: svc[1], Ophaal: svc[2]}
+		if err := e.check(svcNames); err != nil {
+			bad("%s (or use %s or %s instead)", oneLineErr(err), EnvEnvironment, EnvURL)
+		}
+		cfg.Endpoints = e
+	}
+}
+
+// clientCertFromEnv reads one client certificate slot (suffix "" or "_NEXT"). It
+// returns the certificate, where it came from ("" when the slot is empty) and whether
+// it loaded.
+func clientCertFromEnv(get func(string) string, lookup func(string) (string, bool), suffix string,
+	bad func(string, ...any)) (tls.Certificate, string, bool) {
+	eCert, eKey, ePFX, ePass := EnvClientCert+suffix, EnvClientKey+suffix, EnvClientPFX+suffix, EnvClientPFXPassword+suffix
+	certFile, keyFile, pfxFile := get(eCert), get(eKey), get(ePFX)
+	pfxPassword, _ := lookup(ePass)
+	switch {
+	case pfxFile != "" && (certFile != "" || keyFile != ""):
+		bad("both %s and %s/%s are set: configure the client certificate either as PFX or as PEM files, not both", ePFX, eCert, eKey)
+		return tls.Certificate{}, ePFX, false
+	case pfxFile != "":
+		c, err := LoadClientCertificatePFX(pfxFile, pfxPassword)
+		if err != nil {
+			bad("%s=%s: %v (put the PKCS#12/PFX file holding the client certificate and its key in it, and its password in %s)",
+				ePFX, pfxFile, err, ePass)
+			return c, ePFX, false
+		}
+		return c, ePFX + "=" + pfxFile, true
+	case certFile != "" && keyFile != "":
+		c, err := LoadClientCertificatePEM(certFile, keyFile)
+		if err != nil {
+			bad("%s=%s, %s=%s: %v (put the PEM client certificate in the first and its PEM private key in the second)",
+				eCert, certFile, eKey, keyFile, err)
+			return c, eCert, false
+		}
+		return c, eCert + "=" + certFile, true
+	case certFile != "":
+		bad("%s is set but %s is not: put the PEM file with the client certificate's private key in it", eCert, eKey)
+		return tls.Certificate{}, eCert, false
+	case keyFile != "":
+		bad("%s is set but %s is not: put the PEM file with the client certificate in it", eKey, eCert)
+		return tls.Certificate{}, eKey, false
+	}
+	return tls.Certificate{}, "", false
+}
+
+func oneLineErr(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
 
 // LoadClientCertificatePEM loads a PEM certificate (chain) and its PEM private key.
@@ -272,11 +425,25 @@ func finishClientCert(c tls.Certificate) (tls.Certificate, error) {
 	return c, nil
 }
 
-// LoadCertificates reads every CERTIFICATE block of a PEM file.
+// LoadCertificates reads the certificates of a file in either encoding Logius and
+// the CAs hand them out in: PEM (every CERTIFICATE block) or DER (one certificate, or
+// several concatenated, as a .cer/.crt file holds them).
 func LoadCertificates(file string) ([]*x509.Certificate, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
+	}
+	return ParseCertificates(data)
+}
+
+// ParseCertificates is LoadCertificates on bytes.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	if !bytes.Contains(data, []byte("-----BEGIN")) {
+		certs, err := x509.ParseCertificates(data)
+		if err != nil || len(certs) == 0 {
+			return nil, fmt.Errorf("neither PEM nor DER X.509 certificates (DER: %v)", err)
+		}
+		return certs, nil
 	}
 	var certs []*x509.Certificate
 	for {
@@ -295,39 +462,66 @@ func LoadCertificates(file string) ([]*x509.Certificate, error) {
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
-		return nil, errors.New("no PEM CERTIFICATE in the file")
+		return nil, errors.New("no PEM CERTIFICATE block in the file")
 	}
 	return certs, nil
 }
 
-// LoadCertPool reads a PEM CA bundle into a pool.
+// LoadCertPool reads a CA bundle (PEM or DER) into a pool.
 func LoadCertPool(file string) (*x509.CertPool, error) {
 	certs, err := LoadCertificates(file)
 	if err != nil {
 		return nil, err
 	}
+	return poolOf(certs), nil
+}
+
+func poolOf(certs []*x509.Certificate) *x509.CertPool {
 	pool := x509.NewCertPool()
 	for _, c := range certs {
 		pool.AddCert(c)
 	}
-	return pool, nil
+	return pool
 }
 
 func (c Config) check() error {
 	var errs []error
-	if err := checkURL(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("URL %q: %w", c.URL, err))
+	switch {
+	case c.URL != "" && !c.Endpoints.IsZero():
+		errs = append(errs, errors.New("both URL and Endpoints are set: set one (URL is a base URL, Endpoints one URL per service)"))
+	case c.URL != "":
+		if err := checkBaseURL(c.URL); err != nil {
+			errs = append(errs, fmt.Errorf("URL %q: %w", c.URL, err))
+		}
+	case c.Endpoints.IsZero():
+		errs = append(errs, errors.New("no endpoint: set URL (a base URL) or Endpoints (PresetEndpoints gives Logius')"))
+	default:
+		if err := c.Endpoints.check([3]string{"Endpoints.Aanlever", "Endpoints.Statusinformatie", "Endpoints.Ophaal"}); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if c.ClientCertificate.Leaf == nil || c.ClientCertificate.PrivateKey == nil {
-		errs = append(errs, errors.New("ClientCertificate needs a certificate (Leaf) and its private key"))
-	} else if _, ok := c.ClientCertificate.PrivateKey.(*rsa.PrivateKey); !ok {
-		errs = append(errs, fmt.Errorf("ClientCertificate key is a %T; an RSA key is needed", c.ClientCertificate.PrivateKey))
+	for i, cc := range []tls.Certificate{c.ClientCertificate, c.NextClientCertificate} {
+		name := [2]string{"ClientCertificate", "NextClientCertificate"}[i]
+		switch {
+		case i == 1 && cc.Leaf == nil && cc.PrivateKey == nil && len(cc.Certificate) == 0:
+			// No second certificate: fine.
+		case cc.Leaf == nil || cc.PrivateKey == nil:
+			errs = append(errs, fmt.Errorf("%s needs a certificate (Leaf) and its private key", name))
+		default:
+			if _, ok := cc.PrivateKey.(*rsa.PrivateKey); !ok {
+				errs = append(errs, fmt.Errorf("%s key is a %T; an RSA key is needed", name, cc.PrivateKey))
+			}
+		}
 	}
-	if c.ServerCAs == nil {
+	if c.ServerCAs == nil && len(c.ServerCACertificates) == 0 {
 		errs = append(errs, errors.New("ServerCAs is nil: configure the CA bundle that verifies Digipoort's server certificate"))
 	}
 	if len(c.SigningCertificates) == 0 {
 		errs = append(errs, errors.New("SigningCertificates is empty: configure the certificate(s) Digipoort signs responses with"))
+	}
+	if c.TimestampTolerance < 0 {
+		errs = append(errs, errors.New("TimestampTolerance is negative: the timestamp check cannot be switched off that way "+
+			"(tests on captured responses set InsecureSkipTimestampCheckForTests)"))
 	}
 	if _, err := wsse.ParseAlgorithm(string(c.algorithm())); err != nil {
 		errs = append(errs, err)
@@ -338,9 +532,28 @@ func (c Config) check() error {
 	return nil
 }
 
+// endpoints resolves URL or Endpoints (after check).
+func (c Config) endpoints() Endpoints {
+	if c.URL != "" {
+		e, _ := BaseURLEndpoints(c.URL)
+		return e
+	}
+	return c.Endpoints
+}
+
 func (c Config) algorithm() SignatureAlgorithm {
 	if c.SignatureAlgorithm == "" {
 		return SignatureRSASHA1
 	}
 	return c.SignatureAlgorithm
+}
+
+// clientCertificates are the configured client certificates with where they came
+// from.
+func (c Config) clientCertificates() []namedCert {
+	out := []namedCert{{cert: c.ClientCertificate, role: RoleClient, source: c.sources.client}}
+	if c.NextClientCertificate.Leaf != nil {
+		out = append(out, namedCert{cert: c.NextClientCertificate, role: RoleClientNext, source: c.sources.next})
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package digipoort
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -133,6 +134,16 @@ func newError(op string, kind Kind, msg string, cause error) *Error {
 	return &Error{Op: op, Kind: kind, Msg: msg, Err: cause}
 }
 
+// transportError classifies an error from the HTTP round trip, explaining an
+// untrusted server certificate from the configured CA bundle.
+func (c *Client) transportError(op string, ctx context.Context, err error) *Error {
+	e := transportError(op, ctx, err, c.timeout.String())
+	if hint := untrustedServerHint(err, c.caCerts); hint != "" && e.Kind == Final {
+		e.Msg = hint
+	}
+	return e
+}
+
 // transportError classifies an error from the HTTP round trip.
 func transportError(op string, ctx context.Context, err error, timeout string) *Error {
 	var (
@@ -153,18 +164,81 @@ func transportError(op string, ctx context.Context, err error, timeout string) *
 	case ctx.Err() != nil:
 		return newError(op, Transient, "the call was cancelled or its deadline passed"+afterwards, err)
 	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verifyErr):
-		return newError(op, Final, "the TLS certificate of the Digipoort server is not trusted: check KOERIER_DIGIPOORT_CA "+
-			"(the CA bundle that issued Digipoort's server certificate) and KOERIER_DIGIPOORT_URL", err)
+		return newError(op, Final, "the TLS certificate of the Digipoort server is not trusted: check "+EnvCA+
+			" (the CA bundle that issued Digipoort's server certificate, intermediates included) and "+endpointSettings, err)
 	case errors.As(err, &alert):
 		return newError(op, Final, "the Digipoort server broke off the TLS handshake; usually it does not accept the client "+
-			"certificate: check KOERIER_DIGIPOORT_CLIENT_CERT/KOERIER_DIGIPOORT_CLIENT_PFX (valid, PKIoverheid, known to Digipoort)", err)
+			"certificate: check "+EnvClientCert+"/"+EnvClientPFX+" (valid, PKIoverheid, known to Digipoort)", err)
 	case errors.As(err, &recordErr):
-		return newError(op, Final, "the server at KOERIER_DIGIPOORT_URL does not speak TLS; check the URL", err)
+		return newError(op, Final, "the server does not speak TLS; check "+endpointSettings, err)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return newError(op, Transient, "no answer from Digipoort within "+timeout+afterwards, err)
 	}
 	return newError(op, Transient, "network error talking to Digipoort; retry later"+afterwards, err)
 }
+
+// untrustedServerHint explains an "unknown authority" TLS failure: the CA that issued
+// the last certificate the server sent is not in the bundle. The usual cause is a
+// bundle with only the root: PKIoverheid server certificates are issued by an
+// intermediate CA below the Staat der Nederlanden root, and a server that does not
+// send that intermediate can only be verified when the bundle holds it. bundle may be
+// nil (a Config built in code without ServerCACertificates).
+func untrustedServerHint(err error, bundle []*x509.Certificate) string {
+	var verr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &verr) || len(verr.UnverifiedCertificates) == 0 || !errors.As(verr.Err, &unknown) {
+		return ""
+	}
+	chain := verr.UnverifiedCertificates
+	leaf, top := chain[0], chain[0]
+	for range chain { // follow the chain the server sent as far as it goes
+		next := issuerIn(chain, top)
+		if next == nil || next == top {
+			break
+		}
+		top = next
+	}
+	held := make([]string, 0, len(bundle))
+	for _, b := range bundle {
+		held = append(held, fmt.Sprintf("%q", b.Subject.CommonName))
+	}
+	holds := ""
+	if len(bundle) > 0 {
+		if len(held) > 6 {
+			held = append(held[:6], "…")
+		}
+		holds = " (it holds " + strings.Join(held, ", ") + ")"
+	}
+	if bytes.Equal(top.RawIssuer, top.RawSubject) {
+		return fmt.Sprintf("the TLS certificate of the Digipoort server (%s) chains to the root %s, which is not in %s%s: put that root and "+
+			"the intermediate CA certificates below it in the bundle", name(leaf), name(top), EnvCA, holds)
+	}
+	for _, b := range bundle {
+		if bytes.Equal(b.RawSubject, top.RawIssuer) {
+			return fmt.Sprintf("the TLS certificate of the Digipoort server (%s) is issued by %s, and %s holds a certificate of that name, but not "+
+				"the one that signed it (a renewed CA with a new key?): put the current %s certificate in the bundle", name(leaf), issuerName(top), EnvCA,
+				issuerName(top))
+		}
+	}
+	return fmt.Sprintf("the TLS certificate of the Digipoort server (%s) is issued by %s, which is neither in %s%s nor sent by the server: "+
+		"the bundle must hold the intermediate CA certificates as well as the root: add the certificate of %s (and of any CA between it "+
+		"and the root)",
+		name(leaf), issuerName(top), EnvCA, holds, issuerName(top))
+}
+
+// issuerIn returns the certificate in chain that issued c.
+func issuerIn(chain []*x509.Certificate, c *x509.Certificate) *x509.Certificate {
+	for _, cand := range chain {
+		if cand != c && bytes.Equal(cand.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(cand) == nil {
+			return cand
+		}
+	}
+	return nil
+}
+
+func name(c *x509.Certificate) string { return fmt.Sprintf("%q", c.Subject.String()) }
+
+func issuerName(c *x509.Certificate) string { return fmt.Sprintf("%q", c.Issuer.String()) }
 
 func faultError(op string, httpStatus int, codeLocal, faultString, foutcode, foutbeschrijving string) *Error {
 	e := &Error{Op: op, HTTPStatus: httpStatus, Foutcode: foutcode, Foutbeschrijving: foutbeschrijving}

@@ -3,8 +3,12 @@ package digipoort
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/beevik/etree"
 
 	"koerier/digipoort/internal/wire"
 )
@@ -226,40 +230,150 @@ func (c *Client) Berichten(ctx context.Context, id Identity, berichtsoort string
 	return c.berichten(ctx, op, &req)
 }
 
+// berichtenResponse is a pickup answer whose message contents are decoded from the
+// verified envelope by takeContents, in document order, rather than by encoding/xml.
+type berichtenResponse struct {
+	wire.BerichtenResponse
+	contents [][]byte
+}
+
 func (c *Client) berichten(ctx context.Context, op string, req any) ([]Bericht, error) {
-	var resp wire.BerichtenResponse
+	var resp berichtenResponse
 	if err := c.call(ctx, op, req, &resp); err != nil {
 		return nil, err
 	}
 	if resp.Return.XMLName.Local != op+"Return" {
 		return nil, &Error{Op: op, Kind: Final, Msg: fmt.Sprintf("response lacks %sReturn", op)}
 	}
+	if len(resp.contents) != len(resp.Return.Resultaat) {
+		return nil, &Error{Op: op, Kind: Final, Msg: fmt.Sprintf("response holds %d messages but %d contents", len(resp.Return.Resultaat), len(resp.contents))}
+	}
 	out := make([]Bericht, 0, len(resp.Return.Resultaat))
-	for _, r := range resp.Return.Resultaat {
-		inhoud, err := decodeBase64(r.BerichtInhoud.Inhoud)
-		if err != nil {
-			return nil, &Error{Op: op, Kind: Final, Err: err, Msg: "message " + r.Berichtkenmerk + " has content that is not base64"}
-		}
+	for i, r := range resp.Return.Resultaat {
 		out = append(out, Bericht{
 			Kenmerk: r.Kenmerk, Berichtsoort: r.Berichtsoort, Berichtkenmerk: r.Berichtkenmerk,
 			Aanleverkenmerk: r.Aanleverkenmerk, Aangeleverd: r.TijdstempelAangeleverd.Time,
 			Belanghebbende: fromWire(r.IdentiteitBelanghebbende), Rol: r.RolBelanghebbende,
-			MimeType: r.BerichtInhoud.MimeType, Bestandsnaam: r.BerichtInhoud.Bestandsnaam, Inhoud: inhoud,
+			MimeType: r.BerichtInhoud.MimeType, Bestandsnaam: r.BerichtInhoud.Bestandsnaam, Inhoud: resp.contents[i],
 		})
 	}
 	return out, nil
 }
 
-func decodeBase64(s string) ([]byte, error) {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-		default:
-			b = append(b, s[i])
+// takeContents decodes the base64 inhoud of every BerichtResultaat in a pickup
+// payload (matched by local name, as encoding/xml matches the wire struct) and empties
+// it in the tree. A message without inhoud gets nil content.
+func takeContents(payload *etree.Element) ([][]byte, error) {
+	returns := payload.ChildElements()
+	switch {
+	case len(returns) == 0:
+		return nil, nil // the caller reports the missing …Return
+	case len(returns) > 1:
+		return nil, fmt.Errorf("%s holds %d elements; want one …Return", payload.Tag, len(returns))
+	}
+	var out [][]byte
+	for _, r := range returns[0].ChildElements() {
+		if r.Tag != "BerichtResultaat" {
+			continue
+		}
+		var inhoud *etree.Element
+		if bi := onlyChildTagged(r, "berichtInhoud"); bi != nil {
+			inhoud = onlyChildTagged(bi, "inhoud")
+		}
+		if inhoud == nil {
+			out = append(out, nil)
+			continue
+		}
+		var chunks []string
+		for _, t := range inhoud.Child {
+			switch t := t.(type) {
+			case *etree.CharData:
+				chunks = append(chunks, t.Data)
+			case *etree.Element:
+				return nil, fmt.Errorf("message %d: inhoud holds an element; want base64 text", len(out)+1)
+			}
+		}
+		b, err := decodeBase64(chunks...)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: inhoud is not base64: %w", len(out)+1, err)
+		}
+		inhoud.SetText("")
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func onlyChildTagged(el *etree.Element, tag string) *etree.Element {
+	var found *etree.Element
+	for _, c := range el.ChildElements() {
+		if c.Tag == tag {
+			if found != nil {
+				return nil
+			}
+			found = c
 		}
 	}
-	return base64.StdEncoding.AppendDecode(nil, b)
+	return found
+}
+
+// decodeBase64 decodes base64 text that may be split into chunks and broken by white
+// space (line breaks every 76 characters are common), into one buffer of the decoded
+// size: no stripped copy of the text is made.
+func decodeBase64(chunks ...string) ([]byte, error) {
+	n := 0
+	for _, s := range chunks {
+		for i := 0; i < len(s); i++ {
+			if !isSpace(s[i]) {
+				n++
+			}
+		}
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(n))
+	r := base64.NewDecoder(base64.StdEncoding, &spaceSkipper{chunks: chunks})
+	got, err := io.ReadFull(r, out)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return out[:got:got], nil // padding: fewer bytes than DecodedLen
+	case err != nil:
+		return nil, err
+	}
+	var one [1]byte
+	if k, err := r.Read(one[:]); k != 0 || !errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("more data than the text holds")
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// spaceSkipper reads the chunks without their white space.
+type spaceSkipper struct {
+	chunks []string
+	pos    int
+}
+
+func (s *spaceSkipper) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && len(s.chunks) > 0 {
+		c := s.chunks[0]
+		for s.pos < len(c) && n < len(p) {
+			if b := c[s.pos]; !isSpace(b) {
+				p[n] = b
+				n++
+			}
+			s.pos++
+		}
+		if s.pos == len(c) {
+			s.chunks, s.pos = s.chunks[1:], 0
+		}
+	}
+	if n == 0 && len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // Candidate is a delivery process Digipoort has for a berichtsoort and belanghebbende

@@ -18,13 +18,17 @@ import (
 
 // newDigipoortCmd groups commands that talk to Digipoort directly, with the client
 // configuration from KOERIER_DIGIPOORT_* (see digipoort.ConfigFromEnv). They need
-// neither Postgres nor Temporal.
+// neither Postgres nor Temporal, except `proof`, which reads the responses Koerier
+// kept from Postgres.
 func newDigipoortCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "digipoort",
 		Short: "Ask Digipoort directly (configured by the KOERIER_DIGIPOORT_* variables)",
 	}
 	cmd.AddCommand(newDigipoortStatusCmd())
+	cmd.AddCommand(newDigipoortCertificatesCmd())
+	cmd.AddCommand(newDigipoortVerifyCmd(), newDigipoortProofCmd()) // proof.go: proof of filing
+	cmd.AddCommand(newDigipoortDeliverCmd(), newDigipoortConformanceCmd())
 	return cmd
 }
 
@@ -89,9 +93,9 @@ Digipoort's order, then the status Koerier derives from them (the highest one).`
 			// Status 210 is an answer, not a failure of this command: print it, and say
 			// on stderr what to do.
 			out := digipoortStatusJSON{Kenmerk: kenmerk, Statuses: []digipoortStatusLine{}}
-			codes := make([]string, 0, len(statuses))
+			codes := make([]domain.StatusCode, 0, len(statuses))
 			for _, s := range statuses {
-				codes = append(codes, s.Code)
+				codes = append(codes, domain.StatusCode{Code: s.Code, Foutcode: s.ErrorCode})
 				out.Statuses = append(out.Statuses, digipoortStatusLine{Code: s.Code, Time: s.Time, Description: s.Description,
 					ErrorCode: s.ErrorCode, ErrorDescription: s.ErrorDescription, Details: s.Details})
 			}
@@ -148,7 +152,8 @@ func printDigipoortStatuses(w io.Writer, out digipoortStatusJSON, onlyNew bool) 
 	}
 	fmt.Fprintf(w, "derived status: %s (%s)\n", out.DerivedStatus, out.DerivedStatus.Label())
 	if n := len(out.Statuses); n > 0 {
-		if info := domain.InterpretCode(out.Statuses[n-1].Code); info.Advice != "" {
+		last := out.Statuses[n-1]
+		if info := domain.InterpretStatus(last.Code, last.ErrorCode); info.Advice != "" {
 			fmt.Fprintf(w, "advice: %s\n", info.Advice)
 		}
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package digipoort
+
+const raceDetector = false
