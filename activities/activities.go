@@ -37,6 +37,7 @@ type Digipoort interface {
 type Store interface {
 	declarationStore
 	sendReceiveStore
+	proofStore
 	Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error)
 }
 
@@ -87,6 +88,9 @@ type Config struct {
 	// Parallel bounds concurrent Digipoort calls and signals within one activity; 0
 	// means no bound.
 	Parallel int
+	// Certificates reports the configured Digipoort certificates and the expiry
+	// warnings due (digipoort.Client.Certificates); nil on a worker without a client.
+	Certificates func() digipoort.CertificateReport
 }
 
 // Activities is registered with the worker; its exported methods are the activities.

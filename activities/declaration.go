@@ -87,7 +87,11 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 	if len(atts) == 0 {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has no attachment to deliver", number), pipeline.ErrTypeInvalid, nil)
 	}
-	resp, err := a.call(ctx, plan, atts[0])
+	var p proofs
+	resp, err := a.call(p.recording(ctx), plan, atts)
+	if kerr := a.keepProofs(ctx, number, plan.Attempt, resp.Kenmerk, &p); kerr != nil {
+		a.proofLost(ctx, number, plan.Attempt, kerr)
+	}
 	if err != nil {
 		return a.deliveryFailed(ctx, plan, resp, err, log)
 	}
@@ -159,17 +163,28 @@ func describeUncertain(plan store.DeliveryPlan, cands []domain.DeliveryCandidate
 		plan.Number, plan.Number)
 }
 
-// identity is the belanghebbende the delivery is about, as Digipoort names it.
+// identity is the belanghebbende the delivery is about, as Digipoort names it: the identity
+// type stored with the message at queue time, and the number its stored subject makes for that
+// type ("Identity of the belanghebbende" in docs/rules.md), so that a change of settings never
+// changes a message in flight, and the look-up of a lost answer asks for what was sent.
 func identity(plan store.DeliveryPlan) digipoort.Identity {
-	return digipoort.Identity{Nummer: plan.Subject, Type: plan.IdentityType}
+	return digipoort.Identity{Nummer: domain.IdentityNumber(plan.IdentityType, plan.Subject), Type: plan.IdentityType}
 }
 
-// call makes the delivery itself: the message's first attachment is the declaration.
-func (a *Activities) call(ctx context.Context, plan store.DeliveryPlan, main store.Attachment) (digipoort.DeliverResponse, error) {
-	return a.Digipoort.Deliver(ctx, digipoort.DeliverRequest{
+// call makes the delivery itself: the message's first file is the declaration (berichtInhoud),
+// the others go as berichtBijlagen. store.Queue accepted more than one file only for a type
+// whose process takes attachments ("Further files" in docs/rules.md), so what was queued is
+// sent whole.
+func (a *Activities) call(ctx context.Context, plan store.DeliveryPlan, files []store.Attachment) (digipoort.DeliverResponse, error) {
+	main := files[0]
+	req := digipoort.DeliverRequest{
 		Berichtsoort: plan.Berichtsoort, Aanleverkenmerk: plan.Aanleverkenmerk, Belanghebbende: identity(plan), Rol: a.Config.Rol,
 		MimeType: main.MimeType, Bestandsnaam: main.FileName, Inhoud: main.Content,
-	})
+	}
+	for _, f := range files[1:] {
+		req.Bijlagen = append(req.Bijlagen, digipoort.Bijlage{MimeType: f.MimeType, Bestandsnaam: f.FileName, Inhoud: f.Content})
+	}
+	return a.Digipoort.Deliver(ctx, req)
 }
 
 // deliveryFailed decides what a failed call means: delivered but not authenticated

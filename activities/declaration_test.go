@@ -25,7 +25,7 @@ func TestDeliverSendsOnceAndIsIdempotent(t *testing.T) {
 	}
 	r := h.dp.requests[0]
 	if r.Berichtsoort != "Omzetbelasting" || r.Aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, n, 1) || r.Rol != "Bedrijf" ||
-		r.Belanghebbende != (digipoort.Identity{Nummer: "1", Type: "Fi"}) || r.Bestandsnaam != "aangifte.xbrl" || len(r.Inhoud) == 0 {
+		r.Belanghebbende != (digipoort.Identity{Nummer: "NL000000001B01", Type: "BTW"}) || len(r.Bijlagen) != 0 || r.Bestandsnaam != "aangifte.xbrl" || len(r.Inhoud) == 0 {
 		t.Fatalf("request sent to Digipoort: %+v", r)
 	}
 	h.requireMessage(n, domain.StatusSent, false, "KM-1")
@@ -104,7 +104,7 @@ func TestDeliverUntrustedAnswerIsLookedUpOnRetry(t *testing.T) {
 	h.requireCalls(map[string]int{"Deliver": 2, "DeliveryCandidates": 1}) // one for message other, one here
 	f := h.dp.finds[0]
 	started := h.message(n).QueuedAt
-	if f.berichtsoort != "Omzetbelasting" || f.id != (digipoort.Identity{Nummer: "1", Type: "Fi"}) || f.since.After(started) ||
+	if f.berichtsoort != "Omzetbelasting" || f.id != (digipoort.Identity{Nummer: "NL000000001B01", Type: "BTW"}) || f.since.After(started) ||
 		f.since.Before(started.Add(-time.Hour)) {
 		t.Fatalf("DeliveryCandidates asked: %+v (the try started at %s)", f, started)
 	}

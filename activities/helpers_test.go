@@ -292,13 +292,23 @@ func (h *harness) deliverCall(n int64) (pipeline.DeliverResult, error) {
 // queue stores a VAT return for subject in the test environment.
 func (h *harness) queue(subject string) store.Queued {
 	h.t.Helper()
-	q, err := h.st.Queue(ctx, store.QueueRequest{Environment: testEnv, Type: domain.TypeVAT, Subject: subject, Period: period,
+	q, err := h.st.Queue(ctx, store.QueueRequest{Environment: testEnv, Type: domain.TypeVAT, Subject: vatNumber(subject), Period: period,
 		Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml",
 			Content: []byte(`<?xml version="1.0"?><xbrli:xbrl xmlns:xbrli="http://www.xbrl.org/2003/instance"><n>` + subject + `</n></xbrli:xbrl>`)}}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return q
+}
+
+// vatNumber turns the short subjects tests name declarations by ("1", "2") into the
+// omzetbelastingnummers store.Queue requires of VAT returns (000000001B01; sent as
+// identity BTW NL000000001B01).
+func vatNumber(subject string) string {
+	if subject == "" || len(subject) > 8 || strings.Trim(subject, "0123456789") != "" {
+		return subject
+	}
+	return strings.Repeat("0", 9-len(subject)) + subject + "B01"
 }
 
 // delivered queues a message for subject and delivers it with the activity, Digipoort

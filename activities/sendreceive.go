@@ -175,10 +175,19 @@ func (a *Activities) fetchStatuses(ctx context.Context, inflight []store.InFligh
 	statuses = make([][]digipoort.Status, len(inflight))
 	errs = a.forEach(ctx, len(inflight), func(i int) error {
 		d := inflight[i]
-		st, err := a.Digipoort.Statuses(ctx, d.Kenmerk, d.StartedAt.Add(-time.Hour), time.Time{})
+		var p proofs
+		st, err := a.Digipoort.Statuses(p.recording(ctx), d.Kenmerk, d.StartedAt.Add(-time.Hour), time.Time{})
 		// A 210 comes with the statuses themselves: they carry the failure (and its
 		// advice) to the message like any other final status.
 		statuses[i] = st
+		if kerr := a.keepProofs(ctx, d.Number, d.Attempt, d.Kenmerk, &p); kerr != nil {
+			// Not stored without their proof: a final status would take the message out
+			// of flight, and no later answer would prove it. The retry asks again, and
+			// getStatussenProces returns them all in an answer signed afresh.
+			statuses[i] = nil
+			return fmt.Errorf("statuses of message %d (kenmerk %s): Digipoort's signed answer could not be kept as proof of filing, so "+
+				"its statuses are not stored yet; asking again: %w", d.Number, d.Kenmerk, kerr)
+		}
 		var de *digipoort.Error
 		if err != nil && !(errors.As(err, &de) && de.Statuscode == "210" && len(st) > 0) {
 			return fmt.Errorf("statuses of message %d (kenmerk %s): %w", d.Number, d.Kenmerk, err)
@@ -206,11 +215,13 @@ func (a *Activities) storeStatuses(
 					Note:    fmt.Sprintf("status %s (%s) for kenmerk %s, returned when asking for kenmerk %s", s.Code, s.Description, s.Kenmerk, d.Kenmerk)})
 				continue
 			}
-			r := store.ReplyFromCode(s.Kenmerk, s.Code, s.Time)
+			// Code and foutcode together: a 420 with AFS600 has failed (domain.InterpretStatus).
+			// Details are kept as sent: the 500's are the authority's acknowledgement.
+			r := store.ReplyFromStatus(s.Kenmerk, s.Code, s.ErrorCode, s.Time)
 			if s.Description != "" {
 				r.Description = s.Description
 			}
-			r.ErrorCode, r.ErrorDescription, r.Details = s.ErrorCode, s.ErrorDescription, s.Details
+			r.ErrorDescription, r.Details = s.ErrorDescription, s.Details
 			toApply = append(toApply, r)
 		}
 	}
@@ -219,7 +230,7 @@ func (a *Activities) storeStatuses(
 		return 0, 0, 0, err
 	}
 	for _, r := range applied.New {
-		info := domain.InterpretCode(r.Code)
+		info := domain.InterpretStatus(r.Code, r.ErrorCode)
 		if info.Kind != domain.KindUnknown {
 			continue
 		}

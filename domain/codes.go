@@ -62,6 +62,21 @@ var codes = map[string]CodeInfo{
 	"720": {Status: StatusInProgress, Kind: KindWarning, Meaning: "waarschuwing (betekenis niet gepubliceerd)"},
 }
 
+// FoutcodeMaxDeliveryAttempts is the foutcode of Digipoort's last 420: it retried
+// delivering to the authority for 72 hours and gave up ("maximaal aantal
+// afleverpogingen bereikt"). The return never reached the authority.
+const FoutcodeMaxDeliveryAttempts = "AFS600"
+
+// gaveUp is what a 420 with AFS600 means. A 420 alone is a warning (Digipoort retries);
+// with AFS600 nothing will follow it, so reading the code alone would leave the message
+// in progress, unfiled, until the no-reply timeout — possibly past the filing deadline.
+var gaveUp = CodeInfo{Status: StatusFailed, Kind: KindFinalError,
+	Meaning: "technisch probleem afleveren; maximaal aantal afleverpogingen bereikt (AFS600)",
+	Advice: "Digipoort gave up delivering the return to the authority after 72 hours of retries: it was NOT filed, and the filing " +
+		"deadline may pass. Restore the message now to deliver it again (a new attempt); if the deadline is near or has passed, " +
+		"tell the authority why the return is late",
+	NeedsAction: true}
+
 // KnownCodes lists every Digipoort status code Koerier interprets.
 func KnownCodes() []string {
 	out := make([]string, 0, len(codes))
@@ -71,11 +86,25 @@ func KnownCodes() []string {
 	return out
 }
 
-// InterpretCode maps a Digipoort status code to a Koerier status. An unknown code
-// neither panics nor ends the process: the message stays in progress and needs an
-// operator, because guessing final success or failure could file twice or not at all.
-func InterpretCode(code string) CodeInfo {
+// StatusCode is what decides the meaning of one Digipoort status: its code and the
+// foutcode of its statusFoutcode (empty when it has none).
+type StatusCode struct {
+	Code     string
+	Foutcode string
+}
+
+// InterpretStatus maps a Digipoort status (code and foutcode) to a Koerier status; it
+// is the one reading of a status that the store, the activities and the command line
+// use. An unknown code neither panics nor ends the process: the message stays in
+// progress and needs an operator, because guessing final success or failure could
+// file twice or not at all.
+func InterpretStatus(code, foutcode string) CodeInfo {
 	code = strings.TrimSpace(code)
+	if code == "420" && strings.EqualFold(strings.TrimSpace(foutcode), FoutcodeMaxDeliveryAttempts) {
+		info := gaveUp
+		info.Code = code
+		return info
+	}
 	if info, ok := codes[code]; ok {
 		info.Code = code
 		return info
@@ -92,6 +121,9 @@ func InterpretCode(code string) CodeInfo {
 	}
 }
 
+// InterpretCode is InterpretStatus of a status without a foutcode.
+func InterpretCode(code string) CodeInfo { return InterpretStatus(code, "") }
+
 func quoteCode(code string) string {
 	if code == "" {
 		return "(empty)"
@@ -99,12 +131,13 @@ func quoteCode(code string) string {
 	return `"` + code + `"`
 }
 
-// DeriveStatus is the status a set of Digipoort codes leads to: the highest of their
-// statuses, whatever order they came in. A delivery without any code yet is sent.
-func DeriveStatus(codes []string) Status {
+// DeriveStatus is the status a set of Digipoort statuses leads to: the highest of
+// their statuses, whatever order they came in. A delivery without any status yet is
+// sent.
+func DeriveStatus(statuses []StatusCode) Status {
 	best := StatusSent
-	for _, c := range codes {
-		if s := InterpretCode(c).Status; Higher(s, best) {
+	for _, c := range statuses {
+		if s := InterpretStatus(c.Code, c.Foutcode).Status; Higher(s, best) {
 			best = s
 		}
 	}

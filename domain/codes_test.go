@@ -95,9 +95,51 @@ func TestDeriveStatus(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := DeriveStatus(c.codes); got != c.want {
+			if got := DeriveStatus(statusCodes(c.codes...)); got != c.want {
 				t.Errorf("DeriveStatus(%v) = %s, want %s", c.codes, got, c.want)
 			}
 		})
+	}
+}
+
+func statusCodes(codes ...string) []StatusCode {
+	out := make([]StatusCode, len(codes))
+	for i, c := range codes {
+		out[i] = StatusCode{Code: c}
+	}
+	return out
+}
+
+// A 420 is a warning while Digipoort retries; the 420 with AFS600 after 72 hours means
+// it gave up: the return was never delivered and the message has failed.
+func TestDigipoortGaveUpDelivering(t *testing.T) {
+	for _, foutcode := range []string{"AFS600", " afs600 "} {
+		info := InterpretStatus("420", foutcode)
+		if info.Status != StatusFailed || info.Kind != KindFinalError || !info.NeedsAction || !info.Error() || info.Code != "420" {
+			t.Errorf("420 with %q = %+v, want failed, final error, needs action", foutcode, info)
+		}
+		for _, want := range []string{"NOT filed", "deadline may pass", "Restore the message"} {
+			if !strings.Contains(info.Advice, want) {
+				t.Errorf("advice %q must say %q", info.Advice, want)
+			}
+		}
+	}
+	for _, foutcode := range []string{"", "AFS500", "AFS400"} {
+		if info := InterpretStatus("420", foutcode); info.Status != StatusInProgress || info.NeedsAction {
+			t.Errorf("420 with %q = %+v: Digipoort still retries, the message stays in progress", foutcode, info)
+		}
+	}
+	if InterpretStatus("400", "AFS600").Status != StatusInProgress {
+		t.Error("AFS600 changes the meaning of a 420 only")
+	}
+	flow := append(statusCodes("105", "100", "110", "200", "301", "405", "420"), StatusCode{Code: "420", Foutcode: "AFS600"})
+	if got := DeriveStatus(flow); got != StatusFailed {
+		t.Errorf("DeriveStatus(… 420, 420 AFS600) = %s, want failed", got)
+	}
+	if got := DeriveStatus(statusCodes("105", "100", "110", "200", "301", "405", "420", "420")); got != StatusInProgress {
+		t.Errorf("two 420s without AFS600 = %s, want in progress", got)
+	}
+	if InterpretCode("420").Status != StatusInProgress {
+		t.Error("InterpretCode reads a status without a foutcode")
 	}
 }

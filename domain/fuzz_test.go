@@ -44,19 +44,49 @@ func FuzzParseAanleverkenmerk(f *testing.F) {
 }
 
 func FuzzInterpretCode(f *testing.F) {
-	for _, seed := range []string{"105", "500", "210", "", "999", " 311 ", "\x00"} {
-		f.Add(seed)
+	for _, seed := range []string{"105", "500", "210", "", "999", " 311 ", "\x00", "420"} {
+		f.Add(seed, "")
 	}
-	f.Fuzz(func(t *testing.T, code string) {
-		info := InterpretCode(code)
+	f.Add("420", "AFS600")
+	f.Add("410", "AFS400")
+	f.Fuzz(func(t *testing.T, code, foutcode string) {
+		info := InterpretStatus(code, foutcode)
 		if !info.Status.Valid() || info.Status == StatusReceived {
-			t.Fatalf("InterpretCode(%q) gave status %q", code, info.Status)
+			t.Fatalf("InterpretStatus(%q, %q) gave status %q", code, foutcode, info.Status)
 		}
 		if info.Kind == KindUnknown && (info.Status.IsFinal() || !info.NeedsAction) {
 			t.Fatalf("unknown code %q must keep the message open and ask for an operator: %+v", code, info)
 		}
-		if s := DeriveStatus([]string{code, "105"}); s.Rank() < StatusSent.Rank() {
+		if info.Error() && info.Advice == "" {
+			t.Fatalf("error %q/%q without advice", code, foutcode)
+		}
+		if s := DeriveStatus([]StatusCode{{Code: code, Foutcode: foutcode}, {Code: "105"}}); s.Rank() < StatusSent.Rank() {
 			t.Fatalf("DeriveStatus went below sent: %s", s)
+		}
+	})
+}
+
+func FuzzNormalizeSubject(f *testing.F) {
+	for _, seed := range []string{"NL001000044B37", "ｎｌ００１０００", "111222333", "1\u200b2", "\x00", "123456789L01", "\xff", " "} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, spec := range DefaultCatalog().Types() {
+			s, err := spec.NormalizeSubject(raw)
+			if err != nil {
+				continue
+			}
+			if again, err := spec.NormalizeSubject(s); err != nil || again != s {
+				t.Fatalf("%s: %q normalised to %q, which normalises to %q (%v)", spec.Type, raw, s, again, err)
+			}
+			if spec.Subject != SubjectText && SubjectOfNumber(IdentityNumber(spec.IdentityType, s)) != s {
+				t.Fatalf("%s: the number of %q does not lead back to it", spec.Type, s)
+			}
+			for _, r := range s {
+				if zeroWidth(r) || r < 0x20 || r == 0x7f {
+					t.Fatalf("%s: %q kept control or zero-width character %U", spec.Type, raw, r)
+				}
+			}
 		}
 	})
 }

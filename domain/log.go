@@ -28,6 +28,8 @@ const (
 	StepEnvironment Step = "environment"
 	StepSendReceive Step = "send-receive"
 	StepWorkflow    Step = "workflow"
+	// StepCertificates is the daily check of the Digipoort certificates' expiry.
+	StepCertificates Step = "certificates"
 )
 
 // Direction says whether a message goes to the authority or came from it.

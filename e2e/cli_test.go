@@ -40,14 +40,14 @@ func TestCommandLineErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"queue", "--env", "nope", "--type", "btw", "--subject", "1", "--period", "2026", "--file", vatReturn(t)}, "environment \"nope\" does not exist"},
+		{[]string{"queue", "--env", "nope", "--type", "btw", "--subject", "001000044B37", "--period", "2026", "--file", vatReturn(t)}, "environment \"nope\" does not exist"},
 		{q("--file", bad), "not well-formed"},
 		{q("--file", truncated), "not well-formed"},
 		{q("--file", notXML), "not well-formed"},
 		{q("--file", empty), "is empty"},
 		{q("--file", invalidUTF8), "not valid UTF-8"},
 		{q("--file", big), "over Digipoort's limit of 20971520 bytes"},
-		{[]string{"queue", "--env", "gone", "--type", "btw", "--subject", "1", "--period", "2026", "--file", vatReturn(t)}, "was removed"},
+		{[]string{"queue", "--env", "gone", "--type", "btw", "--subject", "001000044B37", "--period", "2026", "--file", vatReturn(t)}, "was removed"},
 		{[]string{"queue", "--env", "acme", "--type", "btw", "--subject", strings.Repeat("9", 36), "--period", "2026", "--file", vatReturn(t)}, "at most 35"},
 		{[]string{"queue", "--env", "acme", "--type", "btw", "--subject", "1", "--period", "2026", "--file", "/no/such/file"}, "read /no/such/file"},
 		{[]string{"queue", "--env", "acme", "--type", "zzz", "--subject", "1", "--period", "2026", "--file", vatReturn(t)}, "unknown message type"},

@@ -16,6 +16,8 @@ func commands() []*cobra.Command {
 		newDeliveryCmd(),
 		newStatusCmd(),
 		newMessagesCmd(),
+		newShowCmd(),
+		newTypesCmd(),
 		newLogCmd(),
 		newStateCmd(),
 		newCleanupCmd(),

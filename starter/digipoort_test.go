@@ -31,9 +31,7 @@ func runDigipoortCLI(t *testing.T, args ...string) (string, string, error) {
 // KOERIER_DIGIPOORT_* variable first so that the developer's own settings do not leak in.
 func setEnv(t *testing.T, lines []string) {
 	t.Helper()
-	for _, k := range []string{digipoort.EnvURL, digipoort.EnvClientCert, digipoort.EnvClientKey, digipoort.EnvClientPFX,
-		digipoort.EnvClientPFXPassword, digipoort.EnvCA, digipoort.EnvSigningCert, digipoort.EnvTimestampTolerance,
-		digipoort.EnvSignature, digipoort.EnvTimeout, digipoort.EnvAutorisatieAdres} {
+	for _, k := range digipoort.EnvVariables() {
 		t.Setenv(k, "")
 	}
 	for _, l := range lines {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"os"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"koerier/domain"
+	"koerier/internal/config"
 	"koerier/internal/service"
 	"koerier/store"
 )
@@ -26,9 +30,9 @@ func newQueueCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.Type = domain.MessageType(strings.ToLower(typ))
 			for i, f := range files {
-				content, err := os.ReadFile(f)
+				content, err := readFile(f)
 				if err != nil {
-					return fmt.Errorf("read %s: %w", f, err)
+					return err
 				}
 				mt := mimeType
 				if mt == "" || i > 0 {
@@ -87,6 +91,41 @@ func newQueueCmd() *cobra.Command {
 	return cmd
 }
 
+// readFile reads one file to queue. Its size is checked before it is read: a file
+// over Digipoort's limit is refused without filling the operator's memory, and a
+// device or pipe (which has no size and may never end) is not read at all.
+func readFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s): queue the declaration from a file", name, info.Mode().Type())
+	}
+	if info.Size() > domain.MaxAttachmentSize {
+		return nil, tooLarge(name, info.Size())
+	}
+	// The file may grow between the stat and the read: read no more than the limit allows.
+	content, err := io.ReadAll(io.LimitReader(f, domain.MaxAttachmentSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(content) > domain.MaxAttachmentSize {
+		return nil, tooLarge(name, int64(len(content)))
+	}
+	return content, nil
+}
+
+func tooLarge(name string, size int64) error {
+	return fmt.Errorf("%s is %d bytes (%.1f MiB), over Digipoort's limit of %d bytes (20 MiB) per file, so it was not read: "+
+		"Digipoort cannot take it; check that it is the right file", name, size, float64(size)/(1<<20), domain.MaxAttachmentSize)
+}
+
 func guessMime(name string, content []byte) string {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".xbrl", ".xml":
@@ -107,4 +146,147 @@ func startDeclaration(cmd *cobra.Command, a *app, q store.Queued) error {
 		return err
 	}
 	return service.Starter(a.cfg, a.tc).Start(cmd.Context(), q.Declaration())
+}
+
+// typeJSON is one type in `starter types --json`.
+type typeJSON struct {
+	Type         domain.MessageType `json:"type"`
+	Description  string             `json:"description"`
+	Channel      domain.Channel     `json:"channel"`
+	Berichtsoort string             `json:"berichtsoort"`
+	IdentityType string             `json:"identity_type,omitempty"`
+	Subject      string             `json:"subject"`
+	Number       string             `json:"number,omitempty"`
+	FirstFile    string             `json:"first_file"`
+	Attachments  bool               `json:"attachments"`
+}
+
+// identityJSON is `starter types --type T --subject S --json`.
+type identityJSON struct {
+	Type                     domain.MessageType `json:"type"`
+	Berichtsoort             string             `json:"berichtsoort"`
+	Subject                  string             `json:"subject"`
+	StoredSubject            string             `json:"stored_subject"`
+	IdentiteitBelanghebbende identiteit         `json:"identiteitBelanghebbende"`
+}
+
+// identiteit is identiteitBelanghebbende as the aanleveren request carries it.
+type identiteit struct {
+	XMLName xml.Name `json:"-" xml:"identiteitBelanghebbende"`
+	Nummer  string   `json:"nummer" xml:"nummer"`
+	Type    string   `json:"type" xml:"type"`
+}
+
+func newTypesCmd() *cobra.Command {
+	var typ, subject string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "types [--type T [--subject S]] [--json]",
+		Short: "What each message type is sent as: berichtsoort, identity type, how the subject becomes the number, which files",
+		Long: `Prints, per message type and with the settings of this installation (KOERIER_BERICHTSOORTEN,
+KOERIER_IDENTITY_TYPES, KOERIER_BIJLAGEN), what queue accepts and what is sent to Digipoort.
+With --type and --subject it checks the subject as queue would and prints the exact
+identiteitBelanghebbende a message about it is sent with. It needs neither Postgres nor Temporal.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromEnv()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if subject != "" {
+				if typ == "" {
+					return errors.New("--subject needs --type: the type decides the subject's form and identity type")
+				}
+				return printIdentity(out, cfg.Catalog, domain.MessageType(strings.ToLower(typ)), subject, asJSON)
+			}
+			specs := cfg.Catalog.Types()
+			if typ != "" {
+				spec, err := cfg.Catalog.Lookup(domain.MessageType(strings.ToLower(typ)))
+				if err != nil {
+					return err
+				}
+				specs = []domain.TypeSpec{spec}
+			}
+			rows := make([]typeJSON, 0, len(specs))
+			for _, s := range specs {
+				r := typeJSON{Type: s.Type, Description: s.Description, Channel: s.Channel, Berichtsoort: s.Berichtsoort, Subject: s.Subject.Expected(),
+					FirstFile: s.Document.Describe(), Attachments: s.Attachments}
+				if s.Channel == domain.ChannelDigipoort {
+					r.IdentityType, r.Number = s.IdentityType, s.HowNumber()
+				}
+				rows = append(rows, r)
+			}
+			if asJSON {
+				return printJSON(out, rows)
+			}
+			for i, r := range rows {
+				if i > 0 {
+					fmt.Fprintln(out)
+				}
+				printType(out, r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "one message type")
+	cmd.Flags().StringVar(&subject, "subject", "", "a subject: print the identiteitBelanghebbende a message of --type about it is sent with")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printType(w io.Writer, r typeJSON) {
+	fmt.Fprintf(w, "%s — %s\n", r.Type, r.Description)
+	if r.Channel != domain.ChannelDigipoort {
+		fmt.Fprintf(w, "  channel        %s: sent from the environment's own e-mail profile, not queued at the service\n", r.Channel)
+		return
+	}
+	soort := r.Berichtsoort
+	if soort == "" {
+		soort = fmt.Sprintf("(not configured: set KOERIER_BERICHTSOORTEN=%s=<the name Logius gave you>)", r.Type)
+	}
+	attachments := fmt.Sprintf("none: the process is not known to take berichtBijlagen (KOERIER_BIJLAGEN=%s=yes if Logius confirmed it does)", r.Type)
+	if r.Attachments {
+		attachments = "further files are sent as berichtBijlagen"
+	}
+	w2 := table(w)
+	fmt.Fprintf(w2, "  berichtsoort\t%s\n", soort)
+	fmt.Fprintf(w2, "  identity type\t%s\n", r.IdentityType)
+	fmt.Fprintf(w2, "  subject\t%s\n", r.Subject)
+	fmt.Fprintf(w2, "  number\t%s\n", r.Number)
+	fmt.Fprintf(w2, "  first file\t%s\n", r.FirstFile)
+	fmt.Fprintf(w2, "  attachments\t%s\n", attachments)
+	_ = w2.Flush()
+}
+
+func printIdentity(w io.Writer, cat domain.Catalog, typ domain.MessageType, subject string, asJSON bool) error {
+	spec, err := cat.Lookup(typ)
+	if err != nil {
+		return err
+	}
+	if spec.Channel != domain.ChannelDigipoort {
+		return fmt.Errorf("message type %s is not sent through Digipoort: it has no identiteitBelanghebbende", typ)
+	}
+	stored, err := spec.NormalizeSubject(subject)
+	if err != nil {
+		return err
+	}
+	nummer, idType, err := spec.Identity(stored)
+	if err != nil {
+		return err
+	}
+	out := identityJSON{Type: typ, Berichtsoort: spec.Berichtsoort, Subject: subject, StoredSubject: stored,
+		IdentiteitBelanghebbende: identiteit{Nummer: nummer, Type: idType}}
+	if asJSON {
+		return printJSON(w, out)
+	}
+	fragment, err := xml.Marshal(out.IdentiteitBelanghebbende)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "type %s, berichtsoort %s\n", typ, orDash(spec.Berichtsoort))
+	fmt.Fprintf(w, "subject %q is stored as %s\n", subject, stored)
+	fmt.Fprintf(w, "number: %s\n", spec.HowNumber())
+	fmt.Fprintf(w, "%s\n", fragment)
+	return nil
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"koerier/domain"
 	"koerier/store"
 )
 
@@ -167,3 +170,96 @@ func parseWhen(s string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q: use RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25) or a duration ago (2h)", s)
 }
+
+func newShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show <number>",
+		Short: "One message: what it was sent as, its files, every reply, and the authority's acknowledgement",
+		Args:  cobra.ExactArgs(1),
+		RunE: withNumbers(false, func(cmd *cobra.Command, a *app, numbers []int64) error {
+			d, err := a.store.ShowMessage(cmd.Context(), numbers[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), d)
+			}
+			return printMessage(cmd.OutOrStdout(), d)
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+func printMessage(w io.Writer, d store.MessageDetail) error {
+	m := d.Message
+	version := ""
+	if m.Version != nil {
+		version = fmt.Sprintf(", version %d of %d", *m.Version, m.Latest())
+	}
+	fmt.Fprintf(w, "message %d (%s): %s %s %s%s\n", m.Number, m.Direction, m.Type, orDash(m.Subject), orDash(m.Period), version)
+	t := table(w)
+	fmt.Fprintf(t, "environment\t%s (sees %s)\n", orDashPtr(m.Environment), m.EnvStatus)
+	fmt.Fprintf(t, "status\t%s (%s), attempt %d\n", m.Status, m.Status.Label(), m.Attempt)
+	if d.Identity != nil {
+		fmt.Fprintf(t, "sent as\t%s, identiteitBelanghebbende %s (type %s)\n", orDash(m.Berichtsoort), d.Identity.Nummer, d.Identity.Type)
+	}
+	fmt.Fprintf(t, "kenmerk\t%s (aanleverkenmerk %s)\n", orDashPtr(m.Kenmerk), orDashPtr(m.Aanleverkenmerk))
+	fmt.Fprintf(t, "queued\t%s\n", m.QueuedAt.Local().Format("2006-01-02 15:04:05"))
+	if m.DoNotSend {
+		fmt.Fprintf(t, "do-not-send\ta newer version of the declaration was queued before this one was sent\n")
+	}
+	if m.NeedsAction {
+		fmt.Fprintf(t, "needs action\t%s\n", orDash(m.NeedsActionReason))
+	}
+	if m.Memo != "" {
+		fmt.Fprintf(t, "memo\t%s\n", m.Memo)
+	}
+	for _, f := range d.Files {
+		fmt.Fprintf(t, "%s\t%s (%s, %d bytes, sha256 %s)\n", f.Role, f.Name, f.MimeType, f.Size, f.SHA256)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	if len(d.Replies) == 0 {
+		fmt.Fprintln(w, "\nno replies")
+	} else {
+		fmt.Fprintln(w, "\nreplies:")
+		t = table(w)
+		fmt.Fprintln(t, "  ATTEMPT\tCODE\tTIME\tSTATUS\tDESCRIPTION\tERROR\tAPPLIED")
+		for _, r := range d.Replies {
+			e := "-"
+			if r.ErrorCode != "" {
+				e = strings.TrimSpace(r.ErrorCode + " " + firstLineOf(r.ErrorDescription))
+			}
+			fmt.Fprintf(t, "  %d\t%s\t%s\t%s\t%s\t%s\t%v\n", r.Attempt, r.Code, r.OccurredAt.Local().Format("2006-01-02 15:04:05"), r.Status,
+				orDash(r.Description), e, r.Applied)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+		for _, r := range d.Replies {
+			if ack := d.Acknowledgement; ack != nil && r.Code == ack.Code && r.OccurredAt.Equal(ack.At) && r.Kenmerk == ack.Kenmerk {
+				continue // printed below, labelled
+			}
+			if det := strings.TrimSpace(r.Details); det != "" {
+				fmt.Fprintf(w, "details of %s (%s):\n  %s\n", r.Code, r.OccurredAt.Local().Format("2006-01-02 15:04:05"), indent(det))
+			}
+		}
+	}
+	if ack := d.Acknowledgement; ack != nil {
+		fmt.Fprintf(w, "\nacknowledgement of the authority (statusdetails of Digipoort status %s, kenmerk %s, %s):\n", ack.Code, ack.Kenmerk,
+			ack.At.Local().Format("2006-01-02 15:04:05"))
+		if r := ack.Response; r != nil {
+			fmt.Fprintf(w, "  %s %s %s: %s; received %s, the authority's id %s\n", orDash(r.ResponseType), orDash(r.Class), orDash(r.Code),
+				orDash(r.Description), orDash(r.Received), orDash(r.AuthorityID))
+		}
+		fmt.Fprintf(w, "  %s\n", indent(strings.TrimSpace(ack.Text)))
+	} else if m.Status == domain.StatusAccepted {
+		fmt.Fprintln(w, "\nacknowledgement of the authority: Digipoort's status 500 carried none")
+	}
+	return nil
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }

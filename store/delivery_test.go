@@ -25,7 +25,7 @@ func TestBeginDeliveryFollowsTheVersionRules(t *testing.T) {
 	plan, err = f.BeginDelivery(ctx, v2.Number)
 	if err != nil || plan.Refused != "" || plan.Uncertain || plan.Aanleverkenmerk != domain.Aanleverkenmerk(domain.DefaultAanleverkenmerkPrefix, v2.Number, 1) ||
 		plan.Berichtsoort != "Omzetbelasting" ||
-		plan.IdentityType != "Fi" {
+		plan.IdentityType != domain.IdentityBTW {
 		t.Fatalf("latest: %+v %v", plan, err)
 	}
 	// The worker dies here. The next try must know the outcome is unknown.
@@ -135,7 +135,8 @@ func TestVersionsAreDeliveredOneAtATime(t *testing.T) {
 		t.Fatalf("outcome of the waiting version: %+v %v", out, err)
 	}
 	wait, err := f.BeginDelivery(ctx, v2.Number)
-	if err != nil || !strings.Contains(wait.Wait, fmt.Sprintf("message %d (Omzetbelasting 1, period 2026-10) has a delivery", v1.Number)) || wait.Refused != "" {
+	if err != nil || wait.Refused != "" ||
+		!strings.Contains(wait.Wait, fmt.Sprintf("message %d (Omzetbelasting 000000001B01, period 2026-10) has a delivery", v1.Number)) {
 		t.Fatalf("v2 must wait for v1: %+v %v", wait, err)
 	}
 	if n := f.count(`SELECT count(*) FROM deliveries WHERE message_number = $1`, v2.Number); n != 0 {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"koerier/domain"
@@ -20,11 +21,17 @@ type fixture struct {
 
 func newStore(t *testing.T) *fixture {
 	t.Helper()
-	url := testdb.New(t)
 	cat, err := domain.DefaultCatalog().WithBerichtsoorten("ib=IB_TEST,vpb=VPB_TEST,kvk=KVK_TEST")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newStoreWith(t, testdb.New(t), cat)
+}
+
+// newStoreWith opens the store on url with a catalog of the test's own, as the
+// service does with its settings.
+func newStoreWith(t *testing.T, url string, cat domain.Catalog) *fixture {
+	t.Helper()
 	s, err := store.Open(ctx, url, store.Options{Migrate: true, Catalog: &cat, MaxConns: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +56,8 @@ func xbrl(n int) domain.Attachment {
 
 func (f *fixture) queue(env string, typ domain.MessageType, subject, period string) store.Queued {
 	f.t.Helper()
-	q, err := f.Queue(ctx, store.QueueRequest{Environment: env, Type: typ, Subject: subject, Period: period, Attachments: []domain.Attachment{xbrl(1)}})
+	q, err := f.Queue(ctx, store.QueueRequest{Environment: env, Type: typ, Subject: vat(typ, subject), Period: period,
+		Attachments: []domain.Attachment{xbrl(1)}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -89,4 +97,15 @@ func (f *fixture) status(number int64) domain.Status {
 		f.t.Fatal(err)
 	}
 	return m.Status
+}
+
+// vat turns the short subjects tests name VAT declarations by ("1", "2") into
+// omzetbelastingnummers (000000001B01), the form store.Queue requires of VAT types;
+// other subjects are used as given.
+func vat(typ domain.MessageType, subject string) string {
+	spec, err := domain.DefaultCatalog().Lookup(typ)
+	if err != nil || spec.Subject != domain.SubjectVATNumber || subject == "" || len(subject) > 8 || strings.Trim(subject, "0123456789") != "" {
+		return subject
+	}
+	return strings.Repeat("0", 9-len(subject)) + subject + "B01"
 }

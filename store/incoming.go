@@ -88,9 +88,11 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 		// Messages whose delivery has no known outcome, by subject and berichtsoort: a
 		// document of a process Koerier does not know with the same ones may be the
 		// lost answer, and is kept with that message as evidence, not as an unknown reply.
+		// Digipoort names the belanghebbende as it was sent (NL001000044B37 for type BTW);
+		// subjects are stored in one form (001000044B37): compare in that form.
 		subjectsIn := make([]string, 0, len(docs))
 		for _, d := range docs {
-			subjectsIn = append(subjectsIn, d.Subject)
+			subjectsIn = append(subjectsIn, domain.SubjectOfNumber(d.Subject))
 		}
 		var uncertainRows []struct {
 			Number        int64  `db:"number"`
@@ -108,7 +110,7 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 		uncertain := func(d IncomingDoc) []target {
 			var out []target
 			for _, u := range uncertainRows {
-				if u.Subject == d.Subject && (d.Berichtsoort == "" || u.Berichtsoort == d.Berichtsoort) {
+				if u.Subject == domain.SubjectOfNumber(d.Subject) && (d.Berichtsoort == "" || u.Berichtsoort == d.Berichtsoort) {
 					out = append(out, target{number: u.Number, env: u.EnvironmentID, typ: u.Type, subject: u.Subject, evidence: true})
 				}
 			}
@@ -129,7 +131,7 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			t, ok := byKenmerk[d.PickupKenmerk]
 			unknownWhy := "unknown reply: link it to a message or resolve it"
 			if !ok && d.Aanleverkenmerk != "" {
-				if ref, found := byRef[d.Aanleverkenmerk]; found && ref.subject == d.Subject {
+				if ref, found := byRef[d.Aanleverkenmerk]; found && ref.subject == domain.SubjectOfNumber(d.Subject) {
 					t, ok = ref, true
 				} else if found {
 					unknownWhy = fmt.Sprintf("unknown reply: its aanleverkenmerk %s is that of message %d, but its belanghebbende %q is not the message's "+

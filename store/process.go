@@ -120,7 +120,7 @@ func failureReason(ctx context.Context, tx *sqlx.Tx, number int64, attempt int) 
 	}
 	if len(rows) == 1 {
 		r := rows[0]
-		info := domain.InterpretCode(r.Code)
+		info := domain.InterpretStatus(r.Code, r.ErrCode)
 		text := fmt.Sprintf("Digipoort status %s (%s)", r.Code, info.Meaning)
 		if r.ErrCode != "" {
 			text += fmt.Sprintf(", %s %s", r.ErrCode, r.ErrDesc)

@@ -53,7 +53,7 @@ type Queued struct {
 // unique number and the next version of its declaration, and older versions that were
 // not sent are marked do-not-send.
 func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
-	spec, err := s.validateQueue(req)
+	req, spec, err := s.validateQueue(req)
 	if err != nil {
 		return Queued{}, err
 	}
@@ -76,23 +76,42 @@ func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
 	return out, nil
 }
 
-func (s *Store) validateQueue(req QueueRequest) (domain.TypeSpec, error) {
-	decl := domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period}
+// validateQueue checks a request before anything is stored and returns it with its subject and
+// period in their stored form ("One form for subject and period" in docs/rules.md): two
+// spellings of one subject are one declaration, with one version numbering and one delivery in
+// flight.
+func (s *Store) validateQueue(req QueueRequest) (QueueRequest, domain.TypeSpec, error) {
 	var problems []string
+	spec, lookupErr := s.catalog.Lookup(req.Type)
+	if lookupErr != nil && req.Type != "" {
+		problems = append(problems, lookupErr.Error())
+	}
+	if subject, serr := normalizeSubject(spec, lookupErr == nil, req.Subject); serr != nil {
+		problems = append(problems, serr.Error())
+	} else {
+		req.Subject = subject
+	}
+	if period, perr := domain.NormalizePeriod(req.Period); perr != nil {
+		problems = append(problems, perr.Error())
+	} else {
+		req.Period = period
+	}
+	decl := domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period}
 	if err := decl.Validate(); err != nil {
 		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	spec, err := s.catalog.Lookup(req.Type)
-	if err != nil && req.Type != "" {
-		problems = append(problems, err.Error())
-	}
-	if len(req.Attachments) == 0 {
-		problems = append(problems, "a message needs at least one attachment (the declaration itself)")
 	}
 	for _, a := range req.Attachments {
 		if err := a.Validate(); err != nil {
 			problems = append(problems, err.Error())
 		}
+	}
+	switch {
+	case lookupErr == nil:
+		if ferr := spec.CheckFiles(req.Attachments); ferr != nil {
+			problems = append(problems, strings.ReplaceAll(ferr.Error(), "\n", "; "))
+		}
+	case len(req.Attachments) == 0:
+		problems = append(problems, "a message needs at least one file (the declaration itself)")
 	}
 	if !utf8.ValidString(req.ClientReference) || len(req.ClientReference) > domain.MaxClientRefLen {
 		problems = append(problems, fmt.Sprintf("client reference must be valid UTF-8 of at most %d bytes", domain.MaxClientRefLen))
@@ -101,9 +120,19 @@ func (s *Store) validateQueue(req QueueRequest) (domain.TypeSpec, error) {
 		problems = append(problems, fmt.Sprintf("memo must be valid UTF-8 of at most %d characters", domain.MaxMemoLen))
 	}
 	if len(problems) > 0 {
-		return domain.TypeSpec{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+		return req, domain.TypeSpec{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
-	return spec, nil
+	return req, spec, nil
+}
+
+// normalizeSubject checks the subject against the type's form when the type is known,
+// and only as text otherwise (the unknown type is the error then).
+func normalizeSubject(spec domain.TypeSpec, known bool, raw string) (string, error) {
+	text, err := domain.NormalizeText("subject", raw)
+	if err != nil || text == "" || !known {
+		return text, err // an empty subject is Declaration.Validate's to report
+	}
+	return spec.NormalizeSubject(raw)
 }
 
 func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeSpec) (Queued, error) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -26,9 +27,15 @@ type Reply struct {
 	Details          string
 }
 
-// ReplyFromCode builds a Reply with the domain's reading of the code.
+// ReplyFromCode builds a Reply for a status without a foutcode (ReplyFromStatus).
 func ReplyFromCode(kenmerk, code string, at time.Time) Reply {
-	info := domain.InterpretCode(code)
+	return ReplyFromStatus(kenmerk, code, "", at)
+}
+
+// ReplyFromStatus builds a Reply with the domain's reading of a status: its code and
+// its foutcode together (domain.InterpretStatus: a 420 with AFS600 has failed).
+func ReplyFromStatus(kenmerk, code, foutcode string, at time.Time) Reply {
+	info := domain.InterpretStatus(code, foutcode)
 	return Reply{
 		Kenmerk:     kenmerk,
 		Code:        info.Code,
@@ -37,6 +44,7 @@ func ReplyFromCode(kenmerk, code string, at time.Time) Reply {
 		Advice:      info.Advice,
 		OccurredAt:  at,
 		Description: info.Meaning,
+		ErrorCode:   strings.TrimSpace(foutcode),
 	}
 }
 
@@ -185,8 +193,12 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			upNums = append(upNums, n.MessageNumber)
 			upStatuses = append(upStatuses, string(n.Status))
 			if r := given[key{n.Kenmerk, n.Code, n.OccurredAt.UnixNano()}]; r.NeedsAction {
+				code := r.Code
+				if r.ErrorCode != "" {
+					code += " " + r.ErrorCode
+				}
 				needNums = append(needNums, n.MessageNumber)
-				needReasons = append(needReasons, fmt.Sprintf("Digipoort status %s (%s): %s", r.Code, r.Description, r.Advice))
+				needReasons = append(needReasons, fmt.Sprintf("Digipoort status %s (%s): %s", code, r.Description, r.Advice))
 			}
 		}
 		if len(upNums) == 0 {

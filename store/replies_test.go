@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"math/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,5 +228,49 @@ func TestRepliesWaitingForALockSeeARestore(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1 AND code = '410' AND NOT applied`, q.Number); n != 1 {
 		t.Errorf("the late reply is kept but not applied: %d rows", n)
+	}
+}
+
+// A 420 is a warning while Digipoort retries; the 420 with AFS600 after 72 hours means
+// the return was never delivered: the message fails, needs action, and the report says
+// that the filing deadline may pass and to restore it.
+func TestDigipoortGaveUpDeliveringFailsTheMessage(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K1")
+	replies := flow("K1", "105", "100", "110", "200", "301", "405", "420")
+	if _, err := f.ApplyReplies(ctx, replies); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.status(q.Number); s != domain.StatusInProgress {
+		t.Fatalf("after a 420 Digipoort retries: status %s", s)
+	}
+	gaveUp := store.ReplyFromStatus("K1", "420", "AFS600", t0.Add(72*time.Hour))
+	gaveUp.Description, gaveUp.ErrorDescription = "Technisch probleem bij afleveren", "Het maximaal aantal afleverpogingen is bereikt."
+	res, err := f.ApplyReplies(ctx, []store.Reply{gaveUp})
+	if err != nil || res.Raised[q.Number] != domain.StatusFailed || len(res.NeedsAction) != 1 {
+		t.Fatalf("420 AFS600: %+v %v", res, err)
+	}
+	m, _ := f.Message(ctx, q.Number)
+	for _, want := range []string{"420 AFS600", "NOT filed", "deadline may pass", "Restore the message"} {
+		if !m.NeedsAction || !strings.Contains(m.NeedsActionReason, want) {
+			t.Errorf("needs-action reason %q must contain %q", m.NeedsActionReason, want)
+		}
+	}
+	kept, _ := f.Replies(ctx, q.Number)
+	if last := kept[len(kept)-1]; last.Status != domain.StatusFailed || last.ErrorCode != "AFS600" {
+		t.Errorf("the reply is kept with its foutcode and status: %+v", last)
+	}
+	if _, err := f.Process(ctx, q.Number); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Report(ctx, q.Number); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := f.ReadLog(ctx, store.LogFilter{Message: q.Number, Step: domain.StepReport})
+	if err != nil || len(lines) != 1 || lines[0].Level != domain.LevelError || !strings.Contains(lines[0].Information, "deadline may pass") ||
+		!strings.Contains(lines[0].Information, "AFS600") {
+		t.Fatalf("report line: %+v %v", lines, err)
 	}
 }

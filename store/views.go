@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -203,4 +205,114 @@ func (s *Store) Declarations(ctx context.Context, numbers []int64) (map[int64]pi
 		out[r.Number] = r.Declaration()
 	}
 	return out, nil
+}
+
+// Acknowledgement is the authority's acknowledgement of an accepted declaration: the
+// statusdetails of Digipoort's final status 500, in which the Belastingdienst confirms
+// what it received. It is kept as Digipoort sent it, with the reply it came with.
+type Acknowledgement struct {
+	Kenmerk string    `json:"kenmerk"`
+	Code    string    `json:"code"`
+	At      time.Time `json:"time"`
+	Text    string    `json:"text"`
+	// Response is what the text says when it is the Belastingdienst's Responsemessage
+	// (the form seen in Logius' conformance environment); nil for any other text.
+	Response *Responsemessage `json:"response,omitempty"`
+}
+
+// Responsemessage is the Belastingdienst's answer in the statusdetails of a 500: its
+// id for the return, when it received it, and its verdict.
+type Responsemessage struct {
+	MessageID         string `xml:"Identification>MessageId"         json:"message_id,omitempty"`
+	RefersToMessageID string `xml:"Identification>RefersToMessageId" json:"refers_to_message_id,omitempty"`
+	AuthorityID       string `xml:"Identification>MessageIdBd"       json:"authority_message_id,omitempty"`
+	Received          string `xml:"Identification>DatumTijdOntvangst" json:"received,omitempty"`
+	ResponseType      string `xml:"Identification>ResponseType"      json:"response_type,omitempty"`
+	Class             string `xml:"Specification>Class"             json:"class,omitempty"`
+	Code              string `xml:"Specification>Code"              json:"code,omitempty"`
+	Description       string `xml:"Specification>Description"       json:"description,omitempty"`
+}
+
+// parseResponsemessage reads a Responsemessage; nil when the text is not one.
+func parseResponsemessage(text string) *Responsemessage {
+	var r struct {
+		XMLName xml.Name
+		Responsemessage
+	}
+	if err := xml.Unmarshal([]byte(strings.TrimSpace(text)), &r); err != nil || r.XMLName.Local != "Responsemessage" {
+		return nil
+	}
+	return &r.Responsemessage
+}
+
+// FileInfo is one file of a message, without its content.
+type FileInfo struct {
+	Name     string `json:"name"`
+	MimeType string `json:"mime_type"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	// Role is "declaration" for the first file (berichtInhoud) and "attachment" for the
+	// others (berichtBijlagen).
+	Role string `json:"role"`
+}
+
+// Identity is the identiteitBelanghebbende an outgoing message is sent with.
+type Identity struct {
+	Nummer string `json:"nummer"`
+	Type   string `json:"type"`
+}
+
+// MessageDetail is one message with everything an operator reads about it: its files,
+// what it is sent as, every reply, and the authority's acknowledgement once accepted.
+type MessageDetail struct {
+	Message
+	Identity        *Identity        `json:"identity,omitempty"`
+	Files           []FileInfo       `json:"files"`
+	Replies         []StoredReply    `json:"replies"`
+	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+}
+
+// ShowMessage reads one message with its files and replies.
+func (s *Store) ShowMessage(ctx context.Context, number int64) (MessageDetail, error) {
+	m, err := s.Message(ctx, number)
+	if err != nil {
+		return MessageDetail{}, err
+	}
+	d := MessageDetail{Message: m, Files: []FileInfo{}}
+	if m.Direction == domain.DirectionOut && m.IdentityType != "" {
+		d.Identity = &Identity{Nummer: domain.IdentityNumber(m.IdentityType, m.Subject), Type: m.IdentityType}
+	}
+	var files []Attachment
+	if err := s.db.SelectContext(ctx, &files,
+		`SELECT id, file_name, mime_type, size, sha256 FROM attachments WHERE message_number = $1 ORDER BY id`, number); err != nil {
+		return MessageDetail{}, fmt.Errorf("read the files of message %d: %w", number, err)
+	}
+	for i, f := range files {
+		role := "attachment"
+		if i == 0 {
+			role = "declaration"
+		}
+		d.Files = append(d.Files, FileInfo{Name: f.FileName, MimeType: f.MimeType, Size: f.Size, SHA256: fmt.Sprintf("%x", f.SHA256), Role: role})
+	}
+	if d.Replies, err = s.Replies(ctx, number); err != nil {
+		return MessageDetail{}, err
+	}
+	if d.Replies == nil {
+		d.Replies = []StoredReply{}
+	}
+	d.Acknowledgement = acknowledgement(m, d.Replies)
+	return d, nil
+}
+
+// acknowledgement is the statusdetails of the newest applied 500 of the message's
+// current attempt; nil while there is none (or it came without details).
+func acknowledgement(m Message, replies []StoredReply) *Acknowledgement {
+	for i := len(replies) - 1; i >= 0; i-- {
+		r := replies[i]
+		if r.Applied && r.Attempt == m.Attempt && domain.InterpretStatus(r.Code, r.ErrorCode).Status == domain.StatusAccepted &&
+			strings.TrimSpace(r.Details) != "" {
+			return &Acknowledgement{Kenmerk: r.Kenmerk, Code: r.Code, At: r.OccurredAt, Text: r.Details, Response: parseResponsemessage(r.Details)}
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,56 @@ func TestLogFilters(t *testing.T) {
 	got, _ := f.ReadLog(ctx, store.LogFilter{Environment: "acme", Level: "F"})
 	if len(got) != 1 || got[0].Environment == nil || *got[0].Environment != "acme" {
 		t.Errorf("environment name must come with the line: %+v", got)
+	}
+}
+
+// The final 500 carries the authority's acknowledgement in statusdetails: it is kept,
+// and shown with the message as the acknowledgement of the current attempt.
+func TestShowMessageCarriesTheAcknowledgement(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	f.deliver(q.Number, "K1")
+	d, err := f.ShowMessage(ctx, q.Number)
+	if err != nil || d.Acknowledgement != nil || d.Identity == nil || *d.Identity != (store.Identity{Nummer: "NL001000044B37", Type: "BTW"}) ||
+		len(d.Files) != 1 || d.Files[0].Role != "declaration" || d.Files[0].Name != "aangifte.xbrl" || len(d.Files[0].SHA256) != 64 {
+		t.Fatalf("before any reply: %+v %v", d, err)
+	}
+	// The shape of a 500 captured from Logius' conformance environment.
+	const ack = `<Responsemessage version="2006.1">
+<Identification>
+<MessageId>uuid-1</MessageId>
+<RefersToMessageId>K1</RefersToMessageId>
+<MessageIdBd>BD-0001</MessageIdBd>
+<DatumTijdOntvangst>2026-11-01T11:00:08+01:00</DatumTijdOntvangst>
+<ResponseType>acknowledgement</ResponseType>
+</Identification>
+<Specification>
+<Class>A</Class>
+<Code>0001</Code>
+<Description>Status: Verwerkbaar</Description>
+</Specification>
+</Responsemessage>`
+	replies := flow("K1", "105", "100", "110", "200", "301", "405", "400", "500")
+	replies[7].Details = ack
+	if _, err := f.ApplyReplies(ctx, replies); err != nil {
+		t.Fatal(err)
+	}
+	d, err = f.ShowMessage(ctx, q.Number)
+	if err != nil || d.Status != domain.StatusAccepted || len(d.Replies) != 8 {
+		t.Fatalf("after acceptance: %+v %v", d, err)
+	}
+	if a := d.Acknowledgement; a == nil || a.Text != ack || a.Code != "500" || a.Kenmerk != "K1" || !a.At.Equal(replies[7].OccurredAt) {
+		t.Fatalf("acknowledgement: %+v", d.Acknowledgement)
+	}
+	if r := d.Acknowledgement.Response; r == nil || *r != (store.Responsemessage{MessageID: "uuid-1", RefersToMessageID: "K1", AuthorityID: "BD-0001",
+		Received: "2026-11-01T11:00:08+01:00", ResponseType: "acknowledgement", Class: "A", Code: "0001", Description: "Status: Verwerkbaar"}) {
+		t.Errorf("the Responsemessage read: %+v", d.Acknowledgement.Response)
+	}
+	if d.Replies[7].Details != ack {
+		t.Errorf("the 500's details must be stored as sent: %q", d.Replies[7].Details)
+	}
+	if _, err := f.ShowMessage(ctx, 42); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown message: %v", err)
 	}
 }

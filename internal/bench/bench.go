@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	var queued atomic.Int64
 	err = parallel(ctx, opts.N, opts.Concurrency, func(i int) error {
 		env := envs[i%len(envs)]
-		q, err := st.Queue(ctx, store.QueueRequest{Environment: env, Type: domain.TypeVAT, Subject: fmt.Sprintf("BENCH%09d", i), Period: "2026-10",
+		q, err := st.Queue(ctx, store.QueueRequest{Environment: env, Type: domain.TypeVAT, Subject: fmt.Sprintf("%09dB01", i), Period: "2026-10",
 			Attachments: []domain.Attachment{{FileName: "omzetbelasting.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
 		if err != nil {
 			return err

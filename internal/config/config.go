@@ -129,6 +129,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if c.Catalog, err = domain.DefaultCatalog().WithBerichtsoorten(get("KOERIER_BERICHTSOORTEN", "")); err != nil {
 		return Config{}, fmt.Errorf("KOERIER_BERICHTSOORTEN: %w", err)
 	}
+	// What a message is sent with is fixed at queue time (store.Queue keeps the identity
+	// type with the message); these settings change only what is queued after them.
+	if c.Catalog, err = c.Catalog.WithIdentityTypes(get("KOERIER_IDENTITY_TYPES", "")); err != nil {
+		return Config{}, fmt.Errorf("KOERIER_IDENTITY_TYPES: %w", err)
+	}
+	if c.Catalog, err = c.Catalog.WithAttachments(get("KOERIER_BIJLAGEN", "")); err != nil {
+		return Config{}, fmt.Errorf("KOERIER_BIJLAGEN: %w", err)
+	}
 	if c.Rol != "Bedrijf" && c.Rol != "Intermediair" {
 		return Config{}, fmt.Errorf("KOERIER_ROL=%q: use Bedrijf or Intermediair", c.Rol)
 	}

@@ -50,9 +50,35 @@ func TestSettingsAndErrors(t *testing.T) {
 		"KOERIER_STICKY_CACHE_SIZE":      "lots",
 		"KOERIER_AANLEVERKENMERK_PREFIX": "KR-1",
 		"KOERIER_DB_MAX_CONNS":           "-1",
+		"KOERIER_IDENTITY_TYPES":         "ib=BTW",
+		"KOERIER_BIJLAGEN":               "vpb=maybe",
 	} {
 		if _, err := FromLookup(lookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: want an error naming the variable, got %v", k, v, err)
 		}
+	}
+}
+
+// Identity types and attachments per message type: defaults, and settings read in the
+// style of KOERIER_BERICHTSOORTEN.
+func TestIdentityTypesAndAttachments(t *testing.T) {
+	c, err := FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec, _ := c.Catalog.Lookup(domain.TypeVAT); spec.IdentityType != domain.IdentityBTW || spec.Attachments {
+		t.Errorf("default btw: %+v", spec)
+	}
+	c, err = FromLookup(lookup(map[string]string{"KOERIER_IDENTITY_TYPES": "btw=Fi,icp=Fi", "KOERIER_BIJLAGEN": "vpb=yes"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, want := range map[domain.MessageType]string{domain.TypeVAT: "Fi", domain.TypeICP: "Fi", domain.TypeVATFix: "BTW"} {
+		if spec, _ := c.Catalog.Lookup(typ); spec.IdentityType != want {
+			t.Errorf("%s identity type %q, want %q", typ, spec.IdentityType, want)
+		}
+	}
+	if spec, _ := c.Catalog.Lookup(domain.TypeCorpTax); !spec.Attachments {
+		t.Error("KOERIER_BIJLAGEN=vpb=yes not read")
 	}
 }
