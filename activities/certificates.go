@@ -40,8 +40,25 @@ func (a *Activities) CheckCertificates(ctx context.Context) (pipeline.Certificat
 	}
 	for _, w := range report.Warnings {
 		res.Warnings = append(res.Warnings, w.Message)
+		key := fmt.Sprintf("certificate/%s/%s/%d", w.Role, w.Serial, w.ThresholdDays)
+		if w.Serial == "" {
+			// No certificate to name (none is usable at all): say it every day.
+			key += "/" + report.Now.UTC().Format(time.DateOnly)
+		}
 		if err := a.Store.WriteLog(ctx, store.LogEntry{Step: domain.StepCertificates, Level: domain.LevelError, Description: w.Message,
-			DedupeKey: fmt.Sprintf("certificate/%s/%s/%d", w.Role, w.Serial, w.ThresholdDays)}); err != nil {
+			DedupeKey: key}); err != nil {
+			return res, err
+		}
+	}
+	// The client switches to the renewed certificate by itself once it is valid; if
+	// Logius has not registered it yet, every delivery ends in 210 from then on. Say so
+	// once, where operators look.
+	if c, ok := report.InUseClient(); ok && c.Role == digipoort.RoleClientNext {
+		msg := fmt.Sprintf("Koerier now uses the renewed client certificate %s (serial %s, valid until %s); if deliveries end in status 210, "+
+			"Digipoort does not know it yet: have Logius register it, or remove %s to go back to the old one while it is valid", c.Subject, c.Serial,
+			c.NotAfter.UTC().Format(time.DateOnly), digipoort.EnvClientCertNext+"/"+digipoort.EnvClientPFXNext)
+		if err := a.Store.WriteLog(ctx, store.LogEntry{Step: domain.StepCertificates, Level: domain.LevelError, Description: msg,
+			DedupeKey: "certificate/in-use/" + c.Serial}); err != nil {
 			return res, err
 		}
 	}

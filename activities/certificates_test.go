@@ -88,3 +88,25 @@ func TestCheckCertificatesWithoutAClientIsFinal(t *testing.T) {
 	_, err := run[pipeline.CertificateCheckResult](h, h.acts.CheckCertificates)
 	requireFinal(t, err, pipeline.ErrTypeInvalid, "no Digipoort client configured")
 }
+
+// Once the renewed certificate is valid the client uses it by itself; the check says so
+// once, with what to do if Digipoort does not know it yet.
+func TestCheckCertificatesTellsOfTheSwitchToTheRenewedCertificate(t *testing.T) {
+	h := newHarness(t)
+	now := time.Now()
+	old, oldKey := testCertificate(t, "koerier-client", 0x30, now.Add(20*24*time.Hour))
+	renewed, renewedKey := testCertificate(t, "koerier-client", 0x31, now.Add(300*24*time.Hour)) // valid since 65 days
+	signing, _ := testCertificate(t, "digipoort-signing", 0x32, now.Add(400*24*time.Hour))
+	cfg := digipoort.Config{ClientCertificate: tls.Certificate{Certificate: [][]byte{old.Raw}, PrivateKey: oldKey, Leaf: old},
+		NextClientCertificate: tls.Certificate{Certificate: [][]byte{renewed.Raw}, PrivateKey: renewedKey, Leaf: renewed},
+		SigningCertificates:   []*x509.Certificate{signing}}
+	h.acts.Config.Certificates = func() digipoort.CertificateReport { return cfg.Certificates(now) }
+	for range 2 {
+		if _, err := run[pipeline.CertificateCheckResult](h, h.acts.CheckCertificates); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM communication_log WHERE step = 'certificates' AND level = 'F' AND description LIKE '%now uses the renewed%'`); n != 1 {
+		t.Errorf("%d lines about the switch, want 1", n)
+	}
+}

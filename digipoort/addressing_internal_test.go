@@ -24,7 +24,7 @@ func TestResponseAddressingRequired(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer := wsse.Credentials{Certificate: signing.Cert, Key: signing.Key}
-	c := &Client{trust: wsse.TrustCertificates([]*x509.Certificate{signing.Cert}), tol: time.Minute, now: time.Now}
+	c := &Client{trust: wsse.TrustCertificatesAt([]*x509.Certificate{signing.Cert}), tol: time.Minute, now: time.Now}
 	const req = "urn:uuid:request-1"
 	op := wire.OpAanleveren
 	build := func(addr wsse.Addressing) []byte {

@@ -466,3 +466,31 @@ func TestSkipTimestampCheckOnCapturedResponse(t *testing.T) {
 		}
 	}
 }
+
+// Digipoort's signing certificate is pinned: a CA in KOERIER_DIGIPOORT_SIGNING_CERT is
+// refused, because it would trust every certificate it issues (the filer's too).
+func TestSigningCertificateMustNotBeACA(t *testing.T) {
+	p := testPaths(t)
+	caFile := filepath.Join(t.TempDir(), "ca-as-signing.pem")
+	if err := os.WriteFile(caFile, mustReadFile(t, p.CA), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ConfigFromLookup(lookup(map[string]string{EnvURL: "https://x.example", EnvClientCert: p.ClientCert, EnvClientKey: p.ClientKey,
+		EnvCA: p.CA, EnvSigningCert: caFile}))
+	if err == nil || !strings.Contains(err.Error(), "not a CA") || !strings.Contains(err.Error(), EnvSigningCert) {
+		t.Fatalf("a CA as signing certificate: %v", err)
+	}
+	if _, err := ConfigFromLookup(lookup(map[string]string{EnvURL: "https://x.example", EnvClientCert: p.ClientCert, EnvClientKey: p.ClientKey,
+		EnvCA: p.CA, EnvSigningCert: p.SigningCert})); err != nil {
+		t.Fatalf("the signing certificate itself: %v", err)
+	}
+}
+
+func mustReadFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

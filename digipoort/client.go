@@ -32,7 +32,7 @@ type Client struct {
 	endpoints Endpoints
 	ids       []*identity
 	caCerts   []*x509.Certificate
-	trust     func(*x509.Certificate) error
+	trust     func(*x509.Certificate, time.Time) error
 	log       logrus.FieldLogger
 	now       func() time.Time
 	timeout   time.Duration
@@ -82,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		l.SetOutput(io.Discard)
 		c.log = l
 	}
-	c.trust = wsse.TrustCertificates(cfg.SigningCertificates)
+	c.trust = wsse.TrustCertificatesAt(cfg.SigningCertificates)
 	roots := cfg.ServerCAs
 	if roots == nil {
 		roots = poolOf(cfg.ServerCACertificates)
@@ -307,7 +307,7 @@ func (c *Client) decodeResponse(op string, httpStatus int, data []byte, requestM
 	case perr != nil:
 		return &Error{Op: op, Kind: Final, HTTPStatus: httpStatus, Err: perr, Msg: "malformed response from Digipoort"}
 	}
-	if _, err := m.Verify(wsse.VerifyOptions{Trust: c.trust, Now: c.now(), Tolerance: c.tol}); err != nil {
+	if _, err := m.Verify(wsse.VerifyOptions{TrustAt: c.trust, Now: c.now(), Tolerance: c.tol}); err != nil {
 		return verifyError(op, httpStatus, err)
 	}
 	// Verify guarantees that every addressing header directly under the Header is

@@ -37,7 +37,7 @@ func fixtureClient(t testing.TB, tolerance time.Duration) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Client{trust: wsse.TrustCertificates([]*x509.Certificate{cert}), tol: tolerance, now: time.Now}
+	return &Client{trust: wsse.TrustCertificatesAt([]*x509.Certificate{cert}), tol: tolerance, now: time.Now}
 }
 
 func between(s, start, end string) string {
@@ -296,6 +296,14 @@ func TestRequestsValidateAgainstXSD(t *testing.T) {
 				Bestandsnaam: "x.xbrl", Inhoud: []byte("<x/>")})
 			return err
 		}},
+		{"aanleveren", func() error {
+			// Attachments go in berichtBijlagen, between berichtInhoud and autorisatieAdres.
+			_, err := c.Deliver(ctx, DeliverRequest{Berichtsoort: "Omzetbelasting", Aanleverkenmerk: "2026000124", Belanghebbende: id,
+				Rol: "Bedrijf", MimeType: "text/xml", Bestandsnaam: "Omzetbelasting.xbrl", Inhoud: xbrl, Bijlagen: []Bijlage{
+					{MimeType: "application/pdf", Bestandsnaam: "toelichting.pdf", Inhoud: []byte("%PDF-1.4\n\x00\xff\xfe")},
+					{MimeType: "text/plain", Bestandsnaam: "notities.txt", Inhoud: []byte("tweede bijlage")}}})
+			return err
+		}},
 		{"getStatussenProces", func() error { _, err := c.Statuses(ctx, "700627b6-383e-4d8d-809f-b066845b36e0", from, to); return err }},
 		{"getStatussenProces", func() error {
 			_, err := c.Statuses(ctx, "700627b6-383e-4d8d-809f-b066845b36e0", time.Time{}, time.Time{})
@@ -348,6 +356,9 @@ func TestRequestsValidateAgainstXSD(t *testing.T) {
 		x, err := m.PayloadXML()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if n := bytes.Count(x, []byte("<bijlage>")); (i == 2) != (n == 2) || (i == 2) != bytes.Contains(x, []byte("<berichtBijlagen>")) {
+			t.Errorf("%s %d: %d bijlagen in the payload (want 2 in the third request only)", op, i, n)
 		}
 		f := filepath.Join(dir, fmt.Sprintf("%02d-%s.xml", i, op))
 		if err := os.WriteFile(f, x, 0o600); err != nil {
@@ -452,6 +463,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{map[string]string{EnvTimestampTolerance: "soon"}, EnvTimestampTolerance},
 		{map[string]string{EnvSignature: "md5"}, EnvSignature},
 		{map[string]string{EnvTimeout: "-1s"}, EnvTimeout},
+		{map[string]string{EnvMaxResponseMiB: "129"}, "between 1 and 128"},
+		{map[string]string{EnvMaxResponseMiB: "0"}, EnvMaxResponseMiB},
 	} {
 		m := map[string]string{}
 		for k, v := range base {
@@ -466,12 +479,14 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		}
 	}
 	m := map[string]string{EnvURL: "https://x.example", EnvClientPFX: p.ClientPFX, EnvClientPFXPassword: p.ClientPFXPassword,
-		EnvCA: p.CA, EnvSigningCert: p.SigningCert, EnvTimestampTolerance: "90s", EnvSignature: "rsa-sha256", EnvTimeout: "30s"}
+		EnvCA: p.CA, EnvSigningCert: p.SigningCert, EnvTimestampTolerance: "90s", EnvSignature: "rsa-sha256", EnvTimeout: "30s",
+		EnvMaxResponseMiB: "128"}
 	cfg, err := ConfigFromLookup(lookup(m))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.TimestampTolerance != 90*time.Second || cfg.SignatureAlgorithm != SignatureRSASHA256 || cfg.HTTPTimeout != 30*time.Second ||
+		cfg.MaxResponseBytes != MaxResponseMiBAllowed<<20 ||
 		cfg.ClientCertificate.Leaf == nil || len(cfg.SigningCertificates) != 1 {
 		t.Errorf("config %+v", cfg)
 	}
@@ -521,7 +536,7 @@ func FuzzParseResponse(f *testing.F) {
 			}
 		}
 	}
-	c := &Client{trust: wsse.TrustCertificates(trusted), tol: timeCheckOff, now: time.Now}
+	c := &Client{trust: wsse.TrustCertificatesAt(trusted), tol: timeCheckOff, now: time.Now}
 	ops := []string{wire.OpAanleveren, wire.OpGetStatussenProces, wire.OpGetBerichtenKenmerk}
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
 		op := ops[int(sel)%len(ops)]

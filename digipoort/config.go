@@ -55,6 +55,14 @@ const (
 	// advice to narrow the time window or raise the bound; see MaxResponseBytes for
 	// what a response costs in memory.
 	DefaultMaxPickupResponseBytes = 64 << 20
+	// MaxResponseMiBAllowed is the most KOERIER_DIGIPOORT_MAX_RESPONSE_MIB may set. A
+	// verified response costs 5 to 7 times its size at the peak (measured: 80 MiB, 464
+	// MiB of heap), so a 128 MiB answer is close to 1 GiB on its own; it holds four
+	// messages of the 20 MiB maximum (27 MiB as base64 each), more than one kenmerk's
+	// replies have any reason to be. A worker that may hold more than that per answer,
+	// with two pickups at once (activities.ReceivePickup), risks being killed for memory
+	// in the middle of every pickup instead of refusing the one answer that is too large.
+	MaxResponseMiBAllowed = 128
 )
 
 // Environment variables read by ConfigFromEnv.
@@ -201,7 +209,7 @@ type certSources struct {
 //	KOERIER_DIGIPOORT_SIGNATURE            rsa-sha1 (default) or rsa-sha256
 //	KOERIER_DIGIPOORT_TIMEOUT              Go duration per call (default 2m)
 //	KOERIER_DIGIPOORT_AUTORISATIEADRES     autorisatieAdres sent with every request (default http://geenausp.nl)
-//	KOERIER_DIGIPOORT_MAX_RESPONSE_MIB     bound on any response in MiB (default 16 per call, 64 for pickup)
+//	KOERIER_DIGIPOORT_MAX_RESPONSE_MIB     bound on any response in MiB, at most 128 (default 16 per call, 64 for pickup)
 //
 // Every problem is reported (on one line, separated by "; "), each naming the
 // variable and what belongs in it.
@@ -245,6 +253,13 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		bad("%s is not set: put the certificate(s) Digipoort signs its responses with in it (PEM or DER)", EnvSigningCert)
 	} else if certs, err := LoadCertificates(f); err != nil {
 		bad("%s=%s: %v (it must hold the certificate(s), PEM or DER, Digipoort signs its responses with)", EnvSigningCert, f, err)
+	} else if ca := firstCA(certs); ca != nil {
+		// A trusted CA would trust every certificate it issues: for a PKIoverheid CA,
+		// many organisations, the filer perhaps among them, who could then sign its
+		// own "delivered on time". Digipoort's own certificate is pinned instead.
+		bad("%s=%s holds the CA certificate %q: put Digipoort's own signing certificate in it (Logius publishes it), not a CA "+
+			"(a CA vouches for every organisation it issues to); when Logius renews it, add the new one beside the old", EnvSigningCert, f,
+			ca.Subject.String())
 	} else {
 		cfg.SigningCertificates = certs
 		cfg.sources.signing = EnvSigningCert + "=" + f
@@ -282,8 +297,9 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if v := get(EnvMaxResponseMiB); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 1024 {
-			bad("%s=%q: give a whole number of MiB between 1 and 1024 (unset: 16 for every call, 64 for pickup)", EnvMaxResponseMiB, v)
+		if err != nil || n <= 0 || n > MaxResponseMiBAllowed {
+			bad("%s=%q: give a whole number of MiB between 1 and %d (unset: 16 for every call, 64 for pickup); a verified answer costs 5 to 7 "+
+				"times its size in memory", EnvMaxResponseMiB, v, MaxResponseMiBAllowed)
 		}
 		cfg.MaxResponseBytes = int64(n) << 20
 	}
@@ -465,6 +481,15 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block in the file")
 	}
 	return certs, nil
+}
+
+func firstCA(certs []*x509.Certificate) *x509.Certificate {
+	for _, c := range certs {
+		if c.IsCA {
+			return c
+		}
+	}
+	return nil
 }
 
 // LoadCertPool reads a CA bundle (PEM or DER) into a pool.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +25,7 @@ import (
 
 	"koerier/digipoort"
 	"koerier/digipoort/devcerts"
+	"koerier/digipoort/internal/wire"
 	"koerier/digipoort/simulator"
 	"koerier/digipoort/wsse"
 )
@@ -1000,5 +1005,92 @@ func TestMaximumSizeDelivery(t *testing.T) {
 	}
 	if st := sim.Deliveries("2026000070"); st.Accepted != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestAttachmentsOverTheWire delivers a message with two attachments over mutual TLS.
+// What the client put on the wire must meet the strict schema (berichtBijlagen in its
+// place, each bijlage complete), and the simulator must have received the document
+// and both attachments byte for byte and in order: its Go API and its control API say
+// so by name, size and SHA-256.
+func TestAttachmentsOverTheWire(t *testing.T) {
+	var mu sync.Mutex
+	var payloads [][]byte
+	sim := startSim(t, simulator.Options{Instant: true, OnRequest: func(op string, payload []byte) {
+		if op == wire.OpAanleveren {
+			mu.Lock()
+			payloads = append(payloads, payload)
+			mu.Unlock()
+		}
+	}})
+	c := simClient(t, sim)
+	// Every byte value, so that an encoding that is not byte-exact (text instead of
+	// base64, a charset conversion) changes the hash.
+	binary := make([]byte, 3*256+1)
+	for i := range binary {
+		binary[i] = byte(i * 7)
+	}
+	req := request("2026000080")
+	req.Bijlagen = []digipoort.Bijlage{
+		{MimeType: "application/pdf", Bestandsnaam: "toelichting.pdf", Inhoud: binary},
+		{MimeType: "text/plain", Bestandsnaam: "notities.txt", Inhoud: []byte("tweede bijlage: één € \r\n")},
+	}
+	resp, err := c.Deliver(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	got := slices.Clone(payloads)
+	mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("%d aanleveren requests reached the simulator, want 1", len(got))
+	}
+	if err := wire.ValidateRequest(wire.OpAanleveren, got[0]); err != nil {
+		t.Fatalf("the request with attachments does not meet the schema: %v\n%s", err, got[0])
+	}
+	var sent wire.AanleverRequest
+	if err := xml.Unmarshal(got[0], &sent); err != nil || sent.BerichtBijlagen == nil || len(sent.BerichtBijlagen.Bijlage) != 2 {
+		t.Fatalf("berichtBijlagen on the wire: %+v %v", sent.BerichtBijlagen, err)
+	}
+
+	content := func(mime, name string, b []byte) simulator.Content {
+		sum := sha256.Sum256(b)
+		return simulator.Content{MimeType: mime, Bestandsnaam: name, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
+	}
+	wantInhoud := content(req.MimeType, req.Bestandsnaam, req.Inhoud)
+	want := []simulator.Content{content("application/pdf", "toelichting.pdf", binary), content("text/plain", "notities.txt", req.Bijlagen[1].Inhoud)}
+	check := func(via string, st simulator.DeliveryStats) {
+		t.Helper()
+		if st.Accepted != 1 || len(st.Processes) != 1 || st.Processes[0].Kenmerk != resp.Kenmerk {
+			t.Fatalf("%s: stats %+v", via, st)
+		}
+		p := st.Processes[0]
+		if p.Inhoud != wantInhoud {
+			t.Errorf("%s: inhoud %+v, want %+v", via, p.Inhoud, wantInhoud)
+		}
+		if !slices.Equal(p.Bijlagen, want) {
+			t.Errorf("%s: bijlagen %+v, want %+v", via, p.Bijlagen, want)
+		}
+	}
+	check("Go API", sim.Deliveries("2026000080"))
+
+	r, err := http.Get(sim.ControlURL() + "/sim/deliveries/2026000080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var st simulator.DeliveryStats
+	if err := json.NewDecoder(r.Body).Decode(&st); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("control API: HTTP %d, %v", r.StatusCode, err)
+	}
+	check("control API", st)
+
+	// A delivery without attachments records none.
+	if _, err := c.Deliver(context.Background(), request("2026000081")); err != nil {
+		t.Fatal(err)
+	}
+	if ps := sim.Deliveries("2026000081").Processes; len(ps) != 1 || len(ps[0].Bijlagen) != 0 || ps[0].Inhoud.Size != int64(len(req.Inhoud)) {
+		t.Errorf("delivery without attachments: %+v", ps)
 	}
 }

@@ -2,45 +2,40 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"koerier/digipoort/devcerts"
 	"koerier/digipoort/simulator"
 	"koerier/domain"
 	"koerier/internal/testenv"
 )
 
-// strangerCertificate is a client certificate Digipoort (the simulator) does not know.
-func strangerCertificate(t *testing.T) tls.Certificate {
+// strangerCertificate is a client certificate Digipoort (the simulator) does not know:
+// issued by the CA it trusts (else the handshake fails, as with the real Digipoort),
+// but not registered.
+func strangerCertificate(t *testing.T, sim *simulator.Sim) tls.Certificate {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := devcerts.LoadIssued(sim.Paths().CA, sim.Paths().CAKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "onbekende aanleveraar"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	stranger, err := ca.Issue(devcerts.ClientTemplate("onbekende aanleveraar"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return stranger.TLS()
 }
 
 // Rule 10 (docs/rules.md): a client certificate Digipoort does not know ends in 210, and the operator
 // is told to check the certificate and whether Digipoort knows it.
 func TestUnknownClientCertificateEndsIn210WithAdvice(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{NoWorker: true})
-	s.Digipoort.ClientCertificate = strangerCertificate(t)
+	s.Digipoort.ClientCertificate = strangerCertificate(t, s.Sim)
 	s.StartWorker()
 	mustCLI(t, "environments", "add", "acme", "--auto-process")
 	q := queue(t, "acme", "2023-01")
@@ -134,7 +129,7 @@ func TestBadDigipoortResponses(t *testing.T) {
 func TestUntrustedSigningCertificate(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{NoWorker: true})
 	good := s.Digipoort.SigningCertificates
-	stranger := strangerCertificate(t)
+	stranger := strangerCertificate(t, s.Sim)
 	s.Digipoort.SigningCertificates = []*x509.Certificate{stranger.Leaf}
 	w := s.StartWorker()
 	mustCLI(t, "environments", "add", "acme", "--auto-process")

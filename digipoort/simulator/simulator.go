@@ -90,6 +90,10 @@ type Options struct {
 	Berichtsoorten []string
 	// Logger receives a line per request (never message content); nil discards.
 	Logger logrus.FieldLogger
+	// OnRequest, when set, is called with the operation and the Body payload of every
+	// request whose signature verified, before the simulator checks the payload: for
+	// tests that hold what a client put on the wire against the schema themselves.
+	OnRequest func(op string, payload []byte)
 }
 
 // Sim is a running simulator.
@@ -143,6 +147,20 @@ type process struct {
 	// messageID is the wsa:MessageID of the aanleveren request (the berichtkenmerk the
 	// authority's Responsemessage refers to); bdMessageID the authority's own id.
 	messageID, bdMessageID string
+	// inhoud and bijlagen describe what the delivery carried; the content itself is
+	// not kept (req holds neither).
+	inhoud   Content
+	bijlagen []Content
+}
+
+// Content describes one document a delivery carried (berichtInhoud or one bijlage of
+// berichtBijlagen) by its decoded content: enough for a test to see that it arrived
+// byte for byte, without the simulator holding up to 20 MiB per delivery.
+type Content struct {
+	MimeType     string `json:"mime_type"`
+	Bestandsnaam string `json:"bestandsnaam"`
+	Size         int64  `json:"size"`   // bytes after base64 decoding
+	SHA256       string `json:"sha256"` // hex, of the decoded bytes
 }
 
 // statusTime is the time of status i; i past the flow is an injected status, a step
@@ -216,6 +234,10 @@ type ProcessInfo struct {
 	Status   string    `json:"status"`
 	Ended    bool      `json:"ended"`
 	FlowEnds time.Time `json:"flow_ends"`
+	// Inhoud is the berichtInhoud the delivery carried and Bijlagen its
+	// berichtBijlagen, in the order sent (empty: none).
+	Inhoud   Content   `json:"inhoud"`
+	Bijlagen []Content `json:"bijlagen"`
 }
 
 func (p *process) info(now time.Time) ProcessInfo {
@@ -223,6 +245,7 @@ func (p *process) info(now time.Time) ProcessInfo {
 		Kenmerk: p.kenmerk, Berichtsoort: p.req.Berichtsoort,
 		Belanghebbende: p.req.IdentiteitBelanghebbende.Type + ":" + p.req.IdentiteitBelanghebbende.Nummer,
 		Aangeleverd:    p.aangeleverd, Scenario: p.scenario, Realistic: p.realistic, Repeat: p.repeat, FlowEnds: p.endTime(),
+		Inhoud: p.inhoud, Bijlagen: append([]Content{}, p.bijlagen...),
 	}
 	for i, st := range p.steps {
 		if !p.statusTime(i).After(now) {

@@ -2,8 +2,10 @@ package simulator
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -137,6 +139,9 @@ func (s *Sim) serveSOAP(svc wire.Service) http.HandlerFunc {
 		if err != nil {
 			writeFault(specFault(svc, "%v", err))
 			return
+		}
+		if s.opts.OnRequest != nil {
+			s.opts.OnRequest(op, payload)
 		}
 		fp := devcerts.Fingerprint(peer)
 		req := &request{svc: svc, op: op, messageID: m.Addressing.MessageID, cert: peer, certFP: fp,
@@ -510,8 +515,30 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 	if f == nil && strings.TrimSpace(q.BerichtInhoud.Inhoud) == "" {
 		f = specFault(svc, "Element berichtInhoud/inhoud is leeg.")
 	}
+	var bijlagen []wire.BerichtInhoud
+	if q.BerichtBijlagen != nil {
+		bijlagen = q.BerichtBijlagen.Bijlage
+	}
+	for i, b := range bijlagen {
+		name := fmt.Sprintf("berichtBijlagen/bijlage[%d]", i+1)
+		f = firstFault(f, checkText(svc, name+"/mimeType", b.MimeType), checkText(svc, name+"/bestandsnaam", b.Bestandsnaam))
+		if f == nil && strings.TrimSpace(b.Inhoud) == "" {
+			f = specFault(svc, "Element %s/inhoud is leeg.", name)
+		}
+	}
 	if f != nil {
 		return nil, f
+	}
+	// Described before the lock: hashing 20 MiB takes a while.
+	inhoud, err := describe(q.BerichtInhoud)
+	if err != nil {
+		return nil, specFault(svc, "Element berichtInhoud/inhoud: %v", err)
+	}
+	described := make([]Content, len(bijlagen))
+	for i, b := range bijlagen {
+		if described[i], err = describe(b); err != nil {
+			return nil, specFault(svc, "Element berichtBijlagen/bijlage[%d]/inhoud: %v", i+1, err)
+		}
 	}
 
 	s.mu.Lock()
@@ -557,7 +584,7 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 	p := &process{
 		kenmerk: newUUID(), req: *q, scenario: sc, steps: steps(sc, r.known),
 		start: r.now, step: s.opts.StepInterval, certFP: r.certFP, aangeleverd: r.now, repeat: repeat,
-		messageID: r.messageID, bdMessageID: newUUID(),
+		messageID: r.messageID, bdMessageID: newUUID(), inhoud: inhoud, bijlagen: described,
 	}
 	if s.mode.Realistic {
 		p.realistic = true
@@ -567,7 +594,7 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 		}
 		p.step = s.mode.scaled(time.Minute)
 	}
-	p.req.BerichtInhoud.Inhoud = "" // keep no content
+	p.req.BerichtInhoud.Inhoud, p.req.BerichtBijlagen = "", nil // keep no content
 	// Digipoort names the receiver in its answer, also when the request did not (the
 	// captured response carries the Belastingdienst's OIN).
 	ontvanger := q.IdentiteitOntvanger
@@ -805,6 +832,27 @@ func (s *Sim) selectPickups(r *request, keep func(*pickup) bool, vanaf, tot *wir
 func newUUID() string { return uuid.NewString() }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// describe decodes one berichtInhoudType's base64 as it streams into SHA-256, so that
+// a 20 MiB document is never held decoded. xsd:base64Binary allows whitespace between
+// the characters; the decoder skips only CR and LF, so spaces and tabs go first.
+func describe(b wire.BerichtInhoud) (Content, error) {
+	text := b.Inhoud
+	if strings.ContainsAny(text, " \t") {
+		text = strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' {
+				return -1
+			}
+			return r
+		}, text)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, base64.NewDecoder(base64.StdEncoding, strings.NewReader(text)))
+	if err != nil {
+		return Content{}, fmt.Errorf("not valid base64: %w", err)
+	}
+	return Content{MimeType: b.MimeType, Bestandsnaam: b.Bestandsnaam, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
 
 func xmlAttr(s string) string {
 	var b bytes.Buffer

@@ -1,6 +1,7 @@
 package wsse
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -44,19 +45,27 @@ func VerifyStored(data []byte, trusted []*x509.Certificate) (*Stored, error) {
 	return &Stored{Message: m, Signer: v.Signer, Created: v.Created, Expires: v.Expires}, nil
 }
 
-// trustAt is TrustCertificates evaluated at a given time (the signing time), with the
-// validity period of a pinned certificate checked as well.
+// trustAt is the trust of a proof: the signer must be one of certs itself (pinned)
+// and have been valid at the signing time. A trusted CA is not enough here: a
+// PKIoverheid CA issues certificates to many organisations, possibly the filer itself,
+// who could then sign its own "delivered on time".
 func trustAt(certs []*x509.Certificate) func(*x509.Certificate, time.Time) error {
-	ts := newTrustSet(certs)
 	return func(cert *x509.Certificate, at time.Time) error {
 		if len(certs) == 0 {
 			return errors.New("no trusted certificates given")
 		}
-		if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
-			return fmt.Errorf("certificate %q (serial %s) was not valid when the response was signed (%s): valid from %s to %s",
-				cert.Subject.String(), cert.SerialNumber.String(), at.UTC().Format(time.RFC3339),
-				cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+		for _, c := range certs {
+			if bytes.Equal(c.Raw, cert.Raw) {
+				if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
+					return fmt.Errorf("certificate %q (serial %s) was not valid when the response was signed (%s): valid from %s to %s",
+						cert.Subject.String(), cert.SerialNumber.String(), at.UTC().Format(time.RFC3339),
+						cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+				}
+				return nil
+			}
 		}
-		return ts.check(cert, at)
+		return fmt.Errorf("certificate %q (serial %s) is not one of the %d trusted signing certificates; a proof must be signed by a "+
+			"certificate trusted itself (Digipoort's own signing certificate), not merely by one a trusted CA issued",
+			cert.Subject.String(), cert.SerialNumber.String(), len(certs))
 	}
 }

@@ -126,8 +126,8 @@ func pastPKI(t *testing.T) (ca, signer *devcerts.Issued) {
 	return pastCA, pastSigner
 }
 
-// TestVerifyStoredSigningTime: a certificate counts when it was valid (and chained to a
-// trusted CA) at the signed Created time, whatever the time is now.
+// TestVerifyStoredSigningTime: a certificate counts when it is trusted itself and was
+// valid at the signed Created time, whatever the time is now.
 func TestVerifyStoredSigningTime(t *testing.T) {
 	ca, signer := pastPKI(t)
 	creds := Credentials{Certificate: signer.Cert, Key: signer.Key}
@@ -146,13 +146,16 @@ func TestVerifyStoredSigningTime(t *testing.T) {
 		want    error
 	}{
 		{"pinned, valid at signing time, expired now", during, []*x509.Certificate{signer.Cert}, nil},
-		{"via the CA, valid at signing time, expired now", during, []*x509.Certificate{ca.Cert}, nil},
+		// A CA vouches for nothing in a proof: it issues to many organisations, the
+		// filer perhaps among them.
+		{"only via the CA, valid at signing time", during, []*x509.Certificate{ca.Cert}, ErrUntrusted},
 		{"pinned, signed after it expired", after, []*x509.Certificate{signer.Cert}, ErrUntrusted},
 		{"via the CA, signed after it expired", after, []*x509.Certificate{ca.Cert}, ErrUntrusted},
 		{"pinned, signed before it was valid", before, []*x509.Certificate{signer.Cert}, ErrUntrusted},
 		{"via the CA, signed before it was valid", before, []*x509.Certificate{ca.Cert}, ErrUntrusted},
 		{"via a CA that was not valid yet at signing time", lateEarly, []*x509.Certificate{lateCA.Cert}, ErrUntrusted},
-		{"via that CA once it was valid", lateNow, []*x509.Certificate{lateCA.Cert}, nil},
+		{"only via that CA once it was valid", lateNow, []*x509.Certificate{lateCA.Cert}, ErrUntrusted},
+		{"pinned beside its CA", lateNow, []*x509.Certificate{lateCA.Cert, lateSigner.Cert}, nil},
 		{"another CA's certificate", other, []*x509.Certificate{ca.Cert}, ErrUntrusted},
 		{"a non-CA trusted certificate does not vouch for others", during, []*x509.Certificate{testCreds(t, 0).Certificate}, ErrUntrusted},
 	} {
@@ -173,5 +176,23 @@ func TestVerifyStoredSigningTime(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// The client's trust (TrustCertificatesAt) holds a pinned certificate to its validity
+// at the signed Created time: an answer signed by an expired certificate would never
+// hold as proof, so Koerier must not act on it either.
+func TestTrustCertificatesAtHoldsPinnedToItsValidity(t *testing.T) {
+	_, signer := pastPKI(t)
+	trust := TrustCertificatesAt([]*x509.Certificate{signer.Cert})
+	now := time.Now()
+	if err := trust(signer.Cert, now.AddDate(-2, 0, 0)); err != nil {
+		t.Errorf("valid at signing time: %v", err)
+	}
+	if err := trust(signer.Cert, now); err == nil || !strings.Contains(err.Error(), "was not valid at") {
+		t.Errorf("expired at signing time: %v", err)
+	}
+	if err := TrustCertificates([]*x509.Certificate{signer.Cert})(signer.Cert); err != nil {
+		t.Errorf("TrustCertificates (tests on captured responses) still pins without a time: %v", err)
 	}
 }

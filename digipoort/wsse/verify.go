@@ -20,6 +20,9 @@ type VerifyOptions struct {
 	// Trust decides whether a certificate that produced a valid signature may sign
 	// this message; nil trusts nobody. See TrustCertificates.
 	Trust func(*x509.Certificate) error
+	// TrustAt, when set, is used instead of Trust and is given the signed Created
+	// time. See TrustCertificatesAt.
+	TrustAt func(cert *x509.Certificate, created time.Time) error
 	// Now is the time the timestamp is checked against; zero means time.Now().
 	Now time.Time
 	// Tolerance is the clock skew allowed on Created and Expires. A negative
@@ -57,8 +60,11 @@ type Verification struct {
 // On success m.Addressing holds the values of exactly the addressing headers that were
 // verified.
 func (m *Message) Verify(opts VerifyOptions) (*Verification, error) {
-	v, err := m.verify(func(cert *x509.Certificate, _ time.Time) error {
-		if opts.Trust == nil {
+	v, err := m.verify(func(cert *x509.Certificate, created time.Time) error {
+		switch {
+		case opts.TrustAt != nil:
+			return opts.TrustAt(cert, created)
+		case opts.Trust == nil:
 			return errors.New("no trusted certificates configured")
 		}
 		return opts.Trust(cert)
@@ -436,10 +442,21 @@ func TrustCertificates(certs []*x509.Certificate) func(*x509.Certificate) error 
 	return func(cert *x509.Certificate) error { return ts.check(cert, time.Now()) }
 }
 
+// TrustCertificatesAt is TrustCertificates evaluated at the response's signed Created
+// time, with a pinned certificate held to its validity period too: Koerier's client
+// uses it, so an answer it acts on is one that will still verify as proof later.
+func TrustCertificatesAt(certs []*x509.Certificate) func(*x509.Certificate, time.Time) error {
+	ts := newTrustSet(certs)
+	ts.pinnedValidity = true
+	return ts.check
+}
+
 type trustSet struct {
-	certs []*x509.Certificate
-	pool  *x509.CertPool // the CA certificates among certs
-	cas   int
+	// pinnedValidity also holds a pinned certificate to its validity period.
+	pinnedValidity bool
+	certs          []*x509.Certificate
+	pool           *x509.CertPool // the CA certificates among certs
+	cas            int
 }
 
 func newTrustSet(certs []*x509.Certificate) *trustSet {
@@ -457,6 +474,13 @@ func newTrustSet(certs []*x509.Certificate) *trustSet {
 func (ts *trustSet) check(cert *x509.Certificate, at time.Time) error {
 	for _, c := range ts.certs {
 		if bytes.Equal(c.Raw, cert.Raw) {
+			// Pinned is not forever: a signing certificate that had expired (or was not
+			// yet valid) when it signed makes an answer that will never hold as proof.
+			if ts.pinnedValidity && (at.Before(cert.NotBefore) || at.After(cert.NotAfter)) {
+				return fmt.Errorf("certificate %q (serial %s) is trusted but was not valid at %s (valid from %s to %s): if Digipoort renewed "+
+					"its signing certificate, add the new one", cert.Subject.String(), cert.SerialNumber.String(), at.UTC().Format(time.RFC3339),
+					cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+			}
 			return nil
 		}
 	}
