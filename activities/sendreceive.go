@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"koerier/digipoort"
 	"koerier/domain"
@@ -341,13 +342,30 @@ func (a *Activities) SignalPendingReplies(ctx context.Context) error {
 	return a.signalReplies(ctx, nil)
 }
 
-// pickupChunk bounds the kenmerken fetched (and their documents stored) per round, so
-// that a long pickup heartbeats its progress and stores as it goes.
-const pickupChunk = 100
+// pickupParallel bounds the pickup answers a worker process holds at once. An answer
+// may be as large as KOERIER_DIGIPOORT_MAX_RESPONSE_MIB (64 MiB by default, at most
+// 128) and costs 5 to 7 times its size while it is verified and decoded, and its
+// documents stay in memory until they are stored: Config.Parallel (16) of them at once
+// would be several GiB, two are at most about 0.9 GiB at the default bound. Two keep
+// one call's wait on the network overlapping the other's work, which is most of what
+// parallel calls gain; replies are usually kilobytes, so pickup is not slower for it in
+// practice. A fixed count rather than a byte budget, because the size of an answer is
+// known only once it arrives.
+const pickupParallel = 2
+
+// pickupSlots is per process, not per call: a heartbeat timeout can start a retry of
+// ReceivePickup on this worker while the abandoned attempt is still fetching.
+var pickupSlots = semaphore.NewWeighted(pickupParallel)
 
 // ReceivePickup asks Digipoort for everything put ready for pickup in the last 30 days
 // (rule 7), fetches what Koerier has not stored yet, links each document to the message
 // it answers and keeps the rest as unknown replies (ONB, logged F).
+//
+// Each kenmerk is fetched and stored on its own, so that one failing kenmerk starves no
+// other: one Digipoort refuses for good (its answer is over the response bound, say)
+// gets an F line once and is asked again by every later run, which may succeed when
+// the bound was raised; transient trouble fails the activity after every other kenmerk
+// was fetched and stored, and Temporal's retry fetches only what is still missing.
 func (a *Activities) ReceivePickup(ctx context.Context) (pipeline.PickupResult, error) {
 	defer keepAlive(ctx)()
 	now := time.Now()
@@ -357,37 +375,65 @@ func (a *Activities) ReceivePickup(ctx context.Context) (pipeline.PickupResult, 
 	if err != nil {
 		return res, err
 	}
-	for start := 0; start < len(fetch); start += pickupChunk {
-		part := fetch[start:min(start+pickupChunk, len(fetch))]
-		docs := make([][]store.IncomingDoc, len(part))
-		errs := a.forEach(ctx, len(part), func(i int) error {
-			berichten, err := a.Digipoort.BerichtenKenmerk(ctx, part[i], from, now)
-			if err != nil {
-				return fmt.Errorf("fetch messages of kenmerk %s: %w", part[i], err)
-			}
-			for _, b := range berichten {
-				docs[i] = append(docs[i], store.IncomingDoc{PickupKenmerk: b.Kenmerk, Berichtkenmerk: b.Berichtkenmerk, Aanleverkenmerk: b.Aanleverkenmerk,
-					Berichtsoort: b.Berichtsoort, Subject: b.Belanghebbende.Nummer, FileName: b.Bestandsnaam, MimeType: b.MimeType,
-					Content: b.Inhoud, Aangeleverd: b.Aangeleverd})
-			}
-			return nil
-		})
-		all := slices.Concat(docs...)
-		in, err := a.Store.StoreIncoming(ctx, all)
-		if err != nil {
-			return res, err
+	var mu sync.Mutex // guards res and done, and keeps one StoreIncoming at a time
+	done := 0
+	errs := a.forEach(ctx, len(fetch), func(i int) error {
+		k := fetch[i]
+		if err := pickupSlots.Acquire(ctx, 1); err != nil {
+			return fmt.Errorf("fetch messages of kenmerk %s: %w", k, err)
 		}
-		res.Fetched += len(all)
+		// Held until the documents are stored: their content counts against the slot too.
+		defer pickupSlots.Release(1)
+		berichten, err := a.Digipoort.BerichtenKenmerk(ctx, k, from, now)
+		if err != nil {
+			return fmt.Errorf("fetch messages of kenmerk %s: %w", k, err)
+		}
+		docs := make([]store.IncomingDoc, 0, len(berichten))
+		for _, b := range berichten {
+			docs = append(docs, store.IncomingDoc{PickupKenmerk: b.Kenmerk, Berichtkenmerk: b.Berichtkenmerk, Aanleverkenmerk: b.Aanleverkenmerk,
+				Berichtsoort: b.Berichtsoort, Subject: b.Belanghebbende.Nummer, FileName: b.Bestandsnaam, MimeType: b.MimeType,
+				Content: b.Inhoud, Aangeleverd: b.Aangeleverd})
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		in, err := a.Store.StoreIncoming(ctx, docs)
+		if err != nil {
+			return fmt.Errorf("store the messages of kenmerk %s: %w", k, err)
+		}
+		res.Fetched += len(docs)
 		res.Unknown += len(in.Unknown)
 		res.Duplicates += in.Duplicates
 		for _, l := range in.Linked {
 			res.Linked += len(l)
 		}
-		if err := errors.Join(errs...); err != nil {
-			res.Errors++
+		done++
+		activity.RecordHeartbeat(ctx, done)
+		return nil
+	})
+	var transient []error
+	for i, e := range errs {
+		if e == nil {
+			continue
+		}
+		res.Errors++
+		if !digipoort.IsFinal(e) {
+			transient = append(transient, e)
+			continue
+		}
+		// Once per kenmerk, not per run: every run asks again and would otherwise add the
+		// same line each time.
+		if err := a.Store.WriteLog(ctx, store.LogEntry{Step: domain.StepReceive, Level: domain.LevelError,
+			Description: e.Error(),
+			Information: fmt.Sprintf("the other messages ready for pickup were fetched; this kenmerk is asked for again on every send/receive "+
+				"(this line is written once) and Digipoort keeps it for 30 days: if its answer is too large, raise %s (at most %d MiB) and let "+
+				"the next send/receive fetch it", digipoort.EnvMaxResponseMiB, digipoort.MaxResponseMiBAllowed),
+			DedupeKey: "pickup-refused/" + fetch[i]}); err != nil {
 			return res, err
 		}
-		activity.RecordHeartbeat(ctx, start+len(part))
+	}
+	if len(transient) > 0 {
+		return res, fmt.Errorf("%d of %d kenmerken could not be picked up for now (the others are stored; a retry fetches only what is "+
+			"missing): %w", len(transient), len(fetch), errors.Join(transient...))
 	}
 	return res, nil
 }

@@ -210,6 +210,8 @@ func TestRequestsThatBreakTheXSDAreRefused(t *testing.T) {
 			[]string{"berichtsoort is leeg"}},
 		{"empty inhoud", wire.OpAanleveren, edit(wire.OpAanleveren, "<inhoud>"+base64.StdEncoding.EncodeToString([]byte("<a/>"))+"</inhoud>", "<inhoud/>"),
 			[]string{"inhoud is leeg"}},
+		{"empty bijlage", wire.OpAanleveren, edit(wire.OpAanleveren, "</berichtInhoud>", "</berichtInhoud><berichtBijlagen><bijlage><mimeType>text/plain"+
+			"</mimeType><bestandsnaam>b.txt</bestandsnaam><inhoud/></bijlage></berichtBijlagen>"), []string{"berichtBijlagen/bijlage[1]/inhoud is leeg"}},
 		{"the shape of another request", wire.OpGetBerichtenLijst, strings.ReplaceAll(valid[wire.OpGetProcessen], "getProcessenRequest",
 			"getBerichtenLijstRequest"), []string{"getBerichtenLijstRequest/identiteitBelanghebbende", "niet toegestaan"}},
 	} {
