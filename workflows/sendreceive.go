@@ -185,6 +185,9 @@ func (r *sendReceive) pickup(ctx workflow.Context) error {
 	err := workflow.ExecuteActivity(pageOptions(ctx, 20*time.Minute), a.ReceivePickup).Get(ctx, &pick)
 	r.in.Counts.Documents += pick.Linked
 	r.in.Counts.ONB += pick.Unknown
+	// A kenmerk Digipoort refused for good is an F line of its own; the run is not
+	// complete while one is left behind.
+	r.in.Counts.ReceiveErrors += pick.Errors
 	if err != nil {
 		if isFinalOrCanceled(ctx, err) {
 			return fmt.Errorf("pickup: %w", err)
