@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -75,6 +76,111 @@ func newEnvironmentsCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(addCmd, listCmd, removeCmd)
+	cmd.AddCommand(addCmd, listCmd, removeCmd, newTokenCmd(), newTokensCmd(), newRevokeTokenCmd(), newWebhookCmd())
+	return cmd
+}
+
+// newTokenCmd issues an API token: the environment's key to the API (rule 13 in
+// docs/rules.md). It is printed once; Koerier keeps only its hash.
+func newTokenCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "token <name>",
+		Short: "Issue an API token for an environment (printed once; only its hash is kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
+			t, secret, err := a.store.IssueToken(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"token": secret, "id": t.ID, "environment": t.Environment, "created_at": t.CreatedAt})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", secret)
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %d for environment %s: give it to the environment now, it is not shown again "+
+				"(requests carry it as Authorization: Bearer <token>; revoke it with `starter environments revoke-token %s %d`)\n",
+				t.ID, t.Environment, t.Environment, t.ID)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"token": "..."} (with its id)`)
+	return cmd
+}
+
+func newTokensCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tokens <name>",
+		Short: "List an environment's API tokens (id, created, revoked; never the token)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
+			list, err := a.store.Tokens(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			w := table(cmd.OutOrStdout())
+			fmt.Fprintln(w, "ID\tCREATED\tREVOKED")
+			for _, t := range list {
+				revoked := "-"
+				if t.RevokedAt != nil {
+					revoked = t.RevokedAt.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\n", t.ID, t.CreatedAt.Local().Format("2006-01-02 15:04:05"), revoked)
+			}
+			return w.Flush()
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func newRevokeTokenCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke-token <name> <id>",
+		Short: "Revoke one of an environment's API tokens; requests with it are refused from now on",
+		Args:  cobra.ExactArgs(2),
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
+			id, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil || id <= 0 {
+				return fmt.Errorf("%q is not a token id: see `starter environments tokens %s`", args[1], args[0])
+			}
+			if err := a.store.RevokeToken(cmd.Context(), args[0], id); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token %d of environment %s revoked\n", id, args[0])
+			return nil
+		}),
+	}
+}
+
+// newWebhookCmd registers where the environment is told of its messages' status
+// changes, with a new signing secret that is printed once.
+func newWebhookCmd() *cobra.Command {
+	var url string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "webhook <name> --url URL",
+		Short: "Register the environment's webhook endpoint (replaces and re-enables the old one; prints its new signing secret)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
+			w, err := a.store.SetWebhook(cmd.Context(), args[0], url)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"secret": w.Secret, "url": w.URL, "created_at": w.CreatedAt})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", w.Secret)
+			fmt.Fprintf(cmd.ErrOrStderr(), "webhook of environment %s: %s; give the environment the secret above to verify the "+
+				"webhook-signature header (Standard Webhooks)\n", args[0], w.URL)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&url, "url", "", "http(s) URL that receives a POST per status change")
+	_ = cmd.MarkFlagRequired("url")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"secret": "whsec_..."}`)
 	return cmd
 }

@@ -216,6 +216,9 @@ func printMessage(w io.Writer, d store.MessageDetail) error {
 	if m.Memo != "" {
 		fmt.Fprintf(t, "memo\t%s\n", m.Memo)
 	}
+	if h := d.Webhooks; h != (store.WebhookCounts{}) {
+		fmt.Fprintf(t, "webhooks\t%d sent, %d pending, %d failed (status changes pushed to the environment)\n", h.Sent, h.Pending, h.Failed)
+	}
 	for _, f := range d.Files {
 		fmt.Fprintf(t, "%s\t%s (%s, %d bytes, sha256 %s)\n", f.Role, f.Name, f.MimeType, f.Size, f.SHA256)
 	}

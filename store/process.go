@@ -31,6 +31,10 @@ func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResu
 			`UPDATE messages SET env_status = status, env_status_changed = last_status_change, processed_at = now() WHERE number = $1`, number); err != nil {
 			return err
 		}
+		// The outbox (rule 13): the event commits with the change or not at all.
+		if err := writeWebhookEvent(ctx, tx, m, m.EnvStatus); err != nil {
+			return err
+		}
 		n := number
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepProcess, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("message %d processed: the environment now sees %s (was %s)", number, m.Status, m.EnvStatus)})

@@ -37,6 +37,10 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 				reported_status = NULL WHERE number = $1`, number, res.Attempt); err != nil {
 			return err
 		}
+		// The environment sees the restore at once: one webhook event (rule 13).
+		if err := writeWebhookEvent(ctx, tx, m, m.EnvStatus); err != nil {
+			return err
+		}
 		if who == "" {
 			who = "an operator"
 		}

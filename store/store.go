@@ -18,7 +18,6 @@ import (
 	"github.com/lib/pq"
 
 	"koerier/domain"
-	"koerier/schema"
 )
 
 // Errors callers branch on. They are wrapped with the detail a person needs.
@@ -26,6 +25,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrInvalid  = errors.New("invalid input")
 	ErrRefused  = errors.New("refused")
+	// ErrConflict is a request that reuses a key (an idempotency key, a client
+	// reference) with other content.
+	ErrConflict = errors.New("conflict")
+	// ErrUnauthenticated is a credential the store does not accept (an API token).
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // DefaultMaxConns is a worker's connection pool: room for the activities that run at
@@ -76,15 +80,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			err,
 		)
 	}
-	if opts.Migrate {
-		if _, err := schema.Migrate(ctx, db.DB); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
 	cat := domain.DefaultCatalog()
 	if opts.Catalog != nil {
 		cat = *opts.Catalog
+	}
+	if opts.Migrate {
+		if _, err := Migrate(ctx, db.DB, cat); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	prefix := opts.AanleverkenmerkPrefix
 	if prefix == "" {

@@ -270,6 +270,8 @@ type MessageDetail struct {
 	Files           []FileInfo       `json:"files"`
 	Replies         []StoredReply    `json:"replies"`
 	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+	// Webhooks counts the status changes pushed to the environment (rule 13).
+	Webhooks WebhookCounts `json:"webhooks"`
 }
 
 // ShowMessage reads one message with its files and replies.
@@ -301,6 +303,9 @@ func (s *Store) ShowMessage(ctx context.Context, number int64) (MessageDetail, e
 		d.Replies = []StoredReply{}
 	}
 	d.Acknowledgement = acknowledgement(m, d.Replies)
+	if d.Webhooks, err = s.WebhookCountsOf(ctx, number); err != nil {
+		return MessageDetail{}, err
+	}
 	return d, nil
 }
 
