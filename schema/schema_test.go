@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,7 +14,14 @@ import (
 	"koerier/domain"
 	"koerier/internal/testdb"
 	"koerier/schema"
+	"koerier/store"
 )
+
+// migrate applies the migrations as every Koerier process does: with those written in
+// Go, which the store passes (schema/migrations/*.go say which).
+func migrate(ctx context.Context, db *sql.DB) (int, error) {
+	return store.Migrate(ctx, db, domain.DefaultCatalog())
+}
 
 func open(t *testing.T) *sql.DB {
 	db, err := sql.Open("postgres", testdb.New(t))
@@ -27,16 +35,37 @@ func open(t *testing.T) *sql.DB {
 func TestMigrateTwiceIsANoOp(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
-	n, err := schema.Migrate(ctx, db)
+	n, err := migrate(ctx, db)
 	if err != nil || n == 0 {
 		t.Fatalf("first migrate: %d applied, %v", n, err)
 	}
-	n, err = schema.Migrate(ctx, db)
+	n, err = migrate(ctx, db)
 	if err != nil || n != 0 {
 		t.Fatalf("second migrate: %d applied, %v; want 0, nil", n, err)
 	}
 	if p, err := schema.Pending(ctx, db); err != nil || p != 0 {
 		t.Fatalf("pending = %d, %v", p, err)
+	}
+}
+
+// A migration written in Go needs its code: without it nothing is applied, and the
+// error says how to migrate instead.
+func TestMigrateRefusesWithoutTheGoMigrations(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	n, err := schema.Migrate(ctx, db)
+	if err == nil || n != 0 || !strings.Contains(err.Error(), "00004_normalise_declarations.go") || !strings.Contains(err.Error(), "starter migrate") {
+		t.Fatalf("migrate without the Go migration: %d applied, %v", n, err)
+	}
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_tables WHERE tablename IN ('messages', 'koerier_schema_migrations')`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Fatalf("%d tables were created: nothing may be applied", tables)
+	}
+	if _, err := schema.Migrate(ctx, db, schema.GoMigration{Version: 99, Up: func(context.Context, *sql.Tx) error { return nil }}); err == nil {
+		t.Fatal("a Go migration without a file that says what it does must be refused")
 	}
 }
 
@@ -58,7 +87,7 @@ func TestConcurrentMigrateAppliesOnce(t *testing.T) {
 				return
 			}
 			defer db.Close()
-			applied[i], errs[i] = schema.Migrate(ctx, db)
+			applied[i], errs[i] = migrate(ctx, db)
 		}(i)
 	}
 	wg.Wait()
@@ -87,7 +116,7 @@ func TestConcurrentMigrateAppliesOnce(t *testing.T) {
 // "highest status wins" is decided; the two must agree.
 func TestStatusOrderMatchesDomain(t *testing.T) {
 	db := open(t)
-	if _, err := schema.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := db.Query(`SELECT status, rank FROM message_statuses`)
@@ -118,7 +147,7 @@ func TestStatusOrderMatchesDomain(t *testing.T) {
 func TestPartialIndexesMatchDomainSets(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
-	if _, err := schema.Migrate(ctx, db); err != nil {
+	if _, err := migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	quoted := regexp.MustCompile(`ARRAY\[([^\]]*)\]`)

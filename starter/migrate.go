@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"koerier/internal/config"
-	"koerier/schema"
 	"koerier/store"
 )
 
@@ -38,7 +37,7 @@ func newMigrateCmd() *cobra.Command {
 			if err := db.PingContext(cmd.Context()); err != nil {
 				return fmt.Errorf("connect to Postgres (KOERIER_DATABASE_URL): %w; start it (make run does) or set KOERIER_DATABASE_URL", err)
 			}
-			n, err := schema.Migrate(cmd.Context(), db)
+			n, err := store.Migrate(cmd.Context(), db, cfg.Catalog)
 			if err != nil {
 				return err
 			}

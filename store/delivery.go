@@ -131,8 +131,10 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 			OpenFor   time.Duration `db:"open_for"`
 			Failed    bool          `db:"failed"`
 			Closed    bool          `db:"closed"`
+			// SentSubject: the subject this try named, where it is not the stored one.
+			SentSubject *string `db:"sent_subject"`
 		}
-		err = tx.GetContext(ctx, &d, `SELECT aanleverkenmerk, kenmerk, started_at, failed_at IS NOT NULL AS failed, closed_at IS NOT NULL AS closed,
+		err = tx.GetContext(ctx, &d, `SELECT aanleverkenmerk, kenmerk, started_at, failed_at IS NOT NULL AS failed, closed_at IS NOT NULL AS closed, sent_subject,
 			(extract(epoch FROM now() - started_at) * 1e9)::bigint AS open_for
 			FROM deliveries WHERE message_number = $1 AND attempt = $2`, number, m.Attempt)
 		exists := err == nil
@@ -149,6 +151,9 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 			return nil
 		case exists && !d.Closed:
 			plan.Uncertain, plan.StartedAt, plan.OpenFor = true, d.StartedAt, d.OpenFor
+			if d.SentSubject != nil { // the look-up asks for what was sent (normalise.go)
+				plan.Subject = *d.SentSubject
+			}
 			return nil
 		case err != nil && !isNoRows(err):
 			return err
@@ -174,8 +179,12 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 			plan.Refused = rerr.Error()
 			return nil
 		}
+		if held, err := s.holdFurtherFiles(ctx, tx, m); err != nil || held != "" {
+			plan.Wait = held
+			return err
+		}
 		if exists { // closed: it did not reach Digipoort; this try starts it again
-			return tx.GetContext(ctx, &plan.StartedAt, `UPDATE deliveries SET closed_at = NULL, started_at = now(), last_error = ''
+			return tx.GetContext(ctx, &plan.StartedAt, `UPDATE deliveries SET closed_at = NULL, started_at = now(), last_error = '', sent_subject = NULL
 				WHERE message_number = $1 AND attempt = $2 RETURNING started_at`, number, m.Attempt)
 		}
 		return tx.GetContext(ctx, &plan.StartedAt, `INSERT INTO deliveries (message_number, attempt, aanleverkenmerk) VALUES ($1, $2, $3) RETURNING started_at`,

@@ -68,7 +68,7 @@ func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
 		break
 	}
 	if err != nil {
-		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRefused) {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRefused) || errors.Is(err, ErrConflict) {
 			return Queued{}, err
 		}
 		return Queued{}, fmt.Errorf("queue %s %s %s for %s: %w", req.Type, req.Subject, req.Period, req.Environment, err)
@@ -81,32 +81,16 @@ func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
 // spellings of one subject are one declaration, with one version numbering and one delivery in
 // flight.
 func (s *Store) validateQueue(req QueueRequest) (QueueRequest, domain.TypeSpec, error) {
-	var problems []string
-	spec, lookupErr := s.catalog.Lookup(req.Type)
-	if lookupErr != nil && req.Type != "" {
-		problems = append(problems, lookupErr.Error())
-	}
-	if subject, serr := normalizeSubject(spec, lookupErr == nil, req.Subject); serr != nil {
-		problems = append(problems, serr.Error())
-	} else {
-		req.Subject = subject
-	}
-	if period, perr := domain.NormalizePeriod(req.Period); perr != nil {
-		problems = append(problems, perr.Error())
-	} else {
-		req.Period = period
-	}
-	decl := domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period}
-	if err := decl.Validate(); err != nil {
-		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
+	decl, spec, known, problems := storedDeclaration(s.catalog,
+		domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period})
+	req.Subject, req.Period = decl.Subject, decl.Period
 	for _, a := range req.Attachments {
 		if err := a.Validate(); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
 	switch {
-	case lookupErr == nil:
+	case known:
 		if ferr := spec.CheckFiles(req.Attachments); ferr != nil {
 			problems = append(problems, strings.ReplaceAll(ferr.Error(), "\n", "; "))
 		}
@@ -123,6 +107,31 @@ func (s *Store) validateQueue(req QueueRequest) (QueueRequest, domain.TypeSpec, 
 		return req, domain.TypeSpec{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return req, spec, nil
+}
+
+// storedDeclaration is a declaration with its subject and period in the form store.Queue stores
+// and keys them by, with its type's spec; problems says what keeps it from being stored. Queue and
+// the migration of rows queued before that form (normalise.go) both use it, so that the two
+// cannot compute different keys for one declaration.
+func storedDeclaration(cat domain.Catalog, d domain.Declaration) (_ domain.Declaration, _ domain.TypeSpec, known bool, problems []string) {
+	spec, lookupErr := cat.Lookup(d.Type)
+	if lookupErr != nil && d.Type != "" {
+		problems = append(problems, lookupErr.Error())
+	}
+	if subject, serr := normalizeSubject(spec, lookupErr == nil, d.Subject); serr != nil {
+		problems = append(problems, serr.Error())
+	} else {
+		d.Subject = subject
+	}
+	if period, perr := domain.NormalizePeriod(d.Period); perr != nil {
+		problems = append(problems, perr.Error())
+	} else {
+		d.Period = period
+	}
+	if err := d.Validate(); err != nil {
+		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return d, spec, lookupErr == nil, problems
 }
 
 // normalizeSubject checks the subject against the type's form when the type is known,
@@ -276,7 +285,7 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 		return nil, fmt.Errorf(
 			"%w: client reference %q was used for message %d (%s %s %s) with other content: a queued message cannot be changed; queue the "+
 				"new content under a new reference",
-			ErrRefused,
+			ErrConflict,
 			req.ClientReference,
 			m.Number,
 			m.Type,

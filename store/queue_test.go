@@ -95,7 +95,7 @@ func TestQueueIdempotentPerClientReference(t *testing.T) {
 	}
 	changed := req
 	changed.Attachments = []domain.Attachment{xbrl(2)}
-	if _, err := f.Queue(ctx, changed); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "other content") {
+	if _, err := f.Queue(ctx, changed); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "other content") {
 		t.Errorf("same reference, other content: %v", err)
 	}
 	otherEnv := req

@@ -168,21 +168,24 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 				error_description, details, applied)
 			SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
 				$9::text[], $10::text[], $11::bool[])
-			ON CONFLICT (kenmerk, code, occurred_at) DO NOTHING
+			ON CONFLICT (kenmerk, code, occurred_at, error_code) DO NOTHING
 			RETURNING id, message_number, attempt, kenmerk, code, status, occurred_at, description, error_code, error_description, details, applied`,
 			pq.Array(nums), pq.Array(attempts), pq.Array(kms), pq.Array(codes), pq.Array(statuses), pq.Array(ats),
 			pq.Array(descs), pq.Array(ecodes), pq.Array(edescs), pq.Array(details), pq.Array(applied)); err != nil {
 			return err
 		}
 		res.Duplicates = len(nums) - len(res.New)
-		// Only replies stored now may move a status; needs-action comes from the codes.
+		// Only replies stored now may move a status; needs-action comes from the codes. A
+		// status is the same one fetched again only with the same foutcode: Digipoort
+		// reports the 420 that ends its retries (AFS600) with the time of an earlier 420,
+		// or updates that one (status_events_once_per_foutcode, migration 00004).
 		type key struct {
-			kenmerk, code string
-			at            int64
+			kenmerk, code, foutcode string
+			at                      int64
 		}
 		given := make(map[key]Reply, len(replies))
 		for _, r := range replies {
-			given[key{r.Kenmerk, r.Code, r.OccurredAt.UnixNano()}] = r
+			given[key{r.Kenmerk, r.Code, r.ErrorCode, r.OccurredAt.UnixNano()}] = r
 		}
 		var upNums, needNums []int64
 		var upStatuses, needReasons []string
@@ -192,7 +195,7 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			}
 			upNums = append(upNums, n.MessageNumber)
 			upStatuses = append(upStatuses, string(n.Status))
-			if r := given[key{n.Kenmerk, n.Code, n.OccurredAt.UnixNano()}]; r.NeedsAction {
+			if r := given[key{n.Kenmerk, n.Code, n.ErrorCode, n.OccurredAt.UnixNano()}]; r.NeedsAction {
 				code := r.Code
 				if r.ErrorCode != "" {
 					code += " " + r.ErrorCode

@@ -274,3 +274,35 @@ func TestDigipoortGaveUpDeliveringFailsTheMessage(t *testing.T) {
 		t.Fatalf("report line: %+v %v", lines, err)
 	}
 }
+
+// Digipoort may report the final 420 with foutcode AFS600 with the time of an earlier 420
+// of the same process, or update that 420 with it: it is another status, not the same one
+// fetched again, and it fails the message. Fetched again, each is stored once.
+func TestAFS600AtTheTimeOfAnEarlier420IsApplied(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K1")
+	warning := store.ReplyFromCode("K1", "420", t0)
+	if _, err := f.ApplyReplies(ctx, append(flow("K1", "105", "100"), warning)); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.status(q.Number); s != domain.StatusInProgress {
+		t.Fatalf("after a 420 Digipoort retries: status %s", s)
+	}
+	gaveUp := store.ReplyFromStatus("K1", "420", "AFS600", t0)
+	res, err := f.ApplyReplies(ctx, []store.Reply{gaveUp})
+	if err != nil || len(res.New) != 1 || res.Duplicates != 0 || res.Raised[q.Number] != domain.StatusFailed || len(res.NeedsAction) != 1 {
+		t.Fatalf("420 AFS600 at the time of the 420: %+v %v", res, err)
+	}
+	if m, _ := f.Message(ctx, q.Number); !strings.Contains(m.NeedsActionReason, "420 AFS600") {
+		t.Errorf("needs-action reason: %q", m.NeedsActionReason)
+	}
+	res, err = f.ApplyReplies(ctx, []store.Reply{warning, gaveUp})
+	if err != nil || len(res.New) != 0 || res.Duplicates != 2 {
+		t.Fatalf("fetched again: %+v %v", res, err)
+	}
+	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1 AND code = '420'`, q.Number); n != 2 {
+		t.Errorf("420 and 420 AFS600 are kept once each: %d", n)
+	}
+}
