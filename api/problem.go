@@ -1,0 +1,74 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Problem is an RFC 9457 problem detail. Type names the kind of problem (the OpenAPI
+// document lists them); Detail says what went wrong with this request and what to do.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// RequestID is set on server errors only, so an operator can find the log line;
+	// client errors leave it out so that equal mistakes get equal bodies (a 404 for
+	// another environment's message is byte for byte the 404 of a missing one).
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Problem types. RFC 9457 asks for a URI; these are tag URIs (RFC 4151) because they
+// name kinds of problems rather than pages to fetch: the OpenAPI document describes each.
+const (
+	problemBase          = "tag:koerier,2026:problem:"
+	ProblemUnauthorized  = problemBase + "unauthorized"
+	ProblemNotFound      = problemBase + "not-found"
+	ProblemBadRequest    = problemBase + "bad-request"
+	ProblemMethod        = problemBase + "method-not-allowed"
+	ProblemTooLarge      = problemBase + "too-large"
+	ProblemMediaType     = problemBase + "unsupported-media-type"
+	ProblemInvalid       = problemBase + "invalid-message"
+	ProblemConflict      = problemBase + "idempotency-conflict"
+	ProblemAutoProcess   = problemBase + "auto-process"
+	ProblemUnavailable   = problemBase + "unavailable"
+	ProblemInternal      = problemBase + "internal"
+	problemContentType   = "application/problem+json"
+	headerRequestID      = "X-Request-Id"
+	headerReplayed       = "Idempotent-Replayed"
+	headerIdempotencyKey = "Idempotency-Key"
+)
+
+// writeProblem answers with a problem detail. Server errors carry the request id.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, typ, title, detail string) {
+	p := Problem{Type: typ, Title: title, Status: status, Detail: detail}
+	if status >= 500 {
+		p.RequestID = w.Header().Get(headerRequestID)
+	}
+	if info := requestInfoOf(r); info != nil {
+		info.problem = typ
+	}
+	body, _ := json.Marshal(p)
+	h := w.Header()
+	h.Set("Content-Type", problemContentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeJSON answers with a JSON document.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only a programming error gets here (every answer is a plain struct).
+		http.Error(w, "could not encode the answer", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
