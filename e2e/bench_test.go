@@ -3,11 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"koerier/api"
 	"koerier/internal/bench"
+	"koerier/internal/service"
 	"koerier/internal/testenv"
 )
 
@@ -36,4 +39,38 @@ func TestBenchmarkRunsAndReports(t *testing.T) {
 		}
 	}
 	t.Logf("bench on 40: %s", b)
+}
+
+// API mode queues half through the real API handler (over HTTP) and half the direct
+// way, and receives every webhook the processing sends, signed with each environment's
+// secret; its figures are printed by `starter bench --api`, not judged here.
+func TestBenchmarkAPIModeRunsAndReports(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{"KOERIER_SEND_WAIT": "20s"}})
+	srv := httptest.NewServer((&api.Server{Store: s.Store, Workflows: service.Starter(s.Config, s.Temporal), Catalog: s.Config.Catalog}).Handler())
+	defer srv.Close()
+	res, err := bench.Run(context.Background(), s.Config, s.Store, s.Temporal, bench.Options{N: 40, Envs: 4, SimControlURL: s.Sim.ControlURL(),
+		NoFloor: true, APIURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := res.API
+	if a == nil || res.NotFinal != 0 || res.Duplicates != 0 || res.Deliveries != 40 {
+		t.Fatalf("result: %+v", res)
+	}
+	if a.Requests != 20 || a.Direct != 20 || a.RequestsPerS <= 0 || a.DirectPerS <= 0 || a.RatioDirect <= 0 || a.PostP50S <= 0 ||
+		a.PostP99S < a.PostP50S || a.DirectP99S < a.DirectP50S || a.Concurrency != 16 {
+		t.Fatalf("a queueing figure is missing: %+v", a)
+	}
+	// Every declaration is accepted and processed at once (auto-process): at least one
+	// event each, every one signed right and none lost.
+	if a.WebhookCount < 40 || a.WebhookNotArrived != 0 || a.WebhookBadSignatures != 0 || a.WebhookP50S <= 0 || a.WebhookP99S < a.WebhookP50S {
+		t.Fatalf("webhooks: %+v", a)
+	}
+	b, _ := json.Marshal(res)
+	for _, key := range []string{`"api"`, `"requests_per_s"`, `"post_p99_s"`, `"direct_per_s"`, `"ratio_to_direct"`, `"webhook_p99_s"`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON lacks %s: %s", key, b)
+		}
+	}
+	t.Logf("bench in API mode on 40: %s", b)
 }

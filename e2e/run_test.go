@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,9 +102,9 @@ func listening(port string) bool {
 	return err == nil
 }
 
-// The README's run command on a fresh state: it starts everything, the README's
-// commands get a declaration accepted, a second `make run` beside it reuses the
-// servers, and Ctrl-C stops what each started.
+// The README's run command on a fresh state: it starts everything (the API answering
+// on the address it prints), the README's commands get a declaration accepted, a second
+// `make run` beside it reuses the servers, and Ctrl-C stops what each started.
 func TestMakeRunFollowsTheReadme(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the whole service")
@@ -114,6 +115,7 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 		"KOERIER_UI_PORT":          freePort(t),
 		"KOERIER_SIM_PORT":         freePort(t),
 		"KOERIER_SIM_CONTROL_PORT": freePort(t),
+		"KOERIER_API_PORT":         freePort(t),
 	}
 	env := []string{"KOERIER_STATE_DIR=" + state, "KOERIER_DATABASE_URL=" + testdb.New(t)}
 	for k, v := range ports {
@@ -127,11 +129,26 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 	if !listening(ports["KOERIER_UI_PORT"]) {
 		t.Error("the Web UI does not answer")
 	}
+	apiURL := "http://127.0.0.1:" + ports["KOERIER_API_PORT"]
+	if !strings.Contains(first.output(), "API:                 "+apiURL) {
+		t.Errorf("the API's address is not printed beside the Web UI's:\n%s", first.output())
+	}
+	if resp, err := http.Get(apiURL + "/healthz"); err != nil {
+		t.Errorf("the API does not answer: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the API's /healthz answers %s", resp.Status)
+		}
+	}
 
 	// The README's commands, with the environment make run wrote.
 	for _, kv := range readEnvFile(t, filepath.Join(state, "env.sh")) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
+	}
+	if got := os.Getenv("KOERIER_API_URL"); got != apiURL {
+		t.Errorf("env.sh sets KOERIER_API_URL=%q, want %s", got, apiURL)
 	}
 	mustCLI(t, "environments", "add", "demo")
 	q := queue(t, "demo", "2021-10")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: Koerier on this machine — Postgres, the Temporal dev server with its Web
-# UI and search attributes, the Digipoort simulator, the worker and the schedules.
+# UI and search attributes, the Digipoort simulator, the worker, the schedules and the
+# API the environments use.
 # Installs the Temporal CLI if missing. Ctrl-C stops what this script started; a
 # server it found already running is left alone, so running it twice is safe.
 set -euo pipefail
@@ -12,6 +13,7 @@ temporal_port=${KOERIER_TEMPORAL_PORT:-7233}
 ui_port=${KOERIER_UI_PORT:-8233}
 sim_port=${KOERIER_SIM_PORT:-8443}
 sim_control_port=${KOERIER_SIM_CONTROL_PORT:-8444}
+api_port=${KOERIER_API_PORT:-8080}
 mkdir -p "$state/bin" "$state/logs"
 
 say() { printf '\033[1mkoerier:\033[0m %s\n' "$*" >&2; }
@@ -42,8 +44,9 @@ if ! command -v temporal >/dev/null 2>&1; then
   go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
 
-say "building the worker, the command line and the simulator"
+say "building the worker, the API, the command line and the simulator"
 go build -o "$state/bin/worker" ./worker
+go build -o "$state/bin/koerier-api" ./api/cmd/koerier-api
 go build -o "$state/bin/starter" ./starter
 go build -o "$state/bin/digipoort-simulator" ./digipoort/cmd/digipoort-simulator
 
@@ -86,6 +89,8 @@ export KOERIER_DIGIPOORT_CA="$state/simulator/ca.pem"
 export KOERIER_DIGIPOORT_SIGNING_CERT="$state/simulator/signing.pem"
 # Names the simulator accepts; with the real Digipoort use the names Logius gives you.
 export KOERIER_BERICHTSOORTEN="\${KOERIER_BERICHTSOORTEN:-ib=IB,vpb=VPB,kvk=KVK}"
+# The environments' API (curl examples in the README).
+export KOERIER_API_URL="http://127.0.0.1:$api_port"
 ENV
 # shellcheck disable=SC1091
 . "$state/env.sh"
@@ -100,12 +105,32 @@ sleep 1
 kill -0 "$worker_pid" 2>/dev/null || die "the worker stopped at once; see $state/logs/worker.log"
 "$state/bin/starter" schedules apply >&2
 
+# The environments' API. Several can run behind a load balancer; one on loopback is
+# what a single machine needs.
+api_url="http://127.0.0.1:$api_port"
+if curl -fsS "$api_url/healthz" >/dev/null 2>&1; then
+  say "the API already answers on $api_url: using it"
+else
+  say "starting the API on $api_url (log in $state/logs/api.log)"
+  KOERIER_API_ADDR="127.0.0.1:$api_port" "$state/bin/koerier-api" >"$state/logs/api.log" 2>&1 &
+  api_pid=$!
+  started+=($api_pid)
+  for _ in $(seq 1 40); do
+    curl -fsS "$api_url/healthz" >/dev/null 2>&1 && break
+    kill -0 "$api_pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  curl -fsS "$api_url/healthz" >/dev/null 2>&1 ||
+    die "the API did not answer on $api_url/healthz (another program on port $api_port? set KOERIER_API_PORT); see $state/logs/api.log"
+fi
+
 vat=../shared/digipoort/fixtures/omzetbelasting-2021.xbrl
 [ -f "$vat" ] || vat=internal/demo/omzetbelasting-demo.xbrl
 cat <<MSG
 
 Koerier is running.
   Temporal Web UI:     http://127.0.0.1:$ui_port   (workflows, search attributes, Schedules tab)
+  API:                 $api_url   (the environments' front door: README, "An environment's front door")
   Digipoort simulator: https://127.0.0.1:$sim_port  (control API $sim_ctl/sim/deliveries)
   logs:                $state/logs/
 

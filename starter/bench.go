@@ -16,10 +16,10 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var opts bench.Options
-	var asJSON bool
-	var pidFile string
+	var asJSON, viaAPI bool
+	var pidFile, apiURL string
 	cmd := &cobra.Command{
-		Use:   "bench [--n N] [--envs M]",
+		Use:   "bench [--n N] [--envs M] [--api]",
 		Short: "Measure Koerier end to end against the services `make run` started (not for production: it queues real messages)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,6 +34,9 @@ func newBenchCmd() *cobra.Command {
 			}
 			defer a.close()
 			opts.Progress = stderr
+			if viaAPI {
+				opts.APIURL = apiURL
+			}
 			res, err := bench.Run(cmd.Context(), a.cfg, a.store, a.tc, opts)
 			if err != nil {
 				return err
@@ -56,7 +59,24 @@ func newBenchCmd() *cobra.Command {
 				{"first send/receive run", fmt.Sprintf("%.1f s for %d due messages (%d runs in all)", res.FirstSendReceiveS,
 					res.FirstSendReceiveMessages, res.SendReceiveRuns)},
 			} {
+				if row[0] == "floor (minimal workflow)" && opts.NoFloor {
+					continue
+				}
 				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+			}
+			if a := res.API; a != nil {
+				for _, row := range [][2]string{
+					{"queue through the API (POST /v1/messages)", fmt.Sprintf("%.1f requests/s at concurrency %d; p50 / p99 %.0f / %.0f ms (%d requests)",
+						a.RequestsPerS, a.Concurrency, a.PostP50S*1000, a.PostP99S*1000, a.Requests)},
+					{"queue the direct way (as starter queue)", fmt.Sprintf("%.1f declarations/s at concurrency %d; p50 / p99 %.0f / %.0f ms (%d)",
+						a.DirectPerS, a.Concurrency, a.DirectP50S*1000, a.DirectP99S*1000, a.Direct)},
+					{"API against the direct way", fmt.Sprintf("%.2f× the direct rate (1 or more: the API is not the bottleneck)", a.RatioDirect)},
+					{"webhook after process p50 / p99", fmt.Sprintf("%.2f / %.2f s from the processed status change to the receiver", a.WebhookP50S, a.WebhookP99S)},
+					{"webhooks received / duplicates / bad signatures / not arrived", fmt.Sprintf("%d / %d / %d / %d", a.WebhookCount,
+						a.WebhookDuplicates, a.WebhookBadSignatures, a.WebhookNotArrived)},
+				} {
+					fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+				}
 			}
 			return w.Flush()
 		},
@@ -70,6 +90,9 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&pidFile, "worker-pid-file", filepath.Join(local.StateDir, "worker.pid"), "where `make run` wrote the worker's pid")
 	f.DurationVar(&opts.Timeout, "timeout", 45*time.Minute, "give up after this long")
 	f.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor measurement")
+	f.IntVar(&opts.Concurrency, "concurrency", 16, "queue requests (and the floor's starts and signals) in flight at once")
+	f.BoolVar(&viaAPI, "api", false, "API mode: queue half through the API, half the direct way, in turns, and receive the webhooks")
+	f.StringVar(&apiURL, "api-url", local.APIURL, "the API for --api (KOERIER_API_URL, which `make run` sets)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

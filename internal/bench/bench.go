@@ -2,7 +2,9 @@
 // starts): it queues N declarations across M environments, runs send/receive until all
 // are final, and reports throughput, latency, Digipoort calls, Temporal history,
 // worker memory and database growth — and, on the same Temporal server, the floor: a
-// minimal workflow with the same number of activities and signals per declaration.
+// minimal workflow with the same number of activities and signals per declaration. In
+// API mode it also queues through the API beside the direct path and receives the
+// webhooks, to show whether the API's front door or its push back is the bottleneck.
 package bench
 
 import (
@@ -49,6 +51,14 @@ type Options struct {
 	NoFloor bool
 	// Concurrency of queueing and of the floor's starts and signals; 0 means 16.
 	Concurrency int
+	// APIURL switches on API mode: half of the declarations are queued through the API
+	// at this address (POST /v1/messages, as an environment does), half the command
+	// line's direct way, in alternating rounds; every environment gets a token and a
+	// webhook to a receiver the benchmark runs. Empty: everything the direct way.
+	APIURL string
+	// WebhookWait bounds the wait for the last webhooks once every declaration is
+	// final; 0 means 2 minutes.
+	WebhookWait time.Duration
 	Progress    io.Writer
 }
 
@@ -77,6 +87,8 @@ type Result struct {
 	QueueS                   float64 `json:"queue_s"`
 	TotalS                   float64 `json:"total_s"`
 	FloorS                   float64 `json:"floor_s"`
+	// API holds API mode's figures; nil without it.
+	API *APIResult `json:"api,omitempty"`
 }
 
 // Run measures. It pauses the send/receive schedule while it runs (so that only its
@@ -127,28 +139,66 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		}
 	}
 
-	// Queue: store and start each declaration's workflow, as `starter queue` does.
+	var (
+		apiC *apiClient
+		recv *receiver
+	)
+	if opts.APIURL != "" {
+		apiC = newAPIClient(opts.APIURL, opts.Concurrency)
+		defer apiC.close()
+		if err := apiC.healthy(ctx); err != nil {
+			return Result{}, err
+		}
+		if recv, err = startReceiver(); err != nil {
+			return Result{}, err
+		}
+		defer recv.close()
+		if err := prepareAPI(ctx, st, apiC, recv, envs); err != nil {
+			return Result{}, err
+		}
+		res.API = &APIResult{Concurrency: opts.Concurrency}
+		say("API mode: queueing through %s and the direct way in turns; webhooks to %s", apiC.base, recv.url)
+	}
+
+	// Queue: store and start each declaration's workflow, as `starter queue` does, or
+	// post it to the API, which does the same behind its front door.
 	say("queueing %d declarations across %d environments", opts.N, opts.Envs)
 	start := time.Now()
 	numbers := make([]int64, opts.N)
+	took := make([]float64, opts.N)
 	starter := service.Starter(cfg, tc)
 	var queued atomic.Int64
-	err = parallel(ctx, opts.N, opts.Concurrency, func(i int) error {
+	queueOne := func(i int, api bool) error {
 		env := envs[i%len(envs)]
-		q, err := st.Queue(ctx, store.QueueRequest{Environment: env, Type: domain.TypeVAT, Subject: fmt.Sprintf("%09dB01", i), Period: "2026-10",
-			Attachments: []domain.Attachment{{FileName: "omzetbelasting.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
-		if err != nil {
-			return err
+		subject, t0 := fmt.Sprintf("%09dB01", i), time.Now()
+		if api {
+			n, err := apiC.queue(ctx, env, fmt.Sprintf("%s-%d", tag, i), subject, "2026-10")
+			if err != nil {
+				return err
+			}
+			numbers[i] = n
+		} else {
+			q, err := st.Queue(ctx, store.QueueRequest{Environment: env, Type: domain.TypeVAT, Subject: subject, Period: "2026-10",
+				Attachments: []domain.Attachment{{FileName: "omzetbelasting.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
+			if err != nil {
+				return err
+			}
+			numbers[i] = q.Number
+			if err := starter.Start(ctx, q.Declaration()); err != nil {
+				return err
+			}
 		}
-		numbers[i] = q.Number
-		if err := starter.Start(ctx, q.Declaration()); err != nil {
-			return err
-		}
+		took[i] = time.Since(t0).Seconds()
 		if n := queued.Add(1); n%1000 == 0 {
 			say("queued %d", n)
 		}
 		return nil
-	})
+	}
+	if apiC == nil {
+		err = parallel(ctx, opts.N, opts.Concurrency, func(i int) error { return queueOne(i, false) })
+	} else {
+		err = queueInRounds(ctx, opts, res.API, took, queueOne)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -209,6 +259,27 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		return res, err
 	}
 	res.P50S, res.P95S, res.P99S = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+
+	if recv != nil {
+		wait := opts.WebhookWait
+		if wait <= 0 {
+			wait = 2 * time.Minute
+		}
+		total, err := awaitWebhooks(ctx, st, recv, envs, wait)
+		if err != nil {
+			return res, err
+		}
+		wl, err := webhookLatencies(ctx, st, recv, envs)
+		if err != nil {
+			return res, err
+		}
+		recv.mu.Lock()
+		res.API.WebhookCount, res.API.WebhookDuplicates, res.API.WebhookBadSignatures = len(recv.arrived), recv.dupes, recv.badSigs
+		recv.mu.Unlock()
+		res.API.WebhookP50S, res.API.WebhookP99S = percentile(wl, 50), percentile(wl, 99)
+		res.API.WebhookNotArrived = max(0, total-res.API.WebhookCount)
+		say("webhooks: %d of %d arrived", res.API.WebhookCount, total)
+	}
 
 	deliveries, err := sim.deliveries(ctx)
 	if err != nil {
@@ -429,6 +500,42 @@ func (s simClient) deliveries(ctx context.Context) (map[string]deliveryStats, er
 	}
 	err := s.get(ctx, "/sim/deliveries", &v)
 	return v.Deliveries, err
+}
+
+// queueInRounds queues through the API and the direct way in alternating rounds (see
+// rounds) and fills in each path's rate and latency.
+func queueInRounds(ctx context.Context, opts Options, r *APIResult, took []float64, queueOne func(i int, api bool) error) error {
+	var apiS, directS float64
+	var apiLat, directLat []float64
+	for k, c := range rounds(opts.N, opts.Concurrency) {
+		api := viaAPI(k)
+		t0 := time.Now()
+		if err := parallel(ctx, c[1]-c[0], opts.Concurrency, func(i int) error { return queueOne(c[0]+i, api) }); err != nil {
+			return err
+		}
+		if api {
+			apiS += time.Since(t0).Seconds()
+			apiLat = append(apiLat, took[c[0]:c[1]]...)
+		} else {
+			directS += time.Since(t0).Seconds()
+			directLat = append(directLat, took[c[0]:c[1]]...)
+		}
+	}
+	sort.Float64s(apiLat)
+	sort.Float64s(directLat)
+	r.Requests, r.Direct = len(apiLat), len(directLat)
+	r.PostP50S, r.PostP99S = percentile(apiLat, 50), percentile(apiLat, 99)
+	r.DirectP50S, r.DirectP99S = percentile(directLat, 50), percentile(directLat, 99)
+	if apiS > 0 {
+		r.RequestsPerS = float64(r.Requests) / apiS
+	}
+	if directS > 0 {
+		r.DirectPerS = float64(r.Direct) / directS
+	}
+	if r.DirectPerS > 0 {
+		r.RatioDirect = r.RequestsPerS / r.DirectPerS
+	}
+	return nil
 }
 
 // parallel runs fn for 0..n-1, at most c at a time, and stops at the first error.
