@@ -258,11 +258,13 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 		Type    string `db:"message_type"`
 		Subject string `db:"subject"`
 		Period  string `db:"period"`
+		Memo    string `db:"memo"`
 	}
 	err := tx.GetContext(
 		ctx,
 		&m,
-		`SELECT number, version, status, message_type, subject, period, declaration_key FROM messages WHERE environment_id = $1 AND client_reference = $2`,
+		`SELECT number, version, status, message_type, subject, period, declaration_key, coalesce(memo, '') AS memo
+		   FROM messages WHERE environment_id = $1 AND client_reference = $2`,
 		envID,
 		req.ClientReference,
 	)
@@ -276,7 +278,9 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 	if err := tx.SelectContext(ctx, &sums, `SELECT sha256 FROM attachments WHERE message_number = $1 ORDER BY id`, m.Number); err != nil {
 		return nil, err
 	}
-	same := m.Type == string(req.Type) && m.Subject == req.Subject && m.Period == req.Period && len(sums) == len(req.Attachments)
+	// The memo is content too: a retry that carries another memo is another request.
+	same := m.Type == string(req.Type) && m.Subject == req.Subject && m.Period == req.Period && m.Memo == req.Memo &&
+		len(sums) == len(req.Attachments)
 	for i := 0; same && i < len(sums); i++ {
 		sum := sha256.Sum256(req.Attachments[i].Content)
 		same = bytes.Equal(sums[i], sum[:])

@@ -98,6 +98,11 @@ func TestQueueIdempotentPerClientReference(t *testing.T) {
 	if _, err := f.Queue(ctx, changed); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "other content") {
 		t.Errorf("same reference, other content: %v", err)
 	}
+	otherMemo := req
+	otherMemo.Memo = "another memo"
+	if _, err := f.Queue(ctx, otherMemo); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("same reference, another memo: %v", err)
+	}
 	otherEnv := req
 	otherEnv.Environment = "beta"
 	if c, err := f.Queue(ctx, otherEnv); err != nil || c.Existing {
