@@ -38,7 +38,18 @@ type Store interface {
 	declarationStore
 	sendReceiveStore
 	proofStore
+	webhookStore
 	Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error)
+}
+
+// webhookStore is the event outbox the report stage posts from (activities/webhooks.go).
+type webhookStore interface {
+	PendingWebhookEvents(ctx context.Context, number int64) ([]store.WebhookEvent, store.WebhookEndpoint, error)
+	WebhookAttempt(ctx context.Context, eventID string, err string) error
+	MarkWebhookSent(ctx context.Context, eventID string) error
+	MarkWebhookFailed(ctx context.Context, eventID, reason string) error
+	DisableWebhook(ctx context.Context, endpointID int64, reason string) error
+	WebhookCountsOf(ctx context.Context, number int64) (store.WebhookCounts, error)
 }
 
 type declarationStore interface {

@@ -282,6 +282,13 @@ func (a *Activities) LogRefusal(ctx context.Context, number int64, attempt int, 
 // Process applies the message's replies to its environment's view.
 func (a *Activities) Process(ctx context.Context, number int64) (pipeline.ProcessResult, error) {
 	res, err := a.Store.Process(ctx, number)
+	if err != nil {
+		return res, final(err)
+	}
+	// Counted rather than taken from res.Changed: a retried Process that wrote its
+	// event on the first try changes nothing the second time, and the event still waits.
+	c, err := a.Store.WebhookCountsOf(ctx, number)
+	res.WebhooksPending = c.Pending
 	return res, final(err)
 }
 

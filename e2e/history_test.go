@@ -16,7 +16,7 @@ import (
 // recordHistory writes a finished workflow's history to workflows/testdata when
 // KOERIER_RECORD_HISTORIES is set, for the replay tests that guard determinism:
 //
-//	KOERIER_RECORD_HISTORIES=1 go test ./e2e -run 'TestVATReturnReachesAccepted|TestRejected'
+//	KOERIER_RECORD_HISTORIES=1 go test ./e2e -run 'TestVATReturnReachesAccepted|TestRejected|TestWebhooksArrive'
 func recordHistory(t *testing.T, s *testenv.Stack, workflowID, name string) {
 	t.Helper()
 	if os.Getenv("KOERIER_RECORD_HISTORIES") == "" {

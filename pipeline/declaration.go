@@ -20,6 +20,9 @@ type DeclarationInput struct {
 	// Retry carries the back-off of rounds that did not deliver across
 	// continue-as-new; a new workflow starts with none.
 	Retry RetryState
+	// WebhookRetryInitial is the first wait after a webhook post the receiver did not
+	// take; 0 means DefaultWebhookRetryInitial.
+	WebhookRetryInitial time.Duration
 }
 
 // RetryState is where a message's failing delivery rounds stand.
@@ -133,6 +136,9 @@ type ProcessResult struct {
 	// AutoProcess reports the environment's profile, for callers that process on
 	// their own when it says so.
 	AutoProcess bool `json:"auto_process"`
+	// WebhooksPending counts the message's webhook events not yet posted, after it was
+	// processed: the report stage posts only when there are any.
+	WebhooksPending int `json:"webhooks_pending,omitempty"`
 }
 
 // RestoreResult says what a restore did.

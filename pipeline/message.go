@@ -118,7 +118,9 @@ const (
 	StageAwaitingReplies   = "awaiting replies"
 	StageProcessing        = "waiting for process"
 	StageWaitingForRestore = "waiting for restore"
-	StageDone              = "done"
+	// StageReporting: done but for the webhook events its receiver has not taken yet.
+	StageReporting = "reporting"
+	StageDone      = "done"
 )
 
 // State is what the `state` query returns, for people: the Web UI shows it and

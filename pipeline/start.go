@@ -27,6 +27,8 @@ type Starter struct {
 	// means their defaults.
 	NoReplyTimeout   time.Duration
 	DeliveryDeadline time.Duration
+	// WebhookRetryInitial is passed to every workflow it starts; 0 means its default.
+	WebhookRetryInitial time.Duration
 }
 
 // Options are the options every start of a declaration workflow uses: the summary is
@@ -49,7 +51,8 @@ func (s Starter) Options(m Message) client.StartWorkflowOptions {
 }
 
 func (s Starter) input(m Message) DeclarationInput {
-	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout, DeliveryDeadline: s.DeliveryDeadline}
+	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout, DeliveryDeadline: s.DeliveryDeadline,
+		WebhookRetryInitial: s.WebhookRetryInitial}
 }
 
 // Start starts the workflow of a freshly queued message.

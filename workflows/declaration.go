@@ -17,6 +17,12 @@ import (
 // queue → send → await replies → process → report, and after a failure waits for an
 // operator to restore it. Its id is message-<number>.
 //
+// Report is two things: the log line with the final outcome (doReport), and the
+// webhook events store.Process writes for every change of the environment's status,
+// posted to the environment's endpoint (startWebhooks). Those posts run beside the
+// rest of the workflow — a receiver that is down for days holds up neither a restore
+// nor the next process — and the workflow does not complete while any is pending.
+//
 // Cancel and terminate: a queued message cannot be withdrawn (rule 1 in docs/rules.md), and nothing
 // here can withdraw it. Postgres keeps the message where it stands. A cancelled
 // workflow writes an F line saying so and ends; a terminated one ends without a word.
@@ -70,6 +76,13 @@ type declaration struct {
 	// counted from when this run first saw it in flight.
 	noReplyAt time.Time
 
+	// hook is the webhook delivery in flight (nil when none); hookAgain asks for another
+	// once it ends, for events written while it ran; hookDone says every event written
+	// so far was dealt with (sent, failed, or its endpoint disabled).
+	hook      workflow.Future
+	hookAgain bool
+	hookDone  bool
+
 	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh workflow.ReceiveChannel
 }
 
@@ -97,6 +110,9 @@ func (d *declaration) run(ctx workflow.Context) error {
 		if err := d.handleAssignments(ctx); err != nil {
 			return err
 		}
+		if err := d.webhooksEnded(ctx); err != nil {
+			return err
+		}
 		if d.processWanted || (d.msg.AutoProcess && d.msg.EnvironmentActive) {
 			d.processWanted = false
 			if d.msg.EnvStatus != d.msg.Status {
@@ -111,6 +127,9 @@ func (d *declaration) run(ctx workflow.Context) error {
 		st := d.msg.Status
 		switch {
 		case st.IsDue() && d.msg.DoNotSend && !d.msg.DeliveryOpen:
+			if err := d.finishWebhooks(ctx); err != nil {
+				return err
+			}
 			d.setStage(
 				ctx,
 				pipeline.StageDone,
@@ -172,6 +191,9 @@ func (d *declaration) run(ctx workflow.Context) error {
 				continue
 			}
 			if st == domain.StatusAccepted {
+				if err := d.finishWebhooks(ctx); err != nil {
+					return err
+				}
 				d.setStage(ctx, pipeline.StageDone, "accepted and reported")
 				return nil
 			}
@@ -204,7 +226,8 @@ func (d *declaration) pending() bool {
 			return true
 		}
 	}
-	return d.sendWanted || d.processWanted || d.restoreWanted != nil || len(d.assignWanted) > 0 || len(d.resolveWanted) > 0
+	// A webhook delivery in flight would be abandoned and started again by the next run.
+	return d.sendWanted || d.processWanted || d.restoreWanted != nil || len(d.assignWanted) > 0 || len(d.resolveWanted) > 0 || d.hook != nil
 }
 
 func (d *declaration) load(ctx workflow.Context) error {
@@ -328,6 +351,10 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		d.assignWanted = append(d.assignWanted, s)
 	})
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	if d.hook != nil {
+		// Wakes the loop, which takes the result in (webhooksEnded).
+		sel.AddFuture(d.hook, func(workflow.Future) {})
+	}
 	var timerCancel workflow.CancelFunc
 	if timeout > 0 {
 		tctx, cancel := workflow.WithCancel(ctx)
@@ -482,6 +509,13 @@ func (d *declaration) doProcess(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.Process, d.in.Number).Get(ctx, &res); err != nil {
 		return err
 	}
+	switch {
+	case res.WebhooksPending > 0:
+		d.startWebhooks(ctx)
+	case d.hook == nil:
+		// Nothing waits to be posted (also nothing a lost earlier run left behind).
+		d.hookDone = true
+	}
 	d.msg.EnvStatus = res.Status
 	if res.Status != d.msg.Status {
 		// Postgres moved on meanwhile (a reply we have not been told about yet).
@@ -498,6 +532,81 @@ func (d *declaration) doReport(ctx workflow.Context) error {
 	d.msg.Reported = st == d.msg.Status
 	if !d.msg.Reported {
 		return d.load(ctx)
+	}
+	return nil
+}
+
+// webhooksVersion guards the report stage's webhooks: the histories of workflows that
+// ran without them (e2e/testdata, workflows in flight at an upgrade) replay unchanged.
+func webhooksVersion(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "webhooks", workflow.DefaultVersion, 1) >= 1
+}
+
+// startWebhooks posts the message's pending webhook events (activities.DeliverWebhooks)
+// beside the rest of the workflow; a delivery already in flight is followed by another.
+func (d *declaration) startWebhooks(ctx workflow.Context) {
+	if !webhooksVersion(ctx) {
+		return
+	}
+	d.hookDone = false
+	if d.hook != nil {
+		d.hookAgain = true
+		return
+	}
+	d.hook = workflow.ExecuteActivity(webhookOptions(ctx, d.in.WebhookRetryInitial), a.DeliverWebhooks, d.in.Number)
+}
+
+// webhooksEnded takes in a finished webhook delivery. One that ran out of retries
+// (pipeline.WebhookRetryFor) fails the events still pending, each with an F line —
+// unless events were written meanwhile: then the next delivery tries them all again.
+func (d *declaration) webhooksEnded(ctx workflow.Context) error {
+	if d.hook == nil || !d.hook.IsReady() {
+		return nil
+	}
+	var res pipeline.WebhookResult
+	err := d.hook.Get(ctx, &res)
+	d.hook = nil
+	if err != nil && (temporal.IsCanceledError(err) || ctx.Err() != nil) {
+		return err
+	}
+	switch {
+	case d.hookAgain:
+		d.hookAgain = false
+		d.startWebhooks(ctx)
+		return nil
+	case err != nil:
+		reason := fmt.Sprintf("webhook not taken by the environment's receiver in %s of retries: %s; the receiver must answer 2xx",
+			pipeline.WebhookRetryFor, pipeline.RootMessage(err))
+		if ferr := workflow.ExecuteActivity(storeOptions(ctx), a.FailWebhooks, d.in.Number, reason).Get(ctx, nil); ferr != nil {
+			return ferr
+		}
+		d.last = reason
+	case res.Disabled:
+		d.last = "webhooks: the environment's receiver answered 410 Gone; its endpoint is disabled"
+	}
+	d.hookDone = true
+	return nil
+}
+
+// finishWebhooks runs before the workflow completes: it waits for the delivery in
+// flight, and delivers once more unless one ran after the last change, so that no
+// event — also one a lost earlier run left pending — stays behind.
+func (d *declaration) finishWebhooks(ctx workflow.Context) error {
+	if !webhooksVersion(ctx) {
+		return nil
+	}
+	for !d.hookDone {
+		if d.hook == nil {
+			d.startWebhooks(ctx)
+		}
+		d.setStage(ctx, pipeline.StageReporting, "")
+		_ = d.hook.Get(ctx, nil) // waits; webhooksEnded reads the outcome
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := d.webhooksEnded(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -519,6 +628,8 @@ func (d *declaration) doRestore(ctx workflow.Context, sig pipeline.OperatorSigna
 	}
 	d.noReplyDone, d.noReplyAt = false, time.Time{}
 	d.last = fmt.Sprintf("restored: ready to resend after error (attempt %d)", res.Attempt)
+	// A restore sets the environment's status too.
+	d.startWebhooks(ctx)
 	return d.load(ctx)
 }
 

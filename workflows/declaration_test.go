@@ -20,12 +20,19 @@ import (
 // world is a fake Postgres for workflow tests: the activities below change it the way
 // the real ones change the database.
 type world struct {
-	mu       sync.Mutex
-	msg      pipeline.Message
-	deliver  func(*world) (pipeline.DeliverResult, error)
-	log      []pipeline.LogLine
-	calls    []string
-	restores int
+	mu      sync.Mutex
+	msg     pipeline.Message
+	deliver func(*world) (pipeline.DeliverResult, error)
+	// webhooks answers DeliverWebhooks (nil: every event taken); failed collects the
+	// reasons FailWebhooks was given.
+	webhooks func(*world) (pipeline.WebhookResult, error)
+	failed   []string
+	// noEndpoint: the environment registered no webhook endpoint, so processing
+	// writes no event.
+	noEndpoint bool
+	log        []pipeline.LogLine
+	calls      []string
+	restores   int
 }
 
 func newWorld(status domain.Status) *world {
@@ -89,7 +96,11 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 		defer w.mu.Unlock()
 		changed := w.msg.EnvStatus != w.msg.Status
 		w.msg.EnvStatus = w.msg.Status
-		return pipeline.ProcessResult{Status: w.msg.Status, Changed: changed}, nil
+		pending := 0
+		if changed && !w.noEndpoint {
+			pending = 1
+		}
+		return pipeline.ProcessResult{Status: w.msg.Status, Changed: changed, WebhooksPending: pending}, nil
 	})
 	env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (domain.Status, error) {
 		w.call("Report")
@@ -148,6 +159,20 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 			w.log = append(w.log, pipeline.LogLine{Level: "F", Description: reason})
 			return nil
 		})
+	env.OnActivity(a.DeliverWebhooks, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (pipeline.WebhookResult, error) {
+		w.call("DeliverWebhooks")
+		if w.webhooks != nil {
+			return w.webhooks(w)
+		}
+		return pipeline.WebhookResult{}, nil
+	})
+	env.OnActivity(a.FailWebhooks, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, reason string) (int, error) {
+		w.call("FailWebhooks")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.failed = append(w.failed, reason)
+		return 1, nil
+	})
 	env.OnActivity(a.AssignEnvironment, mock.Anything, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64, sig pipeline.AssignSignal) error {
 		w.call("AssignEnvironment")
 		w.mu.Lock()

@@ -57,6 +57,32 @@ func deliverOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// webhookOptions post a message's webhook events until the receiver takes them, for at
+// least the three days a receiver may be down over a long weekend (WebhookRetryFor):
+// the wait doubles from initial up to WebhookRetryMax. Each try posts what is pending
+// and heartbeats per event; a 410 ends it without an error.
+func webhookOptions(ctx workflow.Context, initial time.Duration) workflow.Context {
+	if initial <= 0 {
+		initial = pipeline.DefaultWebhookRetryInitial
+	}
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ScheduleToCloseTimeout: pipeline.WebhookRetryFor,
+		// A message has a handful of events, each post bounded by WebhookTimeout.
+		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    initial,
+			BackoffCoefficient: 2,
+			MaximumInterval:    max(pipeline.WebhookRetryMax, initial),
+			// Never reached before ScheduleToClose (about 110 tries from the shortest
+			// initial wait); set because Temporal's test environment caps "unlimited"
+			// at 10 tries, and workflows/webhooks_test.go checks the whole schedule.
+			MaximumAttempts:        1000,
+			NonRetryableErrorTypes: pipeline.NonRetryable,
+		},
+	})
+}
+
 // pageOptions fit the send/receive activities that work through one page of messages:
 // long enough to wait for deliveries, heartbeating, retried a few times.
 func pageOptions(ctx workflow.Context, wait time.Duration) workflow.Context {

@@ -14,7 +14,7 @@ import (
 // today's workflow code: a change that is not deterministic for running workflows
 // fails here before it reaches them. A deliberate change re-records them with
 //
-//	KOERIER_RECORD_HISTORIES=1 go test ./e2e -run 'TestVATReturnReachesAccepted|TestRejected'
+//	KOERIER_RECORD_HISTORIES=1 go test ./e2e -run 'TestVATReturnReachesAccepted|TestRejected|TestWebhooksArrive'
 //
 // and, where workflows in production run the old code, uses workflow.GetVersion.
 func TestReplayRecordedHistories(t *testing.T) {

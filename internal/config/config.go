@@ -45,17 +45,22 @@ const (
 type Local struct {
 	StateDir      string
 	SimControlURL string
+	// APIURL is where `make run` serves the API (its env.sh exports it).
+	APIURL string
 }
 
-// LocalFromEnv reads KOERIER_STATE_DIR and KOERIER_SIM_CONTROL_URL, with the
-// defaults `make run` uses.
+// LocalFromEnv reads KOERIER_STATE_DIR, KOERIER_SIM_CONTROL_URL and KOERIER_API_URL,
+// with the defaults `make run` uses.
 func LocalFromEnv() Local {
-	l := Local{StateDir: os.Getenv("KOERIER_STATE_DIR"), SimControlURL: os.Getenv("KOERIER_SIM_CONTROL_URL")}
+	l := Local{StateDir: os.Getenv("KOERIER_STATE_DIR"), SimControlURL: os.Getenv("KOERIER_SIM_CONTROL_URL"), APIURL: os.Getenv("KOERIER_API_URL")}
 	if l.StateDir == "" {
 		l.StateDir = ".koerier"
 	}
 	if l.SimControlURL == "" {
 		l.SimControlURL = "http://127.0.0.1:8444"
+	}
+	if l.APIURL == "" {
+		l.APIURL = "http://127.0.0.1:8080"
 	}
 	return l
 }
@@ -85,6 +90,9 @@ type Config struct {
 	SendReceiveEvery time.Duration
 	// CleanupRetention is the scheduled clean-up's age floor (at least 30 days).
 	CleanupRetention time.Duration
+	// WebhookRetryInitial: the first wait after a webhook post the receiver did not
+	// take, doubling up to an hour, for four days (tests make it short).
+	WebhookRetryInitial time.Duration
 	// Parallel bounds concurrent Digipoort calls within one activity.
 	Parallel int
 	// PageSize is how many messages one send/receive activity handles.
@@ -152,6 +160,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_SEND_WAIT", pipeline.DefaultSendWait, time.Second, &c.SendWait},
 		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},
 		{"KOERIER_CLEANUP_RETENTION", domain.MinRetention, domain.MinRetention, &c.CleanupRetention},
+		{"KOERIER_WEBHOOK_RETRY_INITIAL", pipeline.DefaultWebhookRetryInitial, 100 * time.Millisecond, &c.WebhookRetryInitial},
 	}
 	for _, d := range durations {
 		v := get(d.key, "")

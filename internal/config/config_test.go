@@ -21,6 +21,12 @@ func TestDefaults(t *testing.T) {
 		c.CleanupRetention != domain.MinRetention {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.WebhookRetryInitial != 10*time.Second {
+		t.Errorf("webhook retry initial %s, want 10s", c.WebhookRetryInitial)
+	}
+	if c, err := FromLookup(lookup(map[string]string{"KOERIER_WEBHOOK_RETRY_INITIAL": "200ms"})); err != nil || c.WebhookRetryInitial != 200*time.Millisecond {
+		t.Errorf("webhook retry initial 200ms: %s %v", c.WebhookRetryInitial, err)
+	}
 	if c.StickyCacheSize != DefaultStickyCacheSize || c.AanleverkenmerkPrefix != domain.DefaultAanleverkenmerkPrefix {
 		t.Errorf("defaults: sticky cache %d, prefix %q", c.StickyCacheSize, c.AanleverkenmerkPrefix)
 	}
@@ -52,6 +58,7 @@ func TestSettingsAndErrors(t *testing.T) {
 		"KOERIER_DB_MAX_CONNS":           "-1",
 		"KOERIER_IDENTITY_TYPES":         "ib=BTW",
 		"KOERIER_BIJLAGEN":               "vpb=maybe",
+		"KOERIER_WEBHOOK_RETRY_INITIAL":  "1ms",
 	} {
 		if _, err := FromLookup(lookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: want an error naming the variable, got %v", k, v, err)

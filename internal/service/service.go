@@ -37,7 +37,8 @@ func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc 
 
 // Starter starts and signals declaration workflows as the configuration says.
 func Starter(cfg config.Config, tc pipeline.Client) pipeline.Starter {
-	return pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout, DeliveryDeadline: cfg.DeliveryDeadline}
+	return pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout, DeliveryDeadline: cfg.DeliveryDeadline,
+		WebhookRetryInitial: cfg.WebhookRetryInitial}
 }
 
 // Register puts Koerier's workflows and activities on a worker.
