@@ -127,8 +127,11 @@ func (d *declaration) run(ctx workflow.Context) error {
 		st := d.msg.Status
 		switch {
 		case st.IsDue() && d.msg.DoNotSend && !d.msg.DeliveryOpen:
-			if err := d.finishWebhooks(ctx); err != nil {
-				return err
+			if done, err := d.finishWebhooks(ctx); err != nil || !done {
+				if err != nil {
+					return err
+				}
+				continue
 			}
 			d.setStage(
 				ctx,
@@ -191,8 +194,11 @@ func (d *declaration) run(ctx workflow.Context) error {
 				continue
 			}
 			if st == domain.StatusAccepted {
-				if err := d.finishWebhooks(ctx); err != nil {
-					return err
+				if done, err := d.finishWebhooks(ctx); err != nil || !done {
+					if err != nil {
+						return err
+					}
+					continue
 				}
 				d.setStage(ctx, pipeline.StageDone, "accepted and reported")
 				return nil
@@ -221,10 +227,8 @@ func (d *declaration) run(ctx workflow.Context) error {
 
 // pending reports whether a signal waits to be read; continue-as-new would lose it.
 func (d *declaration) pending() bool {
-	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh} {
-		if c.Len() > 0 {
-			return true
-		}
+	if d.signalsWaiting() {
+		return true
 	}
 	// A webhook delivery in flight would be abandoned and started again by the next run.
 	return d.sendWanted || d.processWanted || d.restoreWanted != nil || len(d.assignWanted) > 0 || len(d.resolveWanted) > 0 || d.hook != nil
@@ -588,27 +592,35 @@ func (d *declaration) webhooksEnded(ctx workflow.Context) error {
 	return nil
 }
 
-// finishWebhooks runs before the workflow completes: it waits for the delivery in
-// flight, and delivers once more unless one ran after the last change, so that no
-// event — also one a lost earlier run left pending — stays behind.
-func (d *declaration) finishWebhooks(ctx workflow.Context) error {
+// finishWebhooks runs before the workflow completes and reports whether it may: the
+// delivery in flight has ended, and one ran after the last change, so that no event —
+// also one a lost earlier run left pending — stays behind. Until then it waits in the
+// reporting stage for the delivery *or a signal*, and the caller goes round its loop
+// again: a late reply (a rejection after acceptance), a process or an assignment that
+// arrives while a receiver is down for days is handled, not dropped.
+func (d *declaration) finishWebhooks(ctx workflow.Context) (bool, error) {
 	if !webhooksVersion(ctx) {
-		return nil
+		return true, nil
 	}
-	for !d.hookDone {
-		if d.hook == nil {
-			d.startWebhooks(ctx)
-		}
-		d.setStage(ctx, pipeline.StageReporting, "")
-		_ = d.hook.Get(ctx, nil) // waits; webhooksEnded reads the outcome
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := d.webhooksEnded(ctx); err != nil {
-			return err
+	if d.hook == nil && !d.hookDone {
+		d.startWebhooks(ctx)
+	}
+	if d.hookDone && !d.signalsWaiting() {
+		return true, nil
+	}
+	d.setStage(ctx, pipeline.StageReporting, "")
+	return false, d.wait(ctx, 0)
+}
+
+// signalsWaiting reports whether a signal waits in a channel: the workflow must read it
+// before it completes.
+func (d *declaration) signalsWaiting() bool {
+	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh} {
+		if c.Len() > 0 {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 func (d *declaration) doRestore(ctx workflow.Context, sig pipeline.OperatorSignal) error {

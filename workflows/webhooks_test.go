@@ -224,3 +224,33 @@ func TestDeclarationNoEndpointNoWebhookActivity(t *testing.T) {
 		t.Errorf("calls %v; want processes and no webhook delivery", w.calls)
 	}
 }
+
+// A reply that arrives while the workflow waits in the reporting stage (its receiver
+// down) is taken in, processed and reported — a rejection after acceptance must never
+// be hidden behind a webhook delivery that takes days.
+func TestLateReplyDuringReportingIsProcessed(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusAccepted)
+	w.msg.EnvStatus, w.msg.AutoProcess = domain.StatusInProgress, true
+	w.msg.Kenmerk = "K-1"
+	w.webhooks = func(*world) (pipeline.WebhookResult, error) {
+		return pipeline.WebhookResult{}, errors.New("503 from the receiver")
+	}
+	w.setup(env)
+	env.RegisterDelayedCallback(func() {
+		if st := queryState(t, env); st.Stage != pipeline.StageReporting {
+			t.Errorf("stage %q at 1h, want reporting", st.Stage)
+		}
+		w.replies(env, "510")
+	}, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if n := w.called("Process"); n < 2 {
+		t.Errorf("Process called %d times, want the late rejection processed too", n)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.msg.Status != domain.StatusRejected || w.msg.EnvStatus != domain.StatusRejected {
+		t.Errorf("late reply lost: status %s, the environment sees %s", w.msg.Status, w.msg.EnvStatus)
+	}
+}
