@@ -48,7 +48,7 @@ type webhookStore interface {
 	WebhookAttempt(ctx context.Context, eventID string, err string) error
 	MarkWebhookSent(ctx context.Context, eventID string) error
 	MarkWebhookFailed(ctx context.Context, eventID, reason string) error
-	DisableWebhook(ctx context.Context, endpointID int64, reason string) error
+	DisableWebhook(ctx context.Context, ep store.WebhookEndpoint, reason string) error
 	WebhookCountsOf(ctx context.Context, number int64) (store.WebhookCounts, error)
 }
 

@@ -60,8 +60,8 @@ func (a *Activities) DeliverWebhooks(ctx context.Context, number int64) (pipelin
 	log := a.log().WithFields(logrus.Fields{"message": number, "endpoint": endpointName(ep.URL)})
 	if err := checkWebhookURL(ep.URL); err != nil {
 		// store.SetWebhook refuses such a URL; one that got past it can never work.
-		if derr := a.Store.DisableWebhook(ctx, ep.ID, err.Error()+": register a new endpoint with `starter environments webhook`"); derr != nil {
-			return res, final(derr)
+		if derr := a.Store.DisableWebhook(ctx, ep, err.Error()+": register a new endpoint with `starter environments webhook`"); derr != nil {
+			return res, reregistered(derr)
 		}
 		log.WithError(err).Warn("webhook endpoint disabled: its URL cannot be posted to")
 		res.Disabled = true
@@ -85,8 +85,8 @@ func (a *Activities) DeliverWebhooks(ctx context.Context, number int64) (pipelin
 			reason := fmt.Sprintf("the webhook receiver %s answered 410 Gone to event %s of message %d, so the endpoint is disabled and its "+
 				"pending events are not sent; to receive webhooks again register an endpoint with `starter environments webhook %s --url URL`",
 				endpointName(ep.URL), ev.ID, number, environmentOf(ev.Payload))
-			if err := a.Store.DisableWebhook(ctx, ep.ID, reason); err != nil {
-				return res, final(err)
+			if err := a.Store.DisableWebhook(ctx, ep, reason); err != nil {
+				return res, reregistered(err)
 			}
 			log.WithField("event", ev.ID).Warn("webhook receiver answered 410 Gone: endpoint disabled")
 			res.Disabled = true
@@ -229,3 +229,13 @@ func environmentOf(payload []byte) string {
 	}
 	return body.Data.Environment
 }
+
+// reregistered lets Temporal retry a delivery whose endpoint was registered anew while
+// it posted (the retry posts to the new one); other store errors are as final says.
+func reregistered(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return final(err)
+}
+

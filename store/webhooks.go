@@ -141,14 +141,14 @@ func validateWebhookURL(raw string) error {
 	return nil
 }
 
-// redactWebhookURL is a URL for the log: scheme, host and path, not the query, which
-// some receivers use for a key of their own.
+// redactWebhookURL is a URL for the log: scheme and host only; the path and query
+// often carry a key of the receiver's own.
 func redactWebhookURL(raw string) string {
 	u, err := neturl.Parse(raw)
 	if err != nil {
 		return "(unreadable URL)"
 	}
-	return u.Scheme + "://" + u.Host + u.Path
+	return u.Scheme + "://" + u.Host
 }
 
 // WebhookOf returns the environment's endpoint, disabled or not.
@@ -330,8 +330,22 @@ func (s *Store) MarkWebhookFailed(ctx context.Context, eventID, reason string) e
 // DisableWebhook disables an endpoint (its receiver answered 410 Gone): its pending
 // events are failed, with an F line for the environment and one per event. Disabling
 // it again changes nothing more.
-func (s *Store) DisableWebhook(ctx context.Context, endpointID int64, reason string) error {
+func (s *Store) DisableWebhook(ctx context.Context, ep WebhookEndpoint, reason string) error {
+	endpointID := ep.ID
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// The registration posted to must still be the endpoint's: an operator who
+		// registered a new URL (a new secret) meanwhile must not see it disabled by a
+		// 410 from the old one.
+		var secret string
+		switch err := tx.GetContext(ctx, &secret, `SELECT secret FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, endpointID); {
+		case isNoRows(err):
+			return fmt.Errorf("%w: webhook endpoint %d does not exist", ErrNotFound, endpointID)
+		case err != nil:
+			return err
+		case secret != ep.Secret:
+			return fmt.Errorf("%w: webhook endpoint %d was registered anew since it was posted to; the new registration stays enabled",
+				ErrConflict, endpointID)
+		}
 		var w struct {
 			EnvironmentID int64     `db:"environment_id"`
 			Environment   string    `db:"name"`

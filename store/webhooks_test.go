@@ -189,10 +189,10 @@ func TestDisableWebhookFailsPendingEvents(t *testing.T) {
 		f.process(q.Number)
 		nums = append(nums, q.Number)
 	}
-	if err := f.DisableWebhook(ctx, w.ID, "the receiver answered 410 Gone"); err != nil {
+	if err := f.DisableWebhook(ctx, w, "the receiver answered 410 Gone"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.DisableWebhook(ctx, w.ID, "again"); err != nil {
+	if err := f.DisableWebhook(ctx, w, "again"); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nums {
@@ -224,7 +224,7 @@ func TestDisableWebhookFailsPendingEvents(t *testing.T) {
 	if again.ID != w.ID || again.DisabledAt != nil || again.Secret == w.Secret {
 		t.Errorf("registering again must re-enable the endpoint with a new secret: %+v", again)
 	}
-	if err := f.DisableWebhook(ctx, 999, "x"); !errors.Is(err, store.ErrNotFound) {
+	if err := f.DisableWebhook(ctx, store.WebhookEndpoint{ID: 999}, "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown endpoint: %v", err)
 	}
 }
@@ -298,5 +298,24 @@ func TestSetWebhookValidatesTheURL(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM communication_log WHERE description LIKE '%token=abc%' OR description LIKE '%whsec_%'`); n != 0 {
 		t.Errorf("the log must name neither the secret nor the URL's query")
+	}
+}
+
+// A 410 from a URL the environment has since replaced does not disable the new
+// registration: the sender is told it changed and posts again, to the new one.
+func TestDisableWebhookSparesANewRegistration(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	old := f.webhook("acme")
+	renewed, err := f.SetWebhook(ctx, "acme", "https://new.example/hooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DisableWebhook(ctx, old, "the old receiver answered 410 Gone"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("disable with the old registration: %v", err)
+	}
+	now, err := f.WebhookOf(ctx, "acme")
+	if err != nil || now.DisabledAt != nil || now.Secret != renewed.Secret {
+		t.Fatalf("the new registration must stay enabled: %+v %v", now, err)
 	}
 }

@@ -581,6 +581,11 @@ func (d *declaration) webhooksEnded(ctx workflow.Context) error {
 	case err != nil:
 		reason := fmt.Sprintf("webhook not taken by the environment's receiver in %s of retries: %s; the receiver must answer 2xx",
 			pipeline.WebhookRetryFor, pipeline.RootMessage(err))
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.NonRetryable() {
+			// Not the receiver's doing: say what it was, not that time ran out.
+			reason = "webhook could not be delivered: " + pipeline.RootMessage(err)
+		}
 		if ferr := workflow.ExecuteActivity(storeOptions(ctx), a.FailWebhooks, d.in.Number, reason).Get(ctx, nil); ferr != nil {
 			return ferr
 		}
