@@ -49,6 +49,8 @@ type webhookStore interface {
 	MarkWebhookSent(ctx context.Context, eventID string) error
 	MarkWebhookFailed(ctx context.Context, eventID, reason string) error
 	DisableWebhook(ctx context.Context, ep store.WebhookEndpoint, reason string) error
+	StaleWebhookMessages(ctx context.Context, before time.Time, limit int) ([]int64, error)
+	ExpireWebhookEvents(ctx context.Context, before time.Time, why string) (int, error)
 	WebhookCountsOf(ctx context.Context, number int64) (store.WebhookCounts, error)
 }
 

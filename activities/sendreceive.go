@@ -339,7 +339,36 @@ func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 // died before it could tell their workflows are told now.
 func (a *Activities) SignalPendingReplies(ctx context.Context) error {
 	defer keepAlive(ctx)()
-	return a.signalReplies(ctx, nil)
+	if err := a.signalReplies(ctx, nil); err != nil {
+		return err
+	}
+	return a.sweepWebhooks(ctx)
+}
+
+// Webhook events pending longer than webhookStaleAfter are asked for again; after
+// webhookExpireAfter (well past the sender's own retries) they are failed.
+const (
+	webhookStaleAfter  = time.Hour
+	webhookExpireAfter = pipeline.WebhookRetryFor + 24*time.Hour
+)
+
+// sweepWebhooks makes sure no webhook event stays pending for good: a message whose
+// workflow was terminated, or started before webhooks existed, is asked (with start) to
+// post its events; an event no delivery took in webhookExpireAfter is failed with an F
+// line. Signalling a workflow whose delivery is still retrying changes nothing.
+func (a *Activities) sweepWebhooks(ctx context.Context) error {
+	now := time.Now()
+	if _, err := a.Store.ExpireWebhookEvents(ctx, now.Add(-webhookExpireAfter), fmt.Sprintf(
+		"no delivery took it within %s; the environment reads the message's status instead", webhookExpireAfter)); err != nil {
+		return err
+	}
+	stale, err := a.Store.StaleWebhookMessages(ctx, now.Add(-webhookStaleAfter), repliesBatch)
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	return a.signalAll(ctx, stale, func(int64) (string, any) {
+		return pipeline.SignalDeliverWebhooks, pipeline.OperatorSignal{By: "send/receive: webhook events pending since over " + webhookStaleAfter.String()}
+	}, func(int64) {})
 }
 
 // pickupParallel bounds the pickup answers a worker process holds at once. An answer

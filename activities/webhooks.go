@@ -238,4 +238,3 @@ func reregistered(err error) error {
 	}
 	return final(err)
 }
-

@@ -339,3 +339,38 @@ func TestProcessReportsPendingWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// Events pending for over an hour get their workflow asked (with start) to post them —
+// it may have been terminated — and events no delivery took in five days are failed
+// with an F line, so none shows as pending for good.
+func TestSweepAsksForStaleWebhookEventsAndExpiresOldOnes(t *testing.T) {
+	h := newHarness(t)
+	r := newReceiver(t)
+	h.register(r, r.srv.URL)
+	stale := h.processed(vatNumber("1"), "K1")
+	fresh := h.processed(vatNumber("2"), "K2")
+	old := h.processed(vatNumber("3"), "K3")
+	h.exec(`UPDATE webhook_events SET created_at = now() - interval '2 hours' WHERE message_number = $1`, stale)
+	h.exec(`UPDATE webhook_events SET created_at = now() - interval '6 days' WHERE message_number = $1`, old)
+	h.tc.reset()
+
+	if _, err := run[struct{}](h, h.acts.SignalPendingReplies); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	for _, c := range h.tc.signals() {
+		if c.signal == pipeline.SignalDeliverWebhooks {
+			asked = append(asked, c.workflowID)
+		}
+	}
+	if len(asked) != 1 || asked[0] != pipeline.DeclarationID(stale) {
+		t.Errorf("asked %v, want only message %d (fresh %d is its workflow's own business, old %d is expired)", asked, stale, fresh, old)
+	}
+	if c := h.counts(old); c.Failed != 1 || c.Pending != 0 {
+		t.Errorf("old message's events: %+v", c)
+	}
+	if c := h.counts(fresh); c.Pending != 1 {
+		t.Errorf("fresh message's events: %+v", c)
+	}
+	h.requireLog(old, domain.LevelError, "no delivery took it within", 1)
+}

@@ -44,6 +44,9 @@ const (
 	// SignalResolveDelivery carries an operator's decision about a delivery whose
 	// outcome is not known (ResolveDeliverySignal).
 	SignalResolveDelivery = "resolve-delivery"
+	// SignalDeliverWebhooks is send/receive asking a declaration (with start) to post
+	// webhook events that have been pending too long: its workflow may be gone.
+	SignalDeliverWebhooks = "deliver-webhooks"
 )
 
 // QueryState returns a declaration's State.

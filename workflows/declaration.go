@@ -44,6 +44,7 @@ func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) err
 	d.sendNowCh = workflow.GetSignalChannel(ctx, pipeline.SignalSendNow)
 	d.repliesCh = workflow.GetSignalChannel(ctx, pipeline.SignalReplies)
 	d.processCh = workflow.GetSignalChannel(ctx, pipeline.SignalProcess)
+	d.webhooksCh = workflow.GetSignalChannel(ctx, pipeline.SignalDeliverWebhooks)
 	d.restoreCh = workflow.GetSignalChannel(ctx, pipeline.SignalRestoreStatus)
 	d.assignCh = workflow.GetSignalChannel(ctx, pipeline.SignalAssignEnvironment)
 	d.resolveCh = workflow.GetSignalChannel(ctx, pipeline.SignalResolveDelivery)
@@ -83,7 +84,7 @@ type declaration struct {
 	hookAgain bool
 	hookDone  bool
 
-	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh workflow.ReceiveChannel
+	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh, webhooksCh workflow.ReceiveChannel
 }
 
 func (d *declaration) state() pipeline.State {
@@ -338,6 +339,14 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		var s pipeline.OperatorSignal
 		c.Receive(ctx, &s)
 		d.processWanted = true
+	})
+	sel.AddReceive(d.webhooksCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.OperatorSignal
+		c.Receive(ctx, &s)
+		// A delivery in flight takes every pending event already; otherwise post them.
+		if d.hook == nil {
+			d.startWebhooks(ctx)
+		}
 	})
 	sel.AddReceive(d.restoreCh, func(c workflow.ReceiveChannel, _ bool) {
 		var s pipeline.OperatorSignal
@@ -620,7 +629,7 @@ func (d *declaration) finishWebhooks(ctx workflow.Context) (bool, error) {
 // signalsWaiting reports whether a signal waits in a channel: the workflow must read it
 // before it completes.
 func (d *declaration) signalsWaiting() bool {
-	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh} {
+	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh, d.webhooksCh} {
 		if c.Len() > 0 {
 			return true
 		}

@@ -254,3 +254,21 @@ func TestLateReplyDuringReportingIsProcessed(t *testing.T) {
 		t.Errorf("late reply lost: status %s, the environment sees %s", w.msg.Status, w.msg.EnvStatus)
 	}
 }
+
+// send/receive's sweep asks a workflow to post events that have been pending too long;
+// a workflow waiting for replies posts them at once.
+func TestDeliverWebhooksSignalPostsPendingEvents(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusSent)
+	w.msg.Kenmerk = "K-1"
+	w.setup(env)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(pipeline.SignalDeliverWebhooks, pipeline.OperatorSignal{By: "test sweep"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if n := w.called("DeliverWebhooks"); n != 1 {
+		t.Errorf("DeliverWebhooks called %d times after the sweep's signal, want 1", n)
+	}
+}
