@@ -61,6 +61,15 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 		badRequest("the Idempotency-Key must be 1 to %d visible ASCII characters (a UUID is a good choice)", domain.MaxClientRefLen).write(w, r)
 		return
 	}
+	cost := s.uploadCost(r)
+	if !s.uploads.TryAcquire(cost) {
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, ProblemUnavailable, "Service busy",
+			"this instance is taking in as many uploads as its memory allows: retry in a few seconds (with the same Idempotency-Key, "+
+				"a message is never queued twice)")
+		return
+	}
+	defer s.uploads.Release(cost)
 	req, rerr := s.readQueueRequest(w, r)
 	if rerr != nil {
 		rerr.write(w, r)
@@ -165,6 +174,21 @@ func unwrap(w http.ResponseWriter) http.ResponseWriter {
 }
 
 // jsonLimit is the JSON body's cap: base64 makes files a third larger.
+// uploadCost is what a queue request may make the instance hold, reserved before its
+// body is read: what the client declares (Content-Length), or the cap when it does not
+// say (chunked), times what its encoding costs to decode.
+func (s *Server) uploadCost(r *http.Request) int64 {
+	limit, factor := s.Limits.MaxRequest, int64(1)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		limit, factor = s.jsonLimit(), jsonMemoryFactor
+	}
+	n := r.ContentLength
+	if n <= 0 || n > limit {
+		n = limit // a request over the cap is refused at once; it holds nothing long
+	}
+	return n * factor
+}
+
 func (s *Server) jsonLimit() int64 { return s.Limits.MaxRequest/3*4 + maxField }
 
 func (s *Server) requestTooLarge() *requestError {

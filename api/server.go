@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -52,6 +53,13 @@ const (
 	// handful, and thousands of tiny parts within the byte cap would cost far more memory
 	// and validation than their bytes.
 	maxFiles = 100
+	// DefaultMaxInFlight bounds the memory all queue requests of one instance may hold
+	// at once (see Server.uploads): several maximal uploads from one tenant must not
+	// take the instance down for every other.
+	DefaultMaxInFlight = 512 << 20
+	// jsonMemoryFactor is what a JSON queue request costs in memory per byte sent: the
+	// body, its decoded strings and the decoded files are all held at once.
+	jsonMemoryFactor = 4
 	// temporalTimeout bounds a call to Temporal within a request: a Temporal that is
 	// away must not hold the client's connection (queueing does not need it).
 	temporalTimeout = 10 * time.Second
@@ -64,6 +72,10 @@ type Limits struct {
 	// MaxRequest is the largest multipart queue request; 0 means DefaultMaxRequest. A
 	// JSON request may be a third larger, which is what base64 adds.
 	MaxRequest int64
+	// MaxInFlight is the memory all queue requests of this instance may hold at once;
+	// 0 means DefaultMaxInFlight. A request that would go over it is answered 503 with
+	// Retry-After before its body is read.
+	MaxInFlight int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -72,6 +84,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRequest <= 0 {
 		l.MaxRequest = DefaultMaxRequest
+	}
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = DefaultMaxInFlight
 	}
 	return l
 }
@@ -86,12 +101,16 @@ type Server struct {
 	Log     logrus.FieldLogger
 	// Health reports whether the instance can serve (Postgres answers); nil means yes.
 	Health func(ctx context.Context) error
+
+	// uploads is the memory budget of the queue requests in flight (Limits.MaxInFlight).
+	uploads *semaphore.Weighted
 }
 
 // Handler routes requests. Routes are registered per path and dispatched per method
 // here, so that a wrong method gets a problem+json 405 with Allow, like every other error.
 func (s *Server) Handler() http.Handler {
 	s.Limits = s.Limits.withDefaults()
+	s.uploads = semaphore.NewWeighted(max(s.Limits.MaxInFlight, s.jsonLimit()*jsonMemoryFactor))
 	if s.Log == nil {
 		s.Log = logrus.StandardLogger()
 	}
