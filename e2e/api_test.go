@@ -734,14 +734,12 @@ func TestAPIRefusesWhatIsTooLarge(t *testing.T) {
 	}
 	t.Logf("76 MiB in four files were refused after %.1f MiB had been sent", float64(sent)/(1<<20))
 
-	// A Content-Length over the cap: answered before any of the body is sent.
+	// A Content-Length over the cap: answered although no byte of the body is ever
+	// sent (rawPost sends none), so the answer cannot have waited for it.
 	h = auth("multipart/form-data; boundary=x")
 	h.Set("Content-Length", fmt.Sprint(1<<30))
-	r, sent = rawPost(t, base, "/v1/messages", h, nil)
+	r, _ = rawPost(t, base, "/v1/messages", h, nil)
 	r.expect(t, http.StatusRequestEntityTooLarge, "too-large")
-	if sent != 0 {
-		t.Errorf("sent %d", sent)
-	}
 	// The same for JSON.
 	h = auth("application/json")
 	h.Set("Content-Length", fmt.Sprint(1<<30))
