@@ -80,6 +80,8 @@ type sendReceiveStore interface {
 	DueMessages(ctx context.Context, after int64, limit int) ([]store.DueMessage, error)
 	SendOutcomes(ctx context.Context, numbers []int64, since time.Time) (pipeline.SendOutcome, error)
 	InFlightDeliveries(ctx context.Context, after int64, limit int) ([]store.InFlight, error)
+	RecordStatusRefusal(ctx context.Context, number int64, attempt int, kenmerk, reason, information string) (store.StatusRefusal, error)
+	ClearStatusRefusals(ctx context.Context, numbers []int64) error
 	UnsignaledReplies(ctx context.Context, numbers []int64, limit int) ([]store.PendingSignal, error)
 	MarkSignaled(ctx context.Context, eventIDs []int64) error
 	PickupCounts(ctx context.Context, kenmerken []string) (map[string]int, error)

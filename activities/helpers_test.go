@@ -18,6 +18,7 @@ import (
 
 	"koerier/activities"
 	"koerier/digipoort"
+	"koerier/digipoort/simulator"
 	"koerier/domain"
 	"koerier/internal/testdb"
 	"koerier/pipeline"
@@ -124,6 +125,7 @@ func (f *fakeDigipoort) Statuses(_ context.Context, kenmerk string, _, _ time.Ti
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["Statuses"]++
+	f.calls["Statuses/"+kenmerk]++
 	a := f.statuses[kenmerk]
 	return a.statuses, a.err
 }
@@ -241,6 +243,8 @@ type harness struct {
 	tc   *fakeClient
 	acts *activities.Activities
 	env  *testsuite.TestActivityEnvironment
+	// sim is the simulator useSimulator started (nil: the scripted Digipoort).
+	sim *simulator.Sim
 }
 
 func newHarness(t *testing.T) *harness {

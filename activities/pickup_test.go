@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"koerier/digipoort"
+	"koerier/digipoort/simulator"
 	"koerier/pipeline"
 )
 
@@ -163,5 +164,37 @@ func TestReceivePickupHoldsAtMostTwoAnswersAtOnce(t *testing.T) {
 	defer p.mu.Unlock()
 	if p.maxSeen > 2 {
 		t.Fatalf("%d pickups ran at once, want at most 2", p.maxSeen)
+	}
+}
+
+// Rule 7 pins the look-back at 30 days (domain.ReceiveLookBack): Digipoort keeps a
+// message for pickup that long, and a shorter window would leave replies behind for
+// good. Against the simulator, which lists by the messages' times: a reply 29 days old is
+// fetched, one 31 days old is not asked for.
+func TestReceivePickupLooksBackThirtyDays(t *testing.T) {
+	h := newHarness(t)
+	h.useSimulator()
+	id := digipoort.Identity{Nummer: "001000044B37", Type: "Fi"}
+	now := time.Now()
+	recent, _, err := h.sim.AddPickup(simulator.Pickup{Berichtsoort: "Omzetbelasting", Identiteit: id, Tijdstempel: now.Add(-29 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := h.sim.AddPickup(simulator.Pickup{Berichtsoort: "Omzetbelasting", Identiteit: id, Tijdstempel: now.Add(-31 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := run[pipeline.PickupResult](h, h.acts.ReceivePickup)
+	if err != nil || res != (pipeline.PickupResult{Listed: 1, Fetched: 1, Unknown: 1}) {
+		t.Fatalf("pickup: %+v %v, want the 29-day-old message listed and fetched, the 31-day-old one not", res, err)
+	}
+	if got := h.sim.Calls("getBerichtenKenmerk"); got != 1 {
+		t.Fatalf("getBerichtenKenmerk called %d time(s), want once (for %s only, not for %s)", got, recent, old)
+	}
+	for k, want := range map[string]int{recent: 1, old: 0} {
+		if got := h.count(`SELECT count(*) FROM messages WHERE direction = 'in' AND pickup_kenmerk = $1`, k); got != want {
+			t.Fatalf("%d stored message(s) of kenmerk %s, want %d", got, k, want)
+		}
 	}
 }

@@ -29,6 +29,7 @@ func (h *harness) useSimulator() []*x509.Certificate {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { cancel(); sim.Close() })
+	h.sim = sim
 	cfg, err := sim.ClientConfig()
 	if err != nil {
 		h.t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,6 +167,15 @@ func (a *Activities) ReceiveStatuses(ctx context.Context, req pipeline.ReceiveRe
 	if err := a.signalReplies(ctx, numbers); err != nil {
 		return pipeline.ReceiveResult{}, err
 	}
+	var answered []int64
+	for i, e := range errs {
+		if e == nil {
+			answered = append(answered, inflight[i].Number)
+		}
+	}
+	if err := a.Store.ClearStatusRefusals(ctx, answered); err != nil {
+		return pipeline.ReceiveResult{}, err
+	}
 	res.Errors, err = a.statusErrors(ctx, inflight, errs)
 	return res, err
 }
@@ -257,9 +267,12 @@ func (a *Activities) storeStatuses(
 	return len(applied.New), applied.Duplicates, unknown, nil
 }
 
-// statusErrors logs each status request Digipoort refused for good (F, once an hour
-// per message) and returns the transient ones as one error, for Temporal to retry the
-// page (what did arrive is stored already).
+// statusErrors handles the status requests that failed. Digipoort refusing the kenmerk
+// (an STS fault: STS100 "kenmerk onbekend" when it forgot the process) is asked again
+// with back-off and marks the message needs-action once (refusedKenmerk); another final
+// failure (an answer that cannot be trusted, say) is logged F once an hour per message
+// and asked again next run; the transient ones are returned as one error, for Temporal
+// to retry the page (what did arrive is stored already).
 func (a *Activities) statusErrors(ctx context.Context, inflight []store.InFlight, errs []error) (int, error) {
 	count := 0
 	var transient []error
@@ -270,6 +283,12 @@ func (a *Activities) statusErrors(ctx context.Context, inflight []store.InFlight
 		count++
 		if !digipoort.IsFinal(e) {
 			transient = append(transient, e)
+			continue
+		}
+		if refusedKenmerk(e) {
+			if err := a.statusRefused(ctx, inflight[i], e); err != nil {
+				return count, err
+			}
 			continue
 		}
 		n := inflight[i].Number
@@ -285,6 +304,36 @@ func (a *Activities) statusErrors(ctx context.Context, inflight []store.InFlight
 		return count, fmt.Errorf("%d of %d status requests failed for now (the rest is stored): %w", len(transient), len(inflight), errors.Join(transient...))
 	}
 	return count, nil
+}
+
+// refusedKenmerk says whether Digipoort itself refused the status request for good: a
+// final fault of the status service (foutcode STS…). Digipoort answers so for a
+// kenmerk it does not know (any more); the real one stops knowing old processes.
+func refusedKenmerk(err error) bool {
+	var de *digipoort.Error
+	return errors.As(err, &de) && de.Kind == digipoort.Final && strings.HasPrefix(strings.ToUpper(de.Foutcode), "STS")
+}
+
+// statusRefused records Digipoort's refusal of a kenmerk (rule 10): the delivery is
+// asked again with back-off, and the first refusal in a row marks the message
+// needs-action with what to do, writes one F line, and tells its workflow, so that the
+// Web UI shows it. The message stays in flight: nothing is closed or lost.
+func (a *Activities) statusRefused(ctx context.Context, d store.InFlight, cause error) error {
+	reason := fmt.Sprintf("Digipoort refuses the statuses of message %d (kenmerk %s): %v", d.Number, d.Kenmerk, cause)
+	info := fmt.Sprintf("Digipoort does not know this kenmerk (any more): it forgot the process, or the kenmerk is not of this "+
+		"certificate. The message stays in flight and Koerier asks again, less and less often (after %s, then twice as long each "+
+		"time, at most once every %s); this line is written once. Look the kenmerk up with `starter digipoort status --kenmerk %s`. "+
+		"If Digipoort answers, its statuses are taken on the next ask and nothing else is needed. If it does not know the "+
+		"process, find out with the recipient whether declaration %d arrived, and deliver it again or close it: Koerier does "+
+		"neither by itself.",
+		store.StatusRefusalFirstWait, store.StatusRefusalMaxWait, d.Kenmerk, d.Number)
+	r, err := a.Store.RecordStatusRefusal(ctx, d.Number, d.Attempt, d.Kenmerk, reason, info)
+	if err != nil || !r.First {
+		return err
+	}
+	a.log().WithFields(map[string]any{"message": d.Number, "kenmerk": d.Kenmerk, "next_ask": r.NextAsk}).Warn("Digipoort refuses the kenmerk; asking again with back-off")
+	sig := pipeline.RepliesSignal{Status: r.Status, Attempt: r.Attempt, NeedsAction: true}
+	return a.signalAll(ctx, []int64{d.Number}, func(int64) (string, any) { return pipeline.SignalReplies, sig }, nil)
 }
 
 // repliesBatch bounds the stored replies one round of signalling reads.

@@ -218,9 +218,101 @@ func TestReceiveStatusesLogsAFinalRefusalAndGoesOn(t *testing.T) {
 		t.Fatalf("receive: %+v %v", res, err)
 	}
 	h.requireMessage(a, domain.StatusAccepted, false, "KM-A")
-	h.requireMessage(b, domain.StatusSent, false, "KM-B")
+	h.requireMessage(b, domain.StatusSent, true, "KM-B")
 	h.requireLog(b, domain.LevelError, "STS100", 1)
-	h.requireSignals(pipeline.SignalReplies, a)
+	h.requireSignals(pipeline.SignalReplies, a, b)
+}
+
+// Rule 10: a kenmerk Digipoort no longer knows (STS100 "kenmerk onbekend", e.g. the
+// simulator restarted without its state, or Digipoort forgot an old process) used to be
+// asked for on every send/receive, each adding an F line, forever. Now it is asked with
+// back-off, the message is marked needs-action once with what to do and one F line, it
+// stays in flight, and the other messages are asked as before.
+func TestReceiveStatusesBacksOffAKenmerkDigipoortForgot(t *testing.T) {
+	h := newHarness(t)
+	a := h.delivered("1", "KM-A")
+	b := h.delivered("2", "KM-B")
+	h.answerStatuses(map[string]statusAnswer{
+		"KM-A": {statuses: statusesOf("KM-A", "105")},
+		"KM-B": {err: &digipoort.Error{Op: "getStatussenProces", Kind: digipoort.Final, HTTPStatus: 500, Foutcode: "STS100",
+			Foutbeschrijving: "Het kenmerk KM-B is onbekend.", Msg: "Digipoort refused the status request"}},
+	})
+	nextAsk := func() time.Duration {
+		t.Helper()
+		var secs float64
+		if err := h.st.DB().GetContext(ctx, &secs, `SELECT extract(epoch FROM status_ask_after - now()) FROM deliveries WHERE message_number = $1`,
+			b); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	askNow := func() {
+		h.exec(`UPDATE deliveries SET status_ask_after = now() - interval '1 second' WHERE message_number = $1`, b)
+	}
+
+	// Two runs in a row: KM-B is asked once, the message marked once, one F line.
+	for run, want := range []pipeline.ReceiveResult{
+		{Next: b, Deliveries: 2, Replies: 1, Errors: 1},
+		{Next: a, Deliveries: 1, Duplicates: 1}, // KM-A's 105 again; KM-B not asked
+	} {
+		res, err := h.receive()
+		if err != nil || res != want {
+			t.Fatalf("run %d: %+v %v, want %+v", run+1, res, err, want)
+		}
+	}
+	h.requireCalls(map[string]int{"Statuses/KM-A": 2, "Statuses/KM-B": 1})
+	m := h.requireMessage(b, domain.StatusSent, true, "KM-B")
+	if !containsAll(m.NeedsActionReason, "KM-B", "STS100") {
+		t.Fatalf("needs-action reason %q does not name the kenmerk and the refusal", m.NeedsActionReason)
+	}
+	f := h.requireLog(b, domain.LevelError, "KM-B", 1)
+	if !containsAll(f[0].Information, "starter digipoort status --kenmerk KM-B", "asks again") {
+		t.Fatalf("the F line does not say what to do: %q", f[0].Information)
+	}
+	h.requireMessage(a, domain.StatusSent, false, "KM-A")
+	h.requireLog(a, domain.LevelError, "", 0)
+	sig := h.requireSignals(pipeline.SignalReplies, a, b)[b].arg.(pipeline.RepliesSignal)
+	if !sig.NeedsAction || sig.Status != domain.StatusSent || sig.Attempt != 1 {
+		t.Fatalf("the workflow was told %+v, want needs-action at status sent, attempt 1", sig)
+	}
+	if d := nextAsk(); d < 14*time.Minute || d > 16*time.Minute {
+		t.Fatalf("next ask in %s, want about 15m", d)
+	}
+
+	// When the next ask comes, still refused: the wait doubles, nothing is marked or
+	// logged again.
+	askNow()
+	h.tc.reset()
+	if res, err := h.receive(); err != nil || res.Errors != 1 {
+		t.Fatalf("third run: %+v %v", res, err)
+	}
+	h.requireCalls(map[string]int{"Statuses/KM-B": 2})
+	if d := nextAsk(); d < 29*time.Minute || d > 31*time.Minute {
+		t.Fatalf("next ask after the second refusal in %s, want about 30m", d)
+	}
+	h.requireLog(b, domain.LevelError, "KM-B", 1)
+	if len(h.tc.signals()) != 0 {
+		t.Fatalf("a later refusal signalled again: %+v", h.tc.signals())
+	}
+	// The wait stops growing at a day.
+	h.exec(`UPDATE deliveries SET status_refusals = 50, status_ask_after = now() - interval '1 second' WHERE message_number = $1`, b)
+	if _, err := h.receive(); err != nil {
+		t.Fatal(err)
+	}
+	if d := nextAsk(); d < 23*time.Hour || d > 25*time.Hour {
+		t.Fatalf("next ask after 51 refusals in %s, want a day", d)
+	}
+
+	// Digipoort knows the kenmerk again: its statuses are taken, the back-off forgotten.
+	h.answerStatuses(map[string]statusAnswer{"KM-B": {statuses: statusesOf("KM-B", "105", "100", "500")}})
+	askNow()
+	if res, err := h.receive(); err != nil || res.Errors != 0 {
+		t.Fatalf("once Digipoort answers: %+v %v", res, err)
+	}
+	h.requireMessage(b, domain.StatusAccepted, true, "KM-B")
+	if h.count(`SELECT count(*) FROM deliveries WHERE message_number = $1 AND status_refusals = 0 AND status_ask_after IS NULL`, b) != 1 {
+		t.Fatal("the back-off was not cleared once Digipoort answered")
+	}
 }
 
 func TestReceiveStatusesTransientErrorFailsAfterStoring(t *testing.T) {

@@ -48,13 +48,15 @@ type InFlight struct {
 }
 
 // InFlightDeliveries pages through the current deliveries of messages that are sent
-// but have no final status yet.
+// but have no final status yet, leaving out those whose kenmerk Digipoort refused and
+// whose next ask has not come (RecordStatusRefusal).
 func (s *Store) InFlightDeliveries(ctx context.Context, after int64, limit int) ([]InFlight, error) {
 	out := []InFlight{}
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT m.number, m.attempt, d.kenmerk, d.started_at
 		FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
 		WHERE m.direction = $3 AND m.status = ANY($4) AND m.number > $1 AND d.kenmerk IS NOT NULL
+			AND (d.status_ask_after IS NULL OR d.status_ask_after <= now())
 		ORDER BY m.number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.InFlightStatuses())); err != nil {
 		return nil, fmt.Errorf("list deliveries in flight after %d: %w", after, err)
 	}

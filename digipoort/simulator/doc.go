@@ -77,6 +77,12 @@
 // "koerier-simulator") and the response-signing certificate (signing.pem); later
 // starts reuse them.
 //
+// With Options.Persist (the binary's -persist, on by default there) the processes are
+// kept in Options.Dir too (StateFile, written atomically shortly after each change and
+// at Close, read at start), as Digipoort keeps its processes: a simulator restarted on
+// the same Dir answers for every kenmerk it gave out, with the same statuses. Without
+// it a restart forgets them and each is refused STS100 "kenmerk onbekend".
+//
 // Like Digipoort, which takes only PKIoverheid client certificates, TLS requires a
 // client certificate that chains to Options.ClientCAs (default the development CA;
 // the binary's -client-ca flag): any other certificate, a self-signed one for

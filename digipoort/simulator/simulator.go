@@ -90,6 +90,11 @@ type Options struct {
 	Berichtsoorten []string
 	// Logger receives a line per request (never message content); nil discards.
 	Logger logrus.FieldLogger
+	// Persist keeps the processes in Dir (StateFile) across restarts, as Digipoort
+	// keeps its processes: a simulator started again on the same Dir answers for every
+	// kenmerk it gave out before (see persist.go for what is kept). Off by default: tests
+	// share one Dir for its certificates between simulators that must not share state.
+	Persist bool
 	// OnRequest, when set, is called with the operation and the Body payload of every
 	// request whose signature verified, before the simulator checks the payload: for
 	// tests that hold what a client put on the wire against the schema themselves.
@@ -111,6 +116,9 @@ type Sim struct {
 	closeErr error
 	closeOne sync.Once
 	wg       sync.WaitGroup
+	// saveCh has a change to keep (nil: Options.Persist is off); saveMu orders writes.
+	saveCh chan struct{}
+	saveMu sync.Mutex
 
 	mu        sync.Mutex
 	mode      Mode // kept by Reset
@@ -320,6 +328,12 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if created {
 		s.log.WithField("dir", opts.Dir).Info("created development CA and certificates")
 	}
+	if opts.Persist {
+		if err := s.load(); err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+		s.saveCh = make(chan struct{}, 1)
+	}
 	signer, err := devcerts.LoadIssued(paths.SigningCert, paths.SigningKey)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: signing certificate: %w", err)
@@ -371,6 +385,10 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	}
 	s.ctl = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logWriter{s.log}, "", 0)}
 	s.wg.Add(2)
+	if s.saveCh != nil {
+		s.wg.Add(1)
+		go s.saver()
+	}
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTLS(ln, "", "") }()
 	go func() { defer s.wg.Done(); _ = s.ctl.Serve(cln) }()
 	go func() {
@@ -422,7 +440,11 @@ func (s *Sim) Close() error {
 			s.ctl.Close()
 		}
 		s.wg.Wait()
-		s.closeErr = errors.Join(err1, err2)
+		var err3 error
+		if s.saveCh != nil {
+			err3 = s.save() // what the saver had not written yet
+		}
+		s.closeErr = errors.Join(err1, err2, err3)
 		s.log.Info("Digipoort simulator stopped")
 	})
 	return s.closeErr
@@ -614,15 +636,17 @@ func (s *Sim) AddPickup(p Pickup) (kenmerk, berichtkenmerk string, err error) {
 	s.mu.Lock()
 	s.pickups = append(s.pickups, pk)
 	s.mu.Unlock()
+	s.changed()
 	return pk.Kenmerk, pk.Berichtkenmerk, nil
 }
 
-// Reset forgets every delivery, pickup message, count, scenario and fault; it keeps
-// the mode (see SetMode).
+// Reset forgets every delivery, pickup message, count, scenario and fault (also the
+// kept ones, with Options.Persist); it keeps the mode (see SetMode).
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetLocked()
+	s.changed()
 }
 
 func (s *Sim) resetLocked() {
@@ -683,5 +707,6 @@ func (s *Sim) InjectStatus(aanleverkenmerk string, st InjectedStatus) error {
 	defer s.mu.Unlock()
 	k := strings.ToLower(aanleverkenmerk)
 	s.injected[k] = append(s.injected[k], st)
+	s.changed()
 	return nil
 }

@@ -543,6 +543,7 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.changed() // a count at least; usually a new process
 	sc := s.scenarioLocked(q.Aanleverkenmerk)
 	st := s.stats[q.Aanleverkenmerk]
 	if st == nil {
@@ -551,7 +552,7 @@ func (s *Sim) aanleveren(r *request, q *wire.AanleverRequest) (*wire.AanleverRes
 	}
 	st.Attempts++
 	st.Scenario = sc
-	key := strings.Join([]string{q.Berichtsoort, q.IdentiteitBelanghebbende.Type, q.IdentiteitBelanghebbende.Nummer, q.Aanleverkenmerk}, "\x00")
+	key := processKey(q)
 	switch sc {
 	case AanleverFault:
 		return nil, scenarioFault(svc)

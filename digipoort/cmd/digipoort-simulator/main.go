@@ -90,6 +90,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	clientCA := fs.String("client-ca", os.Getenv("KOERIER_SIM_CLIENT_CA"),
 		"PEM bundle of the CAs a client certificate must chain to, as Digipoort takes only PKIoverheid ones "+
 			"(default: the development CA in -dir) [KOERIER_SIM_CLIENT_CA]")
+	persistDefault := true
+	if v := os.Getenv("KOERIER_SIM_PERSIST"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("KOERIER_SIM_PERSIST=%q is not a boolean (true, false, 1, 0)", v)
+		}
+		persistDefault = b
+	}
+	persist := fs.Bool("persist", persistDefault, "keep the processes in -dir ("+simulator.StateFile+") across restarts, as Digipoort keeps its "+
+		"processes; -persist=false starts empty each time [KOERIER_SIM_PERSIST]")
 	verbose := fs.Bool("v", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -127,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Addr: *addr, ControlAddr: *ctlAddr, Dir: *dir, StepInterval: *step, Instant: *instant,
 		OverloadAttempts: *overloadAttempts, OverloadWindow: *overloadWindow, Seed: *seed,
 		ResponseAlgorithm: alg, Logger: log, Mode: simulator.Mode{Realistic: *realistic, Scale: *scale}, ClientCAs: clientCAs,
+		Persist: *persist,
 	})
 	if err != nil {
 		return err
@@ -137,6 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   control API:   %s/sim/  (mode, deliveries, calls, scenarios, pickups, faults, reset)
   mode:          %s
   certificates:  %s
+  processes:     %s
   client CAs:    %s (other client certificates fail the TLS handshake)
 
 Environment for a client (PEM):
@@ -148,7 +160,7 @@ or with the PKCS#12 client certificate:
   (unset KOERIER_DIGIPOORT_CLIENT_CERT and KOERIER_DIGIPOORT_CLIENT_KEY then)
 
 Scenarios by aanleverkenmerk (name or name-prefix, case-insensitive): %s
-`, sim.URL(), sim.ControlURL(), modeLine(sim), p.Dir, clientCAsLine, exportLines(sim.Env()),
+`, sim.URL(), sim.ControlURL(), modeLine(sim), p.Dir, keptLine(*persist, p.Dir), clientCAsLine, exportLines(sim.Env()),
 		shellQuote(p.ClientPFX), shellQuote(p.ClientPFXPassword), scenarioNames())
 
 	<-sim.Done()
@@ -197,4 +209,12 @@ func shellQuote(v string) string {
 		return v
 	}
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// keptLine says where the processes are kept, or that they are not.
+func keptLine(persist bool, dir string) string {
+	if !persist {
+		return "not kept (-persist=false): a restart forgets every kenmerk"
+	}
+	return "kept in " + filepath.Join(dir, simulator.StateFile) + " across restarts (-persist=false: not)"
 }
