@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -49,6 +50,63 @@ type Message struct {
 	DeliveryOpen bool
 	// Replies are the newest MaxRepliesInState replies; Postgres keeps them all.
 	Replies []Reply
+	// The properties below are for people (the `state` query, the Web UI's details),
+	// never for decisions; each is bounded, as every payload in a history must be.
+	QueuedAt         time.Time
+	LastStatusChange time.Time
+	// Action is why the message needs an operator, or else the error of its current,
+	// unfinished delivery, clipped to MaxActionInState (`starter show` has it whole).
+	Action string
+	// Files are the message's files and those of its reply documents, at most
+	// MaxFilesInState, without their content (`starter attachment save` writes them).
+	Files []File
+	// Errors are its newest F lines of the communication log, newest first, at most
+	// MaxErrorsInState, each clipped to MaxErrorLenInState.
+	Errors []ErrorLine
+}
+
+// Bounds of what a Message carries through Temporal for people to read.
+const (
+	MaxActionInState   = 2000
+	MaxFilesInState    = 20
+	MaxErrorsInState   = 5
+	MaxErrorLenInState = 500
+)
+
+// File is one stored file as the `state` query lists it.
+type File struct {
+	ID int64 `json:"id"`
+	// Message holds the file: the message itself, or one of its reply documents.
+	Message  int64  `json:"message"`
+	Name     string `json:"name"`
+	MimeType string `json:"mime_type"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	// Role: "declaration" (an outgoing message's first file, berichtInhoud),
+	// "attachment" (its further files, berichtBijlagen), "document" (an incoming
+	// message's own file) or "reply" (a file of a reply document).
+	Role string `json:"role"`
+}
+
+// ErrorLine is an F line of the communication log about the message.
+type ErrorLine struct {
+	Time        time.Time   `json:"time"`
+	Step        domain.Step `json:"step"`
+	Description string      `json:"description"`
+	Information string      `json:"information,omitempty"`
+}
+
+// Clip shortens s to at most n runes, marking the cut, so that a bounded field says
+// that it was bounded.
+func Clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 1 {
+		return "…"
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // MaxRepliesInState bounds the replies a message carries through Temporal (payloads
@@ -145,6 +203,14 @@ type State struct {
 	NeedsAction       bool          `json:"needs_action"`
 	NeedsActionReason string        `json:"needs_action_reason,omitempty"`
 	LastMessage       string        `json:"last_message,omitempty"`
+	QueuedAt          time.Time     `json:"queued_at"`
+	LastStatusChange  time.Time     `json:"last_status_change"`
+	// Action: why the message needs an operator, or its delivery's error (bounded).
+	Action string `json:"action,omitempty"`
+	// Attachments: the files of the message and of its reply documents (bounded).
+	Attachments []File `json:"attachments"`
+	// Errors: the newest F lines of the communication log about it (bounded).
+	Errors []ErrorLine `json:"errors"`
 }
 
 // State is the message as the `state` query shows it, at a stage of its workflow.
@@ -153,6 +219,8 @@ func (m Message) State(stage, last string) State {
 		Number: m.Number, Stage: stage, Status: m.Status, EnvStatus: m.EnvStatus, Environment: m.Environment, Type: m.Type,
 		Subject: m.Subject, Period: m.Period, Declaration: m.Declaration, Version: m.Version, LatestVersion: m.LatestVersion,
 		Attempt: m.Attempt, Kenmerk: m.Kenmerk, Replies: append([]Reply{}, m.Replies...), DoNotSend: m.DoNotSend,
-		NeedsAction: m.NeedsAction, NeedsActionReason: m.NeedsActionReason, LastMessage: last,
+		NeedsAction: m.NeedsAction, NeedsActionReason: m.NeedsActionReason, LastMessage: last, QueuedAt: m.QueuedAt,
+		LastStatusChange: m.LastStatusChange, Action: m.Action, Attachments: append([]File{}, m.Files...),
+		Errors: append([]ErrorLine{}, m.Errors...),
 	}
 }

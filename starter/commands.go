@@ -17,6 +17,7 @@ func commands() []*cobra.Command {
 		newStatusCmd(),
 		newMessagesCmd(),
 		newShowCmd(),
+		newAttachmentCmd(), // attachment.go: the page's "Opslaan bijlage"
 		newTypesCmd(),
 		newLogCmd(),
 		newStateCmd(),

@@ -175,7 +175,7 @@ func newShowCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show <number>",
-		Short: "One message: what it was sent as, its files, every reply, and the authority's acknowledgement",
+		Short: "One message: its properties, what it was sent as, its files, every reply, its latest F lines, and the authority's acknowledgement",
 		Args:  cobra.ExactArgs(1),
 		RunE: withNumbers(false, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			d, err := a.store.ShowMessage(cmd.Context(), numbers[0])
@@ -210,8 +210,11 @@ func printMessage(w io.Writer, d store.MessageDetail) error {
 	if m.DoNotSend {
 		fmt.Fprintf(t, "do-not-send\ta newer version of the declaration was queued before this one was sent\n")
 	}
+	fmt.Fprintf(t, "changed\t%s (last status change)\n", m.LastStatusChange.Local().Format("2006-01-02 15:04:05"))
 	if m.NeedsAction {
-		fmt.Fprintf(t, "needs action\t%s\n", orDash(m.NeedsActionReason))
+		fmt.Fprintf(t, "needs action\t%s\n", indent(orDash(d.Action)))
+	} else if d.Action != "" {
+		fmt.Fprintf(t, "error\t%s\n", indent(d.Action))
 	}
 	if m.Memo != "" {
 		fmt.Fprintf(t, "memo\t%s\n", m.Memo)
@@ -220,7 +223,11 @@ func printMessage(w io.Writer, d store.MessageDetail) error {
 		fmt.Fprintf(t, "webhooks\t%d sent, %d pending, %d failed (status changes pushed to the environment)\n", h.Sent, h.Pending, h.Failed)
 	}
 	for _, f := range d.Files {
-		fmt.Fprintf(t, "%s\t%s (%s, %d bytes, sha256 %s)\n", f.Role, f.Name, f.MimeType, f.Size, f.SHA256)
+		of := ""
+		if f.Message != m.Number {
+			of = fmt.Sprintf(" of reply document %d", f.Message)
+		}
+		fmt.Fprintf(t, "%s\t%s (%s, %d bytes, sha256 %s, id %d%s)\n", f.Role, f.Name, f.MimeType, f.Size, f.SHA256, f.ID, of)
 	}
 	if err := t.Flush(); err != nil {
 		return err
@@ -250,6 +257,18 @@ func printMessage(w io.Writer, d store.MessageDetail) error {
 				fmt.Fprintf(w, "details of %s (%s):\n  %s\n", r.Code, r.OccurredAt.Local().Format("2006-01-02 15:04:05"), indent(det))
 			}
 		}
+	}
+	if len(d.Errors) > 0 {
+		fmt.Fprintln(w, "\nlatest F lines (newest first; all of them: starter log --message N):")
+		for _, e := range d.Errors {
+			fmt.Fprintf(w, "  %s  %s  %s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Step, indent(e.Description))
+			if e.Information != "" {
+				fmt.Fprintf(w, "    %s\n", indent(e.Information))
+			}
+		}
+	}
+	if len(d.Files) > 0 {
+		fmt.Fprintf(w, "\nsave the files with: starter attachment save %d [--id ID] [--out DIR]\n", m.Number)
 	}
 	if ack := d.Acknowledgement; ack != nil {
 		fmt.Fprintf(w, "\nacknowledgement of the authority (statusdetails of Digipoort status %s, kenmerk %s, %s):\n", ack.Code, ack.Kenmerk,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"strings"
@@ -60,7 +61,7 @@ type Message struct {
 	Subject           string           `db:"subject"             json:"subject"`
 	Period            string           `db:"period"              json:"period"`
 	DeclarationKey    *string          `db:"declaration_key"     json:"declaration,omitempty"`
-	Version           *int             `db:"version"             json:"version,omitempty"`
+	Version           *int             `db:"version"             json:"version"`
 	LatestVersion     *int             `db:"latest_version"      json:"latest_version,omitempty"`
 	Berichtsoort      string           `db:"berichtsoort"        json:"berichtsoort,omitempty"`
 	IdentityType      string           `db:"identity_type"       json:"-"`
@@ -81,6 +82,18 @@ type Message struct {
 	Memo              string           `db:"memo"                json:"memo,omitempty"`
 	// DeliveryOpen is set while the current attempt's delivery has no known outcome.
 	DeliveryOpen bool `db:"delivery_open" json:"delivery_open"`
+	// DeliveryError is the last error of the current attempt's delivery while it has
+	// no kenmerk (a failed or unfinished delivery); empty otherwise.
+	DeliveryError string `db:"delivery_error" json:"delivery_error,omitempty"`
+}
+
+// Action is the page's "Berichtactie": why the message needs an operator, in full, or
+// else the error of its current, unfinished delivery; empty when nothing went wrong.
+func (m Message) Action() string {
+	if m.NeedsAction && m.NeedsActionReason != "" {
+		return m.NeedsActionReason
+	}
+	return m.DeliveryError
 }
 
 // Handled reports whether the message was "handled correctly" in the sense of rule 9
@@ -121,7 +134,8 @@ const messageColumns = `
 	m.berichtsoort, m.identity_type, m.fiscal, m.status, m.env_status, m.reported_status, m.do_not_send, m.needs_action,
 	m.needs_action_reason, m.attempt, d.kenmerk, d.aanleverkenmerk, m.queued_at, m.last_status_change,
 	m.reply_to, m.pickup_kenmerk, m.memo,
-	(d.message_number IS NOT NULL AND d.kenmerk IS NULL AND d.failed_at IS NULL AND d.closed_at IS NULL) AS delivery_open`
+	(d.message_number IS NOT NULL AND d.kenmerk IS NULL AND d.failed_at IS NULL AND d.closed_at IS NULL) AS delivery_open,
+	COALESCE(CASE WHEN d.kenmerk IS NULL THEN d.last_error END, '') AS delivery_error`
 
 const messageFrom = `
 	FROM messages m
@@ -168,6 +182,7 @@ func (m Message) Declaration() pipeline.Message {
 		Declaration: deref(m.DeclarationKey), Version: deref(m.Version), LatestVersion: m.Latest(), Attempt: m.Attempt,
 		Status: m.Status, EnvStatus: m.EnvStatus, Reported: reported, DoNotSend: m.DoNotSend, NeedsAction: m.NeedsAction,
 		NeedsActionReason: m.NeedsActionReason, Kenmerk: deref(m.Kenmerk), DeliveryOpen: m.DeliveryOpen,
+		QueuedAt: m.QueuedAt, LastStatusChange: m.LastStatusChange, Action: pipeline.Clip(m.Action(), pipeline.MaxActionInState),
 	}
 }
 
@@ -189,7 +204,36 @@ func (s *Store) Declaration(ctx context.Context, number int64) (pipeline.Message
 	for _, r := range replies {
 		d.Replies = append(d.Replies, r.View())
 	}
+	files, err := s.messageFiles(ctx, m, false, pipeline.MaxFilesInState)
+	if err != nil {
+		return pipeline.Message{}, err
+	}
+	for _, f := range files {
+		d.Files = append(d.Files, f.File())
+	}
+	if d.Errors, err = s.latestErrors(ctx, number, pipeline.MaxErrorsInState, pipeline.MaxErrorLenInState); err != nil {
+		return pipeline.Message{}, err
+	}
 	return d, nil
+}
+
+// latestErrors are the newest F lines of the communication log about a message,
+// newest first, each clipped to clip runes (0: whole). ReadLog's query is served by
+// the index communication_log_message (message_number, at).
+func (s *Store) latestErrors(ctx context.Context, number int64, limit, clip int) ([]pipeline.ErrorLine, error) {
+	lines, err := s.ReadLog(ctx, LogFilter{Message: number, Level: domain.LevelError, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("read the F lines of message %d: %w", number, err)
+	}
+	out := make([]pipeline.ErrorLine, 0, len(lines))
+	for _, l := range lines {
+		e := pipeline.ErrorLine{Time: l.At, Step: l.Step, Description: l.Description, Information: l.Information}
+		if clip > 0 {
+			e.Description, e.Information = pipeline.Clip(e.Description, clip), pipeline.Clip(e.Information, clip)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // Declarations reads outgoing messages (without replies) in one query, for starting
@@ -245,15 +289,88 @@ func parseResponsemessage(text string) *Responsemessage {
 	return &r.Responsemessage
 }
 
-// FileInfo is one file of a message, without its content.
+// FileInfo is one file of a message or of one of its reply documents, without its
+// content.
 type FileInfo struct {
-	Name     string `json:"name"`
-	MimeType string `json:"mime_type"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	// Role is "declaration" for the first file (berichtInhoud) and "attachment" for the
-	// others (berichtBijlagen).
-	Role string `json:"role"`
+	ID int64 `db:"id" json:"id"`
+	// Message holds the file: the message itself, or a reply document of it.
+	Message  int64  `db:"message_number" json:"message"`
+	Name     string `db:"file_name" json:"name"`
+	MimeType string `db:"mime_type" json:"mime_type"`
+	Size     int64  `db:"size" json:"size"`
+	SHA256   string `db:"-" json:"sha256"`
+	// Role is "declaration" for an outgoing message's first file (berichtInhoud),
+	// "attachment" for its others (berichtBijlagen), "document" for an incoming
+	// message's own file (a reply document, an unknown reply) and "reply" for a file of
+	// one of the message's reply documents.
+	Role string `db:"-" json:"role"`
+}
+
+// File is the file as the pipeline's state lists it.
+func (f FileInfo) File() pipeline.File {
+	return pipeline.File{ID: f.ID, Message: f.Message, Name: f.Name, MimeType: f.MimeType, Size: f.Size, SHA256: f.SHA256, Role: f.Role}
+}
+
+// MessageFile is a stored file with its content, exactly as it was queued or received.
+type MessageFile struct {
+	FileInfo
+	Content []byte
+}
+
+// MessageFiles returns the files of a message and of every reply document linked to
+// it (for an incoming message, its own), with their content, the message's own first.
+func (s *Store) MessageFiles(ctx context.Context, number int64) ([]MessageFile, error) {
+	m, err := s.Message(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	return s.messageFiles(ctx, m, true, 0)
+}
+
+// messageFiles reads the files of m and of its reply documents, the message's own
+// first, each in the order stored; limit 0 reads them all.
+func (s *Store) messageFiles(ctx context.Context, m Message, content bool, limit int) ([]MessageFile, error) {
+	var rows []struct {
+		FileInfo
+		Sum     []byte `db:"sha256"`
+		Content []byte `db:"content"`
+	}
+	cols := `a.id, a.message_number, a.file_name, a.mime_type, a.size, a.sha256`
+	if content {
+		cols += `, a.content`
+	}
+	q := `SELECT ` + cols + ` FROM attachments a
+		WHERE a.message_number = $1 OR a.message_number IN (SELECT r.number FROM messages r WHERE r.reply_to = $1)
+		ORDER BY a.message_number <> $1, a.message_number, a.id`
+	args := []any{m.Number}
+	if limit > 0 {
+		q += ` LIMIT $2`
+		args = append(args, limit)
+	}
+	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("read the files of message %d: %w", m.Number, err)
+	}
+	out := make([]MessageFile, 0, len(rows))
+	own := 0
+	for _, r := range rows {
+		f := MessageFile{FileInfo: r.FileInfo, Content: r.Content}
+		f.SHA256 = hex.EncodeToString(r.Sum)
+		switch {
+		case f.Message != m.Number:
+			f.Role = "reply"
+		case m.Direction != domain.DirectionOut:
+			f.Role = "document"
+		case own == 0:
+			f.Role = "declaration"
+		default:
+			f.Role = "attachment"
+		}
+		if f.Message == m.Number {
+			own++
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // Identity is the identiteitBelanghebbende an outgoing message is sent with.
@@ -266,13 +383,22 @@ type Identity struct {
 // what it is sent as, every reply, and the authority's acknowledgement once accepted.
 type MessageDetail struct {
 	Message
-	Identity        *Identity        `json:"identity,omitempty"`
-	Files           []FileInfo       `json:"files"`
-	Replies         []StoredReply    `json:"replies"`
-	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+	Identity *Identity `json:"identity,omitempty"`
+	// Action is Message.Action: the full text, never clipped.
+	Action string `json:"action"`
+	// Files are the message's files and its reply documents' (`starter attachment save`
+	// writes them).
+	Files []FileInfo `json:"attachments"`
+	// Errors are the newest F lines of the communication log about the message.
+	Errors          []pipeline.ErrorLine `json:"errors"`
+	Replies         []StoredReply        `json:"replies"`
+	Acknowledgement *Acknowledgement     `json:"acknowledgement,omitempty"`
 	// Webhooks counts the status changes pushed to the environment (rule 13).
 	Webhooks WebhookCounts `json:"webhooks"`
 }
+
+// showErrors is how many F lines `starter show` lists; `starter log --message N` has all.
+const showErrors = 10
 
 // ShowMessage reads one message with its files and replies.
 func (s *Store) ShowMessage(ctx context.Context, number int64) (MessageDetail, error) {
@@ -280,21 +406,19 @@ func (s *Store) ShowMessage(ctx context.Context, number int64) (MessageDetail, e
 	if err != nil {
 		return MessageDetail{}, err
 	}
-	d := MessageDetail{Message: m, Files: []FileInfo{}}
+	d := MessageDetail{Message: m, Action: m.Action(), Files: []FileInfo{}}
 	if m.Direction == domain.DirectionOut && m.IdentityType != "" {
 		d.Identity = &Identity{Nummer: domain.IdentityNumber(m.IdentityType, m.Subject), Type: m.IdentityType}
 	}
-	var files []Attachment
-	if err := s.db.SelectContext(ctx, &files,
-		`SELECT id, file_name, mime_type, size, sha256 FROM attachments WHERE message_number = $1 ORDER BY id`, number); err != nil {
-		return MessageDetail{}, fmt.Errorf("read the files of message %d: %w", number, err)
+	files, err := s.messageFiles(ctx, m, false, 0)
+	if err != nil {
+		return MessageDetail{}, err
 	}
-	for i, f := range files {
-		role := "attachment"
-		if i == 0 {
-			role = "declaration"
-		}
-		d.Files = append(d.Files, FileInfo{Name: f.FileName, MimeType: f.MimeType, Size: f.Size, SHA256: fmt.Sprintf("%x", f.SHA256), Role: role})
+	for _, f := range files {
+		d.Files = append(d.Files, f.FileInfo)
+	}
+	if d.Errors, err = s.latestErrors(ctx, number, showErrors, 0); err != nil {
+		return MessageDetail{}, err
 	}
 	if d.Replies, err = s.Replies(ctx, number); err != nil {
 		return MessageDetail{}, err

@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"koerier/domain"
+	"koerier/pipeline"
 	"koerier/store"
 )
 
@@ -190,5 +192,52 @@ func TestShowMessageCarriesTheAcknowledgement(t *testing.T) {
 	}
 	if _, err := f.ShowMessage(ctx, 42); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown message: %v", err)
+	}
+}
+
+// The workflow's loader carries the newest F lines of the message only, newest first,
+// at most pipeline.MaxErrorsInState (issue 12, item 9), and its files with those of
+// its reply documents, the message's own first.
+func TestDeclarationCarriesTheNewestFLines(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	a := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	b := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-11")
+	for i := 1; i <= pipeline.MaxErrorsInState+2; i++ {
+		for _, n := range []int64{a.Number, b.Number} {
+			n := n
+			if err := f.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelError,
+				Description: fmt.Sprintf("error %d of %d", i, n)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := a.Number
+		if err := f.WriteLog(ctx, store.LogEntry{MessageNumber: &n, Step: domain.StepSend, Level: domain.LevelInfo, Description: "info"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.deliver(a.Number, "KA")
+	if _, err := f.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: "KA", Berichtkenmerk: "b1", Subject: "001000044B37",
+		FileName: "reply.xml", MimeType: "text/xml", Content: []byte("<ok/>")}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.Declaration(ctx, a.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range d.Errors {
+		got = append(got, e.Description)
+	}
+	want := []string{}
+	for i := pipeline.MaxErrorsInState + 2; len(want) < pipeline.MaxErrorsInState; i-- {
+		want = append(want, fmt.Sprintf("error %d of %d", i, a.Number))
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("F lines: got %q, want %q", got, want)
+	}
+	if len(d.Files) != 2 || d.Files[0].Role != "declaration" || d.Files[0].Message != a.Number || d.Files[1].Role != "reply" ||
+		d.Files[1].Name != "reply.xml" || len(d.Files[1].SHA256) != 64 {
+		t.Errorf("files: %+v", d.Files)
 	}
 }
