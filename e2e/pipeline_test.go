@@ -203,7 +203,10 @@ func TestOldVersionCannotBeResent(t *testing.T) {
 	if v2.Version != 2 {
 		t.Fatalf("v2: %+v", v2)
 	}
-	mustCLI(t, "send", fmt.Sprint(v1.Number))
+	// send says so and signals nothing (non-zero exit: nothing was sent).
+	if out, err := cli(t, "send", fmt.Sprint(v1.Number)); err == nil || !strings.Contains(out, "do-not-send (version 2 of its declaration replaced it)") {
+		t.Fatalf("send of version 1: %v %s", err, out)
+	}
 	until(t, s, v2.Number, domain.StatusAccepted)
 	if d := s.Sim.Deliveries(ak(v1.Number)); d.Attempts != 0 {
 		t.Fatalf("version 1 reached Digipoort: %+v", d)

@@ -47,6 +47,9 @@ const (
 	// SignalDeliverWebhooks is send/receive asking a declaration (with start) to post
 	// webhook events that have been pending too long: its workflow may be gone.
 	SignalDeliverWebhooks = "deliver-webhooks"
+	// SignalEnvironmentChanged tells a declaration that its environment's settings
+	// (auto-send, auto-process) changed: it reads its message again from Postgres.
+	SignalEnvironmentChanged = "environment-changed"
 )
 
 // QueryState returns a declaration's State.

@@ -145,4 +145,9 @@ type ProcessResult struct {
 type RestoreResult struct {
 	Attempt int  `json:"attempt"`
 	Already bool `json:"already"`
+	// Status is where the message stands after the restore: ready_to_resend, or queued
+	// for a do-not-send message that was never sent (only its flag was cleared).
+	Status domain.Status `json:"status,omitempty"`
+	// DoNotSendCleared is set when the restore took the do-not-send flag off (rule 3).
+	DoNotSendCleared bool `json:"do_not_send_cleared,omitempty"`
 }

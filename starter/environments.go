@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 
+	"koerier/pipeline"
 	"koerier/store"
 )
 
 func newEnvironmentsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "environments", Short: "Add, list and remove environments (tenants that queue messages)"}
+	cmd := &cobra.Command{Use: "environments", Short: "Add, list, change and remove environments (tenants that queue messages)"}
 	var add store.Environment
 	var asJSON bool
 	addCmd := &cobra.Command{
@@ -76,7 +81,7 @@ func newEnvironmentsCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(addCmd, listCmd, removeCmd, newTokenCmd(), newTokensCmd(), newRevokeTokenCmd(), newWebhookCmd())
+	cmd.AddCommand(addCmd, listCmd, removeCmd, newEnvironmentSetCmd(), newTokenCmd(), newTokensCmd(), newRevokeTokenCmd(), newWebhookCmd())
 	return cmd
 }
 
@@ -183,4 +188,73 @@ func newWebhookCmd() *cobra.Command {
 	_ = cmd.MarkFlagRequired("url")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"secret": "whsec_..."}`)
 	return cmd
+}
+
+// newEnvironmentSetCmd changes auto-send and auto-process after an environment was
+// added. A declaration workflow reads them when it loads its message, and one that
+// waits (for a send, for process) may not load it again for days; so every workflow of
+// the environment that runs is told (environment-changed) and reads them at once. One
+// that does not run reads them when it starts.
+func newEnvironmentSetCmd() *cobra.Command {
+	var autoSend, autoProcess bool
+	cmd := &cobra.Command{
+		Use:   "set <name> [--auto-send=true|false] [--auto-process=true|false]",
+		Short: "Change an environment's auto-send or auto-process; its running workflows are told at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
+			var set store.EnvironmentSettings
+			if cmd.Flags().Changed("auto-send") {
+				set.AutoSend = &autoSend
+			}
+			if cmd.Flags().Changed("auto-process") {
+				set.AutoProcess = &autoProcess
+			}
+			res, err := a.store.SetEnvironment(cmd.Context(), args[0], set, operator())
+			if err != nil {
+				return err
+			}
+			e, what := res.Environment, "unchanged"
+			if len(res.Changes) > 0 {
+				what = "changed: " + strings.Join(res.Changes, ", ")
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "environment %s: auto-send %v, auto-process %v (%s)\n", e.Name, e.AutoSend, e.AutoProcess, what)
+			if len(res.Messages) == 0 {
+				return nil
+			}
+			told, idle, err := tellWorkflows(cmd.Context(), a, res.Messages)
+			if err != nil {
+				return fmt.Errorf("the settings are stored, but %d of %d workflow(s) of environment %s were not told (%w): they keep the old "+
+					"settings until they read their message again; run this command again when Temporal is reachable", len(res.Messages)-told-idle,
+					len(res.Messages), e.Name, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d running workflow(s) told; %d message(s) without a running workflow read the settings when it starts\n",
+				told, idle)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&autoSend, "auto-send", false, "send queued messages at once instead of with the next send/receive")
+	cmd.Flags().BoolVar(&autoProcess, "auto-process", false, "apply replies to the environment's view as they arrive")
+	return cmd
+}
+
+// tellWorkflows signals environment-changed to the running workflows of messages; a
+// message whose workflow is closed (idle) needs no word, and none is started for it.
+func tellWorkflows(ctx context.Context, a *app, numbers []int64) (told, idle int, _ error) {
+	if err := a.dial(ctx); err != nil {
+		return 0, 0, err
+	}
+	var errs []error
+	for _, n := range numbers {
+		err := a.tc.SignalWorkflow(ctx, pipeline.DeclarationID(n), "", pipeline.SignalEnvironmentChanged, pipeline.OperatorSignal{By: operator()})
+		var nf *serviceerror.NotFound
+		switch {
+		case err == nil:
+			told++
+		case errors.As(err, &nf):
+			idle++
+		default:
+			errs = append(errs, fmt.Errorf("message %d: %w", n, err))
+		}
+	}
+	return told, idle, errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koerier/domain"
 	"koerier/internal/service"
 	"koerier/pipeline"
 )
@@ -38,15 +39,80 @@ func signalMessages(cmd *cobra.Command, a *app, numbers []int64, name string, ar
 func newSendCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "send <number>...",
-		Short: "Send due messages now instead of with the next send/receive",
+		Short: "Send due messages now instead of with the next send/receive; says per number what will happen",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
-			if err := signalMessages(cmd, a, numbers, pipeline.SignalSendNow, pipeline.OperatorSignal{By: operator()}); err != nil {
+		RunE: withNumbers(false, func(cmd *cobra.Command, a *app, numbers []int64) error {
+			messages, err := a.store.Declarations(cmd.Context(), numbers)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "send-now sent to %d message(s); `starter messages` shows how they fare\n", len(numbers))
-			return nil
+			var due, skipped []int64
+			var errs []error
+			for _, n := range numbers {
+				m, ok := messages[n]
+				if !ok {
+					errs = append(errs, fmt.Errorf("message %d does not exist or is not an outgoing message", n))
+					continue
+				}
+				line, send := sendOutlook(m)
+				if send {
+					due = append(due, n)
+					continue
+				}
+				skipped = append(skipped, n)
+				fmt.Fprintln(cmd.OutOrStdout(), line)
+			}
+			if len(due) > 0 {
+				// Signalled one by one, so that each line says what became of its number.
+				if err := a.dial(cmd.Context()); err != nil {
+					return errors.Join(append(errs, err)...)
+				}
+				starter := service.Starter(a.cfg, a.tc)
+				for _, n := range due {
+					line, _ := sendOutlook(messages[n])
+					if err := starter.Signal(cmd.Context(), messages[n], pipeline.SignalSendNow, pipeline.OperatorSignal{By: operator()}); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), line)
+				}
+			}
+			if len(skipped) > 0 {
+				errs = append(errs, fmt.Errorf("%d of %d message(s) not sent: %v (the lines above say why)", len(skipped), len(numbers), skipped))
+			}
+			return errors.Join(errs...)
 		}),
+	}
+}
+
+// sendOutlook says what `send` does for a message as Postgres has it, and whether it
+// signals send-now: only a due message that is not do-not-send is sent. The workflow
+// checks again when the signal arrives (the message may have moved meanwhile).
+func sendOutlook(m pipeline.Message) (string, bool) {
+	n := m.Number
+	switch {
+	case m.DoNotSend && m.DeliveryOpen:
+		return fmt.Sprintf("%d: do-not-send, and its delivery has no known outcome yet: send/receive looks it up at Digipoort; nothing is sent", n), false
+	case m.DoNotSend && m.LatestVersion > m.Version:
+		return fmt.Sprintf("%d: do-not-send (version %d of its declaration replaced it): nothing is sent; only the latest version is", n,
+			m.LatestVersion), false
+	case m.DoNotSend:
+		return fmt.Sprintf("%d: do-not-send: nothing is sent; restore it first (`starter restore %d`), which clears the flag", n, n), false
+	case !m.EnvironmentActive && m.Status.IsDue():
+		return fmt.Sprintf("%d: due (%s), but environment %s was removed: nothing is sent until an operator assigns another environment "+
+			"(`starter assign %d --env E`)", n, m.Status, m.Environment, n), false
+	case m.Status.IsDue() && m.DeliveryOpen:
+		return fmt.Sprintf("%d: due (%s), send-now signalled: its last delivery has no known outcome, so it is looked up at Digipoort before "+
+			"anything is delivered again", n, m.Status), true
+	case m.Status.IsDue():
+		return fmt.Sprintf("%d: due (%s), send-now signalled; `starter messages` shows how it fares", n, m.Status), true
+	case m.Status.IsFailure():
+		return fmt.Sprintf("%d: not due (%s): nothing to send; restore it first (`starter restore %d`)", n, m.Status, n), false
+	case m.Status.IsInFlight():
+		return fmt.Sprintf("%d: not due (%s): Digipoort has it (kenmerk %s); nothing to send, its replies come with send/receive", n, m.Status,
+			orDash(m.Kenmerk)), false
+	default:
+		return fmt.Sprintf("%d: not due (%s): nothing to send", n, m.Status), false
 	}
 }
 
@@ -92,7 +158,16 @@ func newRestoreCmd() *cobra.Command {
 					continue
 				}
 				restored = append(restored, n)
-				fmt.Fprintf(cmd.OutOrStdout(), "message %d ready to resend after error (attempt %d)\n", n, res.Attempt)
+				switch {
+				case res.DoNotSendCleared && res.Status != domain.StatusReadyToResend:
+					fmt.Fprintf(cmd.OutOrStdout(), "message %d: do-not-send cleared; it is %s and due (attempt %d)\n", n, res.Status, res.Attempt)
+				case res.DoNotSendCleared:
+					fmt.Fprintf(cmd.OutOrStdout(), "message %d: do-not-send cleared; ready to resend after error (attempt %d)\n", n, res.Attempt)
+				case res.Already:
+					fmt.Fprintf(cmd.OutOrStdout(), "message %d was restored already: ready to resend after error (attempt %d)\n", n, res.Attempt)
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "message %d ready to resend after error (attempt %d)\n", n, res.Attempt)
+				}
 			}
 			if len(restored) > 0 {
 				if err := signalMessages(cmd, a, restored, pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: operator()}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -227,4 +228,80 @@ func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string,
 		return fmt.Errorf("assign message %d: %w", number, err)
 	}
 	return nil
+}
+
+// EnvironmentSettings are what `starter environments set` changes; nil leaves a setting
+// as it is.
+type EnvironmentSettings struct {
+	AutoSend    *bool
+	AutoProcess *bool
+}
+
+// SetEnvironment changes an environment's auto-send and auto-process, with an I line
+// that says what changed and who changed it. It returns the environment as it is now,
+// and the outgoing messages whose workflows may be running with older settings (every
+// one not yet accepted and processed; also when nothing changed now, so that running
+// the command again tells workflows a failed run did not reach): a declaration workflow reads the settings when it loads its message, so
+// those must be told to load again.
+func (s *Store) SetEnvironment(ctx context.Context, name string, set EnvironmentSettings, who string) (EnvironmentChange, error) {
+	if set.AutoSend == nil && set.AutoProcess == nil {
+		return EnvironmentChange{}, fmt.Errorf("%w: environment %s: say what to change (--auto-send, --auto-process)", ErrInvalid, name)
+	}
+	if who == "" {
+		who = "an operator"
+	}
+	var res EnvironmentChange
+	out := &res.Environment
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, out, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
+			FROM environments WHERE name = $1 FOR UPDATE`, name)
+		if isNoRows(err) {
+			return fmt.Errorf("%w: environment %q does not exist (`starter environments list --all` lists them)", ErrNotFound, name)
+		}
+		if err != nil {
+			return err
+		}
+		if !out.Active {
+			return fmt.Errorf("%w: environment %s was removed on %s: its settings no longer apply", ErrRefused, name,
+				out.RemovedAt.Format(time.DateOnly))
+		}
+		changes := &res.Changes
+		if set.AutoSend != nil && *set.AutoSend != out.AutoSend {
+			*changes = append(*changes, fmt.Sprintf("auto-send %v → %v", out.AutoSend, *set.AutoSend))
+			out.AutoSend = *set.AutoSend
+		}
+		if set.AutoProcess != nil && *set.AutoProcess != out.AutoProcess {
+			*changes = append(*changes, fmt.Sprintf("auto-process %v → %v", out.AutoProcess, *set.AutoProcess))
+			out.AutoProcess = *set.AutoProcess
+		}
+		if err := tx.SelectContext(ctx, &res.Messages, `SELECT number FROM messages
+			WHERE environment_id = $1 AND direction = $2
+			  AND NOT (status = $3 AND env_status = $3)
+			ORDER BY number`, out.ID, domain.DirectionOut, domain.StatusAccepted); err != nil {
+			return err
+		}
+		if len(res.Changes) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE environments SET auto_send = $2, auto_process = $3 WHERE id = $1`,
+			out.ID, out.AutoSend, out.AutoProcess); err != nil {
+			return err
+		}
+		return writeLog(ctx, tx, LogEntry{EnvironmentID: &out.ID, Step: domain.StepEnvironment, Level: domain.LevelInfo,
+			Description: fmt.Sprintf("environment %s changed by %s: %s", out.Name, who, strings.Join(res.Changes, ", "))})
+	})
+	if err != nil {
+		return EnvironmentChange{}, fmt.Errorf("set environment %s: %w", name, err)
+	}
+	return res, nil
+}
+
+// EnvironmentChange is what SetEnvironment did.
+type EnvironmentChange struct {
+	Environment Environment `json:"environment"`
+	// Changes says what changed ("auto-send false → true"); none when the settings were
+	// as asked already.
+	Changes []string `json:"changes"`
+	// Messages are the outgoing messages whose workflows may hold older settings.
+	Messages []int64 `json:"messages"`
 }

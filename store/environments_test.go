@@ -80,3 +80,57 @@ func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
 		t.Errorf("after assign: %+v", m)
 	}
 }
+
+// `starter environments set`: auto-send and auto-process change after creation, with an
+// I line naming who changed what; the messages whose workflows may hold the old
+// settings are returned (not one accepted and processed); a removed environment and an
+// empty change are refused.
+func TestSetEnvironment(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	done := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.deliver(done.Number, "K-done")
+	if _, err := f.ApplyReplies(ctx, flow("K-done", "105", "100", "500")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Process(ctx, done.Number); err != nil {
+		t.Fatal(err)
+	}
+	waiting := f.queue("acme", domain.TypeVAT, "2", "2026-10")
+	on, off := true, false
+
+	res, err := f.SetEnvironment(ctx, "acme", store.EnvironmentSettings{AutoSend: &on, AutoProcess: &off}, "op")
+	if err != nil || !res.Environment.AutoSend || res.Environment.AutoProcess || len(res.Changes) != 1 || res.Changes[0] != "auto-send false → true" {
+		t.Fatalf("set: %+v %v", res, err)
+	}
+	if len(res.Messages) != 1 || res.Messages[0] != waiting.Number {
+		t.Errorf("messages to tell: %v, want [%d]", res.Messages, waiting.Number)
+	}
+	if e, err := f.Environment(ctx, "acme"); err != nil || !e.AutoSend || e.AutoProcess {
+		t.Fatalf("stored: %+v %v", e, err)
+	}
+	if m, err := f.Message(ctx, waiting.Number); err != nil || m.AutoSend == nil || !*m.AutoSend {
+		t.Fatalf("a message's load must see the new setting: %+v %v", m, err)
+	}
+	line := `SELECT count(*) FROM communication_log WHERE step = 'environment' AND description = 'environment acme changed by op: auto-send false → true'`
+	if n := f.count(line); n != 1 {
+		t.Errorf("log lines: %d", n)
+	}
+	again, err := f.SetEnvironment(ctx, "acme", store.EnvironmentSettings{AutoSend: &on}, "op")
+	if err != nil || len(again.Changes) != 0 || len(again.Messages) != 1 || f.count(line) != 1 {
+		t.Errorf("the same setting again must change and log nothing, and still name the messages: %+v %v", again, err)
+	}
+	if _, err := f.SetEnvironment(ctx, "acme", store.EnvironmentSettings{}, "op"); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("nothing to change: %v", err)
+	}
+	if _, err := f.SetEnvironment(ctx, "nope", store.EnvironmentSettings{AutoSend: &on}, "op"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown environment: %v", err)
+	}
+	f.env("gone")
+	if _, err := f.RemoveEnvironment(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.SetEnvironment(ctx, "gone", store.EnvironmentSettings{AutoSend: &on}, "op"); !errors.Is(err, store.ErrRefused) {
+		t.Errorf("removed environment: %v", err)
+	}
+}

@@ -14,9 +14,28 @@ import (
 // delivery attempt (rule 3 (docs/rules.md): only the latest version). A message already restored is
 // left as it is, so a repeated signal does nothing twice. A refusal wraps ErrRefused
 // and says why.
+//
+// On a do-not-send message it does what "Herstellen berichtstatus" does for "uitgaand
+// bericht niet versturen": it clears the flag and makes the message due — unless a newer
+// version of its declaration exists (refused, naming it), or a delivery of it has no
+// known outcome (rule 11: it may be at Digipoort already). A message without a version
+// has no newer one.
 func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline.RestoreResult, error) {
 	var res pipeline.RestoreResult
+	if who == "" {
+		who = "an operator"
+	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// The declaration's lock before the message's row, the order store.Queue takes
+		// them in: a version queued at the same time is either seen here, or marks this
+		// one do-not-send again after the restore.
+		var key *string
+		if err := tx.GetContext(ctx, &key, `SELECT declaration_key FROM messages WHERE number = $1`, number); err != nil && !isNoRows(err) {
+			return err
+		}
+		if err := lockDeclaration(ctx, tx, deref(key)); err != nil {
+			return err
+		}
 		m, err := lockMessage(ctx, tx, number)
 		if err != nil {
 			return err
@@ -24,16 +43,33 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 		if m.Direction != domain.DirectionOut {
 			return fmt.Errorf("%w: message %d is an incoming message; only outgoing messages are restored", ErrRefused, number)
 		}
+		if m.DoNotSend {
+			if err := mayClearDoNotSend(ctx, tx, m); err != nil {
+				return err
+			}
+			if m.Status.IsDue() {
+				res = pipeline.RestoreResult{Attempt: m.Attempt, Status: m.Status, DoNotSendCleared: true}
+				if _, err := tx.ExecContext(ctx, `UPDATE messages SET do_not_send = false, needs_action = false, needs_action_reason = ''
+					WHERE number = $1`, number); err != nil {
+					return err
+				}
+				return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepRestore, Level: domain.LevelInfo,
+					Description: fmt.Sprintf("message %d restored by %s: do-not-send cleared (no newer version of its declaration exists); "+
+						"it is %s and due, and goes with the next send (`starter send %d` sends it now)", number, who, m.Status, number)})
+			}
+			// A failed one is restored as any failed message is, without the flag.
+			m.DoNotSend, res.DoNotSendCleared = false, true
+		}
 		if m.Status == domain.StatusReadyToResend {
-			res = pipeline.RestoreResult{Attempt: m.Attempt, Already: true}
+			res = pipeline.RestoreResult{Attempt: m.Attempt, Already: true, Status: m.Status}
 			return nil
 		}
 		if rerr := domain.MayRestore(m.AsVersion(), m.Latest()); rerr != nil {
 			return fmt.Errorf("%w: %v", ErrRefused, rerr)
 		}
-		res.Attempt = m.Attempt + 1
+		res.Attempt, res.Status = m.Attempt+1, domain.StatusReadyToResend
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'ready_to_resend', env_status = 'ready_to_resend', env_status_changed = now(),
-			last_status_change = now(), attempt = $2, needs_action = false, needs_action_reason = '',
+			last_status_change = now(), attempt = $2, needs_action = false, needs_action_reason = '', do_not_send = false,
 				reported_status = NULL WHERE number = $1`, number, res.Attempt); err != nil {
 			return err
 		}
@@ -41,17 +77,53 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 		if err := writeWebhookEvent(ctx, tx, m, m.EnvStatus); err != nil {
 			return err
 		}
-		if who == "" {
-			who = "an operator"
+		cleared := ""
+		if res.DoNotSendCleared {
+			cleared = ", do-not-send cleared (no newer version of its declaration exists)"
 		}
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepRestore, Level: domain.LevelInfo,
 			Description: fmt.Sprintf(
-				"message %d restored by %s: was %s, now ready to resend after error (attempt %d, aanleverkenmerk %s)", number, who, m.Status,
-				res.Attempt, domain.Aanleverkenmerk(s.prefix, number, res.Attempt),
+				"message %d restored by %s: was %s, now ready to resend after error (attempt %d, aanleverkenmerk %s)%s", number, who, m.Status,
+				res.Attempt, domain.Aanleverkenmerk(s.prefix, number, res.Attempt), cleared,
 			)})
 	})
 	if err != nil {
 		return pipeline.RestoreResult{}, fmt.Errorf("restore message %d: %w", number, err)
 	}
 	return res, nil
+}
+
+// mayClearDoNotSend refuses to take the do-not-send flag off a message while a newer
+// version of its declaration exists (rule 3: only the latest version is sent), or while
+// a delivery of it has no known outcome (rule 11: it may have reached Digipoort, and
+// making it due could file it twice; send/receive looks it up first).
+func mayClearDoNotSend(ctx context.Context, tx *sqlx.Tx, m Message) error {
+	if m.DeclarationKey != nil && m.Version != nil {
+		var newer []struct {
+			Number  int64         `db:"number"`
+			Version int           `db:"version"`
+			Status  domain.Status `db:"status"`
+		}
+		if err := tx.SelectContext(ctx, &newer, `SELECT number, version, status FROM messages
+			WHERE declaration_key = $1 AND version > $2 ORDER BY version DESC LIMIT 1`, *m.DeclarationKey, *m.Version); err != nil {
+			return err
+		}
+		if len(newer) > 0 {
+			n := newer[0]
+			return fmt.Errorf("%w: message %d is version %d of %s %s %s and marked do-not-send: version %d exists (message %d, %s) and replaced it, "+
+				"and only the latest version of a declaration is sent (rule 3); send or restore message %d instead, or queue this content again "+
+				"as a new version", ErrRefused, m.Number, *m.Version, m.Type, m.Subject, m.Period, n.Version, n.Number, n.Status, n.Number)
+		}
+	}
+	var open []string
+	if err := tx.SelectContext(ctx, &open, `SELECT d.aanleverkenmerk FROM deliveries d WHERE d.message_number = $1 AND `+openDelivery+
+		` ORDER BY d.attempt`, m.Number); err != nil {
+		return err
+	}
+	if len(open) > 0 {
+		return fmt.Errorf("%w: message %d is marked do-not-send and its delivery %s has no known outcome: it may be at Digipoort, and "+
+			"making it due could file it twice (rule 11); send/receive looks the delivery up first (`starter log --message %d` says what it found), "+
+			"restore it if the look-up finds it did not arrive", ErrRefused, m.Number, open[0], m.Number)
+	}
+	return nil
 }

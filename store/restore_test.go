@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +51,91 @@ func TestRestoreMakesOldAttemptRepliesStale(t *testing.T) {
 	}
 	if _, err := f.Restore(ctx, q.Number, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "only a message that failed") {
 		t.Errorf("restore of an accepted message: %v", err)
+	}
+}
+
+// Restore on a do-not-send message does what the page's "Herstellen berichtstatus" does
+// for "uitgaand bericht niet versturen": it clears the flag and makes the message due,
+// unless a newer version exists (refused, naming it; rule 3) or a delivery of it has no
+// known outcome (rule 11).
+func TestRestoreDoNotSend(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	dns := func(n int64) bool {
+		t.Helper()
+		m, err := f.Message(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.DoNotSend
+	}
+
+	// Never sent: version 2 replaced it.
+	v1 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	v2 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	if !dns(v1.Number) {
+		t.Fatal("queueing version 2 must mark version 1 do-not-send")
+	}
+	_, err := f.Restore(ctx, v1.Number, "op")
+	if !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), fmt.Sprintf("version 2 exists (message %d, queued) and replaced it", v2.Number)) {
+		t.Fatalf("restore of a do-not-send version with a newer one must be refused naming it: %v", err)
+	}
+	if !dns(v1.Number) {
+		t.Fatal("a refused restore cleared do-not-send")
+	}
+	// The newer version is gone (clean-up removed it): version 1 is the latest again.
+	f.exec(`DELETE FROM messages WHERE number = $1`, v2.Number)
+	res, err := f.Restore(ctx, v1.Number, "op")
+	if err != nil || !res.DoNotSendCleared || res.Status != domain.StatusQueued || res.Attempt != 1 || res.Already {
+		t.Fatalf("restore of a do-not-send message without a newer version: %+v %v", res, err)
+	}
+	if dns(v1.Number) || f.status(v1.Number) != domain.StatusQueued {
+		t.Fatalf("after restore: do-not-send %v, status %s", dns(v1.Number), f.status(v1.Number))
+	}
+	if plan, err := f.BeginDelivery(ctx, v1.Number); err != nil || plan.Refused != "" || plan.Wait != "" || plan.Attempt != 1 {
+		t.Fatalf("a restored do-not-send message must be delivered: %+v %v", plan, err)
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND step = 'restore' AND description LIKE '%do-not-send cleared%'`,
+		v1.Number); n != 1 {
+		t.Fatalf("restore log lines: %d", n)
+	}
+
+	// Refused by Digipoort, then replaced: restored as any failed message, without the flag.
+	f2 := f.queue("acme", domain.TypeVAT, "2", "2026-10")
+	plan, err := f.BeginDelivery(ctx, f2.Number)
+	if err != nil || plan.Refused != "" {
+		t.Fatal(plan, err)
+	}
+	if err := f.RecordSendFailed(ctx, f2.Number, plan.Attempt, "ALS100 invalid"); err != nil {
+		t.Fatal(err)
+	}
+	newer := f.queue("acme", domain.TypeVAT, "2", "2026-10")
+	if !dns(f2.Number) {
+		t.Fatal("a send_failed version must be marked do-not-send by a newer one")
+	}
+	if _, err := f.Restore(ctx, f2.Number, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "version 2") {
+		t.Fatalf("restore of a replaced send_failed version: %v", err)
+	}
+	f.exec(`DELETE FROM messages WHERE number = $1`, newer.Number)
+	res, err = f.Restore(ctx, f2.Number, "op")
+	if err != nil || !res.DoNotSendCleared || res.Status != domain.StatusReadyToResend || res.Attempt != 2 {
+		t.Fatalf("restore of a failed do-not-send message: %+v %v", res, err)
+	}
+	if dns(f2.Number) || f.status(f2.Number) != domain.StatusReadyToResend {
+		t.Fatalf("after restore: do-not-send %v, status %s", dns(f2.Number), f.status(f2.Number))
+	}
+
+	// Rule 11: a delivery with no known outcome may be at Digipoort; it is not made due.
+	f3 := f.queue("acme", domain.TypeVAT, "3", "2026-10")
+	if plan, err := f.BeginDelivery(ctx, f3.Number); err != nil || plan.Refused != "" {
+		t.Fatal(plan, err)
+	}
+	newer = f.queue("acme", domain.TypeVAT, "3", "2026-10")
+	f.exec(`DELETE FROM messages WHERE number = $1`, newer.Number)
+	if _, err := f.Restore(ctx, f3.Number, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "no known outcome") {
+		t.Fatalf("restore of a do-not-send message with an open delivery: %v", err)
+	}
+	if !dns(f3.Number) {
+		t.Fatal("a do-not-send message with an open delivery lost its flag")
 	}
 }

@@ -48,6 +48,7 @@ func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) err
 	d.restoreCh = workflow.GetSignalChannel(ctx, pipeline.SignalRestoreStatus)
 	d.assignCh = workflow.GetSignalChannel(ctx, pipeline.SignalAssignEnvironment)
 	d.resolveCh = workflow.GetSignalChannel(ctx, pipeline.SignalResolveDelivery)
+	d.envCh = workflow.GetSignalChannel(ctx, pipeline.SignalEnvironmentChanged)
 
 	err := d.run(ctx)
 	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
@@ -84,7 +85,10 @@ type declaration struct {
 	hookAgain bool
 	hookDone  bool
 
-	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh, webhooksCh workflow.ReceiveChannel
+	// reloadWanted: the environment's settings changed (`starter environments set`).
+	reloadWanted bool
+
+	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh, webhooksCh, envCh workflow.ReceiveChannel
 }
 
 func (d *declaration) state() pipeline.State {
@@ -127,7 +131,15 @@ func (d *declaration) run(ctx workflow.Context) error {
 		}
 		st := d.msg.Status
 		switch {
-		case st.IsDue() && d.msg.DoNotSend && !d.msg.DeliveryOpen:
+		case d.superseded():
+			if d.restoreWanted != nil && restoreDoNotSendVersion(ctx) {
+				sig := *d.restoreWanted
+				d.restoreWanted = nil
+				if err := d.doRestore(ctx, sig); err != nil {
+					return err
+				}
+				continue
+			}
 			if done, err := d.finishWebhooks(ctx); err != nil || !done {
 				if err != nil {
 					return err
@@ -226,6 +238,19 @@ func (d *declaration) run(ctx workflow.Context) error {
 	}
 }
 
+// superseded reports whether the message is an older version that was never sent and
+// must not be (rule 3): the workflow ends, unless an operator restores it.
+func (d *declaration) superseded() bool {
+	return d.msg.Status.IsDue() && d.msg.DoNotSend && !d.msg.DeliveryOpen
+}
+
+// restoreDoNotSendVersion guards restore-status on a superseded message (store.Restore
+// clears do-not-send where no newer version exists): histories in which the signal
+// was dropped replay unchanged.
+func restoreDoNotSendVersion(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "restore-do-not-send", workflow.DefaultVersion, 1) >= 1
+}
+
 // pending reports whether a signal waits to be read; continue-as-new would lose it.
 func (d *declaration) pending() bool {
 	if d.signalsWaiting() {
@@ -293,6 +318,12 @@ func (d *declaration) details() string {
 	}
 	if d.last != "" {
 		s += "\n\n" + d.last
+	}
+	// The newest F line says why a message failed without the command line; it is as
+	// fresh as the last load (every signal and delivery reloads the message).
+	if len(d.msg.Errors) > 0 {
+		e := d.msg.Errors[0]
+		s += fmt.Sprintf("\n\nlatest F line (%s, %s): %s", e.Time.UTC().Format("2006-01-02 15:04:05Z"), e.Step, e.Description)
 	}
 	return s
 }
@@ -363,6 +394,11 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		c.Receive(ctx, &s)
 		d.assignWanted = append(d.assignWanted, s)
 	})
+	sel.AddReceive(d.envCh, func(c workflow.ReceiveChannel, _ bool) {
+		var s pipeline.OperatorSignal
+		c.Receive(ctx, &s)
+		d.reloadWanted = true
+	})
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 	if d.hook != nil {
 		// Wakes the loop, which takes the result in (webhooksEnded).
@@ -390,13 +426,26 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		return false, err
 	}
 	if d.restoreWanted != nil && !d.msg.Status.IsFailure() {
-		// Nothing to restore from this state; the request is dropped with a word, and
-		// Postgres is read again in case the command line restored it already.
-		d.last = fmt.Sprintf("restore-status ignored: the message is %s, not failed", d.msg.Status)
-		d.restoreWanted = nil
+		// Nothing to restore from this state — unless Postgres says the message was
+		// superseded: restore clears do-not-send where no newer version exists (rule 3),
+		// and the loop asks the store (doRestore). Otherwise the request is dropped with a
+		// word. Postgres is read again in case the command line restored it already.
+		was := d.msg.Status
+		d.reloadWanted = false
 		if err := d.load(ctx); err != nil {
 			return false, err
 		}
+		if !d.superseded() || !restoreDoNotSendVersion(ctx) {
+			d.last = fmt.Sprintf("restore-status ignored: the message is %s, not failed", was)
+			d.restoreWanted = nil
+		}
+	}
+	if d.reloadWanted {
+		d.reloadWanted = false
+		if err := d.load(ctx); err != nil {
+			return false, err
+		}
+		d.last = fmt.Sprintf("environment %s changed: auto-send %v, auto-process %v", d.msg.Environment, d.msg.AutoSend, d.msg.AutoProcess)
 	}
 	return fired, d.publish(ctx)
 }
@@ -629,7 +678,8 @@ func (d *declaration) finishWebhooks(ctx workflow.Context) (bool, error) {
 // signalsWaiting reports whether a signal waits in a channel: the workflow must read it
 // before it completes.
 func (d *declaration) signalsWaiting() bool {
-	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh, d.webhooksCh} {
+	for _, c := range []workflow.ReceiveChannel{d.sendCh, d.sendNowCh, d.repliesCh, d.processCh, d.restoreCh, d.assignCh, d.resolveCh, d.webhooksCh,
+		d.envCh} {
 		if c.Len() > 0 {
 			return true
 		}
@@ -654,6 +704,9 @@ func (d *declaration) doRestore(ctx workflow.Context, sig pipeline.OperatorSigna
 	}
 	d.noReplyDone, d.noReplyAt = false, time.Time{}
 	d.last = fmt.Sprintf("restored: ready to resend after error (attempt %d)", res.Attempt)
+	if res.DoNotSendCleared {
+		d.last = fmt.Sprintf("restored: do-not-send cleared, %s and due (attempt %d)", res.Status, res.Attempt)
+	}
 	// A restore sets the environment's status too.
 	d.startWebhooks(ctx)
 	return d.load(ctx)

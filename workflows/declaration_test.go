@@ -118,6 +118,15 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 		w.call("Restore")
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		// As store.Restore: do-not-send is cleared where no newer version exists; a
+		// superseded message that was never sent is then due as it stands.
+		if w.msg.DoNotSend && w.msg.Version >= w.msg.LatestVersion {
+			w.msg.DoNotSend = false
+			if w.msg.Status.IsDue() {
+				w.restores++
+				return pipeline.RestoreResult{Attempt: w.msg.Attempt, Status: w.msg.Status, DoNotSendCleared: true}, nil
+			}
+		}
 		if err := domain.MayRestore(domain.Version{Number: w.msg.Number, Version: w.msg.Version, Status: w.msg.Status,
 			DoNotSend: w.msg.DoNotSend}, w.msg.LatestVersion); err != nil {
 			return pipeline.RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrTypeRefused, nil)
