@@ -39,6 +39,7 @@ type Store interface {
 	sendReceiveStore
 	proofStore
 	webhookStore
+	onbStore
 	Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error)
 }
 

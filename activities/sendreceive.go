@@ -263,6 +263,7 @@ func (a *Activities) storeStatuses(
 			return 0, 0, 0, err
 		}
 		unknown = len(in.Unknown)
+		a.startUnknownRepliesOrLeave(ctx, in.Unknown)
 	}
 	return len(applied.New), applied.Duplicates, unknown, nil
 }
@@ -385,10 +386,14 @@ func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 }
 
 // SignalPendingReplies is the sweep at the end of a run: replies stored by a run that
-// died before it could tell their workflows are told now.
+// died before it could tell their workflows are told now, and every open unknown reply
+// gets its workflow if it has none.
 func (a *Activities) SignalPendingReplies(ctx context.Context) error {
 	defer keepAlive(ctx)()
 	if err := a.signalReplies(ctx, nil); err != nil {
+		return err
+	}
+	if err := a.sweepUnknownReplies(ctx); err != nil {
 		return err
 	}
 	return a.sweepWebhooks(ctx)
@@ -480,6 +485,7 @@ func (a *Activities) ReceivePickup(ctx context.Context) (pipeline.PickupResult, 
 		}
 		res.Fetched += len(docs)
 		res.Unknown += len(in.Unknown)
+		a.startUnknownRepliesOrLeave(ctx, in.Unknown)
 		res.Duplicates += in.Duplicates
 		for _, l := range in.Linked {
 			res.Linked += len(l)

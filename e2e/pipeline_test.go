@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"koerier/digipoort"
@@ -406,12 +408,52 @@ func TestLostDeliveryAnswerIsNotFiledTwice(t *testing.T) {
 // Schedules show in the Web UI's Schedules tab; applying them twice is safe.
 func TestSchedulesApplyIsIdempotent(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{NoWorker: true})
+	t.Setenv("KOERIER_CLEANUP_RETENTION", "90d")
 	first := mustCLI(t, "schedules", "apply")
 	second := mustCLI(t, "schedules", "apply")
-	if !strings.Contains(first, "koerier-send-receive created") || !strings.Contains(second, "koerier-send-receive updated") ||
-		!strings.Contains(second, "koerier-cleanup updated") {
+	if !strings.Contains(first, "koerier-send-receive created") || !strings.Contains(first, "koerier-cleanup created") ||
+		!strings.Contains(second, "koerier-send-receive updated") || !strings.Contains(second, "koerier-cleanup updated") {
 		t.Fatalf("first %q second %q", first, second)
 	}
+	if ids := scheduleIDs(t, s); !ids["koerier-send-receive"] || !ids["koerier-cleanup"] || !ids["koerier-certificates"] || len(ids) != 3 {
+		t.Errorf("schedules: %v", ids)
+	}
+	d, err := s.Temporal.ScheduleClient().GetHandle(context.Background(), "koerier-cleanup").Describe(context.Background())
+	if err != nil || !strings.Contains(d.Schedule.State.Note, "90 days") {
+		t.Errorf("clean-up schedule: %+v %v", d, err)
+	}
+}
+
+// Removal is irreversible: without KOERIER_CLEANUP_RETENTION there is no clean-up
+// schedule, and `schedules apply` removes one that exists, saying so (rule 8).
+func TestSchedulesApplyWithoutRetentionHasNoCleanup(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{NoWorker: true})
+	t.Setenv("KOERIER_CLEANUP_RETENTION", "")
+	out := mustCLI(t, "schedules", "apply")
+	if !strings.Contains(out, "koerier-cleanup not configured: KOERIER_CLEANUP_RETENTION is not set") {
+		t.Fatalf("apply without retention: %q", out)
+	}
+	if ids := scheduleIDs(t, s); ids["koerier-cleanup"] || !ids["koerier-send-receive"] || !ids["koerier-certificates"] || len(ids) != 2 {
+		t.Errorf("schedules without retention: %v", ids)
+	}
+
+	t.Setenv("KOERIER_CLEANUP_RETENTION", "30d")
+	if out := mustCLI(t, "schedules", "apply"); !strings.Contains(out, "koerier-cleanup created") {
+		t.Fatalf("apply with retention: %q", out)
+	}
+	t.Setenv("KOERIER_CLEANUP_RETENTION", "")
+	if out := mustCLI(t, "schedules", "apply"); !strings.Contains(out, "koerier-cleanup removed: KOERIER_CLEANUP_RETENTION is not set") {
+		t.Fatalf("apply after the retention was unset: %q", out)
+	}
+	// Asked directly: the list is read from visibility, which may lag a deletion.
+	var nf *serviceerror.NotFound
+	if _, err := s.Temporal.ScheduleClient().GetHandle(context.Background(), "koerier-cleanup").Describe(context.Background()); !errors.As(err, &nf) {
+		t.Errorf("the clean-up schedule is still there after the retention was unset: %v", err)
+	}
+}
+
+func scheduleIDs(t *testing.T, s *testenv.Stack) map[string]bool {
+	t.Helper()
 	iter, err := s.Temporal.ScheduleClient().List(context.Background(), client.ScheduleListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -424,9 +466,7 @@ func TestSchedulesApplyIsIdempotent(t *testing.T) {
 		}
 		ids[e.ID] = true
 	}
-	if !ids["koerier-send-receive"] || !ids["koerier-cleanup"] || !ids["koerier-certificates"] || len(ids) != 3 {
-		t.Errorf("schedules: %v", ids)
-	}
+	return ids
 }
 
 // The daily certificate check runs on the worker and reports what the Web UI shows as

@@ -29,6 +29,9 @@ const (
 	DeclarationWorkflowType = "DeclarationWorkflow"
 	SendReceiveWorkflowType = "SendReceiveWorkflow"
 	CleanupWorkflowType     = "CleanupWorkflow"
+	// UnknownReplyWorkflowType waits for an operator to link or resolve one unknown
+	// reply (ONB); pipeline/onb.go.
+	UnknownReplyWorkflowType = "UnknownReplyWorkflow"
 )
 
 // Signals operators send from the Web UI (and the command line sends for them).
@@ -50,6 +53,10 @@ const (
 	// SignalEnvironmentChanged tells a declaration that its environment's settings
 	// (auto-send, auto-process) changed: it reads its message again from Postgres.
 	SignalEnvironmentChanged = "environment-changed"
+	// SignalLinkONB and SignalResolveONB go to an unknown reply's workflow
+	// (LinkONBSignal, ResolveONBSignal).
+	SignalLinkONB    = "link"
+	SignalResolveONB = "resolve"
 )
 
 // QueryState returns a declaration's State.

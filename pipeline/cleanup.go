@@ -15,7 +15,14 @@ type CleanupRequest struct {
 	Mode    domain.CleanupMode
 	// Retention is the age floor; 0 means domain.MinRetention, below it is refused.
 	Retention time.Duration
-	DryRun    bool
+	// Environment, when set, limits clean-up to that environment's messages (removed
+	// or not: clearing out an environment no longer used); a selected message of
+	// another environment is refused. The age floor and status rules stay.
+	Environment string
+	// Before, when set, limits clean-up to messages whose last status change is
+	// before it (on top of the age floor).
+	Before time.Time
+	DryRun bool
 	// PageSize bounds one transaction when no selection is given; 0 means 500.
 	PageSize int
 	// After pages by number when no selection is given (a dry run removes nothing,
@@ -23,6 +30,10 @@ type CleanupRequest struct {
 	After int64
 	// Who is named in the log line.
 	Who string
+	// Run names a clean-up run (CleanupWorkflow sets its workflow id): its pages keep
+	// one log line up to date, each in the transaction that removes, so a run leaves
+	// one line however many pages it takes. Empty: a line per call.
+	Run string
 }
 
 // CleanupInput starts a clean-up run; Result carries a run across continue-as-new.

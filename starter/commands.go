@@ -13,6 +13,7 @@ func commands() []*cobra.Command {
 		newProcessCmd(),
 		newRestoreCmd(),
 		newAssignCmd(),
+		newONBCmd(), // onb.go: unknown replies
 		newDeliveryCmd(),
 		newStatusCmd(),
 		newMessagesCmd(),

@@ -210,7 +210,7 @@ func newAssignCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "the environment that takes the message over")
-	cmd.Flags().BoolVar(&resolve, "resolve", false, "close the question without an environment (the outcome stays in the log)")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "let the service hold it (environment koerier-service): it goes on, no environment is told (rule 9)")
 	return cmd
 }
 

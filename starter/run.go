@@ -49,19 +49,32 @@ func newSendReceiveCmd() *cobra.Command {
 
 func newCleanupCmd() *cobra.Command {
 	var confirm, fiscal, asJSON bool
-	var retention string
+	var retention, env, before string
 	cmd := &cobra.Command{
 		Use:   "cleanup [number]...",
 		Short: "Remove old messages and their attachments for good (a dry run unless --confirm)",
 		RunE: withNumbers(true, func(cmd *cobra.Command, a *app, numbers []int64) error {
 			in := pipeline.CleanupInput{
 				CleanupRequest: pipeline.CleanupRequest{
-					Numbers:   numbers,
-					Mode:      domain.CleanupStandard,
-					Retention: a.cfg.CleanupRetention,
-					DryRun:    !confirm,
-					Who:       operator(),
+					Numbers:     numbers,
+					Mode:        domain.CleanupStandard,
+					Retention:   a.cfg.CleanupRetention,
+					Environment: env,
+					DryRun:      !confirm,
+					Who:         operator(),
 				},
+			}
+			// Without KOERIER_CLEANUP_RETENTION there is no scheduled clean-up; an
+			// operator's run still has the 30-day floor.
+			if in.Retention == 0 {
+				in.Retention = domain.MinRetention
+			}
+			if before != "" {
+				t, err := parseWhen(before)
+				if err != nil {
+					return fmt.Errorf("--before: %w", err)
+				}
+				in.Before = t
 			}
 			if fiscal {
 				in.Mode = domain.CleanupFiscal
@@ -109,7 +122,10 @@ func newCleanupCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm", false, "really remove (irreversible)")
 	cmd.Flags().BoolVar(&fiscal, "fiscal", false, "fiscal mode: skip the status check for fiscal messages (the 30-day floor stays)")
-	cmd.Flags().StringVar(&retention, "retention", "", "minimum age, e.g. 90d (default KOERIER_CLEANUP_RETENTION, never below 30d)")
+	cmd.Flags().StringVar(&retention, "retention", "",
+		"minimum age since the last status change, e.g. 90d (default KOERIER_CLEANUP_RETENTION or 30d, never below 30d)")
+	cmd.Flags().StringVar(&env, "env", "", "only this environment's messages (one no longer used, removed or not)")
+	cmd.Flags().StringVar(&before, "before", "", "only messages whose last status change is before this date (2026-01-01, RFC 3339, or a duration ago)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -119,7 +135,7 @@ func newSchedulesCmd() *cobra.Command {
 	var asJSON bool
 	apply := &cobra.Command{
 		Use:   "apply",
-		Short: "Create or update the send/receive and clean-up schedules (idempotent)",
+		Short: "Create or update the schedules (idempotent); clean-up only while KOERIER_CLEANUP_RETENTION is set, else it is removed",
 		Args:  cobra.NoArgs,
 		RunE: withApp(true, func(cmd *cobra.Command, a *app, _ []string) error {
 			res, err := service.ApplySchedules(cmd.Context(), a.tc, a.cfg)
@@ -130,6 +146,10 @@ func newSchedulesCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
 			for _, r := range res {
+				if r.Why != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %s: %s\n", r.ID, r.Action, r.Why)
+					continue
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %s (%s)\n", r.ID, r.Action, r.Every)
 			}
 			return nil

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -23,13 +25,19 @@ type cleanupRow struct {
 	Dir              domain.Direction `db:"direction"`
 	Subtype          string           `db:"subtype"`
 	OpenDelivery     bool             `db:"open_delivery"`
+	EnvironmentID    *int64           `db:"environment_id"`
+	NeedsAction      bool             `db:"needs_action"`
 }
+
+// maxLoggedNumbers bounds the numbers one log line lists; the run's result lists more
+// (pipeline.MaxCleanupListed).
+const maxLoggedNumbers = 500
 
 // cleanupColumns are what clean-up decides on. A delivery of the current attempt
 // without kenmerk and not refused has no known outcome: the message may be at
 // Digipoort right now. (A due message without such a row may be removed: its
 // delivery starts by locking the row and finds it gone, so nothing is sent.)
-const cleanupColumns = `m.number, m.status, m.last_status_change, m.fiscal, m.direction, m.subtype,
+const cleanupColumns = `m.number, m.status, m.last_status_change, m.fiscal, m.direction, m.subtype, m.environment_id, m.needs_action,
 	EXISTS (SELECT 1 FROM deliveries d WHERE d.message_number = m.number AND d.attempt = m.attempt
 	        AND ` + openDelivery + `) AS open_delivery`
 
@@ -57,6 +65,22 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		if err := tx.GetContext(ctx, &now, `SELECT now()`); err != nil {
 			return err
 		}
+		var envID *int64
+		if req.Environment != "" {
+			var id int64
+			err := tx.GetContext(ctx, &id, `SELECT id FROM environments WHERE name = $1`, req.Environment)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: environment %q does not exist (see `starter environments list --all`)", ErrNotFound, req.Environment)
+			}
+			if err != nil {
+				return err
+			}
+			envID = &id
+		}
+		var before *time.Time
+		if !req.Before.IsZero() {
+			before = &req.Before
+		}
 		var rows []cleanupRow
 		if len(req.Numbers) > 0 {
 			if err := tx.SelectContext(ctx, &rows,
@@ -78,10 +102,13 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 			fiscal := req.Mode == domain.CleanupFiscal
 			if err := tx.SelectContext(ctx, &rows, `
 				SELECT `+cleanupColumns+` FROM messages m
-				WHERE m.direction = $6 AND m.last_status_change <= now() - make_interval(secs => $1)
-				  AND (m.status = ANY($2) OR ($3 AND m.fiscal AND m.status <> 'queued')) AND m.number > $5
+				WHERE m.last_status_change <= now() - make_interval(secs => $1)
+				  AND ((m.direction = $6 AND (m.status = ANY($2) OR ($3 AND m.fiscal AND m.status <> 'queued')))
+				       OR (m.subtype = 'ONB' AND NOT m.needs_action)) AND m.number > $5
+				  AND ($7::bigint IS NULL OR m.environment_id = $7) AND ($8::timestamptz IS NULL OR m.last_status_change < $8)
 				ORDER BY m.number LIMIT $4 FOR UPDATE OF m SKIP LOCKED`,
-				req.Retention.Seconds(), pq.Array(domain.CleanableStatuses()), fiscal, req.PageSize, req.After, domain.DirectionOut); err != nil {
+				req.Retention.Seconds(), pq.Array(domain.CleanableStatuses()), fiscal, req.PageSize, req.After, domain.DirectionOut,
+				envID, before); err != nil {
 				return err
 			}
 			res.More = len(rows) == req.PageSize
@@ -103,8 +130,12 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		for i := range rows {
 			rows[i].OpenDelivery = rows[i].OpenDelivery || slices.Contains(open, rows[i].Number)
 		}
-		var ok []int64
+		ok := []int64{}
 		for _, r := range rows {
+			if reason := selectionRefusal(r, envID, req); reason != "" {
+				res.Refused = append(res.Refused, pipeline.CleanupRefused{Number: r.Number, Reason: reason})
+				continue
+			}
 			if reason := cleanupRefusal(r, now, req); reason != "" {
 				res.Refused = append(res.Refused, pipeline.CleanupRefused{Number: r.Number, Reason: reason})
 				continue
@@ -115,7 +146,9 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		if len(req.Numbers) > 0 && len(res.Refused) > 0 {
 			return nil // all or nothing
 		}
-		if len(ok) == 0 {
+		// A sweep logs even when it removes nothing, so every run that could have
+		// removed something leaves its line (rule 8).
+		if len(ok) == 0 && (req.DryRun || len(req.Numbers) > 0 || (req.Run == "" && req.After > 0)) {
 			return nil
 		}
 		var stats struct {
@@ -138,12 +171,45 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		if who == "" {
 			who = "clean-up"
 		}
-		return writeLog(ctx, tx, LogEntry{Step: domain.StepCleanup, Level: domain.LevelInfo,
-			Description: fmt.Sprintf(
-				"%s removed %d message(s) with %d attachment(s), %d bytes (mode %s, retention %d days)", who, len(ok), stats.N, stats.Bytes, req.Mode,
-				int(req.Retention.Hours()/24),
-			),
-			Information: "numbers: " + joinNumbers(ok)})
+		scope := fmt.Sprintf("mode %s, retention %d days", req.Mode, int(req.Retention.Hours()/24))
+		if req.Environment != "" {
+			scope += ", environment " + req.Environment
+		}
+		if before != nil {
+			scope += ", last status change before " + before.UTC().Format(time.RFC3339)
+		}
+		total := runTotals{Messages: len(ok), Attachments: stats.N, Bytes: stats.Bytes, Pages: 1, Listed: ok[:min(len(ok), maxLoggedNumbers)]}
+		var prev struct {
+			ID   int64  `db:"id"`
+			Info string `db:"information"`
+		}
+		key := "cleanup-run:" + req.Run
+		if req.Run != "" {
+			err := tx.GetContext(ctx, &prev, `SELECT id, information FROM communication_log WHERE dedupe_key = $1 FOR UPDATE`, key)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if prev.ID != 0 {
+				earlier, err := parseRunTotals(prev.Info)
+				if err != nil {
+					return fmt.Errorf("log line %d of clean-up run %s: %w", prev.ID, req.Run, err)
+				}
+				total = earlier.add(total)
+			}
+		}
+		line := LogEntry{Step: domain.StepCleanup, Level: domain.LevelInfo, EnvironmentID: envID,
+			Description: fmt.Sprintf("%s removed %d message(s) with %d attachment(s), %d bytes (%s)", who, total.Messages, total.Attachments, total.Bytes,
+				scope),
+			Information: total.String()}
+		if prev.ID != 0 {
+			_, err := tx.ExecContext(ctx, `UPDATE communication_log SET description = $2, information = $3 WHERE id = $1`, prev.ID, line.Description,
+				line.Information)
+			return err
+		}
+		if req.Run != "" {
+			line.DedupeKey = key
+		}
+		return writeLog(ctx, tx, line)
 	})
 	if err != nil {
 		return pipeline.CleanupResult{}, fmt.Errorf("clean up: %w", err)
@@ -151,10 +217,32 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 	return res, nil
 }
 
+// selectionRefusal refuses what the request's environment and date leave out; a sweep
+// never selects such rows, an operator's selection may name them.
+func selectionRefusal(r cleanupRow, envID *int64, req pipeline.CleanupRequest) string {
+	if envID != nil && (r.EnvironmentID == nil || *r.EnvironmentID != *envID) {
+		return fmt.Sprintf("message %d is not a message of environment %s", r.Number, req.Environment)
+	}
+	if !req.Before.IsZero() && !r.LastStatusChange.Before(req.Before) {
+		return fmt.Sprintf("message %d changed status at %s, not before %s", r.Number,
+			r.LastStatusChange.UTC().Format(time.RFC3339), req.Before.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
 func cleanupRefusal(r cleanupRow, now time.Time, req pipeline.CleanupRequest) string {
 	if r.Dir != domain.DirectionOut {
 		if r.Subtype == domain.SubtypeONB {
-			return fmt.Sprintf("message %d is an unknown reply (ONB): an operator handles it first", r.Number)
+			// Resolved (needs-action cleared by store.ResolveONB) it is the operator's
+			// decision on record; it ages from the resolution like any message.
+			if r.NeedsAction {
+				return fmt.Sprintf("message %d is an open unknown reply (ONB): link it to a message or resolve it first (`starter onb`)", r.Number)
+			}
+			if age := now.Sub(r.LastStatusChange); age < req.Retention {
+				return fmt.Sprintf("message %d is an unknown reply resolved %s ago, less than the retention of %d days", r.Number,
+					age.Truncate(time.Hour), int(req.Retention.Hours()/24))
+			}
+			return ""
 		}
 		return fmt.Sprintf("message %d is a reply document: it goes with the message it answers", r.Number)
 	}
@@ -163,10 +251,55 @@ func cleanupRefusal(r cleanupRow, now time.Time, req pipeline.CleanupRequest) st
 			OpenDelivery: r.OpenDelivery}, now, req.Retention, req.Mode)
 }
 
-func joinNumbers(ns []int64) string {
-	parts := make([]string, len(ns))
-	for i, n := range ns {
+// runTotals is what a clean-up run removed so far, as its log line's information
+// holds it: the line is brought up to date from itself, in the transaction that
+// removes, so a page retried after it committed is still counted.
+type runTotals struct {
+	Messages, Attachments, Pages int
+	Bytes                        int64
+	// Listed are the first maxLoggedNumbers numbers removed.
+	Listed []int64
+}
+
+const runTotalsFormat = "%d message(s), %d attachment(s), %d bytes in %d page(s); numbers: "
+
+func (t runTotals) add(page runTotals) runTotals {
+	t.Messages += page.Messages
+	t.Attachments += page.Attachments
+	t.Bytes += page.Bytes
+	t.Pages += page.Pages
+	t.Listed = append(t.Listed, page.Listed[:min(len(page.Listed), maxLoggedNumbers-len(t.Listed))]...)
+	return t
+}
+
+func (t runTotals) String() string {
+	parts := make([]string, len(t.Listed))
+	for i, n := range t.Listed {
 		parts[i] = fmt.Sprint(n)
 	}
-	return strings.Join(parts, ", ")
+	out := fmt.Sprintf(runTotalsFormat, t.Messages, t.Attachments, t.Bytes, t.Pages) + strings.Join(parts, ", ")
+	if more := t.Messages - len(t.Listed); more > 0 {
+		out += fmt.Sprintf(" and %d more (the run's result lists up to %d)", more, pipeline.MaxCleanupListed)
+	}
+	return out
+}
+
+func parseRunTotals(info string) (runTotals, error) {
+	var t runTotals
+	if _, err := fmt.Sscanf(info, runTotalsFormat, &t.Messages, &t.Attachments, &t.Bytes, &t.Pages); err != nil {
+		return t, fmt.Errorf("unreadable totals %q: %w", info, err)
+	}
+	_, list, _ := strings.Cut(info, "numbers: ")
+	list, _, _ = strings.Cut(list, " and ")
+	for _, f := range strings.Split(list, ", ") {
+		if f == "" {
+			continue
+		}
+		var n int64
+		if _, err := fmt.Sscan(f, &n); err != nil {
+			return t, fmt.Errorf("unreadable number %q: %w", f, err)
+		}
+		t.Listed = append(t.Listed, n)
+	}
+	return t, nil
 }

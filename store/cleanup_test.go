@@ -2,9 +2,13 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 
 	"koerier/domain"
 	"koerier/pipeline"
@@ -195,5 +199,127 @@ func TestCleanupSparesRecentChangesAndOpenDeliveries(t *testing.T) {
 	if len(sel.Removed) != 0 || !strings.Contains(reasons[open.Number], "outcome is not known") ||
 		!strings.Contains(reasons[restored.Number], "changed status 0 days ago") {
 		t.Fatalf("selection: %+v", sel)
+	}
+}
+
+// Clean-up of one environment (one no longer used, removed or not) and of what last
+// changed before a date: the age floor, the status rules and all-or-nothing stay, and
+// the date is compared with the last status change, not with when it was queued.
+func TestCleanupByEnvironmentAndBefore(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	f.env("other")
+	old := f.queue("acme", domain.TypeVAT, "1", "2026-01")
+	recent := f.queue("acme", domain.TypeVAT, "1", "2026-02")
+	requeued := f.queue("acme", domain.TypeVAT, "1", "2026-03")
+	accepted := f.queue("acme", domain.TypeVAT, "1", "2026-04")
+	elsewhere := f.queue("other", domain.TypeVAT, "1", "2026-01")
+	f.age(old.Number, 90, domain.StatusSent)
+	f.age(recent.Number, 40, domain.StatusSent)
+	f.age(accepted.Number, 90, domain.StatusAccepted)
+	f.age(elsewhere.Number, 90, domain.StatusSent)
+	// Queued 100 days ago, its status last changed 40 days ago.
+	f.age(requeued.Number, 100, domain.StatusReadyToResend)
+	f.exec(`UPDATE messages SET last_status_change = now() - interval '40 days' WHERE number = $1`, requeued.Number)
+	// An environment no longer used: removed, its messages still there.
+	f.exec(`UPDATE environments SET active = false, removed_at = now() WHERE name = 'acme'`)
+
+	dry, err := f.Cleanup(ctx, pipeline.CleanupRequest{Environment: "acme", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sweep selects only the environment's messages: nothing else shows up, not even refused.
+	if !slices.Equal(dry.Removed, []int64{old.Number, recent.Number, requeued.Number}) || len(dry.Refused) != 0 {
+		t.Fatalf("environment acme, dry run: would remove %v refusing %v, want %d, %d and %d (not the accepted one, nor other's)",
+			dry.Removed, dry.Refused, old.Number, recent.Number, requeued.Number)
+	}
+
+	before := time.Now().Add(-60 * 24 * time.Hour)
+	res, err := f.Cleanup(ctx, pipeline.CleanupRequest{Environment: "acme", Before: before, Who: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Removed, []int64{old.Number}) || len(res.Refused) != 0 {
+		t.Fatalf("before %s: removed %v refusing %v, want only %d (the one queued long ago changed status 40 days ago)", before, res.Removed, res.Refused,
+			old.Number)
+	}
+	if f.count(`SELECT count(*) FROM messages WHERE number = ANY($1)`, pq.Array([]int64{recent.Number, requeued.Number, accepted.Number, elsewhere.Number})) != 4 {
+		t.Fatal("clean-up by environment and date removed more than it selected")
+	}
+	logs, _ := f.ReadLog(ctx, store.LogFilter{Step: domain.StepCleanup})
+	if len(logs) != 1 || !strings.Contains(logs[0].Description, "test removed 1 message") || !strings.Contains(logs[0].Description, "environment acme") ||
+		!strings.Contains(logs[0].Description, "before ") || !strings.Contains(logs[0].Information, fmt.Sprint(old.Number)) {
+		t.Errorf("clean-up log: %+v", logs)
+	}
+
+	// A selection outside the environment or the date is refused, whole.
+	sel, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{recent.Number, elsewhere.Number}, Environment: "acme", Before: before})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[int64]string{}
+	for _, r := range sel.Refused {
+		reasons[r.Number] = r.Reason
+	}
+	if len(sel.Removed) != 0 || !strings.Contains(reasons[elsewhere.Number], "not a message of environment acme") ||
+		!strings.Contains(reasons[recent.Number], "not before") {
+		t.Fatalf("selection: %+v", sel)
+	}
+	if _, err := f.Cleanup(ctx, pipeline.CleanupRequest{Environment: "nobody", DryRun: true}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown environment: %v", err)
+	}
+
+	// A sweep that finds nothing still leaves its line: every run says what it removed.
+	if _, err := f.Cleanup(ctx, pipeline.CleanupRequest{Environment: "acme", Before: before, Who: "empty run"}); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ = f.ReadLog(ctx, store.LogFilter{Step: domain.StepCleanup})
+	found := false
+	for _, l := range logs {
+		found = found || strings.Contains(l.Description, "empty run removed 0 message")
+	}
+	if !found {
+		t.Errorf("a run that removed nothing left no line: %+v", logs)
+	}
+}
+
+// A run of many pages leaves one I line, brought up to date by each page's
+// transaction: the count, the bytes and the numbers of the whole run.
+func TestCleanupRunLeavesOneLine(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	var want []int64
+	for i := 0; i < 5; i++ {
+		q := f.queue("acme", domain.TypeVAT, "1", fmt.Sprintf("2025-%02d", i+1))
+		f.age(q.Number, 60, domain.StatusSent)
+		want = append(want, q.Number)
+	}
+	pages := 0
+	for after := int64(0); ; pages++ {
+		res, err := f.Cleanup(ctx, pipeline.CleanupRequest{PageSize: 2, After: after, Run: "cleanup-test", Who: "scheduled clean-up"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.More {
+			break
+		}
+		after = res.Next
+	}
+	// The last call finds nothing left and changes nothing but the page count.
+	if _, err := f.Cleanup(ctx, pipeline.CleanupRequest{PageSize: 2, After: 1 << 40, Run: "cleanup-test", Who: "scheduled clean-up"}); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := f.ReadLog(ctx, store.LogFilter{Step: domain.StepCleanup})
+	if len(logs) != 1 {
+		t.Fatalf("%d pages left %d lines, want 1: %+v", pages+1, len(logs), logs)
+	}
+	listed := make([]string, len(want))
+	for i, n := range want {
+		listed[i] = fmt.Sprint(n)
+	}
+	got := logs[0].Information
+	if !strings.HasPrefix(logs[0].Description, "scheduled clean-up removed 5 message(s) with 5 attachment(s)") ||
+		!strings.HasPrefix(got, "5 message(s), 5 attachment(s), ") || !strings.HasSuffix(got, " bytes in 4 page(s); numbers: "+strings.Join(listed, ", ")) {
+		t.Errorf("run line: %q / %q", logs[0].Description, got)
 	}
 }

@@ -160,6 +160,12 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 		case err != nil && !isNoRows(err):
 			return err
 		}
+		// Rule 9: nothing new goes out for an environment that is gone (an open delivery is
+		// still looked up above: that sends nothing).
+		if reason, gone := environmentGone(m); gone {
+			plan.Wait = reason
+			return markEnvironmentGone(ctx, tx, m, reason)
+		}
 		var open []struct {
 			Number  int64  `db:"number"`
 			Version *int   `db:"version"`
@@ -324,6 +330,8 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 		    WHEN d.kenmerk IS NOT NULL THEN 'sent'
 		    WHEN m.do_not_send AND d.message_number IS NULL THEN 'refused'
 		    WHEN NOT m.status = ANY($3) THEN 'sent'
+		    -- its environment is gone (rule 9): it waits for an operator
+		    WHEN NOT COALESCE(e.active, false) THEN 'errors'
 		    WHEN d.last_error_at >= $2 THEN 'errors'
 		    -- not delivered this round and saying why: its look-up gave up, or a
 		    -- deadline passed, or it waits for another delivery of its subject
@@ -333,6 +341,7 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 		    ELSE 'pending'
 		  END AS outcome
 		FROM messages m LEFT JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
+		LEFT JOIN environments e ON e.id = m.environment_id
 		WHERE m.number = ANY($1)`, pq.Array(numbers), since, pq.Array(domain.DueStatuses()), domain.DeliveryTrouble)
 	if err != nil {
 		return pipeline.SendOutcome{}, fmt.Errorf("read send outcomes: %w", err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"koerier/domain"
 )
@@ -44,6 +43,10 @@ func (s *Store) AddEnvironment(ctx context.Context, e Environment) (Environment,
 			ErrInvalid,
 			e.Name,
 		)
+	}
+	if e.Name == ServiceHolder {
+		return Environment{}, fmt.Errorf("%w: environment name %s is reserved for the service's holder of resolved messages (rule 9): choose another name",
+			ErrInvalid, e.Name)
 	}
 	if (e.EmailFrom == "") != (e.SMTPAddress == "") {
 		return Environment{}, fmt.Errorf("%w: environment %s: an e-mail profile needs both a sender address and an SMTP server", ErrInvalid, e.Name)
@@ -138,10 +141,12 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 		if !active {
 			return fmt.Errorf("%w: environment %s is already removed", ErrRefused, name)
 		}
+		if name == ServiceHolder {
+			return fmt.Errorf("%w: %s is the service's own holder of resolved messages (rule 9); it cannot be removed", ErrRefused, name)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE environments SET active = false, removed_at = now() WHERE id = $1`, id); err != nil {
 			return err
 		}
-		reason := fmt.Sprintf("environment %s was removed: assign another environment (signal assign-environment) or let the service resolve it", name)
 		var msgs []struct {
 			Number    int64          `db:"number"`
 			Status    domain.Status  `db:"status"`
@@ -158,9 +163,11 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 				affected = append(affected, m.Number)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = ANY($1)`,
-			pq.Array(affected), reason); err != nil {
-			return err
+		for _, n := range affected {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = $1`,
+				n, environmentGoneReason(name, n)); err != nil {
+				return err
+			}
 		}
 		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: domain.StepEnvironment, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("environment %s removed; %d message(s) need an operator", name, len(affected))})
@@ -171,10 +178,52 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 	return affected, nil
 }
 
+// ServiceHolder is the environment that holds the messages an operator let the service
+// resolve (rule 9), created when first needed. Its name is reserved (AddEnvironment
+// refuses it) and it cannot be removed; it has no API tokens or webhook endpoint unless
+// an operator gives it some, so no environment is told about what it holds.
+const ServiceHolder = "koerier-service"
+
+// environmentGoneReason is the needs-action reason of a message whose environment is gone.
+func environmentGoneReason(env string, number int64) string {
+	return fmt.Sprintf("environment %s was removed or is no longer active: message %d is neither sent nor processed until an operator "+
+		"decides: assign another environment (`starter assign %d --env E`) or let the service hold it (`starter assign %d --resolve`)", env, number, number, number)
+}
+
+// environmentGone reports whether the message's environment is gone (rule 9): its row is
+// marked inactive (active false, removed_at set: a check constraint ties the two), by
+// `environments remove` or by any other hand. The row itself cannot be deleted while
+// messages point at it (foreign key), so inactive is the one way an environment disappears.
+func environmentGone(m Message) (string, bool) {
+	if m.Direction != domain.DirectionOut || (m.EnvironmentActive != nil && *m.EnvironmentActive) {
+		return "", false
+	}
+	return environmentGoneReason(deref(m.Environment), m.Number), true
+}
+
+// markEnvironmentGone makes a message whose environment is gone need action, with an F
+// line once: the service finds this by itself, also where the environment was
+// deactivated without `environments remove`.
+func markEnvironmentGone(ctx context.Context, tx *sqlx.Tx, m Message, reason string) error {
+	if m.NeedsAction && m.NeedsActionReason == reason {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = $1`, m.Number, reason); err != nil {
+		return err
+	}
+	n := m.Number
+	return writeLog(ctx, tx, LogEntry{MessageNumber: &n, EnvironmentID: m.EnvironmentID, Step: domain.StepEnvironment, Level: domain.LevelError,
+		Description: reason, DedupeKey: fmt.Sprintf("environment-gone/%d/%d", m.Number, deref(m.EnvironmentID))})
+}
+
 // AssignEnvironment moves a message whose environment no longer exists to another
-// environment (rule 9), or with resolve closes the question without one. It is
-// refused on a message that was handled correctly, and on one whose environment is
-// still there.
+// environment (rule 9), or with resolve lets the service hold it: the message moves to
+// ServiceHolder (created when first needed: no auto-send, auto-process), where it goes on
+// as any message — sent with the next send/receive if due, processed at once — and no
+// environment is told; its outcome is in the log and `starter show`. Its client reference
+// becomes "<old environment>/<reference>", as references are unique per environment.
+// It is refused on a message that was handled correctly, and on one whose environment
+// is still there.
 func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string, resolve bool, who string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		m, err := lockMessage(ctx, tx, number)
@@ -196,13 +245,11 @@ func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string,
 			who = "an operator"
 		}
 		if resolve {
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = false, needs_action_reason = '' WHERE number = $1`, number); err != nil {
+			env = ServiceHolder
+			if _, err := tx.ExecContext(ctx, `INSERT INTO environments (name, auto_send, auto_process) VALUES ($1, false, true)
+				ON CONFLICT (name) DO NOTHING`, ServiceHolder); err != nil {
 				return err
 			}
-			return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepEnvironment, Level: domain.LevelInfo,
-				Description: fmt.Sprintf(
-					"message %d of removed environment %s resolved by %s: its outcome stays in this log only", number, deref(m.Environment), who,
-				)})
 		}
 		var target struct {
 			ID     int64 `db:"id"`
@@ -217,12 +264,18 @@ func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string,
 		if !target.Active {
 			return fmt.Errorf("%w: environment %s was removed too", ErrRefused, env)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE messages SET environment_id = $2, needs_action = false, needs_action_reason = '' WHERE number = $1`, number, target.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET environment_id = $2, needs_action = false, needs_action_reason = '',
+			client_reference = $3 || '/' || client_reference WHERE number = $1`, number, target.ID, deref(m.Environment)); err != nil {
 			return err
 		}
+		what := fmt.Sprintf("message %d moved by %s from removed environment %s to %s", number, who, deref(m.Environment), env)
+		if resolve {
+			what = fmt.Sprintf("message %d of removed environment %s resolved by %s: the service holds it (environment %s) and no environment is told; "+
+				"it is sent with the next send/receive if due and processed at once, its outcome stays in this log and `starter show %d`",
+				number, deref(m.Environment), who, ServiceHolder, number)
+		}
 		return writeLog(ctx, tx, LogEntry{EnvironmentID: &target.ID, MessageNumber: &number, Step: domain.StepEnvironment, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("message %d moved by %s from removed environment %s to %s", number, who, deref(m.Environment), env)})
+			Description: what})
 	})
 	if err != nil {
 		return fmt.Errorf("assign message %d: %w", number, err)

@@ -26,18 +26,15 @@ func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResu
 		if m.Status == m.EnvStatus {
 			return nil
 		}
+		if reason, gone := environmentGone(m); gone {
+			// Rule 9: no environment may be told while none holds the message.
+			if err := markEnvironmentGone(ctx, tx, m, reason); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: message %d cannot be processed: %s", ErrRefused, number, reason)
+		}
 		res.Changed = true
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE messages SET env_status = status, env_status_changed = last_status_change, processed_at = now() WHERE number = $1`, number); err != nil {
-			return err
-		}
-		// The outbox (rule 13): the event commits with the change or not at all.
-		if err := writeWebhookEvent(ctx, tx, m, m.EnvStatus); err != nil {
-			return err
-		}
-		n := number
-		return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepProcess, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("message %d processed: the environment now sees %s (was %s)", number, m.Status, m.EnvStatus)})
+		return applyProcess(ctx, tx, m, "")
 	})
 	if err != nil {
 		return pipeline.ProcessResult{}, fmt.Errorf("process message %d: %w", number, err)
@@ -45,8 +42,25 @@ func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResu
 	return res, nil
 }
 
+// applyProcess shows the environment the message's status (env_status := status), with
+// its webhook event and an I line; how says in what course it happened ("" for process).
+func applyProcess(ctx context.Context, tx *sqlx.Tx, m Message, how string) error {
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE messages SET env_status = status, env_status_changed = last_status_change, processed_at = now() WHERE number = $1`, m.Number); err != nil {
+		return err
+	}
+	// The outbox (rule 13): the event commits with the change or not at all.
+	if err := writeWebhookEvent(ctx, tx, m, m.EnvStatus); err != nil {
+		return err
+	}
+	n := m.Number
+	return writeLog(ctx, tx, LogEntry{MessageNumber: &n, Step: domain.StepProcess, Level: domain.LevelInfo,
+		Description: fmt.Sprintf("message %d processed%s: the environment now sees %s (was %s)", m.Number, how, m.Status, m.EnvStatus)})
+}
+
 // Unprocessed lists messages whose replies the environment has not seen yet; an empty
-// environment means all environments.
+// environment means all environments. A message whose environment is gone is left out:
+// it cannot be processed until it is assigned or resolved (rule 9).
 func (s *Store) Unprocessed(ctx context.Context, env string, limit int) ([]int64, error) {
 	var envID *int64
 	if env != "" {
@@ -57,8 +71,8 @@ func (s *Store) Unprocessed(ctx context.Context, env string, limit int) ([]int64
 		envID = &e.ID
 	}
 	out := []int64{}
-	if err := s.db.SelectContext(ctx, &out, `SELECT number FROM messages
-		WHERE direction = $3 AND env_status <> status AND ($1::bigint IS NULL OR environment_id = $1) ORDER BY number LIMIT $2`,
+	if err := s.db.SelectContext(ctx, &out, `SELECT m.number FROM messages m JOIN environments e ON e.id = m.environment_id AND e.active
+		WHERE m.direction = $3 AND m.env_status <> m.status AND ($1::bigint IS NULL OR m.environment_id = $1) ORDER BY m.number LIMIT $2`,
 		envID, limit, domain.DirectionOut); err != nil {
 		return nil, fmt.Errorf("list unprocessed messages: %w", err)
 	}

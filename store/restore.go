@@ -68,6 +68,15 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 			return fmt.Errorf("%w: %v", ErrRefused, rerr)
 		}
 		res.Attempt, res.Status = m.Attempt+1, domain.StatusReadyToResend
+		// Restore implies process (rule 3): an environment that processes by hand may not
+		// have seen the failure yet. It is shown the failure first, then the restore, so
+		// that what it sees (and its webhook events) follows what happened.
+		if m.EnvStatus != m.Status {
+			if err := applyProcess(ctx, tx, m, " by the restore"); err != nil {
+				return err
+			}
+			m.EnvStatus = m.Status
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'ready_to_resend', env_status = 'ready_to_resend', env_status_changed = now(),
 			last_status_change = now(), attempt = $2, needs_action = false, needs_action_reason = '', do_not_send = false,
 				reported_status = NULL WHERE number = $1`, number, res.Attempt); err != nil {

@@ -17,6 +17,11 @@ func CleanupWorkflow(ctx workflow.Context, in pipeline.CleanupInput) (pipeline.C
 		in.Retention = domain.MinRetention
 	}
 	in.Result.DryRun = in.DryRun
+	// One log line per run, kept up to date by each page: the workflow id names the
+	// run and survives continue-as-new.
+	if in.Run == "" {
+		in.Run = workflow.GetInfo(ctx).WorkflowExecution.ID
+	}
 	// A page deletes up to 500 messages with their attachments: give it time; it
 	// heartbeats, so a lost worker is still noticed quickly.
 	opts := workflow.GetActivityOptions(storeOptions(ctx))

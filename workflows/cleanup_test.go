@@ -18,8 +18,10 @@ func TestCleanupPagesUntilDone(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.Activities{})
 	var seenAfter []int64
+	runs := map[string]bool{}
 	env.OnActivity(a.CleanupPage, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.CleanupRequest) (pipeline.CleanupResult, error) {
 		seenAfter = append(seenAfter, r.After)
+		runs[r.Run] = true
 		if r.After >= 20 {
 			return pipeline.CleanupResult{Removed: []int64{21}, Attachments: 1, Bytes: 10, DryRun: r.DryRun}, nil
 		}
@@ -42,6 +44,10 @@ func TestCleanupPagesUntilDone(t *testing.T) {
 	}
 	if out.Removed != 5 || out.Attachments != 5 || out.Bytes != 50 || !out.DryRun || len(seenAfter) != 3 {
 		t.Errorf("outcome %+v pages %v", out, seenAfter)
+	}
+	// Every page names the run, so that they keep one log line between them.
+	if len(runs) != 1 || runs[""] {
+		t.Errorf("pages named runs %v, want one non-empty", runs)
 	}
 }
 

@@ -193,6 +193,27 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 			}
 		case st.IsFinal():
+			if d.sendWanted && restoreBeforeProcess(ctx) {
+				// A send for a message this run holds final: Postgres may have moved on (restored
+				// by a command whose signal did not arrive). Send/receive waits for the answer.
+				if err := d.load(ctx); err != nil {
+					return err
+				}
+				if !d.msg.Status.IsDue() {
+					d.sendWanted = false
+					d.last = fmt.Sprintf("send ignored: the message is %s, not due (restore it first)", d.msg.Status)
+				}
+				continue
+			}
+			if d.msg.EnvStatus != st && d.restoreWanted != nil && restoreBeforeProcess(ctx) {
+				// Restore does not wait for process: it implies it (store.Restore, rule 3).
+				sig := *d.restoreWanted
+				d.restoreWanted = nil
+				if err := d.doRestore(ctx, sig); err != nil {
+					return err
+				}
+				continue
+			}
 			if d.msg.EnvStatus != st {
 				d.setStage(ctx, pipeline.StageProcessing, "")
 				if err := d.wait(ctx, 0); err != nil {
@@ -249,6 +270,13 @@ func (d *declaration) superseded() bool {
 // was dropped replay unchanged.
 func restoreDoNotSendVersion(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, "restore-do-not-send", workflow.DefaultVersion, 1) >= 1
+}
+
+// restoreBeforeProcess guards restore and send on a final message the environment has not
+// processed: before it, both waited for process (a restored message hung until then);
+// histories recorded so replay unchanged.
+func restoreBeforeProcess(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "restore-before-process", workflow.DefaultVersion, 1) >= 1
 }
 
 // pending reports whether a signal waits to be read; continue-as-new would lose it.
@@ -568,7 +596,14 @@ func (d *declaration) noReply(ctx workflow.Context) error {
 
 func (d *declaration) doProcess(ctx workflow.Context) error {
 	var res pipeline.ProcessResult
-	if err := workflow.ExecuteActivity(storeOptions(ctx), a.Process, d.in.Number).Get(ctx, &res); err != nil {
+	err := workflow.ExecuteActivity(storeOptions(ctx), a.Process, d.in.Number).Get(ctx, &res)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == pipeline.ErrTypeRefused {
+		// Its environment is gone (rule 9): the store marked it needs-action and says why.
+		d.last = "process refused: " + pipeline.RootMessage(err)
+		return d.load(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	switch {

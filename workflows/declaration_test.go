@@ -23,6 +23,8 @@ type world struct {
 	mu      sync.Mutex
 	msg     pipeline.Message
 	deliver func(*world) (pipeline.DeliverResult, error)
+	// process answers Process instead of applying the status (nil: applied).
+	process func(*world) (pipeline.ProcessResult, error)
 	// webhooks answers DeliverWebhooks (nil: every event taken); failed collects the
 	// reasons FailWebhooks was given.
 	webhooks func(*world) (pipeline.WebhookResult, error)
@@ -92,6 +94,9 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 	})
 	env.OnActivity(a.Process, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (pipeline.ProcessResult, error) {
 		w.call("Process")
+		if w.process != nil {
+			return w.process(w)
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		changed := w.msg.EnvStatus != w.msg.Status

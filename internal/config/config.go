@@ -88,7 +88,9 @@ type Config struct {
 	SendWait time.Duration
 	// SendReceiveEvery is the schedule of send/receive.
 	SendReceiveEvery time.Duration
-	// CleanupRetention is the scheduled clean-up's age floor (at least 30 days).
+	// CleanupRetention is the scheduled clean-up's age floor (at least 30 days); 0,
+	// when KOERIER_CLEANUP_RETENTION is not set, means no scheduled clean-up: removal
+	// is irreversible, so it runs on a schedule only when someone chose a retention.
 	CleanupRetention time.Duration
 	// WebhookRetryInitial: the first wait after a webhook post the receiver did not
 	// take, doubling up to an hour, for four days (tests make it short).
@@ -159,7 +161,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_UNCERTAIN_DELIVERY_WAIT", DefaultUncertainWait, time.Second, &c.UncertainWait},
 		{"KOERIER_SEND_WAIT", pipeline.DefaultSendWait, time.Second, &c.SendWait},
 		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},
-		{"KOERIER_CLEANUP_RETENTION", domain.MinRetention, domain.MinRetention, &c.CleanupRetention},
+		{"KOERIER_CLEANUP_RETENTION", 0, domain.MinRetention, &c.CleanupRetention},
 		{"KOERIER_WEBHOOK_RETRY_INITIAL", pipeline.DefaultWebhookRetryInitial, 100 * time.Millisecond, &c.WebhookRetryInitial},
 	}
 	for _, d := range durations {

@@ -18,8 +18,18 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.TemporalAddress != "127.0.0.1:7233" || c.Namespace != "default" || c.TaskQueue != "koerier" || c.SendReceiveEvery != 15*time.Minute ||
-		c.CleanupRetention != domain.MinRetention {
+		c.CleanupRetention != 0 {
 		t.Errorf("defaults: %+v", c)
+	}
+	// Not set: no scheduled clean-up (rule 8), not a 30-day one.
+	if c, err := FromLookup(lookup(map[string]string{"KOERIER_CLEANUP_RETENTION": ""})); err != nil || c.CleanupRetention != 0 {
+		t.Errorf("empty KOERIER_CLEANUP_RETENTION: %s %v", c.CleanupRetention, err)
+	}
+	if c, err := FromLookup(lookup(map[string]string{"KOERIER_CLEANUP_RETENTION": "30d"})); err != nil || c.CleanupRetention != domain.MinRetention {
+		t.Errorf("KOERIER_CLEANUP_RETENTION=30d: %s %v", c.CleanupRetention, err)
+	}
+	if _, err := FromLookup(lookup(map[string]string{"KOERIER_CLEANUP_RETENTION": "0d"})); err == nil {
+		t.Error("KOERIER_CLEANUP_RETENTION=0d: want an error (leave it unset for no scheduled clean-up)")
 	}
 	if c.WebhookRetryInitial != 10*time.Second {
 		t.Errorf("webhook retry initial %s, want 10s", c.WebhookRetryInitial)

@@ -24,15 +24,26 @@ const (
 // ScheduleResult says what ApplySchedules did to one schedule.
 type ScheduleResult struct {
 	ID     string `json:"id"`
-	Action string `json:"action"` // created or updated
+	Action string `json:"action"` // created, updated, removed or not configured
 	Every  string `json:"every"`
+	// Why says why a schedule is absent (removed or not configured).
+	Why string `json:"why,omitempty"`
 }
 
+// noCleanup is why there is no clean-up schedule: removal is irreversible, so it runs
+// on a schedule only once someone chose a retention (rule 8 in docs/rules.md).
+const noCleanup = "KOERIER_CLEANUP_RETENTION is not set: no scheduled clean-up (set it, e.g. 90d, and apply again to have one)"
+
 // ApplySchedules creates Koerier's schedules, or brings existing ones in line with the
-// configuration: running it twice changes nothing the second time.
+// configuration: running it twice changes nothing the second time. The clean-up
+// schedule exists only while a retention is configured; without one an existing
+// clean-up schedule is deleted.
 func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]ScheduleResult, error) {
-	if err := domain.ValidateRetention(cfg.CleanupRetention); err != nil {
-		return nil, fmt.Errorf("KOERIER_CLEANUP_RETENTION: %w", err)
+	cleanup := cfg.CleanupRetention != 0
+	if cleanup {
+		if err := domain.ValidateRetention(cfg.CleanupRetention); err != nil {
+			return nil, fmt.Errorf("KOERIER_CLEANUP_RETENTION: %w", err)
+		}
 	}
 	specs := []struct {
 		id    string
@@ -75,6 +86,20 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 		h := c.ScheduleClient().GetHandle(ctx, s.id)
 		_, err := h.Describe(ctx)
 		var nf *serviceerror.NotFound
+		if s.id == ScheduleCleanup && !cleanup {
+			switch {
+			case errors.As(err, &nf):
+				out = append(out, ScheduleResult{ID: s.id, Action: "not configured", Why: noCleanup})
+			case err != nil:
+				return out, fmt.Errorf("read schedule %s: %w", s.id, err)
+			default:
+				if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
+					return out, fmt.Errorf("remove schedule %s: %w", s.id, err)
+				}
+				out = append(out, ScheduleResult{ID: s.id, Action: "removed", Why: noCleanup})
+			}
+			continue
+		}
 		switch {
 		case errors.As(err, &nf):
 			_, err = c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: s.id, Spec: s.every, Action: s.act, Note: s.note})
@@ -85,11 +110,15 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 		case err != nil:
 			return out, fmt.Errorf("read schedule %s: %w", s.id, err)
 		default:
-			spec, act := s.every, s.act
+			spec, act, note := s.every, s.act, s.note
 			err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 				sch := in.Description.Schedule
 				sch.Spec = &spec
 				sch.Action = act
+				// The note names the retention: a changed one must not leave it stale.
+				if sch.State != nil {
+					sch.State.Note = note
+				}
 				return &client.ScheduleUpdate{Schedule: &sch}, nil
 			}})
 			if err != nil {

@@ -47,6 +47,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.SendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.SendReceiveWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: pipeline.CleanupWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.CertificateCheckWorkflow, workflow.RegisterOptions{Name: pipeline.CertificateCheckWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.UnknownReplyWorkflow, workflow.RegisterOptions{Name: pipeline.UnknownReplyWorkflowType})
 	w.RegisterActivity(acts)
 }
 

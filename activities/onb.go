@@ -1,0 +1,113 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"koerier/pipeline"
+	"koerier/store"
+)
+
+// onbStore is what the unknown replies' activities need of Postgres.
+type onbStore interface {
+	UnknownReply(ctx context.Context, number int64) (store.ONB, error)
+	UnknownReplies(ctx context.Context, all bool, limit int) ([]store.ONB, error)
+	LinkONB(ctx context.Context, number, message int64, who, memo string) (store.ONBLinkResult, error)
+	ResolveONB(ctx context.Context, number int64, who, memo string) (store.ONBResolveResult, error)
+}
+
+// openONBSweep bounds the open unknown replies one send/receive run makes sure have a
+// workflow; there are normally a handful.
+const openONBSweep = 1000
+
+// startUnknownReplies starts (or leaves running) the workflow of each unknown reply,
+// so that it shows in the Web UI under KoerierStatus="unknown" (rule 5).
+func (a *Activities) startUnknownReplies(ctx context.Context, numbers []int64) error {
+	if len(numbers) == 0 {
+		return nil
+	}
+	onbs := make([]store.ONB, 0, len(numbers))
+	for _, n := range numbers {
+		o, err := a.Store.UnknownReply(ctx, n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // linked or cleaned up meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		onbs = append(onbs, o)
+	}
+	return a.startONBWorkflows(ctx, onbs)
+}
+
+func (a *Activities) startONBWorkflows(ctx context.Context, onbs []store.ONB) error {
+	errs := a.forEach(ctx, len(onbs), func(i int) error {
+		return a.Config.Starter.StartUnknownReply(ctx, ONBInput(onbs[i]))
+	})
+	return errors.Join(errs...)
+}
+
+// sweepUnknownReplies starts the workflow of every open unknown reply that has none: a
+// run that stored one and died before starting its workflow, an ONB stored before
+// these workflows existed, or a workflow that was terminated. A running one is left be.
+func (a *Activities) sweepUnknownReplies(ctx context.Context) error {
+	open, err := a.Store.UnknownReplies(ctx, false, openONBSweep)
+	if err != nil {
+		return err
+	}
+	return a.startONBWorkflows(ctx, open)
+}
+
+// ONBInput is the workflow input of a stored unknown reply.
+func ONBInput(o store.ONB) pipeline.UnknownReplyInput {
+	return pipeline.UnknownReplyInput{Number: o.Number, Kenmerk: o.PickupKenmerk, Berichtsoort: o.Berichtsoort, Subject: o.Subject}
+}
+
+// ONBState says whether an unknown reply is still open, for its workflow to end at
+// once when it was handled (by the command line while the workflow was away, say). A
+// reply that is no ONB any more was linked (or removed): not open.
+func (a *Activities) ONBState(ctx context.Context, number int64) (pipeline.ONBOutcome, error) {
+	o, err := a.Store.UnknownReply(ctx, number)
+	if errors.Is(err, store.ErrNotFound) {
+		return pipeline.ONBOutcome{Number: number}, nil
+	}
+	if err != nil {
+		return pipeline.ONBOutcome{}, err
+	}
+	return pipeline.ONBOutcome{Number: number, Open: o.Open}, nil
+}
+
+// HandleONB links an unknown reply to a message or resolves it (store.LinkONB,
+// store.ResolveONB), and tells the message's workflow about a status it applied, as
+// send/receive does. Both store operations are no-ops when done already, so the
+// command line may do them first and then signal the workflow, and a retry is harmless.
+func (a *Activities) HandleONB(ctx context.Context, req pipeline.ONBRequest) (pipeline.ONBOutcome, error) {
+	by := req.By
+	if by == "" {
+		by = "an operator (Web UI)"
+	}
+	if req.Message <= 0 {
+		if _, err := a.Store.ResolveONB(ctx, req.Number, by, req.Memo); err != nil {
+			return pipeline.ONBOutcome{}, final(err)
+		}
+		return pipeline.ONBOutcome{Number: req.Number}, nil
+	}
+	res, err := a.Store.LinkONB(ctx, req.Number, req.Message, by, req.Memo)
+	if err != nil {
+		return pipeline.ONBOutcome{}, final(err)
+	}
+	if err := a.signalReplies(ctx, []int64{req.Message}); err != nil {
+		return pipeline.ONBOutcome{}, fmt.Errorf("unknown reply %d is linked to message %d; telling its workflow: %w", req.Number, req.Message, err)
+	}
+	return pipeline.ONBOutcome{Number: req.Number, Message: res.Message, Code: res.Code, Status: res.Status}, nil
+}
+
+// startUnknownRepliesOrLeave starts the workflows of unknown replies just stored. It
+// does not fail the activity: the replies are stored and a retry would not see them as
+// new; the sweep at the end of the run (SignalPendingReplies) starts what is missing.
+func (a *Activities) startUnknownRepliesOrLeave(ctx context.Context, numbers []int64) {
+	if err := a.startUnknownReplies(ctx, numbers); err != nil {
+		a.log().WithError(err).WithField("unknown_replies", len(numbers)).Warn("workflows of unknown replies not started yet; the end of the run tries again")
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"koerier/domain"
+	"koerier/internal/demo"
+	"koerier/pipeline"
+	"koerier/store"
+)
+
+// onbSignals lists the signals an unknown reply's workflow received.
+func onbSignals(t *testing.T, c client.Client, number int64) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []string
+	it := c.GetWorkflowHistory(ctx, pipeline.UnknownReplyID(number), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := ev.GetWorkflowExecutionSignaledEventAttributes(); s != nil {
+			out = append(out, s.GetSignalName())
+		}
+	}
+	return out
+}
+
+// `onb list`, `onb link` and `onb resolve`: a refusal is printed before anything is
+// signalled; done, the reply's workflow is signalled (and started where it had none).
+func TestONBCommands(t *testing.T) {
+	catalogEnv(t)
+	url := useDatabase(t)
+	tc := useTemporal(t)
+	ctx := context.Background()
+	if _, err := run(t, "environments", "add", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	queue := func(subject string) int64 {
+		t.Helper()
+		q, err := st.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: subject, Period: "2026-10",
+			Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q.Number
+	}
+	mine, theirs := queue("001000044B37"), queue("002000044B37")
+	plan, err := st.BeginDelivery(ctx, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordDelivered(ctx, mine, plan.Attempt, "K-mine", ""); err != nil {
+		t.Fatal(err)
+	}
+	in, err := st.StoreIncoming(ctx, []store.IncomingDoc{
+		{PickupKenmerk: "K-stray", Berichtkenmerk: store.StatusBerichtkenmerk("500", time.Now()), Subject: "001000044B37"},
+		{PickupKenmerk: "K-noise", Berichtkenmerk: "b1", Content: []byte("<x/>")},
+	})
+	if err != nil || len(in.Unknown) != 2 {
+		t.Fatalf("store: %+v %v", in, err)
+	}
+	status, noise := in.Unknown[0], in.Unknown[1]
+
+	out, err := run(t, "onb", "list", "--json")
+	var listed []store.ONB
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 {
+		t.Fatalf("onb list: %q %v", out, err)
+	}
+
+	_, err = run(t, "onb", "link", fmt.Sprint(status), fmt.Sprint(theirs))
+	if err == nil || !strings.Contains(err.Error(), "is about belanghebbende") {
+		t.Fatalf("link to another subject's message: %v", err)
+	}
+	if got := onbSignals(t, tc, status); got != nil {
+		t.Fatalf("a refused link signalled: %v", got)
+	}
+	out, err = run(t, "onb", "link", fmt.Sprint(status), fmt.Sprint(mine), "--memo", "late answer")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d linked to message %d: status 500 applied, the message is accepted", status, mine)) {
+		t.Fatalf("link: %q %v", out, err)
+	}
+	if got := onbSignals(t, tc, status); len(got) != 1 || got[0] != pipeline.SignalLinkONB {
+		t.Fatalf("signals after link: %v", got)
+	}
+
+	if _, err := run(t, "onb", "resolve", fmt.Sprint(noise)); err == nil || !strings.Contains(err.Error(), `"memo" not set`) {
+		t.Fatalf("resolve without memo: %v", err)
+	}
+	out, err = run(t, "onb", "resolve", fmt.Sprint(noise), "--memo", "test traffic")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d resolved", noise)) {
+		t.Fatalf("resolve: %q %v", out, err)
+	}
+	if got := onbSignals(t, tc, noise); len(got) != 1 || got[0] != pipeline.SignalResolveONB {
+		t.Fatalf("signals after resolve: %v", got)
+	}
+	if out, err := run(t, "onb", "list"); err != nil || strings.Contains(out, "K-") {
+		t.Fatalf("nothing open: %q %v", out, err)
+	}
+}
