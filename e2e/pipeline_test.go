@@ -192,6 +192,16 @@ func TestRejectedIsRestoredResentAndAccepted(t *testing.T) {
 		d, err := s.Temporal.DescribeWorkflow(context.Background(), pipeline.DeclarationID(q.Number), "")
 		return err == nil && d.Status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, ""
 	})
+	// The Web UI's state query carries the message's F lines (issue 12, item 9): the
+	// rejection's, although it was written before this run of the workflow started.
+	st := declarationState(t, s, q.Number)
+	rejection := false
+	for _, e := range st.Errors {
+		rejection = rejection || strings.Contains(e.Description+" "+e.Information, "VAS500")
+	}
+	if !rejection {
+		t.Errorf("the state query lacks the rejection's F line: %+v", st.Errors)
+	}
 	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-restored-after-terminate")
 }
 

@@ -29,10 +29,6 @@ type cleanupRow struct {
 	NeedsAction      bool             `db:"needs_action"`
 }
 
-// maxLoggedNumbers bounds the numbers one log line lists; the run's result lists more
-// (pipeline.MaxCleanupListed).
-const maxLoggedNumbers = 500
-
 // cleanupColumns are what clean-up decides on. A delivery of the current attempt
 // without kenmerk and not refused has no known outcome: the message may be at
 // Digipoort right now. (A due message without such a row may be removed: its
@@ -178,37 +174,23 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		if before != nil {
 			scope += ", last status change before " + before.UTC().Format(time.RFC3339)
 		}
-		total := runTotals{Messages: len(ok), Attachments: stats.N, Bytes: stats.Bytes, Pages: 1, Listed: ok[:min(len(ok), maxLoggedNumbers)]}
-		var prev struct {
-			ID   int64  `db:"id"`
-			Info string `db:"information"`
-		}
-		key := "cleanup-run:" + req.Run
+		// Append-only: each page writes its own line, in the transaction that removes,
+		// with every number it removed (a page is at most 500): the log is the lasting
+		// record of what was deleted, so a line is never rewritten.
 		if req.Run != "" {
-			err := tx.GetContext(ctx, &prev, `SELECT id, information FROM communication_log WHERE dedupe_key = $1 FOR UPDATE`, key)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if prev.ID != 0 {
-				earlier, err := parseRunTotals(prev.Info)
-				if err != nil {
-					return fmt.Errorf("log line %d of clean-up run %s: %w", prev.ID, req.Run, err)
-				}
-				total = earlier.add(total)
-			}
+			scope += ", run " + req.Run
+		}
+		numbers := make([]string, len(ok))
+		for i, n := range ok {
+			numbers[i] = fmt.Sprint(n)
+		}
+		info := "numbers: none"
+		if len(numbers) > 0 {
+			info = "numbers: " + strings.Join(numbers, ", ")
 		}
 		line := LogEntry{Step: domain.StepCleanup, Level: domain.LevelInfo, EnvironmentID: envID,
-			Description: fmt.Sprintf("%s removed %d message(s) with %d attachment(s), %d bytes (%s)", who, total.Messages, total.Attachments, total.Bytes,
-				scope),
-			Information: total.String()}
-		if prev.ID != 0 {
-			_, err := tx.ExecContext(ctx, `UPDATE communication_log SET description = $2, information = $3 WHERE id = $1`, prev.ID, line.Description,
-				line.Information)
-			return err
-		}
-		if req.Run != "" {
-			line.DedupeKey = key
-		}
+			Description: fmt.Sprintf("%s removed %d message(s) with %d attachment(s), %d bytes (%s)", who, len(ok), stats.N, stats.Bytes, scope),
+			Information: info}
 		return writeLog(ctx, tx, line)
 	})
 	if err != nil {
@@ -249,57 +231,4 @@ func cleanupRefusal(r cleanupRow, now time.Time, req pipeline.CleanupRequest) st
 	return domain.CleanupRefusal(
 		domain.CleanupCandidate{Number: r.Number, Status: domain.Status(r.Status), LastStatusChange: r.LastStatusChange, Fiscal: r.Fiscal,
 			OpenDelivery: r.OpenDelivery}, now, req.Retention, req.Mode)
-}
-
-// runTotals is what a clean-up run removed so far, as its log line's information
-// holds it: the line is brought up to date from itself, in the transaction that
-// removes, so a page retried after it committed is still counted.
-type runTotals struct {
-	Messages, Attachments, Pages int
-	Bytes                        int64
-	// Listed are the first maxLoggedNumbers numbers removed.
-	Listed []int64
-}
-
-const runTotalsFormat = "%d message(s), %d attachment(s), %d bytes in %d page(s); numbers: "
-
-func (t runTotals) add(page runTotals) runTotals {
-	t.Messages += page.Messages
-	t.Attachments += page.Attachments
-	t.Bytes += page.Bytes
-	t.Pages += page.Pages
-	t.Listed = append(t.Listed, page.Listed[:min(len(page.Listed), maxLoggedNumbers-len(t.Listed))]...)
-	return t
-}
-
-func (t runTotals) String() string {
-	parts := make([]string, len(t.Listed))
-	for i, n := range t.Listed {
-		parts[i] = fmt.Sprint(n)
-	}
-	out := fmt.Sprintf(runTotalsFormat, t.Messages, t.Attachments, t.Bytes, t.Pages) + strings.Join(parts, ", ")
-	if more := t.Messages - len(t.Listed); more > 0 {
-		out += fmt.Sprintf(" and %d more (the run's result lists up to %d)", more, pipeline.MaxCleanupListed)
-	}
-	return out
-}
-
-func parseRunTotals(info string) (runTotals, error) {
-	var t runTotals
-	if _, err := fmt.Sscanf(info, runTotalsFormat, &t.Messages, &t.Attachments, &t.Bytes, &t.Pages); err != nil {
-		return t, fmt.Errorf("unreadable totals %q: %w", info, err)
-	}
-	_, list, _ := strings.Cut(info, "numbers: ")
-	list, _, _ = strings.Cut(list, " and ")
-	for _, f := range strings.Split(list, ", ") {
-		if f == "" {
-			continue
-		}
-		var n int64
-		if _, err := fmt.Sscan(f, &n); err != nil {
-			return t, fmt.Errorf("unreadable number %q: %w", f, err)
-		}
-		t.Listed = append(t.Listed, n)
-	}
-	return t, nil
 }

@@ -468,13 +468,16 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 			d.restoreWanted = nil
 		}
 	}
-	if d.reloadWanted {
+	// Guarded: a worker without this handler (a rolling deploy) took such a signal
+	// without reading Postgres, and its history must replay so.
+	if d.reloadWanted && workflow.GetVersion(ctx, "environment-changed", workflow.DefaultVersion, 1) >= 1 {
 		d.reloadWanted = false
 		if err := d.load(ctx); err != nil {
 			return false, err
 		}
 		d.last = fmt.Sprintf("environment %s changed: auto-send %v, auto-process %v", d.msg.Environment, d.msg.AutoSend, d.msg.AutoProcess)
 	}
+	d.reloadWanted = false
 	return fired, d.publish(ctx)
 }
 
