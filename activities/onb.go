@@ -15,11 +15,12 @@ type onbStore interface {
 	UnknownReplies(ctx context.Context, all bool, limit int) ([]store.ONB, error)
 	LinkONB(ctx context.Context, number, message int64, who, memo string) (store.ONBLinkResult, error)
 	ResolveONB(ctx context.Context, number int64, who, memo string) (store.ONBResolveResult, error)
+	UnknownReplyFate(ctx context.Context, number int64) (store.ONBFate, error)
 }
 
 // openONBSweep bounds the open unknown replies one send/receive run makes sure have a
-// workflow; there are normally a handful.
-const openONBSweep = 1000
+// workflow; there are normally a handful, and the next run takes the next ones.
+const openONBSweep = 100
 
 // startUnknownReplies starts (or leaves running) the workflow of each unknown reply,
 // so that it shows in the Web UI under KoerierStatus="unknown" (rule 5).
@@ -51,12 +52,36 @@ func (a *Activities) startONBWorkflows(ctx context.Context, onbs []store.ONB) er
 // sweepUnknownReplies starts the workflow of every open unknown reply that has none: a
 // run that stored one and died before starting its workflow, an ONB stored before
 // these workflows existed, or a workflow that was terminated. A running one is left be.
+//
+// Bounded so that a Temporal that refuses every start costs one round, not a call per
+// open reply each run: the starts go in rounds of Config.Parallel, and a round in which
+// every start failed ends the sweep (the next run tries again). A reply whose own start
+// keeps failing does not stop the others.
 func (a *Activities) sweepUnknownReplies(ctx context.Context) error {
 	open, err := a.Store.UnknownReplies(ctx, false, openONBSweep)
 	if err != nil {
 		return err
 	}
-	return a.startONBWorkflows(ctx, open)
+	round := max(a.Config.Parallel, 1)
+	var errs []error
+	for start := 0; start < len(open); start += round {
+		batch := open[start:min(start+round, len(open))]
+		failed := 0
+		for _, err := range a.forEach(ctx, len(batch), func(i int) error { return a.Config.Starter.StartUnknownReply(ctx, ONBInput(batch[i])) }) {
+			if err != nil {
+				failed++
+				errs = append(errs, err)
+			}
+		}
+		if failed == len(batch) {
+			if rest := len(open) - start - len(batch); rest > 0 {
+				errs = append(errs, fmt.Errorf("every start of a round failed; the workflows of %d more open unknown replies are started by a "+
+					"later run", rest))
+			}
+			break
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ONBInput is the workflow input of a stored unknown reply.
@@ -65,17 +90,15 @@ func ONBInput(o store.ONB) pipeline.UnknownReplyInput {
 }
 
 // ONBState says whether an unknown reply is still open, for its workflow to end at
-// once when it was handled (by the command line while the workflow was away, say). A
-// reply that is no ONB any more was linked (or removed): not open.
+// once when it was handled (by the command line while the workflow was away, say),
+// and if so how: linked (Message is the message) or resolved, so that the workflow
+// reports the right KoerierStatus. A reply removed meanwhile is not open.
 func (a *Activities) ONBState(ctx context.Context, number int64) (pipeline.ONBOutcome, error) {
-	o, err := a.Store.UnknownReply(ctx, number)
-	if errors.Is(err, store.ErrNotFound) {
-		return pipeline.ONBOutcome{Number: number}, nil
-	}
+	fate, err := a.Store.UnknownReplyFate(ctx, number)
 	if err != nil {
 		return pipeline.ONBOutcome{}, err
 	}
-	return pipeline.ONBOutcome{Number: number, Open: o.Open}, nil
+	return pipeline.ONBOutcome{Number: number, Open: fate.Open, Message: fate.LinkedTo}, nil
 }
 
 // HandleONB links an unknown reply to a message or resolves it (store.LinkONB,

@@ -390,13 +390,9 @@ func (a *Activities) signalReplies(ctx context.Context, numbers []int64) error {
 // gets its workflow if it has none.
 func (a *Activities) SignalPendingReplies(ctx context.Context) error {
 	defer keepAlive(ctx)()
-	if err := a.signalReplies(ctx, nil); err != nil {
-		return err
-	}
-	if err := a.sweepUnknownReplies(ctx); err != nil {
-		return err
-	}
-	return a.sweepWebhooks(ctx)
+	// Every sweep runs whatever another one met: they are independent, and one failing
+	// for good (Temporal refusing the ONB starts, say) must not starve the others.
+	return errors.Join(a.signalReplies(ctx, nil), a.sweepUnknownReplies(ctx), a.sweepWebhooks(ctx))
 }
 
 // Webhook events pending longer than webhookStaleAfter are asked for again; after

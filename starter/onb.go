@@ -55,18 +55,20 @@ func newONBCmd() *cobra.Command {
 	var linkMemo string
 	link := &cobra.Command{
 		Use:   "link <onb-number> <message-number>",
-		Short: "Make an unknown reply a reply of an outgoing message (a status is applied to it; the highest status wins)",
+		Short: "Make an unknown reply a reply of an outgoing message (a status only of the process the message was delivered as)",
 		Args:  cobra.ExactArgs(2),
 		RunE: withNumbers(false, func(cmd *cobra.Command, a *app, numbers []int64) error {
-			o, err := a.store.UnknownReply(cmd.Context(), numbers[0])
-			if err != nil {
-				return err
-			}
+			// No look-up of the unknown reply first: once linked it is no ONB any more, and
+			// a retry (after the signal below failed, say) must still succeed and tell the
+			// workflow. LinkONB returns the reply as it was.
 			res, err := a.store.LinkONB(cmd.Context(), numbers[0], numbers[1], operator(), linkMemo)
 			if err != nil {
 				return err
 			}
 			switch {
+			case res.Already:
+				fmt.Fprintf(cmd.OutOrStdout(), "unknown reply %d was linked to message %d already (the message is %s)\n", res.Number, res.Message,
+					res.Status)
 			case res.Code != "":
 				fmt.Fprintf(cmd.OutOrStdout(), "unknown reply %d linked to message %d: status %s applied, the message is %s\n", res.Number, res.Message,
 					res.Code, res.Status)
@@ -74,7 +76,7 @@ func newONBCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "unknown reply %d linked to message %d as its reply document (the message is %s)\n", res.Number,
 					res.Message, res.Status)
 			}
-			tellONB(cmd, a, o, pipeline.SignalLinkONB, pipeline.LinkONBSignal{Message: numbers[1], Memo: linkMemo, By: operator()})
+			tellONB(cmd, a, res.Reply, pipeline.SignalLinkONB, pipeline.LinkONBSignal{Message: numbers[1], Memo: linkMemo, By: operator()})
 			return nil
 		}),
 	}

@@ -96,22 +96,35 @@ func TestONBCommands(t *testing.T) {
 	if got := onbSignals(t, tc, status); got != nil {
 		t.Fatalf("a refused link signalled: %v", got)
 	}
-	out, err = run(t, "onb", "link", fmt.Sprint(status), fmt.Sprint(mine), "--memo", "late answer")
-	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d linked to message %d: status 500 applied, the message is accepted", status, mine)) {
+	// A status of another Digipoort process is refused, with what to do instead.
+	_, err = run(t, "onb", "link", fmt.Sprint(status), fmt.Sprint(mine))
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("starter delivery adopt %d K-stray", mine)) {
+		t.Fatalf("link another process's status: %v", err)
+	}
+	out, err = run(t, "onb", "link", fmt.Sprint(noise), fmt.Sprint(mine), "--memo", "late answer")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d linked to message %d as its reply document", noise, mine)) {
 		t.Fatalf("link: %q %v", out, err)
 	}
-	if got := onbSignals(t, tc, status); len(got) != 1 || got[0] != pipeline.SignalLinkONB {
+	if got := onbSignals(t, tc, noise); len(got) != 1 || got[0] != pipeline.SignalLinkONB {
 		t.Fatalf("signals after link: %v", got)
 	}
+	// The advised retry (the workflow was not told, say) succeeds and tells it again.
+	out, err = run(t, "onb", "link", fmt.Sprint(noise), fmt.Sprint(mine))
+	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d was linked to message %d already", noise, mine)) {
+		t.Fatalf("link again: %q %v", out, err)
+	}
+	if got := onbSignals(t, tc, noise); len(got) != 2 || got[1] != pipeline.SignalLinkONB {
+		t.Fatalf("signals after the retry: %v", got)
+	}
 
-	if _, err := run(t, "onb", "resolve", fmt.Sprint(noise)); err == nil || !strings.Contains(err.Error(), `"memo" not set`) {
+	if _, err := run(t, "onb", "resolve", fmt.Sprint(status)); err == nil || !strings.Contains(err.Error(), `"memo" not set`) {
 		t.Fatalf("resolve without memo: %v", err)
 	}
-	out, err = run(t, "onb", "resolve", fmt.Sprint(noise), "--memo", "test traffic")
-	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d resolved", noise)) {
+	out, err = run(t, "onb", "resolve", fmt.Sprint(status), "--memo", "another system's process")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d resolved", status)) {
 		t.Fatalf("resolve: %q %v", out, err)
 	}
-	if got := onbSignals(t, tc, noise); len(got) != 1 || got[0] != pipeline.SignalResolveONB {
+	if got := onbSignals(t, tc, status); len(got) != 1 || got[0] != pipeline.SignalResolveONB {
 		t.Fatalf("signals after resolve: %v", got)
 	}
 	if out, err := run(t, "onb", "list"); err != nil || strings.Contains(out, "K-") {

@@ -75,20 +75,29 @@ type ONBLinkResult struct {
 	// Already is set when the reply was linked to this message before (a retry).
 	Already bool `json:"already,omitempty"`
 	// Code is the status a stand-in carried, applied as a reply of the message's
-	// current delivery; empty for a document.
+	// delivery (the process it names); empty for a document.
 	Code string `json:"code,omitempty"`
 	// Status is the message's status afterwards (the highest reply wins).
 	Status domain.Status `json:"status"`
+	// Reply is the reply as it was an unknown reply, for its workflow to be told even
+	// on a retry (when it is no ONB any more).
+	Reply ONB `json:"-"`
 }
 
 // LinkONB makes an unknown reply a reply of an outgoing message (rule 5). A document
-// becomes one of the message's reply documents; a status stand-in is, besides, applied
-// as a status of the message's current delivery through ApplyReplies, so the highest
-// status wins as with any reply. Refused: linking to a message that is not outgoing,
-// and (when the reply names a belanghebbende) to a message about another subject —
-// the subject is what ties a reply to a declaration; the environment follows the
-// message. Linking again to the same message is a no-op that applies the status
-// again (harmless: replies are stored once), so a retry after a crash finishes it.
+// becomes one of the message's reply documents. A status belongs to its own Digipoort
+// process: a stand-in is linked only to the message whose current delivery has the
+// kenmerk it names (after `starter delivery adopt`, say), and then applied to that
+// delivery through ApplyReplies, so the highest status wins as with any reply. A
+// status of another process is refused, never applied to the message's own delivery:
+// that would give the message another process's outcome (a 500 would mark it accepted
+// for good). Refused as well: linking to a message that is not outgoing, and (when the
+// reply names a belanghebbende) to a message about another subject — the subject is
+// what ties a reply to a declaration; the environment follows the message.
+//
+// The link is one transaction. Linking again to the same message is a no-op success
+// that applies a stand-in's status again (harmless: replies are stored once), so a
+// retry after a crash between the link and its status finishes it.
 func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo string) (ONBLinkResult, error) {
 	res := ONBLinkResult{Number: number, Message: message}
 	var standIn struct {
@@ -100,22 +109,19 @@ func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo st
 		// The reply first, then the message: the same order as every other writer that
 		// locks both (none does today), so two links cannot deadlock.
 		var row struct {
-			Dir            domain.Direction `db:"direction"`
-			Subtype        string           `db:"subtype"`
-			ReplyTo        *int64           `db:"reply_to"`
-			NeedsAction    bool             `db:"needs_action"`
-			Subject        string           `db:"subject"`
-			PickupKenmerk  string           `db:"pickup_kenmerk"`
-			Berichtkenmerk string           `db:"berichtkenmerk"`
-			Memo           string           `db:"memo"`
+			ONB
+			Dir     domain.Direction `db:"direction"`
+			Subtype string           `db:"subtype"`
+			ReplyTo *int64           `db:"reply_to"`
 		}
-		if err := tx.GetContext(ctx, &row, `SELECT direction, subtype, reply_to, needs_action, subject, COALESCE(pickup_kenmerk, '') AS pickup_kenmerk,
-			COALESCE(berichtkenmerk, '') AS berichtkenmerk, memo FROM messages WHERE number = $1 FOR UPDATE`, number); err != nil {
+		if err := tx.GetContext(ctx, &row, `SELECT `+onbColumns+`, m.direction, m.subtype, m.reply_to FROM messages m
+			WHERE m.number = $1 FOR UPDATE OF m`, number); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("%w: message %d does not exist", ErrNotFound, number)
 			}
 			return err
 		}
+		res.Reply = row.ONB
 		switch {
 		case row.Subtype != domain.SubtypeONB && row.ReplyTo != nil && *row.ReplyTo == message:
 			res.Already = true
@@ -123,7 +129,7 @@ func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo st
 			return fmt.Errorf("%w: message %d is a reply of message %d, not an unknown reply", ErrRefused, number, *row.ReplyTo)
 		case row.Subtype != domain.SubtypeONB:
 			return fmt.Errorf("%w: message %d is not an unknown reply (ONB); `starter onb list` lists them", ErrRefused, number)
-		case !row.NeedsAction:
+		case !row.Open:
 			return fmt.Errorf("%w: unknown reply %d was resolved already; it stays as it is (its memo says why)", ErrRefused, number)
 		}
 		var msg struct {
@@ -149,14 +155,20 @@ func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo st
 				"its own subject; link it to a message about %q, or resolve it", ErrRefused, number, row.Subject, message, msg.Subject,
 				domain.SubjectOfNumber(row.Subject))
 		}
-		if strings.HasPrefix(row.Berichtkenmerk, statusStandInPrefix) {
+		if row.StatusStandIn() {
 			code, at, err := parseStandIn(row.Berichtkenmerk)
 			if err != nil {
 				return err
 			}
-			if msg.Kenmerk == nil {
-				return fmt.Errorf("%w: unknown reply %d is a status (%s), and message %d has no delivery with a kenmerk in its current attempt "+
-					"for it to apply to; link it to the message that was delivered, or resolve it", ErrRefused, number, code, message)
+			if msg.Kenmerk == nil || *msg.Kenmerk != row.PickupKenmerk {
+				delivered := "has no delivery with a kenmerk in its current attempt"
+				if msg.Kenmerk != nil {
+					delivered = "was delivered as Digipoort process " + *msg.Kenmerk
+				}
+				return fmt.Errorf("%w: unknown reply %d is status %s of Digipoort process %s, and message %d %s: a status belongs to its own "+
+					"process and is never applied to another. If %s is this message's delivery whose outcome was unknown, run "+
+					"`starter delivery adopt %d %s` (it checks that) and then link the reply; otherwise resolve it: `starter onb resolve %d --memo …`",
+					ErrRefused, number, code, row.PickupKenmerk, message, delivered, row.PickupKenmerk, message, row.PickupKenmerk, number)
 			}
 			standIn.kenmerk, standIn.code, standIn.at = *msg.Kenmerk, code, at
 			standIn.note = fmt.Sprintf("unknown reply %d (kenmerk %s) linked by %s", number, row.PickupKenmerk, who)
@@ -185,6 +197,8 @@ func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo st
 		return ONBLinkResult{}, fmt.Errorf("link unknown reply %d to message %d: %w", number, message, err)
 	}
 	if standIn.code != "" {
+		// Its own transaction (ApplyReplies'), after the link: a failure here leaves the
+		// reply linked, and linking it again (the retry above) applies the status.
 		r := ReplyFromCode(standIn.kenmerk, standIn.code, standIn.at)
 		r.Details = standIn.note
 		if _, err := s.ApplyReplies(ctx, []Reply{r}); err != nil {
@@ -196,6 +210,36 @@ func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo st
 		return ONBLinkResult{}, fmt.Errorf("read the status of message %d: %w", message, err)
 	}
 	return res, nil
+}
+
+// ONBFate says what became of an unknown reply: still open, resolved, or linked to
+// a message (LinkedTo).
+type ONBFate struct {
+	Open     bool
+	LinkedTo int64
+}
+
+// UnknownReplyFate tells an unknown reply's workflow how the reply ended when it was
+// handled elsewhere (the command line, while the workflow was not told). A number
+// that is no message any more (cleaned up) is reported closed, linked to nothing.
+func (s *Store) UnknownReplyFate(ctx context.Context, number int64) (ONBFate, error) {
+	var row struct {
+		Subtype     string `db:"subtype"`
+		NeedsAction bool   `db:"needs_action"`
+		ReplyTo     *int64 `db:"reply_to"`
+	}
+	err := s.db.GetContext(ctx, &row, `SELECT subtype, needs_action, reply_to FROM messages WHERE number = $1`, number)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ONBFate{}, nil
+	case err != nil:
+		return ONBFate{}, fmt.Errorf("read unknown reply %d: %w", number, err)
+	case row.Subtype == domain.SubtypeONB:
+		return ONBFate{Open: row.NeedsAction}, nil
+	case row.ReplyTo != nil:
+		return ONBFate{LinkedTo: *row.ReplyTo}, nil
+	}
+	return ONBFate{}, nil
 }
 
 // parseStandIn reads the code and time back from StatusBerichtkenmerk.

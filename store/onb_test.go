@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,52 +22,93 @@ func (f *fixture) storeONB(doc store.IncomingDoc) int64 {
 	return res.Unknown[0]
 }
 
-// Rule 5: a status kept as an unknown reply, linked to a message, is applied to the
-// message's current delivery like any reply (the highest status wins), the reply
-// becomes the message's, and the link is logged with who and the memo.
-func TestLinkONBAppliesAStatusHighestWins(t *testing.T) {
+// Rule 5: a status belongs to its own Digipoort process. A status kept as an unknown
+// reply for another kenmerk is never linked to a message delivered as K-mine: it would
+// give the message another process's outcome (a 500 marks it accepted, for good). The
+// refusal says what to do, and nothing changes.
+func TestLinkONBRefusesAStatusOfAnotherProcess(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
 	q := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
 	f.deliver(q.Number, "K-mine")
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	accepted := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-stray", Berichtkenmerk: store.StatusBerichtkenmerk("500", at),
+	stray := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-stray", Berichtkenmerk: store.StatusBerichtkenmerk("500", at),
 		Subject: "NL001000044B37", Note: "status 500 for kenmerk K-stray"})
-	res, err := f.LinkONB(ctx, accepted, q.Number, "ops", "the authority's answer under an old kenmerk")
-	if err != nil {
-		t.Fatal(err)
+	_, err := f.LinkONB(ctx, stray, q.Number, "ops", "the authority's answer under an old kenmerk")
+	if !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "was delivered as Digipoort process K-mine") ||
+		!strings.Contains(err.Error(), fmt.Sprintf("starter delivery adopt %d K-stray", q.Number)) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("starter onb resolve %d --memo", stray)) {
+		t.Fatalf("want a refusal that says adopt or resolve, got %v", err)
 	}
-	if res.Code != "500" || res.Status != domain.StatusAccepted || res.Already {
-		t.Fatalf("link: %+v", res)
+	if st := f.status(q.Number); st != domain.StatusSent {
+		t.Fatalf("the message's status must not change: %s", st)
 	}
-	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1 AND kenmerk = 'K-mine' AND code = '500' AND applied
+	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1`, q.Number); n != 0 {
+		t.Fatalf("no status may be applied: %d", n)
+	}
+	if o, err := f.UnknownReply(ctx, stray); err != nil || !o.Open {
+		t.Fatalf("the unknown reply stays open: %+v %v", o, err)
+	}
+}
+
+// A status whose process is the message's delivery (adopted after the status was kept
+// as an unknown reply) is linked and applied; the highest status wins; linking again is
+// a no-op success that reports the reply as it was, for its workflow to be told.
+func TestLinkONBAppliesAStatusOfItsOwnDelivery(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	accepted := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-late", Berichtkenmerk: store.StatusBerichtkenmerk("500", at),
+		Subject: "NL001000044B37"})
+	low := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-late", Berichtkenmerk: store.StatusBerichtkenmerk("100", at.Add(-time.Hour))})
+	f.deliver(q.Number, "K-late")
+	res, err := f.LinkONB(ctx, accepted, q.Number, "ops", "its own process")
+	if err != nil || res.Code != "500" || res.Status != domain.StatusAccepted || res.Already {
+		t.Fatalf("link: %+v %v", res, err)
+	}
+	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1 AND kenmerk = 'K-late' AND code = '500' AND applied
 		AND NOT signaled`, q.Number); n != 1 {
 		t.Fatalf("the status must be a reply of the delivery, waiting to be told to the workflow: %d", n)
 	}
-	if n := f.count(`SELECT count(*) FROM messages WHERE number = $1 AND reply_to = $2 AND subtype = '' AND NOT needs_action
-		AND environment_id IS NOT NULL`, accepted, q.Number); n != 1 {
-		t.Fatal("the unknown reply must now be a reply of the message, in its environment, needing nothing")
-	}
-	if n := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND level = 'I' AND description LIKE 'ops linked unknown reply%'
-		AND memo = 'the authority''s answer under an old kenmerk'`, q.Number); n != 1 {
-		t.Fatalf("one I line with who and the memo: %d", n)
-	}
-	// Again (a retry, or the workflow after the command line): nothing changes.
 	again, err := f.LinkONB(ctx, accepted, q.Number, "ops", "")
-	if err != nil || !again.Already || again.Status != domain.StatusAccepted {
+	if err != nil || !again.Already || again.Status != domain.StatusAccepted || again.Reply.PickupKenmerk != "K-late" || again.Reply.Number != accepted {
 		t.Fatalf("link again: %+v %v", again, err)
 	}
 	if n := f.count(`SELECT count(*) FROM status_events WHERE message_number = $1`, q.Number); n != 1 {
 		t.Fatalf("the status is stored once: %d", n)
 	}
-	// A lower status linked later does not lower the message.
-	low := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-stray", Berichtkenmerk: store.StatusBerichtkenmerk("100", at.Add(-time.Hour))})
-	res, err = f.LinkONB(ctx, low, q.Number, "ops", "")
-	if err != nil || res.Status != domain.StatusAccepted {
+	if res, err := f.LinkONB(ctx, low, q.Number, "ops", ""); err != nil || res.Status != domain.StatusAccepted {
 		t.Fatalf("a lower status must not lower the message: %+v %v", res, err)
 	}
-	if f.status(q.Number) != domain.StatusAccepted {
-		t.Fatal("status lowered")
+	fate, err := f.UnknownReplyFate(ctx, accepted)
+	if err != nil || fate != (store.ONBFate{LinkedTo: q.Number}) {
+		t.Fatalf("fate of a linked reply: %+v %v", fate, err)
+	}
+}
+
+// Linking a document is one transaction, and a retry of a link that was done (the
+// command line died before telling the workflow) is a no-op success.
+func TestLinkONBDocumentRetryIsANoOp(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	f.deliver(q.Number, "K-mine")
+	doc := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-doc", Berichtkenmerk: "b1", Berichtsoort: "Omzetbelasting", Subject: "001000044B37",
+		FileName: "antwoord.xml", Content: []byte("<antwoord/>")})
+	if fate, err := f.UnknownReplyFate(ctx, doc); err != nil || fate != (store.ONBFate{Open: true}) {
+		t.Fatalf("fate of an open reply: %+v %v", fate, err)
+	}
+	first, err := f.LinkONB(ctx, doc, q.Number, "ops", "")
+	if err != nil || first.Already {
+		t.Fatalf("link: %+v %v", first, err)
+	}
+	again, err := f.LinkONB(ctx, doc, q.Number, "ops", "")
+	if err != nil || !again.Already || again.Reply.PickupKenmerk != "K-doc" || again.Reply.Berichtsoort != "Omzetbelasting" {
+		t.Fatalf("retry: %+v %v", again, err)
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND description LIKE 'ops linked unknown reply%'`, q.Number); n != 1 {
+		t.Fatalf("one link, logged once: %d", n)
 	}
 }
 

@@ -54,20 +54,28 @@ func UnknownReplyWorkflow(ctx workflow.Context, in pipeline.UnknownReplyInput) (
 		}
 		return out, nil
 	}
-	check := func() (bool, error) {
+	// check reads how the reply stands in Postgres: handled elsewhere, it says whether it
+	// was linked (Message) or resolved, and end reports that.
+	check := func() (pipeline.ONBOutcome, error) {
 		var cur pipeline.ONBOutcome
 		if err := workflow.ExecuteActivity(sctx, a.ONBState, in.Number).Get(ctx, &cur); err != nil {
-			return false, err
+			return pipeline.ONBOutcome{}, err
 		}
-		return cur.Open, nil
+		return cur, nil
 	}
-	open, err := check()
+	handled := func(when string, cur pipeline.ONBOutcome) (pipeline.ONBOutcome, error) {
+		st.Last = "resolved " + when
+		if cur.Message > 0 {
+			st.Last = fmt.Sprintf("linked to message %d %s", cur.Message, when)
+		}
+		return end(pipeline.ONBOutcome{Number: in.Number, Message: cur.Message})
+	}
+	cur, err := check()
 	if err != nil {
 		return pipeline.ONBOutcome{}, err
 	}
-	if !open {
-		st.Last = "handled before this workflow looked"
-		return end(pipeline.ONBOutcome{Number: in.Number})
+	if !cur.Open {
+		return handled("before this workflow looked", cur)
 	}
 	publish()
 	linkCh := workflow.GetSignalChannel(ctx, pipeline.SignalLinkONB)
@@ -96,13 +104,12 @@ func UnknownReplyWorkflow(ctx workflow.Context, in pipeline.UnknownReplyInput) (
 		sel.Select(ctx)
 		cancel()
 		if recheck {
-			open, err := check()
+			cur, err := check()
 			if err != nil {
 				return pipeline.ONBOutcome{}, err
 			}
-			if !open {
-				st.Last = "handled outside this workflow"
-				return end(pipeline.ONBOutcome{Number: in.Number})
+			if !cur.Open {
+				return handled("outside this workflow", cur)
 			}
 		}
 		if req != nil {
@@ -133,7 +140,9 @@ func UnknownReplyWorkflow(ctx workflow.Context, in pipeline.UnknownReplyInput) (
 				}
 			}
 		}
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > historyLimit {
+		// Only with no signal waiting: a link or resolve buffered in this run's channels
+		// would be lost with it. The loop takes it first, and continues as new after.
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > historyLimit && linkCh.Len() == 0 && resolveCh.Len() == 0 {
 			return pipeline.ONBOutcome{}, workflow.NewContinueAsNewError(ctx, UnknownReplyWorkflow, in)
 		}
 	}

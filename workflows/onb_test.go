@@ -106,3 +106,58 @@ func TestUnknownReplyResolve(t *testing.T) {
 		t.Fatalf("asked %+v", asked)
 	}
 }
+
+// A reply linked on the command line while its workflow was not told ends as linked,
+// not resolved: KoerierStatus and the outcome name the message.
+func TestUnknownReplyLinkedElsewhereEndsLinked(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	env.OnActivity(a.ONBState, mock.Anything, int64(42)).Return(pipeline.ONBOutcome{Number: 42, Message: 7}, nil)
+	env.ExecuteWorkflow(UnknownReplyWorkflow, pipeline.UnknownReplyInput{Number: 42, Kenmerk: "K-doc"})
+	var out pipeline.ONBOutcome
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Message != 7 {
+		t.Fatalf("outcome %+v", out)
+	}
+	v, err := env.QueryWorkflow(pipeline.QueryState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st pipeline.ONBState
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != pipeline.ONBStatusLinked || !strings.Contains(st.Last, "linked to message 7") {
+		t.Fatalf("state %+v", st)
+	}
+	env.AssertNotCalled(t, "HandleONB", mock.Anything, mock.Anything)
+}
+
+// Past the history limit the workflow continues as new only with no signal waiting: a
+// link that arrived while a refused one was being tried is done, not lost with the run.
+func TestUnknownReplyDoesNotContinueAsNewOverABufferedSignal(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	env.OnActivity(a.ONBState, mock.Anything, int64(42)).Return(pipeline.ONBOutcome{Number: 42, Open: true}, nil)
+	env.OnActivity(a.HandleONB, mock.Anything, mock.MatchedBy(func(r pipeline.ONBRequest) bool { return r.Message == 5 })).
+		Return(pipeline.ONBOutcome{}, temporal.NewNonRetryableApplicationError("message 5 is about another subject", pipeline.ErrTypeRefused, nil)).
+		After(2 * time.Minute)
+	env.OnActivity(a.HandleONB, mock.Anything, mock.MatchedBy(func(r pipeline.ONBRequest) bool { return r.Message == 7 })).
+		Return(pipeline.ONBOutcome{Number: 42, Message: 7, Status: domain.StatusSent}, nil)
+	env.SetCurrentHistoryLength(historyLimit + 1)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalLinkONB, pipeline.LinkONBSignal{Message: 5, By: "ops"}) }, time.Minute)
+	// While the refused link is being tried: buffered in the channel.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalLinkONB, pipeline.LinkONBSignal{Message: 7, By: "ops"}) }, 2*time.Minute)
+	env.ExecuteWorkflow(UnknownReplyWorkflow, pipeline.UnknownReplyInput{Number: 42, Kenmerk: "K-doc"})
+	var out pipeline.ONBOutcome
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatalf("the buffered link must be done before continuing as new: %v", err)
+	}
+	if out.Message != 7 {
+		t.Fatalf("outcome %+v", out)
+	}
+}
