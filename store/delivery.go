@@ -26,13 +26,21 @@ func (s *Store) DueMessages(ctx context.Context, after int64, limit int) ([]DueM
 	// Also an older version marked do-not-send whose delivery has no known outcome: it
 	// is looked up (rule 11) before the version rules refuse it, and the newer version
 	// waits for that.
+	//
+	// A message whose environment is gone (rule 9) is offered until BeginDelivery has
+	// marked it needs-action with the rule-9 reason (also where the environment was
+	// deactivated by another hand), and then no more: each delivery would only wait, and
+	// the workflow's delivery deadline would bury the rule-9 reason under a misleading one.
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT number, environment_id FROM (
-			(SELECT number, environment_id FROM messages
-			 WHERE direction = $3 AND status = ANY($4) AND NOT do_not_send AND number > $1 ORDER BY number LIMIT $2)
+			(SELECT m.number, m.environment_id FROM messages m JOIN environments e ON e.id = m.environment_id
+			 WHERE m.direction = $3 AND m.status = ANY($4) AND NOT m.do_not_send AND m.number > $1 AND `+notHeldByGoneEnvironment+`
+			 ORDER BY m.number LIMIT $2)
 			UNION ALL
 			(SELECT m.number, m.environment_id FROM deliveries d JOIN messages m ON m.number = d.message_number AND m.attempt = d.attempt
-			 WHERE `+openDelivery+` AND m.do_not_send AND m.status = ANY($4) AND m.number > $1 ORDER BY m.number LIMIT $2)
+			 JOIN environments e ON e.id = m.environment_id
+			 WHERE `+openDelivery+` AND m.do_not_send AND m.status = ANY($4) AND m.number > $1 AND `+notHeldByGoneEnvironment+`
+			 ORDER BY m.number LIMIT $2)
 		) due ORDER BY number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.DueStatuses())); err != nil {
 		return nil, fmt.Errorf("list due messages after %d: %w", after, err)
 	}

@@ -148,3 +148,126 @@ func TestEnvironmentGoneHoldsMessagesUntilAssignedOrResolved(t *testing.T) {
 		t.Errorf("resolve of a handled message: %v", err)
 	}
 }
+
+// Rule 9: a message in flight when its environment was deactivated by another hand and
+// then accepted is marked needs-action by Process, and the marking stays although the
+// process is refused: the operator hears of it (one F line) instead of it waiting forever.
+func TestProcessOfAnAcceptedMessageInAGoneEnvironmentMarksIt(t *testing.T) {
+	f := newStore(t)
+	f.env("gone")
+	q := f.queue("gone", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K-a")
+	f.exec(`UPDATE environments SET active = false, removed_at = now() WHERE name = 'gone'`)
+	if _, err := f.ApplyReplies(ctx, flow("K-a", "105", "100", "500")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := f.Process(ctx, q.Number); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "cannot be processed") {
+			t.Fatalf("process: %v", err)
+		}
+	}
+	m, _ := f.Message(ctx, q.Number)
+	if m.Status != domain.StatusAccepted || m.EnvStatus == domain.StatusAccepted || !m.NeedsAction ||
+		!strings.Contains(m.NeedsActionReason, "environment gone was removed or is no longer active") {
+		t.Errorf("after refused process: %s / environment %s, needs action %v %q", m.Status, m.EnvStatus, m.NeedsAction, m.NeedsActionReason)
+	}
+	if lines, _ := f.ReadLog(ctx, store.LogFilter{Message: q.Number, Level: domain.LevelError}); len(lines) != 1 {
+		t.Errorf("F lines (one expected): %+v", lines)
+	}
+}
+
+// Rule 9: send/receive offers a message of a gone environment for delivery until it is
+// marked (the delivery marks it), and then no more: delivering it again would only wait,
+// and after the delivery deadline overwrite the rule-9 reason with a misleading one.
+func TestDueMessagesLeavesOutMarkedMessagesOfAGoneEnvironment(t *testing.T) {
+	f := newStore(t)
+	f.env("gone")
+	f.env("here")
+	held := f.queue("gone", domain.TypeVAT, "1", "2026-10")
+	other := f.queue("here", domain.TypeVAT, "2", "2026-10")
+	f.exec(`UPDATE environments SET active = false, removed_at = now() WHERE name = 'gone'`)
+	numbers := func() []int64 {
+		due, err := f.DueMessages(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, d := range due {
+			out = append(out, d.Number)
+		}
+		return out
+	}
+	if got := numbers(); len(got) != 2 {
+		t.Fatalf("before it is marked, both are offered (the delivery marks it): %v", got)
+	}
+	if plan, err := f.BeginDelivery(ctx, held.Number); err != nil || plan.Wait == "" {
+		t.Fatalf("delivery: %+v %v", plan, err)
+	}
+	if got := numbers(); len(got) != 1 || got[0] != other.Number {
+		t.Errorf("due after marking: %v, want only %d", got, other.Number)
+	}
+	// Assigned elsewhere, it is due again.
+	if err := f.AssignEnvironment(ctx, held.Number, "here", false, "op"); err != nil {
+		t.Fatal(err)
+	}
+	if got := numbers(); len(got) != 2 {
+		t.Errorf("due after assign: %v", got)
+	}
+}
+
+// Rule 9: restore of a message whose environment is gone is refused (restore implies
+// process, and no environment may be told); nothing changes and nothing is processed.
+func TestRestoreRefusedInAGoneEnvironment(t *testing.T) {
+	f := newStore(t)
+	f.env("gone")
+	q := f.queue("gone", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K-r")
+	if _, err := f.ApplyReplies(ctx, flow("K-r", "105", "100", "311")); err != nil {
+		t.Fatal(err)
+	}
+	f.exec(`UPDATE environments SET active = false, removed_at = now() WHERE name = 'gone'`)
+	_, err := f.Restore(ctx, q.Number, "op")
+	if !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "starter assign") {
+		t.Fatalf("restore: %v", err)
+	}
+	m, _ := f.Message(ctx, q.Number)
+	if m.Status != domain.StatusRejected || m.EnvStatus == domain.StatusRejected || m.Attempt != 1 {
+		t.Errorf("after refused restore: %s / environment %s, attempt %d", m.Status, m.EnvStatus, m.Attempt)
+	}
+	if lines, _ := f.ReadLog(ctx, store.LogFilter{Message: q.Number, Step: domain.StepProcess}); len(lines) != 0 {
+		t.Errorf("processed by the restore: %+v", lines)
+	}
+}
+
+// Assign and resolve retried after they committed (an activity retry, the command run
+// again) succeed without doing anything twice.
+func TestAssignEnvironmentRetryIsANoOp(t *testing.T) {
+	f := newStore(t)
+	f.env("gone")
+	f.env("here")
+	moved := f.queue("gone", domain.TypeVAT, "1", "2026-10")
+	held := f.queue("gone", domain.TypeVAT, "2", "2026-10")
+	if _, err := f.RemoveEnvironment(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := f.AssignEnvironment(ctx, moved.Number, "here", false, "op"); err != nil {
+			t.Fatalf("assign %d: %v", i+1, err)
+		}
+		if err := f.AssignEnvironment(ctx, held.Number, "", true, "op"); err != nil {
+			t.Fatalf("resolve %d: %v", i+1, err)
+		}
+	}
+	for _, n := range []int64{moved.Number, held.Number} {
+		if c := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND step = 'environment'`, n); c != 1 {
+			t.Errorf("message %d: %d environment lines, want 1", n, c)
+		}
+		if m, _ := f.Message(ctx, n); m.NeedsAction || m.Environment == nil || (*m.Environment != "here" && *m.Environment != store.ServiceHolder) {
+			t.Errorf("message %d after retries: %+v", n, m)
+		}
+	}
+	// Another target than where it is now is still refused: its environment exists.
+	if err := f.AssignEnvironment(ctx, moved.Number, "", true, "op"); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "still exists") {
+		t.Errorf("resolve of an assigned message: %v", err)
+	}
+}

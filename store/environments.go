@@ -190,6 +190,12 @@ func environmentGoneReason(env string, number int64) string {
 		"decides: assign another environment (`starter assign %d --env E`) or let the service hold it (`starter assign %d --resolve`)", env, number, number, number)
 }
 
+// notHeldByGoneEnvironment is the SQL condition (messages m, environments e) that leaves
+// out a message marked needs-action because its environment is gone: the reason starts
+// as environmentGoneReason's does.
+const notHeldByGoneEnvironment = `(e.active OR NOT m.needs_action OR
+	NOT starts_with(m.needs_action_reason, 'environment ' || e.name || ' was removed or is no longer active: message ' || m.number || ' '))`
+
 // environmentGone reports whether the message's environment is gone (rule 9): its row is
 // marked inactive (active false, removed_at set: a check constraint ties the two), by
 // `environments remove` or by any other hand. The row itself cannot be deleted while
@@ -230,9 +236,17 @@ func (s *Store) AssignEnvironment(ctx context.Context, number int64, env string,
 		if err != nil {
 			return err
 		}
+		want := env
+		if resolve {
+			want = ServiceHolder
+		}
 		switch {
 		case m.Direction != domain.DirectionOut:
 			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
+		case m.EnvironmentActive != nil && *m.EnvironmentActive && deref(m.Environment) == want && !m.NeedsAction:
+			// A retry after the assignment committed (activity retry, the command run again):
+			// done already, nothing to write.
+			return nil
 		case m.Handled():
 			return fmt.Errorf(
 				"%w: message %d was handled correctly (%s, reported to its environment): it cannot be assigned elsewhere", ErrRefused, number,

@@ -14,6 +14,7 @@ import (
 // environment now sees the message's status and when it changed.
 func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResult, error) {
 	var res pipeline.ProcessResult
+	gone := ""
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		m, err := lockMessage(ctx, tx, number)
 		if err != nil {
@@ -26,16 +27,18 @@ func (s *Store) Process(ctx context.Context, number int64) (pipeline.ProcessResu
 		if m.Status == m.EnvStatus {
 			return nil
 		}
-		if reason, gone := environmentGone(m); gone {
-			// Rule 9: no environment may be told while none holds the message.
-			if err := markEnvironmentGone(ctx, tx, m, reason); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: message %d cannot be processed: %s", ErrRefused, number, reason)
+		if reason, isGone := environmentGone(m); isGone {
+			// Rule 9: no environment may be told while none holds the message. The marking
+			// commits (the refusal is returned after it): an operator must hear of it.
+			gone = reason
+			return markEnvironmentGone(ctx, tx, m, reason)
 		}
 		res.Changed = true
 		return applyProcess(ctx, tx, m, "")
 	})
+	if err == nil && gone != "" {
+		err = fmt.Errorf("%w: message %d cannot be processed: %s", ErrRefused, number, gone)
+	}
 	if err != nil {
 		return pipeline.ProcessResult{}, fmt.Errorf("process message %d: %w", number, err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -43,6 +44,26 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 		if m.Direction != domain.DirectionOut {
 			return fmt.Errorf("%w: message %d is an incoming message; only outgoing messages are restored", ErrRefused, number)
 		}
+		if _, gone := environmentGone(m); gone {
+			// Rule 9: neither sent nor processed (restore implies process) until an operator
+			// decides where it belongs.
+			return fmt.Errorf("%w: message %d belongs to environment %s, which was removed or is no longer active: assign it another "+
+				"environment (`starter assign %d --env E`) or let the service hold it (`starter assign %d --resolve`) first, then restore it",
+				ErrRefused, number, deref(m.Environment), number, number)
+		}
+		if !m.DoNotSend && m.Status.IsDue() {
+			// A retried restore (activity retry, a second `starter restore`) after it cleared
+			// the flag finds the message due without it: that is the restore done, not a
+			// message that never failed.
+			done, err := doNotSendClearedLast(ctx, tx, m)
+			if err != nil {
+				return err
+			}
+			if done {
+				res = pipeline.RestoreResult{Attempt: m.Attempt, Status: m.Status, DoNotSendCleared: true, Already: true}
+				return nil
+			}
+		}
 		if m.DoNotSend {
 			if err := mayClearDoNotSend(ctx, tx, m); err != nil {
 				return err
@@ -53,7 +74,11 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 					WHERE number = $1`, number); err != nil {
 					return err
 				}
-				return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepRestore, Level: domain.LevelInfo,
+				key, err := doNotSendClearKey(ctx, tx, m)
+				if err != nil {
+					return err
+				}
+				return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepRestore, Level: domain.LevelInfo, DedupeKey: key,
 					Description: fmt.Sprintf("message %d restored by %s: do-not-send cleared (no newer version of its declaration exists); "+
 						"it is %s and due, and goes with the next send (`starter send %d` sends it now)", number, who, m.Status, number)})
 			}
@@ -100,6 +125,35 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 		return pipeline.RestoreResult{}, fmt.Errorf("restore message %d: %w", number, err)
 	}
 	return res, nil
+}
+
+// doNotSendClearPrefix starts the dedupe key of the I line of a restore that cleared
+// do-not-send from a due message: it marks the line, so that a retry recognises its own
+// work (doNotSendClearedLast).
+func doNotSendClearPrefix(m Message) string {
+	return fmt.Sprintf("restore-do-not-send/%d/%d/", m.Number, m.Attempt)
+}
+
+// doNotSendClearKey is the dedupe key of the next do-not-send clear of m: numbered by the
+// restore lines before it, as the flag may be set and cleared again in the same attempt.
+func doNotSendClearKey(ctx context.Context, tx *sqlx.Tx, m Message) (string, error) {
+	var n int
+	if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM communication_log WHERE message_number = $1 AND step = $2`,
+		m.Number, domain.StepRestore); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s%d", doNotSendClearPrefix(m), n), nil
+}
+
+// doNotSendClearedLast reports whether the newest restore line of m is a do-not-send
+// clear of its current attempt (the message's row lock keeps a new one from racing).
+func doNotSendClearedLast(ctx context.Context, tx *sqlx.Tx, m Message) (bool, error) {
+	var keys []string
+	if err := tx.SelectContext(ctx, &keys, `SELECT coalesce(dedupe_key, '') FROM communication_log WHERE message_number = $1 AND step = $2
+		ORDER BY at DESC, id DESC LIMIT 1`, m.Number, domain.StepRestore); err != nil {
+		return false, err
+	}
+	return len(keys) == 1 && strings.HasPrefix(keys[0], doNotSendClearPrefix(m)), nil
 }
 
 // mayClearDoNotSend refuses to take the do-not-send flag off a message while a newer

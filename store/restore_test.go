@@ -139,3 +139,37 @@ func TestRestoreDoNotSend(t *testing.T) {
 		t.Fatal("a do-not-send message with an open delivery lost its flag")
 	}
 }
+
+// A restore retried after it cleared do-not-send (the activity retried, or `starter
+// restore` run twice) is done already: no refusal, no second line.
+func TestRestoreDoNotSendTwiceIsAlready(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	v1 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	v2 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.exec(`DELETE FROM messages WHERE number = $1`, v2.Number)
+	if res, err := f.Restore(ctx, v1.Number, "op"); err != nil || !res.DoNotSendCleared || res.Already {
+		t.Fatalf("first restore: %+v %v", res, err)
+	}
+	res, err := f.Restore(ctx, v1.Number, "op")
+	if err != nil || !res.Already || res.Status != domain.StatusQueued || res.Attempt != 1 {
+		t.Fatalf("second restore: %+v %v", res, err)
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND step = 'restore'`, v1.Number); n != 1 {
+		t.Errorf("restore lines: %d, want 1", n)
+	}
+	// Marked and cleared again in the same attempt: a second clear, with its own line.
+	v3 := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.exec(`DELETE FROM messages WHERE number = $1`, v3.Number)
+	if res, err := f.Restore(ctx, v1.Number, "op"); err != nil || res.Already || !res.DoNotSendCleared {
+		t.Fatalf("restore after marked again: %+v %v", res, err)
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND step = 'restore'`, v1.Number); n != 2 {
+		t.Errorf("restore lines: %d, want 2", n)
+	}
+	// A queued message that was never restored still cannot be.
+	plain := f.queue("acme", domain.TypeVAT, "2", "2026-10")
+	if _, err := f.Restore(ctx, plain.Number, "op"); !errors.Is(err, store.ErrRefused) {
+		t.Errorf("restore of a queued message: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -67,6 +68,10 @@ func (s *Store) RecordStatusRefusal(ctx context.Context, number int64, attempt i
 		if !r.First {
 			return nil
 		}
+		// The reason starts with statusRefusalPrefix, so that ClearStatusRefusals knows its own.
+		if p := statusRefusalPrefix(number, kenmerk); !strings.HasPrefix(reason, p) {
+			reason = p + ": " + reason
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = $1`, number, reason); err != nil {
 			return err
 		}
@@ -79,18 +84,46 @@ func (s *Store) RecordStatusRefusal(ctx context.Context, number int64, attempt i
 	return r, nil
 }
 
+// statusRefusalPrefix starts the needs-action reason RecordStatusRefusal writes for a
+// kenmerk: the activities' wording ("Digipoort refuses the statuses of message N (kenmerk
+// K): why"), prepended where a caller words it otherwise. ClearStatusRefusals spells it
+// in SQL too.
+func statusRefusalPrefix(number int64, kenmerk string) string {
+	return fmt.Sprintf("Digipoort refuses the statuses of message %d (kenmerk %s)", number, kenmerk)
+}
+
 // ClearStatusRefusals forgets the refusals of the current deliveries of these messages,
 // for those Digipoort answered again: the next refusal starts the back-off afresh (and
-// marks the message again). Deliveries never refused are not touched.
+// marks the message again). A message still marked needs-action for the refusal (its
+// reason starts with statusRefusalPrefix) is no longer: the refusal is over, and a reason
+// set since by anything else stays. Deliveries never refused are not touched.
 func (s *Store) ClearStatusRefusals(ctx context.Context, numbers []int64) error {
 	if len(numbers) == 0 {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `
-		UPDATE deliveries d SET status_refusals = 0, status_ask_after = NULL
-		FROM messages m
-		WHERE d.message_number = ANY($1) AND d.status_refusals > 0 AND m.number = d.message_number AND m.attempt = d.attempt`,
-		pq.Array(numbers)); err != nil {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var cleared []int64
+		if err := tx.SelectContext(ctx, &cleared, `
+			WITH answered AS (
+				UPDATE deliveries d SET status_refusals = 0, status_ask_after = NULL
+				FROM messages m
+				WHERE d.message_number = ANY($1) AND d.status_refusals > 0 AND m.number = d.message_number AND m.attempt = d.attempt
+				RETURNING d.message_number, d.kenmerk)
+			UPDATE messages m SET needs_action = false, needs_action_reason = ''
+			FROM answered a
+			WHERE m.number = a.message_number AND m.needs_action
+				AND starts_with(m.needs_action_reason, 'Digipoort refuses the statuses of message ' || m.number || ' (kenmerk ' || a.kenmerk || ')')
+			RETURNING m.number`, pq.Array(numbers)); err != nil {
+			return err
+		}
+		entries := make([]LogEntry, len(cleared))
+		for i := range cleared {
+			entries[i] = LogEntry{MessageNumber: &cleared[i], Step: domain.StepReceive, Level: domain.LevelInfo,
+				Description: fmt.Sprintf("Digipoort answers the status requests of message %d again: it no longer needs action for the refusal", cleared[i])}
+		}
+		return writeLogs(ctx, tx, entries)
+	})
+	if err != nil {
 		return fmt.Errorf("clear the status refusals of %d message(s): %w", len(numbers), err)
 	}
 	return nil
