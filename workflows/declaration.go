@@ -87,6 +87,9 @@ type declaration struct {
 
 	// reloadWanted: the environment's settings changed (`starter environments set`).
 	reloadWanted bool
+	// goneAsked: this run asked Process once for a final message whose environment is
+	// gone (goneUnmarked).
+	goneAsked bool
 
 	sendCh, sendNowCh, repliesCh, processCh, restoreCh, assignCh, resolveCh, webhooksCh, envCh workflow.ReceiveChannel
 }
@@ -124,6 +127,14 @@ func (d *declaration) run(ctx workflow.Context) error {
 				if err := d.doProcess(ctx); err != nil {
 					return err
 				}
+			}
+		} else if d.goneUnmarked(ctx) {
+			// The environment disappeared while the message was in flight: nobody will ask
+			// to process it, so ask once ourselves — Process refuses, and marks it needs-
+			// action with what to do (rule 9), instead of it waiting unseen.
+			d.goneAsked = true
+			if err := d.doProcess(ctx); err != nil {
+				return err
 			}
 		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > historyLimit && !d.pending() {
@@ -257,6 +268,13 @@ func (d *declaration) run(ctx workflow.Context) error {
 			)
 		}
 	}
+}
+
+// goneUnmarked reports whether the message ended while its environment is gone and
+// this run has not yet had Process mark it (guarded: histories from before replay so).
+func (d *declaration) goneUnmarked(ctx workflow.Context) bool {
+	return !d.goneAsked && !d.msg.EnvironmentActive && d.msg.Status.IsFinal() && d.msg.EnvStatus != d.msg.Status &&
+		workflow.GetVersion(ctx, "process-gone-environment", workflow.DefaultVersion, 1) >= 1
 }
 
 // superseded reports whether the message is an older version that was never sent and

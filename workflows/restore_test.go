@@ -91,3 +91,32 @@ func TestDeclarationProcessRefusedForAGoneEnvironment(t *testing.T) {
 		t.Errorf("after a refused process: %+v, calls %v", after, w.calls)
 	}
 }
+
+// A message that ends while its environment is gone is not left waiting unseen: the
+// workflow asks Process once by itself, which refuses and marks it (rule 9).
+func TestDeclarationAsksProcessOnceWhenItsEnvironmentIsGone(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusAccepted)
+	w.msg.Kenmerk, w.msg.AutoProcess, w.msg.EnvironmentActive = "K-1", true, false
+	w.process = func(w *world) (pipeline.ProcessResult, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.msg.NeedsAction = true
+		return pipeline.ProcessResult{}, temporal.NewNonRetryableApplicationError("message 1000001 cannot be processed: environment acme was removed",
+			pipeline.ErrTypeRefused, nil)
+	}
+	w.setup(env)
+	var after pipeline.State
+	env.RegisterDelayedCallback(func() {
+		after = queryState(t, env)
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	if n := w.called("Process"); n != 1 {
+		t.Errorf("Process called %d times, want once", n)
+	}
+	if !after.NeedsAction || !strings.Contains(after.LastMessage, "process refused") {
+		t.Errorf("state after: %+v", after)
+	}
+}
