@@ -38,7 +38,7 @@ id added (reply-1234.xml). Needs Postgres (KOERIER_DATABASE_URL).`,
 			return saveAttachments(cmd.Context(), cmd.OutOrStdout(), a.store, numbers[0], id, out)
 		}),
 	}
-	save.Flags().Int64Var(&id, "id", 0, "write only the file with this id (see `starter show NUMBER`)")
+	save.Flags().Int64Var(&id, "id", 0, "write only the file with this `ID` (listed by starter show NUMBER)")
 	save.Flags().StringVar(&out, "out", ".", "folder to write to (created if needed)")
 	cmd.AddCommand(save)
 	return cmd

@@ -234,3 +234,15 @@ func TestShowAndSaveAttachments(t *testing.T) {
 		t.Errorf("loaded: %+v", d)
 	}
 }
+
+// pflag takes the first back-quoted word of a flag's usage as its value name: the help must
+// show `--id ID`, not a word from an example command.
+func TestAttachmentSaveHelpNamesTheID(t *testing.T) {
+	out, err := run(t, "attachment", "save", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "--id ID ") || strings.Contains(out, "`") {
+		t.Errorf("help of --id:\n%s", out)
+	}
+}

@@ -47,6 +47,19 @@ func newSendReceiveCmd() *cobra.Command {
 	return cmd
 }
 
+// parseBefore reads --before like parseWhen, but a duration ago may be in days ("90d"),
+// as --retention and KOERIER_CLEANUP_RETENTION are: clean-up ages are counted in days.
+func parseBefore(s string, now time.Time) (time.Time, error) {
+	if d, err := config.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := parseWhen(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: use RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25) or a duration ago (90d, 36h)", s)
+	}
+	return t, nil
+}
+
 func newCleanupCmd() *cobra.Command {
 	var confirm, fiscal, asJSON bool
 	var retention, env, before string
@@ -70,7 +83,7 @@ func newCleanupCmd() *cobra.Command {
 				in.Retention = domain.MinRetention
 			}
 			if before != "" {
-				t, err := parseWhen(before)
+				t, err := parseBefore(before, time.Now())
 				if err != nil {
 					return fmt.Errorf("--before: %w", err)
 				}
@@ -125,7 +138,8 @@ func newCleanupCmd() *cobra.Command {
 	cmd.Flags().StringVar(&retention, "retention", "",
 		"minimum age since the last status change, e.g. 90d (default KOERIER_CLEANUP_RETENTION or 30d, never below 30d)")
 	cmd.Flags().StringVar(&env, "env", "", "only this environment's messages (one no longer used, removed or not)")
-	cmd.Flags().StringVar(&before, "before", "", "only messages whose last status change is before this date (2026-01-01, RFC 3339, or a duration ago)")
+	cmd.Flags().StringVar(&before, "before", "",
+		"only messages whose last status change is before this date (2026-01-01, RFC 3339, or a duration ago such as 90d or 36h)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -137,7 +137,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 				return err
 			}
 		}
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > historyLimit && !d.pending() {
+		if !d.pending() && d.historyLarge(ctx) {
 			return workflow.NewContinueAsNewError(ctx, DeclarationWorkflow, d.in) // d.in.Retry goes along
 		}
 		st := d.msg.Status
@@ -295,6 +295,21 @@ func restoreDoNotSendVersion(ctx workflow.Context) bool {
 // histories recorded so replay unchanged.
 func restoreBeforeProcess(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, "restore-before-process", workflow.DefaultVersion, 1) >= 1
+}
+
+// historyLarge reports whether the run should continue as new: too many events, or too
+// many bytes (historyBytesLimit). The byte bound is version-guarded although it adds no
+// command of its own: a run recorded before it existed may have passed the byte limit and
+// gone on scheduling activities, and replaying that with a continue-as-new there would not
+// be deterministic. The version is asked only once the bound is passed, so histories that
+// never reach it (the recorded ones in testdata) carry no marker.
+func (d *declaration) historyLarge(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	if info.GetCurrentHistoryLength() > historyLimit {
+		return true
+	}
+	return info.GetCurrentHistorySize() > historyBytesLimit &&
+		workflow.GetVersion(ctx, "history-bytes-limit", workflow.DefaultVersion, 1) >= 1
 }
 
 // pending reports whether a signal waits to be read; continue-as-new would lose it.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"koerier/activities"
 	"koerier/domain"
@@ -683,5 +686,43 @@ func TestDeclarationUncertainDeliveryWaitsForAnOperator(t *testing.T) {
 	}
 	if len(resolved) != 1 || !resolved[0].DeliverAgain || after.Status != domain.StatusSent || w.called("Deliver") != deliveriesBefore+1 {
 		t.Errorf("after the decision: resolved %+v, state %+v, deliveries %d", resolved, after, w.called("Deliver"))
+	}
+}
+
+// Few events but many bytes (large LoadMessage results): the run continues as new on the
+// byte bound too, before Temporal's size limits.
+func TestDeclarationContinuesAsNewOnHistoryBytes(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.setup(env)
+	env.SetCurrentHistoryLength(10)
+	env.SetCurrentHistorySize(historyBytesLimit + 1)
+	env.ExecuteWorkflow(DeclarationWorkflow, input())
+	var cont *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &cont) {
+		t.Fatalf("want continue-as-new over %d bytes, got %v", historyBytesLimit, err)
+	}
+	if w.called("Deliver") != 0 {
+		t.Errorf("calls: %v", w.calls)
+	}
+}
+
+// Runs recorded before the byte bound may have passed it and gone on: replaying them must
+// not continue as new where they did not (the bound is version-guarded).
+func TestDeclarationByteBoundReplaysOldHistories(t *testing.T) {
+	old := historyBytesLimit
+	historyBytesLimit = 1000 // every recorded declaration history passes this
+	t.Cleanup(func() { historyBytesLimit = old })
+	files, err := filepath.Glob(filepath.Join("testdata", "declaration-*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("recorded histories missing (%v)", err)
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(DeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.DeclarationWorkflowType})
+	for _, f := range files {
+		if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			t.Errorf("replay %s over a lowered byte bound: %v", f, err)
+		}
 	}
 }

@@ -117,3 +117,11 @@ func lockOptions(ctx workflow.Context) workflow.Context {
 // historyLimit is where a workflow continues as new before its history grows large;
 // a variable so tests can make it small.
 var historyLimit = 2000
+
+// historyBytesLimit bounds the history in bytes as historyLimit does in events: a
+// LoadMessage result can be ~30 KB (action, F lines, files), so a long-lived workflow can
+// outgrow Temporal's size limits well before 2000 events. Temporal warns at 10 MB and
+// fails the execution at 50 MB (docs.temporal.io/workflow-execution/limits: "limited to
+// 51,200 Events or 50 MB and will warn you after 10,240 Events or 10 MB"); 8 MiB stays
+// below the warning. A variable so tests can make it small.
+var historyBytesLimit = 8 << 20
