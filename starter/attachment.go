@@ -103,7 +103,7 @@ func saveAttachments(ctx context.Context, w io.Writer, src fileSource, number, i
 	var written []string
 	for i, f := range files {
 		p := filepath.Join(abs, names[i])
-		if err := createNew(p, f.Content); err != nil {
+		if err := createNew(p, f.Content, 0o644, "--out"); err != nil {
 			for _, done := range written {
 				_ = os.Remove(done)
 			}
@@ -155,11 +155,12 @@ func safeFileName(name string, id int64) string {
 	return name
 }
 
-// createNew writes a new file; an existing one is an error.
-func createNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// createNew writes a new file with mode perm; an existing one is an error (flag names
+// the option that chooses the folder), and a half-written one is removed.
+func createNew(path string, data []byte, perm os.FileMode, flag string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return fmt.Errorf("write %s: %w (nothing is overwritten; choose another --out)", path, err)
+		return fmt.Errorf("write %s: %w (nothing is overwritten; choose another %s)", path, err, flag)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()

@@ -336,21 +336,8 @@ func writeProof(ctx context.Context, w io.Writer, src proofSource, number int64,
 	return nil
 }
 
-// createOnly writes a new, read-only file; an existing one is an error.
-func createOnly(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return fmt.Errorf("write %s: %w (nothing is overwritten; choose another --dir)", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// createOnly writes a new, read-only file: a proof is handed over as it was kept.
+func createOnly(path string, data []byte) error { return createNew(path, data, 0o444, "--dir") }
 
 func proofReadme(m store.Message, files []proofFile, trusted []*x509.Certificate, now time.Time) []byte {
 	var b strings.Builder
