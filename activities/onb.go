@@ -11,7 +11,7 @@ import (
 
 // onbStore is what the unknown replies' activities need of Postgres.
 type onbStore interface {
-	UnknownReply(ctx context.Context, number int64) (store.ONB, error)
+	UnknownRepliesOf(ctx context.Context, numbers []int64) ([]store.ONB, error)
 	UnknownReplies(ctx context.Context, all bool, limit int) ([]store.ONB, error)
 	LinkONB(ctx context.Context, number, message int64, who, memo string) (store.ONBLinkResult, error)
 	ResolveONB(ctx context.Context, number int64, who, memo string) (store.ONBResolveResult, error)
@@ -19,7 +19,9 @@ type onbStore interface {
 }
 
 // openONBSweep bounds the open unknown replies one send/receive run makes sure have a
-// workflow; there are normally a handful, and the next run takes the next ones.
+// workflow; there are normally a handful. It is the newest ones each run (store.
+// UnknownReplies): with more open than this, the older ones get theirs only once
+// enough newer ones are handled.
 const openONBSweep = 100
 
 // startUnknownReplies starts (or leaves running) the workflow of each unknown reply,
@@ -28,16 +30,9 @@ func (a *Activities) startUnknownReplies(ctx context.Context, numbers []int64) e
 	if len(numbers) == 0 {
 		return nil
 	}
-	onbs := make([]store.ONB, 0, len(numbers))
-	for _, n := range numbers {
-		o, err := a.Store.UnknownReply(ctx, n)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // linked or cleaned up meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		onbs = append(onbs, o)
+	onbs, err := a.Store.UnknownRepliesOf(ctx, numbers) // one linked or cleaned up meanwhile is left out
+	if err != nil {
+		return err
 	}
 	return a.startONBWorkflows(ctx, onbs)
 }

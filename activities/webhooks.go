@@ -57,7 +57,7 @@ func (a *Activities) DeliverWebhooks(ctx context.Context, number int64) (pipelin
 	if err != nil || len(events) == 0 {
 		return res, final(err)
 	}
-	log := a.log().WithFields(logrus.Fields{"message": number, "endpoint": endpointName(ep.URL)})
+	log := a.log().WithFields(logrus.Fields{"message": number, "endpoint": store.RedactWebhookURL(ep.URL)})
 	if err := checkWebhookURL(ep.URL); err != nil {
 		// store.SetWebhook refuses such a URL; one that got past it can never work.
 		if derr := a.Store.DisableWebhook(ctx, ep, err.Error()+": register a new endpoint with `starter environments webhook`"); derr != nil {
@@ -84,7 +84,7 @@ func (a *Activities) DeliverWebhooks(ctx context.Context, number int64) (pipelin
 		case perr == nil && status == http.StatusGone:
 			reason := fmt.Sprintf("the webhook receiver %s answered 410 Gone to event %s of message %d, so the endpoint is disabled and its "+
 				"pending events are not sent; to receive webhooks again register an endpoint with `starter environments webhook %s --url URL`",
-				endpointName(ep.URL), ev.ID, number, environmentOf(ev.Payload))
+				store.RedactWebhookURL(ep.URL), ev.ID, number, environmentOf(ev.Payload))
 			if err := a.Store.DisableWebhook(ctx, ep, reason); err != nil {
 				return res, reregistered(err)
 			}
@@ -101,7 +101,7 @@ func (a *Activities) DeliverWebhooks(ctx context.Context, number int64) (pipelin
 			}
 			log.WithFields(logrus.Fields{"event": ev.ID, "attempt": ev.Attempts + 1, "outcome": what}).Warn("webhook not taken; it is retried")
 			return res, fmt.Errorf("webhook event %s of message %d to %s not taken: %s; retried with back-off for up to %s "+
-				"until the receiver answers 2xx (410 disables the endpoint)", ev.ID, number, endpointName(ep.URL), what, pipeline.WebhookRetryFor)
+				"until the receiver answers 2xx (410 disables the endpoint)", ev.ID, number, store.RedactWebhookURL(ep.URL), what, pipeline.WebhookRetryFor)
 		}
 	}
 	return res, nil
@@ -186,16 +186,6 @@ func checkWebhookURL(raw string) error {
 		return fmt.Errorf("the webhook URL has scheme %q and host %q; only http and https URLs with a host are posted to", u.Scheme, u.Host)
 	}
 	return nil
-}
-
-// endpointName is what logs and log lines show of an endpoint: scheme and host. Its
-// path, query and user info may hold a receiver's own secret.
-func endpointName(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(an unusable URL)"
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // describePost says what became of a post that was not taken, without the URL (Go's

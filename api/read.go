@@ -32,6 +32,21 @@ func notFound(w http.ResponseWriter, r *http.Request, detail string) {
 	writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "Not found", detail)
 }
 
+// answered writes the answer to a failed store read: 404 with detail for
+// store.ErrNotFound, 503 for anything else. It reports whether it answered, that is
+// whether err was not nil.
+func (s *Server) answered(w http.ResponseWriter, r *http.Request, err error, step, detail string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		notFound(w, r, detail)
+	default:
+		s.unavailable(w, r, step, err)
+	}
+	return true
+}
+
 // pathID reads a positive number from the path; anything else is a malformed request.
 func pathID(r *http.Request, name string) (int64, *requestError) {
 	v := r.PathValue(name)
@@ -50,12 +65,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.Store.APIMessage(r.Context(), environmentOf(r).ID, number)
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(w, r, notFoundMessage)
-		return
-	}
-	if err != nil {
-		s.unavailable(w, r, "read message", err)
+	if s.answered(w, r, err, "read message", notFoundMessage) {
 		return
 	}
 	writeJSON(w, http.StatusOK, normalize(m))
@@ -75,11 +85,6 @@ type messageList struct {
 	// NextCursor is set when there are more: pass it as cursor for the next page.
 	NextCursor string `json:"next_cursor,omitempty"`
 }
-
-const (
-	defaultPage = 50
-	maxPage     = 200
-)
 
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	f, rerr := s.listFilter(r.URL.Query())
@@ -108,7 +113,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 // listFilter reads the list's query. Unknown parameters are refused: a misspelt filter
 // would otherwise silently list everything.
 func (s *Server) listFilter(q url.Values) (store.APIFilter, *requestError) {
-	f := store.APIFilter{Limit: defaultPage}
+	f := store.APIFilter{Limit: store.APIDefaultLimit}
 	known := []string{"status", "type", "since", "cursor", "limit"}
 	for k, v := range q {
 		if !slices.Contains(known, k) {
@@ -152,8 +157,8 @@ func (s *Server) listFilter(q url.Values) (store.APIFilter, *requestError) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPage {
-			return f, badRequest("limit=%q: give a number from 1 to %d", truncate(v, 40), maxPage)
+		if err != nil || n < 1 || n > store.APIMaxLimit {
+			return f, badRequest("limit=%q: give a number from 1 to %d", truncate(v, 40), store.APIMaxLimit)
 		}
 		f.Limit = n
 	}
@@ -180,12 +185,7 @@ func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	docs, err := s.Store.APIDocuments(r.Context(), environmentOf(r).ID, number)
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(w, r, notFoundMessage)
-		return
-	}
-	if err != nil {
-		s.unavailable(w, r, "list documents", err)
+	if s.answered(w, r, err, "list documents", notFoundMessage) {
 		return
 	}
 	if docs == nil {
@@ -208,12 +208,7 @@ func (s *Server) getDocument(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc, content, err := s.Store.APIDocument(r.Context(), environmentOf(r).ID, number, id)
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(w, r, notFoundDoc)
-		return
-	}
-	if err != nil {
-		s.unavailable(w, r, "read document", err)
+	if s.answered(w, r, err, "read document", notFoundDoc) {
 		return
 	}
 	h := w.Header()
@@ -249,12 +244,7 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.Store.APIMessage(r.Context(), env.ID, number)
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(w, r, notFoundMessage)
-		return
-	}
-	if err != nil {
-		s.unavailable(w, r, "read message", err)
+	if s.answered(w, r, err, "read message", notFoundMessage) {
 		return
 	}
 	if env.AutoProcess {

@@ -189,7 +189,8 @@ func (c *Client) Processen(ctx context.Context, berichtsoort string, id Identity
 // BerichtenLijst lists the messages ready for pickup (getBerichtenLijst) with a time
 // in [from, to]; zero times are omitted. Koerier looks back 30 days.
 func (c *Client) BerichtenLijst(ctx context.Context, from, to time.Time) ([]BerichtRef, error) {
-	req := wire.GetBerichtenLijstRequest{AutorisatieAdres: c.cfg.AutorisatieAdres, TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
+	req := wire.GetBerichtenLijstRequest{XMLName: wire.Name(wire.OpGetBerichtenLijst + "Request"), AutorisatieAdres: c.cfg.AutorisatieAdres,
+		TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
 	var resp wire.GetBerichtenLijstResponse
 	if err := c.call(ctx, wire.OpGetBerichtenLijst, &req, &resp); err != nil {
 		return nil, err
@@ -210,7 +211,7 @@ func (c *Client) BerichtenKenmerk(ctx context.Context, kenmerk string, from, to 
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	req := wire.GetBerichtenKenmerkRequest{Kenmerk: kenmerk, AutorisatieAdres: c.cfg.AutorisatieAdres,
+	req := wire.GetBerichtenKenmerkRequest{XMLName: wire.Name(op + "Request"), Kenmerk: kenmerk, AutorisatieAdres: c.cfg.AutorisatieAdres,
 		TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
 	return c.berichten(ctx, op, &req)
 }
@@ -225,7 +226,7 @@ func (c *Client) Berichten(ctx context.Context, id Identity, berichtsoort string
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	req := wire.GetBerichtenRequest{Berichtsoort: berichtsoort, IdentiteitBelanghebbende: toWire(id),
+	req := wire.GetBerichtenRequest{XMLName: wire.Name(op + "Request"), Berichtsoort: berichtsoort, IdentiteitBelanghebbende: toWire(id),
 		AutorisatieAdres: c.cfg.AutorisatieAdres, TijdstempelVanaf: wire.TimePtr(from), TijdstempelTot: wire.TimePtr(to)}
 	return c.berichten(ctx, op, &req)
 }

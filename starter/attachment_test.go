@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"koerier/domain"
 	"koerier/internal/demo"
 	"koerier/pipeline"
 	"koerier/store"
@@ -29,25 +28,8 @@ func TestShowAndSaveAttachments(t *testing.T) {
 	catalogEnv(t)
 	url := useDatabase(t)
 	ctx := context.Background()
-	cat := domain.DefaultCatalog()
-	st, err := store.Open(ctx, url, store.Options{Migrate: true, Catalog: &cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.AddEnvironment(ctx, store.Environment{Name: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	queue := func(period string) int64 {
-		t.Helper()
-		q, err := st.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: "NL001000044B37", Period: period,
-			Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q.Number
-	}
-	n := queue("2026-10")
+	st := acmeStore(t, url)
+	n := queueVAT(t, st, "NL001000044B37", "2026-10")
 	// As if queued under KOERIER_BIJLAGEN=btw=yes.
 	pdf := []byte("%PDF-1.7 toelichting\x00\xff")
 	sum := sha256.Sum256(pdf)
@@ -194,7 +176,7 @@ func TestShowAndSaveAttachments(t *testing.T) {
 	}
 
 	// The full Berichtactie in show, bounded in what the workflow loads.
-	m2 := queue("2026-11")
+	m2 := queueVAT(t, st, "NL001000044B37", "2026-11")
 	plan2, err := st.BeginDelivery(ctx, m2)
 	if err != nil {
 		t.Fatal(err)

@@ -3,44 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-
-	"koerier/domain"
-	"koerier/internal/demo"
 	"koerier/pipeline"
 	"koerier/store"
 )
-
-// onbSignals lists the signals an unknown reply's workflow received.
-func onbSignals(t *testing.T, c client.Client, number int64) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out []string
-	it := c.GetWorkflowHistory(ctx, pipeline.UnknownReplyID(number), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := ev.GetWorkflowExecutionSignaledEventAttributes(); s != nil {
-			out = append(out, s.GetSignalName())
-		}
-	}
-	return out
-}
 
 // `onb list`, `onb link` and `onb resolve`: a refusal is printed before anything is
 // signalled; done, the reply's workflow is signalled (and started where it had none).
@@ -57,16 +27,7 @@ func TestONBCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	queue := func(subject string) int64 {
-		t.Helper()
-		q, err := st.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: subject, Period: "2026-10",
-			Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q.Number
-	}
-	mine, theirs := queue("001000044B37"), queue("002000044B37")
+	mine, theirs := queueVAT(t, st, "001000044B37", "2026-10"), queueVAT(t, st, "002000044B37", "2026-10")
 	plan, err := st.BeginDelivery(ctx, mine)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +54,7 @@ func TestONBCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "is about belanghebbende") {
 		t.Fatalf("link to another subject's message: %v", err)
 	}
-	if got := onbSignals(t, tc, status); got != nil {
+	if got := signals(t, tc, pipeline.UnknownReplyID(status)); got != nil {
 		t.Fatalf("a refused link signalled: %v", got)
 	}
 	// A status of another Digipoort process is refused, with what to do instead.
@@ -105,7 +66,7 @@ func TestONBCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d linked to message %d as its reply document", noise, mine)) {
 		t.Fatalf("link: %q %v", out, err)
 	}
-	if got := onbSignals(t, tc, noise); len(got) != 1 || got[0] != pipeline.SignalLinkONB {
+	if got := signals(t, tc, pipeline.UnknownReplyID(noise)); len(got) != 1 || got[0] != pipeline.SignalLinkONB {
 		t.Fatalf("signals after link: %v", got)
 	}
 	// The advised retry (the workflow was not told, say) succeeds and tells it again.
@@ -113,7 +74,7 @@ func TestONBCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d was linked to message %d already", noise, mine)) {
 		t.Fatalf("link again: %q %v", out, err)
 	}
-	if got := onbSignals(t, tc, noise); len(got) != 2 || got[1] != pipeline.SignalLinkONB {
+	if got := signals(t, tc, pipeline.UnknownReplyID(noise)); len(got) != 2 || got[1] != pipeline.SignalLinkONB {
 		t.Fatalf("signals after the retry: %v", got)
 	}
 
@@ -124,7 +85,7 @@ func TestONBCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("unknown reply %d resolved", status)) {
 		t.Fatalf("resolve: %q %v", out, err)
 	}
-	if got := onbSignals(t, tc, status); len(got) != 1 || got[0] != pipeline.SignalResolveONB {
+	if got := signals(t, tc, pipeline.UnknownReplyID(status)); len(got) != 1 || got[0] != pipeline.SignalResolveONB {
 		t.Fatalf("signals after resolve: %v", got)
 	}
 	if out, err := run(t, "onb", "list"); err != nil || strings.Contains(out, "K-") {

@@ -12,8 +12,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"koerier/domain"
-	"koerier/internal/demo"
 	"koerier/internal/temporalclient"
 	"koerier/internal/testenv"
 	"koerier/pipeline"
@@ -40,13 +38,13 @@ func useTemporal(t *testing.T) client.Client {
 	return c
 }
 
-// signals lists the signals a message's workflow received; nil when it has none.
-func signals(t *testing.T, c client.Client, number int64) []string {
+// signals lists the signals the workflow with the given id received; nil when it has none.
+func signals(t *testing.T, c client.Client, workflowID string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out []string
-	it := c.GetWorkflowHistory(ctx, pipeline.DeclarationID(number), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		var nf *serviceerror.NotFound
@@ -79,19 +77,10 @@ func TestSendAndEnvironmentsSetSayWhatHappens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	queue := func(subject string) int64 {
-		t.Helper()
-		q, err := st.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: subject, Period: "2026-10",
-			Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q.Number
-	}
-	due := queue("001000044B37")
-	old := queue("002000044B37")
-	newer := queue("002000044B37")
-	accepted := queue("003000044B37")
+	due := queueVAT(t, st, "001000044B37", "2026-10")
+	old := queueVAT(t, st, "002000044B37", "2026-10")
+	newer := queueVAT(t, st, "002000044B37", "2026-10")
+	accepted := queueVAT(t, st, "003000044B37", "2026-10")
 	plan, err := st.BeginDelivery(ctx, accepted)
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +105,10 @@ func TestSendAndEnvironmentsSetSayWhatHappens(t *testing.T) {
 	if strings.Contains(out, " sent to ") || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("2 of 3 message(s) not sent: [%d %d]", old, accepted)) {
 		t.Errorf("send must fail naming what it did not send: %q %v", out, err)
 	}
-	if got := signals(t, tc, due); len(got) != 1 || got[0] != pipeline.SignalSendNow {
+	if got := signals(t, tc, pipeline.DeclarationID(due)); len(got) != 1 || got[0] != pipeline.SignalSendNow {
 		t.Errorf("signals of the due message: %v", got)
 	}
-	if got := signals(t, tc, old); got != nil {
+	if got := signals(t, tc, pipeline.DeclarationID(old)); got != nil {
 		t.Errorf("a do-not-send message was signalled: %v", got)
 	}
 
@@ -133,7 +122,7 @@ func TestSendAndEnvironmentsSetSayWhatHappens(t *testing.T) {
 		!strings.Contains(out, "1 running workflow(s) told; 3 message(s) without a running workflow") {
 		t.Fatalf("environments set: %q %v", out, err)
 	}
-	if got := signals(t, tc, due); len(got) != 2 || got[1] != pipeline.SignalEnvironmentChanged {
+	if got := signals(t, tc, pipeline.DeclarationID(due)); len(got) != 2 || got[1] != pipeline.SignalEnvironmentChanged {
 		t.Errorf("signals of the running workflow: %v", got)
 	}
 	if e, err := st.Environment(ctx, "acme"); err != nil || !e.AutoSend || e.AutoProcess {

@@ -69,6 +69,33 @@ func useDatabase(t *testing.T) string {
 	return url
 }
 
+// acmeStore opens the test database, migrated with the default catalog, holding the
+// environment "acme"; it is closed when the test ends.
+func acmeStore(t *testing.T, url string) *store.Store {
+	t.Helper()
+	cat := domain.DefaultCatalog()
+	st, err := store.Open(context.Background(), url, store.Options{Migrate: true, Catalog: &cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.AddEnvironment(context.Background(), store.Environment{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// queueVAT queues the demo VAT return in "acme" and returns its number.
+func queueVAT(t *testing.T, st *store.Store, subject, period string) int64 {
+	t.Helper()
+	q, err := st.Queue(context.Background(), store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: subject, Period: period,
+		Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Number
+}
+
 // At the command line ("Further files", "One form for subject and period" in docs/rules.md): a
 // picture is no VAT return, and a second file for a type that takes none is refused, never
 // dropped.
@@ -146,25 +173,13 @@ func TestShowPrintsTheAcknowledgement(t *testing.T) {
 	catalogEnv(t)
 	url := useDatabase(t)
 	ctx := context.Background()
-	cat := domain.DefaultCatalog()
-	st, err := store.Open(ctx, url, store.Options{Migrate: true, Catalog: &cat})
+	st := acmeStore(t, url)
+	n := queueVAT(t, st, "NL001000044B37", "2026-10")
+	plan, err := st.BeginDelivery(ctx, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if _, err := st.AddEnvironment(ctx, store.Environment{Name: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	q, err := st.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypeVAT, Subject: "NL001000044B37", Period: "2026-10",
-		Attachments: []domain.Attachment{{FileName: "aangifte.xbrl", MimeType: "application/xml", Content: demo.VATReturn}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := st.BeginDelivery(ctx, q.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.RecordDelivered(ctx, q.Number, plan.Attempt, "K-show", ""); err != nil {
+	if err := st.RecordDelivered(ctx, n, plan.Attempt, "K-show", ""); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
@@ -181,7 +196,7 @@ func TestShowPrintsTheAcknowledgement(t *testing.T) {
 	if _, err := st.ApplyReplies(ctx, replies); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "show", itoa(q.Number))
+	out, err := run(t, "show", itoa(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +214,7 @@ func TestShowPrintsTheAcknowledgement(t *testing.T) {
 	if strings.Count(out, "<Responsemessage") != 1 {
 		t.Errorf("the acknowledgement is printed once, labelled:\n%s", out)
 	}
-	out, err = run(t, "show", itoa(q.Number), "--json")
+	out, err = run(t, "show", itoa(n), "--json")
 	if err != nil || !strings.Contains(out, `"acknowledgement": {`) || !strings.Contains(out, `"authority_message_id": "BD-0001"`) ||
 		!strings.Contains(out, `"text": "\u003cResponsemessage`) {
 		t.Fatalf("show --json: %v\n%s", err, out)

@@ -175,8 +175,7 @@ func (s *Store) apiMessages(ctx context.Context, rows []apiRow) ([]APIMessage, e
 		Number int64 `db:"message_number"`
 		WebhookCounts
 	}
-	if err := s.db.SelectContext(ctx, &counts, `SELECT message_number, count(*) FILTER (WHERE state = 'sent') AS sent,
-		count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'failed') AS failed
+	if err := s.db.SelectContext(ctx, &counts, `SELECT message_number, `+webhookCountColumns+`
 		FROM webhook_events WHERE message_number = ANY($1) GROUP BY message_number`, pq.Array(numbers)); err != nil {
 		return nil, fmt.Errorf("count webhook events: %w", err)
 	}

@@ -187,21 +187,7 @@ func TestAPIQueriesUseIndexes(t *testing.T) {
 	f := newStore(t)
 	acme := f.env("acme")
 	n := f.queue("acme", domain.TypeVAT, "1", "2026-01").Number
-	conn, err := f.DB().Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
-		t.Fatal(err)
-	}
-	explain := func(q string, args ...any) string {
-		var lines []string
-		if err := conn.SelectContext(ctx, &lines, `EXPLAIN `+q, args...); err != nil {
-			t.Fatalf("explain %s: %v", q, err)
-		}
-		return strings.Join(lines, "\n")
-	}
+	explain := f.explainer()
 	for _, c := range []struct {
 		index, query string
 		args         []any

@@ -103,12 +103,7 @@ func TestCleanupFiscalModeAndFloor(t *testing.T) {
 func TestCleanupPages(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
-	var eligible []int64
-	for i := 0; i < 7; i++ {
-		q := f.queue("acme", domain.TypeVAT, "1", "2025-"+string(rune('a'+i)))
-		f.age(q.Number, 60, domain.StatusSent)
-		eligible = append(eligible, q.Number)
-	}
+	eligible := f.queueSent(7, 60)
 	f.deliver(f.queue("acme", domain.TypeVAT, "2", "2025-x").Number, "K-keep")
 	withReply := eligible[0]
 	f.exec(
@@ -289,10 +284,8 @@ func TestCleanupLeavesALinePerPageWithEveryNumber(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
 	var want []string
-	for i := 0; i < 5; i++ {
-		q := f.queue("acme", domain.TypeVAT, "1", fmt.Sprintf("2025-%02d", i+1))
-		f.age(q.Number, 60, domain.StatusSent)
-		want = append(want, fmt.Sprint(q.Number))
+	for _, n := range f.queueSent(5, 60) {
+		want = append(want, fmt.Sprint(n))
 	}
 	for after := int64(0); ; {
 		res, err := f.Cleanup(ctx, pipeline.CleanupRequest{PageSize: 2, After: after, Run: "cleanup-test", Who: "scheduled clean-up"})

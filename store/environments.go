@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"koerier/domain"
 )
@@ -163,11 +164,14 @@ func (s *Store) RemoveEnvironment(ctx context.Context, name string) ([]int64, er
 				affected = append(affected, m.Number)
 			}
 		}
-		for _, n := range affected {
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = $1`,
-				n, environmentGoneReason(name, n)); err != nil {
-				return err
-			}
+		reasons := make([]string, len(affected))
+		for i, n := range affected {
+			reasons[i] = environmentGoneReason(name, n)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages m SET needs_action = true, needs_action_reason = u.reason
+			FROM unnest($1::bigint[], $2::text[]) AS u(number, reason) WHERE m.number = u.number`,
+			pq.Array(affected), pq.Array(reasons)); err != nil {
+			return err
 		}
 		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: domain.StepEnvironment, Level: domain.LevelInfo,
 			Description: fmt.Sprintf("environment %s removed; %d message(s) need an operator", name, len(affected))})

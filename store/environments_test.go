@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,14 +44,22 @@ func TestRemoveEnvironmentMarksMessagesNeedingAction(t *testing.T) {
 	f.env("gone")
 	q := f.queue("gone", domain.TypeVAT, "001000044B37", "2026-10")
 	done := f.queue("gone", domain.TypeVAT, "001000044B37", "2026-09")
+	other := f.queue("gone", domain.TypeVAT, "001000044B37", "2026-08")
 	f.exec(`UPDATE messages SET status = 'accepted', env_status = 'accepted', reported_status = 'accepted' WHERE number = $1`, done.Number)
 	affected, err := f.RemoveEnvironment(ctx, "gone")
-	if err != nil || len(affected) != 1 || affected[0] != q.Number {
+	if err != nil || len(affected) != 2 || !slices.Contains(affected, q.Number) || !slices.Contains(affected, other.Number) {
 		t.Fatalf("remove: %v %v", affected, err)
 	}
-	m, _ := f.Message(ctx, q.Number)
-	if !m.NeedsAction || !strings.Contains(m.NeedsActionReason, "assign another environment") {
-		t.Errorf("message after removal: %+v", m)
+	// Each message is marked in one statement, with the reason that names it.
+	for _, n := range affected {
+		m, _ := f.Message(ctx, n)
+		if !m.NeedsAction || !strings.Contains(m.NeedsActionReason, "assign another environment") ||
+			!strings.Contains(m.NeedsActionReason, fmt.Sprintf("starter assign %d --env", n)) {
+			t.Errorf("message %d after removal: %+v", n, m)
+		}
+	}
+	if m, _ := f.Message(ctx, done.Number); m.NeedsAction {
+		t.Errorf("a message handled to the end needs no action: %+v", m)
 	}
 	if _, err := f.RemoveEnvironment(ctx, "gone"); !errors.Is(err, store.ErrRefused) {
 		t.Errorf("remove twice: %v", err)

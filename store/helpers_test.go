@@ -109,3 +109,39 @@ func vat(typ domain.MessageType, subject string) string {
 	}
 	return strings.Repeat("0", 9-len(subject)) + subject + "B01"
 }
+
+// explainer returns the plan Postgres would use for a query, on a connection of its own
+// with sequential scans off: the test tables are tiny, and without that the planner
+// rightly prefers a sequential scan, so a test would say nothing about a table of millions.
+func (f *fixture) explainer() func(q string, args ...any) string {
+	f.t.Helper()
+	conn, err := f.DB().Connx(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
+		f.t.Fatal(err)
+	}
+	return func(q string, args ...any) string {
+		f.t.Helper()
+		var lines []string
+		if err := conn.SelectContext(ctx, &lines, `EXPLAIN `+q, args...); err != nil {
+			f.t.Fatalf("explain %s: %v", q, err)
+		}
+		return strings.Join(lines, "\n")
+	}
+}
+
+// queueSent queues n messages of subject 1 in periods 2025-01… and ages them days into
+// status sent, eligible for clean-up; it returns their numbers in order.
+func (f *fixture) queueSent(n, days int) []int64 {
+	f.t.Helper()
+	numbers := make([]int64, n)
+	for i := range n {
+		q := f.queue("acme", domain.TypeVAT, "1", fmt.Sprintf("2025-%02d", i+1))
+		f.age(q.Number, days, domain.StatusSent)
+		numbers[i] = q.Number
+	}
+	return numbers
+}

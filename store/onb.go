@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"koerier/domain"
 )
@@ -51,6 +52,21 @@ func (s *Store) UnknownReplies(ctx context.Context, all bool, limit int) ([]ONB,
 // UnknownReply returns one unknown reply, open or resolved.
 func (s *Store) UnknownReply(ctx context.Context, number int64) (ONB, error) {
 	return unknownReply(ctx, s.db, number, false)
+}
+
+// UnknownRepliesOf returns those of numbers that are unknown replies, open or resolved,
+// in one query: a send/receive run starts the workflows of the replies it just stored.
+// A number that is not one (linked or cleaned up meanwhile) is left out.
+func (s *Store) UnknownRepliesOf(ctx context.Context, numbers []int64) ([]ONB, error) {
+	out := []ONB{}
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	if err := s.db.SelectContext(ctx, &out, `SELECT `+onbColumns+` FROM messages m
+		WHERE m.number = ANY($1) AND m.subtype = $2 ORDER BY m.number`, pq.Array(numbers), domain.SubtypeONB); err != nil {
+		return nil, fmt.Errorf("read unknown replies %v: %w", numbers, err)
+	}
+	return out, nil
 }
 
 func unknownReply(ctx context.Context, q sqlx.QueryerContext, number int64, lock bool) (ONB, error) {

@@ -197,6 +197,27 @@ func TestResolveONB(t *testing.T) {
 	}
 }
 
+// The replies a run just stored are read in one query: open and resolved ones, and
+// nothing for an outgoing message or a number that is gone.
+func TestUnknownRepliesOf(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "001000044B37", "2026-10")
+	open := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-a", Berichtkenmerk: "r-a", Content: []byte("a")})
+	resolved := f.storeONB(store.IncomingDoc{PickupKenmerk: "K-b", Berichtkenmerk: "r-b", Content: []byte("b")})
+	if _, err := f.ResolveONB(ctx, resolved, "ops", "test traffic"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.UnknownRepliesOf(ctx, []int64{resolved, q.Number, open, 999999999})
+	if err != nil || len(got) != 2 || got[0].Number != open || got[1].Number != resolved || got[0].PickupKenmerk != "K-a" ||
+		!got[0].Open || got[1].Open {
+		t.Fatalf("want the open %d and the resolved %d, got %+v %v", open, resolved, got, err)
+	}
+	if none, err := f.UnknownRepliesOf(ctx, nil); err != nil || len(none) != 0 {
+		t.Fatalf("no numbers: %+v %v", none, err)
+	}
+}
+
 // Rule 8: an open unknown reply is never cleaned up; a resolved one is, once it is as
 // old as the retention counted from its resolution, by selection and by the sweep; a
 // linked one goes with its message.

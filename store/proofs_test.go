@@ -130,23 +130,7 @@ func TestSignedResponsesUseTheirIndex(t *testing.T) {
 	f := newStore(t)
 	f.env("acme")
 	n := f.queue("acme", domain.TypeVAT, "1", "2026-01").Number
-	conn, err := f.DB().Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// The table is tiny: without this the planner rightly prefers a sequential scan,
-	// and the test would say nothing about a table of millions.
-	if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
-		t.Fatal(err)
-	}
-	explain := func(q string, args ...any) string {
-		var lines []string
-		if err := conn.SelectContext(ctx, &lines, `EXPLAIN `+q, args...); err != nil {
-			t.Fatalf("explain %s: %v", q, err)
-		}
-		return strings.Join(lines, "\n")
-	}
+	explain := f.explainer()
 	plan := explain(`SELECT id FROM signed_responses WHERE message_number = $1 ORDER BY received_at, id`, n)
 	if !strings.Contains(plan, "signed_responses_once") {
 		t.Errorf("reading a message's proofs does not use an index:\n%s", plan)

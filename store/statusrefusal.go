@@ -72,7 +72,12 @@ func (s *Store) RecordStatusRefusal(ctx context.Context, number int64, attempt i
 		if p := statusRefusalPrefix(number, kenmerk); !strings.HasPrefix(reason, p) {
 			reason = p + ": " + reason
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true, needs_action_reason = $2 WHERE number = $1`, number, reason); err != nil {
+		// A message that already needs action for another reason (its environment gone,
+		// an undecided delivery) keeps that reason: it is the operator's to clear, and
+		// ClearStatusRefusals must not take it away when Digipoort answers again. The
+		// refusal is in the F line.
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET needs_action = true,
+			needs_action_reason = CASE WHEN needs_action THEN needs_action_reason ELSE $2 END WHERE number = $1`, number, reason); err != nil {
 			return err
 		}
 		return writeLog(ctx, tx, LogEntry{MessageNumber: &number, Step: domain.StepReceive, Level: domain.LevelError, Description: reason,

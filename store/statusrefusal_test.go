@@ -47,3 +47,25 @@ func TestClearStatusRefusalsClearsOnlyTheRefusalsNeedsAction(t *testing.T) {
 		t.Errorf("back-off left: %d", n)
 	}
 }
+
+// A message that already needed action for another reason keeps that reason through a
+// refusal and Digipoort's later answer: the operator's problem does not vanish.
+func TestStatusRefusalKeepsAnEarlierNeedsActionReason(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	q := f.queue("acme", domain.TypeVAT, "1", "2026-10")
+	f.deliver(q.Number, "K-1")
+	f.exec(`UPDATE messages SET needs_action = true, needs_action_reason = 'environment acme was removed' WHERE number = $1`, q.Number)
+	if _, err := f.RecordStatusRefusal(ctx, q.Number, 1, "K-1", "STS100", "info"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ClearStatusRefusals(ctx, []int64{q.Number}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := f.Message(ctx, q.Number); !m.NeedsAction || m.NeedsActionReason != "environment acme was removed" {
+		t.Errorf("the earlier reason was lost: %v %q", m.NeedsAction, m.NeedsActionReason)
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE message_number = $1 AND level = 'F'`, q.Number); n != 1 {
+		t.Errorf("the refusal's F line: %d", n)
+	}
+}

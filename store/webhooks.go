@@ -112,7 +112,7 @@ func (s *Store) SetWebhook(ctx context.Context, env, url string) (WebhookEndpoin
 			return err
 		}
 		return writeLog(ctx, tx, LogEntry{EnvironmentID: &e.ID, Step: domain.StepEnvironment, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("webhook endpoint of environment %s set to %s (new secret)", e.Name, redactWebhookURL(url))})
+			Description: fmt.Sprintf("webhook endpoint of environment %s set to %s (new secret)", e.Name, RedactWebhookURL(url))})
 	})
 	if err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("set the webhook of %s: %w", env, err)
@@ -141,12 +141,12 @@ func validateWebhookURL(raw string) error {
 	return nil
 }
 
-// redactWebhookURL is a URL for the log: scheme and host only; the path and query
-// often carry a key of the receiver's own.
-func redactWebhookURL(raw string) string {
+// RedactWebhookURL is what logs and error messages show of a webhook URL: scheme and
+// host only; the path and query often carry a key of the receiver's own.
+func RedactWebhookURL(raw string) string {
 	u, err := neturl.Parse(raw)
-	if err != nil {
-		return "(unreadable URL)"
+	if err != nil || u.Host == "" {
+		return "(an unusable URL)"
 	}
 	return u.Scheme + "://" + u.Host
 }
@@ -380,7 +380,7 @@ func (s *Store) DisableWebhook(ctx context.Context, ep WebhookEndpoint, reason s
 			logs = append(logs, LogEntry{EnvironmentID: &w.EnvironmentID, Step: domain.StepEnvironment, Level: domain.LevelError,
 				DedupeKey: fmt.Sprintf("webhook-disabled/%d/%d", endpointID, w.DisabledAt.UnixNano()),
 				Description: fmt.Sprintf("webhook endpoint %s of environment %s disabled: %s; %d pending event(s) failed",
-					redactWebhookURL(w.URL), w.Environment, reason, len(failed)),
+					RedactWebhookURL(w.URL), w.Environment, reason, len(failed)),
 				Information: fmt.Sprintf("no status changes are pushed to %s until it registers an endpoint again "+
 					"(`starter environments webhook %s --url URL`, a new secret)", w.Environment, w.Environment)})
 		}
@@ -395,12 +395,14 @@ func (s *Store) DisableWebhook(ctx context.Context, ep WebhookEndpoint, reason s
 	return nil
 }
 
+// webhookCountColumns count webhook_events rows by state into WebhookCounts.
+const webhookCountColumns = `count(*) FILTER (WHERE state = 'sent') AS sent,
+	count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'failed') AS failed`
+
 // WebhookCountsOf counts a message's events by state.
 func (s *Store) WebhookCountsOf(ctx context.Context, number int64) (WebhookCounts, error) {
 	var c WebhookCounts
-	if err := s.db.GetContext(ctx, &c, `SELECT count(*) FILTER (WHERE state = 'sent') AS sent,
-		count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'failed') AS failed
-		FROM webhook_events WHERE message_number = $1`, number); err != nil {
+	if err := s.db.GetContext(ctx, &c, `SELECT `+webhookCountColumns+` FROM webhook_events WHERE message_number = $1`, number); err != nil {
 		return WebhookCounts{}, fmt.Errorf("count the webhook events of message %d: %w", number, err)
 	}
 	return c, nil

@@ -236,6 +236,15 @@ func queryState(t *testing.T, env *testsuite.TestWorkflowEnvironment) pipeline.S
 	return st
 }
 
+// cancelAt queries the workflow's state into st at the given time, then cancels the
+// workflow: for a test of where a workflow waits.
+func cancelAt(t *testing.T, env *testsuite.TestWorkflowEnvironment, at time.Duration, st *pipeline.State) {
+	env.RegisterDelayedCallback(func() {
+		*st = queryState(t, env)
+		env.CancelWorkflow()
+	}, at)
+}
+
 func input() pipeline.DeclarationInput {
 	return pipeline.DeclarationInput{Number: 1000001, NoReplyTimeout: 96 * time.Hour}
 }
@@ -396,10 +405,7 @@ func TestDeclarationRestoreOfOldVersionRefused(t *testing.T) {
 	w.setup(env)
 	var after pipeline.State
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: "op"}) }, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		after = queryState(t, env)
-		env.CancelWorkflow()
-	}, time.Hour)
+	cancelAt(t, env, time.Hour, &after)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if !strings.Contains(after.LastMessage, "restore refused") || !strings.Contains(after.LastMessage, "version 2 exists") ||
 		after.Stage != pipeline.StageWaitingForRestore {
@@ -452,10 +458,7 @@ func TestDeclarationStaleRepliesIgnoredAfterRestore(t *testing.T) {
 		env.SignalWorkflow(pipeline.SignalReplies, pipeline.RepliesSignal{Attempt: 1, Status: domain.StatusRejected,
 			Replies: []pipeline.Reply{{EventID: 9, Kenmerk: "K-old", Code: "311", Status: domain.StatusRejected}}})
 	}, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		st = queryState(t, env)
-		env.CancelWorkflow()
-	}, time.Hour)
+	cancelAt(t, env, time.Hour, &st)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if st.Status != domain.StatusReadyToResend || st.Stage != pipeline.StageQueued || len(st.Replies) != 1 {
 		t.Errorf("state: %+v", st)
@@ -497,10 +500,7 @@ func TestDeclarationTransientDeliveryFailureStaysQueued(t *testing.T) {
 	w.setup(env)
 	var st pipeline.State
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalSend, pipeline.SendSignal{By: "run"}) }, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		st = queryState(t, env)
-		env.CancelWorkflow()
-	}, 2*time.Hour)
+	cancelAt(t, env, 2*time.Hour, &st)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if attempts != 8 {
 		t.Errorf("delivery tried %d times, want the 8 of the retry policy", attempts)
@@ -527,10 +527,7 @@ func TestDeclarationSendFailedWaitsForRestore(t *testing.T) {
 	}
 	w.setup(env)
 	var st pipeline.State
-	env.RegisterDelayedCallback(func() {
-		st = queryState(t, env)
-		env.CancelWorkflow()
-	}, time.Hour)
+	cancelAt(t, env, time.Hour, &st)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if st.Stage != pipeline.StageWaitingForRestore || st.Status != domain.StatusSendFailed || w.called("Report") != 1 {
 		t.Errorf("state %+v calls %v", st, w.calls)
@@ -550,10 +547,7 @@ func TestDeclarationAssignEnvironment(t *testing.T) {
 		env.RegisterDelayedCallback(func() {
 			env.SignalWorkflow(pipeline.SignalAssignEnvironment, pipeline.AssignSignal{Environment: "beta"})
 		}, time.Minute)
-		env.RegisterDelayedCallback(func() {
-			st = queryState(t, env)
-			env.CancelWorkflow()
-		}, time.Hour)
+		cancelAt(t, env, time.Hour, &st)
 		env.ExecuteWorkflow(DeclarationWorkflow, input())
 		if active && (!strings.Contains(st.LastMessage, "refused") || len(w.lines("F")) < 1) {
 			t.Errorf("active environment: %+v", st)
@@ -579,10 +573,7 @@ func TestDeclarationReloadKeepsReplies(t *testing.T) {
 		before = queryState(t, env)
 		env.SignalWorkflow(pipeline.SignalRestoreStatus, pipeline.OperatorSignal{By: "test"})
 	}, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		after = queryState(t, env)
-		env.CancelWorkflow()
-	}, time.Hour)
+	cancelAt(t, env, time.Hour, &after)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if w.called("LoadMessage") != 2 {
 		t.Fatalf("LoadMessage called %d times, want a reload", w.called("LoadMessage"))
@@ -615,10 +606,7 @@ func TestDeclarationDeliveryRoundsBackOff(t *testing.T) {
 		before = len(rounds)
 		env.SignalWorkflow(pipeline.SignalSendNow, pipeline.OperatorSignal{By: "operator"})
 	}, 5*time.Hour+time.Minute)
-	env.RegisterDelayedCallback(func() {
-		st = queryState(t, env)
-		env.CancelWorkflow()
-	}, 5*time.Hour+10*time.Minute)
+	cancelAt(t, env, 5*time.Hour+10*time.Minute, &st)
 	env.ExecuteWorkflow(DeclarationWorkflow, in)
 
 	// 8 tries per round (the activity's retry policy).
@@ -674,10 +662,7 @@ func TestDeclarationUncertainDeliveryWaitsForAnOperator(t *testing.T) {
 		deliveriesBefore = w.called("Deliver")
 		env.SignalWorkflow(pipeline.SignalResolveDelivery, pipeline.ResolveDeliverySignal{DeliverAgain: true, By: "ops"})
 	}, 3*time.Hour)
-	env.RegisterDelayedCallback(func() {
-		after = queryState(t, env)
-		env.CancelWorkflow()
-	}, 3*time.Hour+time.Minute)
+	cancelAt(t, env, 3*time.Hour+time.Minute, &after)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 
 	// Auto-send looks again on its back-off schedule, never more.

@@ -79,10 +79,7 @@ func TestDeclarationProcessRefusedForAGoneEnvironment(t *testing.T) {
 	w.setup(env)
 	var after pipeline.State
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalProcess, pipeline.OperatorSignal{By: "op"}) }, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		after = queryState(t, env)
-		env.CancelWorkflow()
-	}, 2*time.Minute)
+	cancelAt(t, env, 2*time.Minute, &after)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("the workflow must wait until cancelled, got %v", err)
@@ -108,10 +105,7 @@ func TestDeclarationAsksProcessOnceWhenItsEnvironmentIsGone(t *testing.T) {
 	}
 	w.setup(env)
 	var after pipeline.State
-	env.RegisterDelayedCallback(func() {
-		after = queryState(t, env)
-		env.CancelWorkflow()
-	}, time.Hour)
+	cancelAt(t, env, time.Hour, &after)
 	env.ExecuteWorkflow(DeclarationWorkflow, input())
 	if n := w.called("Process"); n != 1 {
 		t.Errorf("Process called %d times, want once", n)

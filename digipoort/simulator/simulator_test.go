@@ -247,15 +247,20 @@ func TestResponsesValidateAgainstXSD(t *testing.T) {
 		"getBerichtsoorten": run(wire.OpGetBerichtsoorten, &wire.GetBerichtsoortenRequest{IdentiteitBelanghebbende: id, AutorisatieAdres: adres}),
 		"getProcessen": run(wire.OpGetProcessen, &wire.GetProcessenRequest{Berichtsoort: "Omzetbelasting", IdentiteitBelanghebbende: id,
 			AutorisatieAdres: adres}),
-		"getBerichtenLijst":         run(wire.OpGetBerichtenLijst, &wire.GetBerichtenLijstRequest{AutorisatieAdres: adres}),
-		"getNieuweBerichtenLijst":   run(wire.OpGetNieuweBerichtenLijst, &wire.GetNieuweBerichtenLijstRequest{AutorisatieAdres: adres}),
-		"getBerichtenKenmerk":       run(wire.OpGetBerichtenKenmerk, &wire.GetBerichtenKenmerkRequest{Kenmerk: kenmerk, AutorisatieAdres: adres}),
-		"getNieuweBerichtenKenmerk": run(wire.OpGetNieuweBerichtenKenmerk, &wire.GetNieuweBerichtenKenmerkRequest{Kenmerk: happy, AutorisatieAdres: adres}),
-		"getBerichten":              run(wire.OpGetBerichten, &wire.GetBerichtenRequest{IdentiteitBelanghebbende: id, AutorisatieAdres: adres}),
-		"getNieuweBerichten": run(wire.OpGetNieuweBerichten, &wire.GetNieuweBerichtenRequest{IdentiteitBelanghebbende: id,
+		"getBerichtenLijst": run(wire.OpGetBerichtenLijst, &wire.GetBerichtenLijstRequest{XMLName: wire.Name("getBerichtenLijstRequest"),
 			AutorisatieAdres: adres}),
-		"getBerichtenLeeg": run(wire.OpGetBerichten, &wire.GetBerichtenRequest{IdentiteitBelanghebbende: wire.Identiteit{Nummer: "9", Type: "Fi"},
+		"getNieuweBerichtenLijst": run(wire.OpGetNieuweBerichtenLijst, &wire.GetBerichtenLijstRequest{XMLName: wire.Name("getNieuweBerichtenLijstRequest"),
 			AutorisatieAdres: adres}),
+		"getBerichtenKenmerk": run(wire.OpGetBerichtenKenmerk, &wire.GetBerichtenKenmerkRequest{XMLName: wire.Name("getBerichtenKenmerkRequest"),
+			Kenmerk: kenmerk, AutorisatieAdres: adres}),
+		"getNieuweBerichtenKenmerk": run(wire.OpGetNieuweBerichtenKenmerk, &wire.GetBerichtenKenmerkRequest{
+			XMLName: wire.Name("getNieuweBerichtenKenmerkRequest"), Kenmerk: happy, AutorisatieAdres: adres}),
+		"getBerichten": run(wire.OpGetBerichten, &wire.GetBerichtenRequest{XMLName: wire.Name("getBerichtenRequest"), IdentiteitBelanghebbende: id,
+			AutorisatieAdres: adres}),
+		"getNieuweBerichten": run(wire.OpGetNieuweBerichten, &wire.GetBerichtenRequest{XMLName: wire.Name("getNieuweBerichtenRequest"),
+			IdentiteitBelanghebbende: id, AutorisatieAdres: adres}),
+		"getBerichtenLeeg": run(wire.OpGetBerichten, &wire.GetBerichtenRequest{XMLName: wire.Name("getBerichtenRequest"),
+			IdentiteitBelanghebbende: wire.Identiteit{Nummer: "9", Type: "Fi"}, AutorisatieAdres: adres}),
 	}
 	dir := t.TempDir()
 	var files []string

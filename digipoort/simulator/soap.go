@@ -365,13 +365,7 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return resp, fields, nil
 	case wire.OpGetBerichtenLijst, wire.OpGetNieuweBerichtenLijst:
 		var q wire.GetBerichtenLijstRequest
-		if r.op == wire.OpGetNieuweBerichtenLijst {
-			var n wire.GetNieuweBerichtenLijstRequest
-			if f := decode(&n); f != nil {
-				return nil, fields, f
-			}
-			q = wire.GetBerichtenLijstRequest(n)
-		} else if f := decode(&q); f != nil {
+		if f := decode(&q); f != nil {
 			return nil, fields, f
 		}
 		list := s.selectPickups(r, func(p *pickup) bool { return q.Berichtsoort == "" || p.Berichtsoort == q.Berichtsoort },
@@ -384,13 +378,7 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return lijstResponse(r.op, resp), fields, nil
 	case wire.OpGetBerichtenKenmerk, wire.OpGetNieuweBerichtenKenmerk:
 		var q wire.GetBerichtenKenmerkRequest
-		if r.op == wire.OpGetNieuweBerichtenKenmerk {
-			var n wire.GetNieuweBerichtenKenmerkRequest
-			if f := decode(&n); f != nil {
-				return nil, fields, f
-			}
-			q = wire.GetBerichtenKenmerkRequest(n)
-		} else if f := decode(&q); f != nil {
+		if f := decode(&q); f != nil {
 			return nil, fields, f
 		}
 		if f := checkText(r.svc, "kenmerk", q.Kenmerk); f != nil {
@@ -402,13 +390,7 @@ func (s *Sim) handle(r *request) (payload any, fields logrus.Fields, fault *soap
 		return berichtenResponse(r.op, list), fields, nil
 	case wire.OpGetBerichten, wire.OpGetNieuweBerichten:
 		var q wire.GetBerichtenRequest
-		if r.op == wire.OpGetNieuweBerichten {
-			var n wire.GetNieuweBerichtenRequest
-			if f := decode(&n); f != nil {
-				return nil, fields, f
-			}
-			q = wire.GetBerichtenRequest(n)
-		} else if f := decode(&q); f != nil {
+		if f := decode(&q); f != nil {
 			return nil, fields, f
 		}
 		if f := checkIdentity(r.svc, "identiteitBelanghebbende", q.IdentiteitBelanghebbende); f != nil {

@@ -65,11 +65,11 @@ var requestTypes = map[string]reflect.Type{
 	OpGetBerichtsoorten:         reflect.TypeFor[GetBerichtsoortenRequest](),
 	OpGetProcessen:              reflect.TypeFor[GetProcessenRequest](),
 	OpGetBerichten:              reflect.TypeFor[GetBerichtenRequest](),
-	OpGetNieuweBerichten:        reflect.TypeFor[GetNieuweBerichtenRequest](),
+	OpGetNieuweBerichten:        reflect.TypeFor[GetBerichtenRequest](),
 	OpGetBerichtenLijst:         reflect.TypeFor[GetBerichtenLijstRequest](),
-	OpGetNieuweBerichtenLijst:   reflect.TypeFor[GetNieuweBerichtenLijstRequest](),
+	OpGetNieuweBerichtenLijst:   reflect.TypeFor[GetBerichtenLijstRequest](),
 	OpGetBerichtenKenmerk:       reflect.TypeFor[GetBerichtenKenmerkRequest](),
-	OpGetNieuweBerichtenKenmerk: reflect.TypeFor[GetNieuweBerichtenKenmerkRequest](),
+	OpGetNieuweBerichtenKenmerk: reflect.TypeFor[GetBerichtenKenmerkRequest](),
 }
 
 var (

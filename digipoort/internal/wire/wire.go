@@ -280,27 +280,16 @@ type GetProcessenResponse struct {
 	} `xml:"getProcessenReturn"`
 }
 
-// GetBerichtenLijstRequest lists what is ready for pickup; every element is optional,
-// and the tijdstempelVanaf/Tot window is how a receive looks back.
+// GetBerichtenLijstRequest is getBerichtenLijstRequest and
+// getNieuweBerichtenLijstRequest (only what this certificate did not fetch before);
+// like StatusWindowRequest, XMLName is set per operation (Name(op+"Request")). Every
+// element is optional, and the tijdstempelVanaf/Tot window is how a receive looks back.
 type GetBerichtenLijstRequest struct {
-	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenLijstRequest"`
-	Berichtsoort     string   `xml:"berichtsoort,omitempty" xsd:"max=80"`
-	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
-	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
-	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
-}
-
-// GetNieuweBerichtenLijstRequest is getBerichtenLijstRequest under its Nieuwe name
-// (only what this certificate did not fetch before). The Nieuwe request types are
-// types of their own because encoding/xml takes the element name from the XMLName
-// tag, over any value set; their fields equal the plain type's, so a conversion
-// (GetBerichtenLijstRequest(q)) turns one into the other.
-type GetNieuweBerichtenLijstRequest struct {
-	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweBerichtenLijstRequest"`
-	Berichtsoort     string   `xml:"berichtsoort,omitempty" xsd:"max=80"`
-	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
-	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
-	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
+	XMLName          xml.Name
+	Berichtsoort     string `xml:"berichtsoort,omitempty" xsd:"max=80"`
+	AutorisatieAdres string `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
+	TijdstempelVanaf *Time  `xml:"tijdstempelVanaf,omitempty"`
+	TijdstempelTot   *Time  `xml:"tijdstempelTot,omitempty"`
 }
 
 // BerichtLijstResultaat names one document ready for pickup (berichtsoort,
@@ -321,41 +310,22 @@ type GetBerichtenLijstResponse struct {
 	} `xml:"getBerichtenLijstReturn"`
 }
 
-// GetBerichtenKenmerkRequest fetches the documents of one process; kenmerk is
-// required, the time window optional.
+// GetBerichtenKenmerkRequest is getBerichtenKenmerkRequest and its Nieuwe variant
+// (XMLName set per operation): the documents of one process; kenmerk is required, the
+// time window optional.
 type GetBerichtenKenmerkRequest struct {
-	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenKenmerkRequest"`
-	Kenmerk          string   `xml:"kenmerk" xsd:"max=40"`
-	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
-	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
-	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
+	XMLName          xml.Name
+	Kenmerk          string `xml:"kenmerk" xsd:"max=40"`
+	AutorisatieAdres string `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
+	TijdstempelVanaf *Time  `xml:"tijdstempelVanaf,omitempty"`
+	TijdstempelTot   *Time  `xml:"tijdstempelTot,omitempty"`
 }
 
-// GetNieuweBerichtenKenmerkRequest is getBerichtenKenmerkRequest under its Nieuwe name
-// (see GetNieuweBerichtenLijstRequest).
-type GetNieuweBerichtenKenmerkRequest struct {
-	XMLName          xml.Name `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweBerichtenKenmerkRequest"`
-	Kenmerk          string   `xml:"kenmerk" xsd:"max=40"`
-	AutorisatieAdres string   `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
-	TijdstempelVanaf *Time    `xml:"tijdstempelVanaf,omitempty"`
-	TijdstempelTot   *Time    `xml:"tijdstempelTot,omitempty"`
-}
-
-// GetBerichtenRequest fetches the documents of one belanghebbende (required),
-// optionally of one berichtsoort and within a time window.
+// GetBerichtenRequest is getBerichtenRequest and its Nieuwe variant (XMLName set per
+// operation): the documents of one belanghebbende (required), optionally of one
+// berichtsoort and within a time window.
 type GetBerichtenRequest struct {
-	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getBerichtenRequest"`
-	Berichtsoort             string     `xml:"berichtsoort,omitempty" xsd:"max=80"`
-	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
-	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
-	TijdstempelVanaf         *Time      `xml:"tijdstempelVanaf,omitempty"`
-	TijdstempelTot           *Time      `xml:"tijdstempelTot,omitempty"`
-}
-
-// GetNieuweBerichtenRequest is getBerichtenRequest under its Nieuwe name (see
-// GetNieuweBerichtenLijstRequest).
-type GetNieuweBerichtenRequest struct {
-	XMLName                  xml.Name   `xml:"http://logius.nl/digipoort/koppelvlakservices/1.2/ getNieuweBerichtenRequest"`
+	XMLName                  xml.Name
 	Berichtsoort             string     `xml:"berichtsoort,omitempty" xsd:"max=80"`
 	IdentiteitBelanghebbende Identiteit `xml:"identiteitBelanghebbende"`
 	AutorisatieAdres         string     `xml:"autorisatieAdres,omitempty" xsd:"anyURI,max=255"`
