@@ -12,16 +12,17 @@ import (
 // onbStore is what the unknown replies' activities need of Postgres.
 type onbStore interface {
 	UnknownRepliesOf(ctx context.Context, numbers []int64) ([]store.ONB, error)
-	UnknownReplies(ctx context.Context, all bool, limit int) ([]store.ONB, error)
+	UnknownRepliesToConfirm(ctx context.Context, limit int) ([]store.ONB, error)
+	ConfirmONBWorkflows(ctx context.Context, numbers []int64) error
 	LinkONB(ctx context.Context, number, message int64, who, memo string) (store.ONBLinkResult, error)
 	ResolveONB(ctx context.Context, number int64, who, memo string) (store.ONBResolveResult, error)
 	UnknownReplyFate(ctx context.Context, number int64) (store.ONBFate, error)
 }
 
 // openONBSweep bounds the open unknown replies one send/receive run makes sure have a
-// workflow; there are normally a handful. It is the newest ones each run (store.
-// UnknownReplies): with more open than this, the older ones get theirs only once
-// enough newer ones are handled.
+// workflow; there are normally a handful. Those never confirmed go first, oldest first,
+// then those not confirmed for a day (store.UnknownRepliesToConfirm): with more open
+// than this, each run reaches the next ones.
 const openONBSweep = 100
 
 // startUnknownReplies starts (or leaves running) the workflow of each unknown reply,
@@ -38,10 +39,25 @@ func (a *Activities) startUnknownReplies(ctx context.Context, numbers []int64) e
 }
 
 func (a *Activities) startONBWorkflows(ctx context.Context, onbs []store.ONB) error {
+	_, err := a.startAndConfirm(ctx, onbs)
+	return err
+}
+
+// startAndConfirm starts (or finds running) the workflows of onbs, records the ones
+// Temporal confirmed, and returns how many starts failed.
+func (a *Activities) startAndConfirm(ctx context.Context, onbs []store.ONB) (failed int, err error) {
 	errs := a.forEach(ctx, len(onbs), func(i int) error {
 		return a.Config.Starter.StartUnknownReply(ctx, ONBInput(onbs[i]))
 	})
-	return errors.Join(errs...)
+	var confirmed []int64
+	for i, e := range errs {
+		if e != nil {
+			failed++
+			continue
+		}
+		confirmed = append(confirmed, onbs[i].Number)
+	}
+	return failed, errors.Join(append(errs, a.Store.ConfirmONBWorkflows(ctx, confirmed))...)
 }
 
 // sweepUnknownReplies starts the workflow of every open unknown reply that has none: a
@@ -53,7 +69,7 @@ func (a *Activities) startONBWorkflows(ctx context.Context, onbs []store.ONB) er
 // every start failed ends the sweep (the next run tries again). A reply whose own start
 // keeps failing does not stop the others.
 func (a *Activities) sweepUnknownReplies(ctx context.Context) error {
-	open, err := a.Store.UnknownReplies(ctx, false, openONBSweep)
+	open, err := a.Store.UnknownRepliesToConfirm(ctx, openONBSweep)
 	if err != nil {
 		return err
 	}
@@ -61,12 +77,9 @@ func (a *Activities) sweepUnknownReplies(ctx context.Context) error {
 	var errs []error
 	for start := 0; start < len(open); start += round {
 		batch := open[start:min(start+round, len(open))]
-		failed := 0
-		for _, err := range a.forEach(ctx, len(batch), func(i int) error { return a.Config.Starter.StartUnknownReply(ctx, ONBInput(batch[i])) }) {
-			if err != nil {
-				failed++
-				errs = append(errs, err)
-			}
+		failed, err := a.startAndConfirm(ctx, batch)
+		if err != nil {
+			errs = append(errs, err)
 		}
 		if failed == len(batch) {
 			if rest := len(open) - start - len(batch); rest > 0 {

@@ -68,3 +68,62 @@ func TestSweepRunsEverySweepAndBoundsFailingONBStarts(t *testing.T) {
 		t.Errorf("%d starts tried, want one round of %d", n, h.acts.Config.Parallel)
 	}
 }
+
+// The sweep reaches every open unknown reply in turn: those whose workflow Temporal never
+// confirmed first, oldest first, and a confirmed one again only after a day — not the
+// newest 100 every run, which never reached the older ones and asked about the same
+// running workflows each time.
+func TestONBSweepReachesOlderRepliesAndConfirmsOncePerDay(t *testing.T) {
+	h := newHarness(t)
+	docs := make([]store.IncomingDoc, 130)
+	for i := range docs {
+		docs[i] = store.IncomingDoc{PickupKenmerk: fmt.Sprintf("K-sweep-%d", i), Berichtkenmerk: "b", Content: []byte("<x/>")}
+	}
+	in, err := h.st.StoreIncoming(ctx, docs)
+	if err != nil || len(in.Unknown) != len(docs) {
+		t.Fatalf("store: %+v %v", in, err)
+	}
+	started := func() map[string]bool {
+		ids := map[string]bool{}
+		for _, c := range h.tc.signals() {
+			if c.method == "ExecuteWorkflow" && strings.HasPrefix(c.workflowID, strings.TrimSuffix(pipeline.UnknownReplyID(0), "0")) {
+				ids[c.workflowID] = true
+			}
+		}
+		h.tc.reset()
+		return ids
+	}
+	h.tc.reset()
+	if _, err := run[struct{}](h, h.acts.SignalPendingReplies); err != nil {
+		t.Fatal(err)
+	}
+	first := started()
+	if len(first) != 100 || !first[pipeline.UnknownReplyID(in.Unknown[0])] {
+		t.Fatalf("first run: %d starts (oldest included: %v), want the oldest 100", len(first), first[pipeline.UnknownReplyID(in.Unknown[0])])
+	}
+	if _, err := run[struct{}](h, h.acts.SignalPendingReplies); err != nil {
+		t.Fatal(err)
+	}
+	second := started()
+	if len(second) != 30 {
+		t.Fatalf("second run: %d starts, want the 30 not reached yet", len(second))
+	}
+	for id := range second {
+		if first[id] {
+			t.Fatalf("second run asked again about %s", id)
+		}
+	}
+	if _, err := run[struct{}](h, h.acts.SignalPendingReplies); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(started()); n != 0 {
+		t.Fatalf("third run: %d starts, want none (all confirmed today)", n)
+	}
+	h.exec(`UPDATE messages SET onb_workflow_at = now() - interval '25 hours' WHERE number = $1`, in.Unknown[7])
+	if _, err := run[struct{}](h, h.acts.SignalPendingReplies); err != nil {
+		t.Fatal(err)
+	}
+	if again := started(); len(again) != 1 || !again[pipeline.UnknownReplyID(in.Unknown[7])] {
+		t.Fatalf("a reply confirmed over a day ago: %v", again)
+	}
+}

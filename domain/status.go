@@ -133,6 +133,15 @@ func InFlightStatuses() []Status {
 // store.Queue decides that in SQL, under the declaration's lock).
 func UnsentStatuses() []Status { return []Status{StatusQueued, StatusReadyToResend, StatusSendFailed} }
 
+// FiledStatuses are the statuses of a version that reached the authority and was not
+// refused: it is (or may yet become) the return on file. When clean-up removes such a
+// version, an older version it replaced may never be made due again (rule 3: "A version
+// that was replaced stays replaced" in docs/rules.md), because its older content would
+// be filed over the newer return, and once the newer one is deleted nothing here shows it.
+func FiledStatuses() []Status {
+	return []Status{StatusSent, StatusReceiptConfirmed, StatusInProgress, StatusAccepted}
+}
+
 // IsUnsent reports whether the message has not (successfully) reached Digipoort.
 func (s Status) IsUnsent() bool { return slices.Contains(UnsentStatuses(), s) }
 

@@ -26,10 +26,25 @@ import (
 // version whose newer version no longer exists clears the flag, and the message is sent
 // once. The newer version is removed the one way the service removes a message:
 // clean-up, after it aged past the retention (aged by SQL, as the clean-up test does).
+// Where the newer version was refused by Digipoort it never stood at the authority, and
+// the older one may go; where it was accepted, the older one stays replaced (rule 3).
 func TestDoNotSendRestoredByTheWebUISignal(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	ctx := context.Background()
 	mustCLI(t, "environments", "add", "manual")
+
+	// Replaced by an accepted version that clean-up removed: refused.
+	a1 := queue(t, "manual", "2022-04")
+	a2 := queue(t, "manual", "2022-04")
+	until(t, s, a2.Number, domain.StatusAccepted)
+	s.Store.DB().MustExec(`UPDATE messages SET last_status_change = now() - interval '400 days' WHERE number = $1`, a2.Number)
+	if out, err := cli(t, "cleanup", "--confirm", "--fiscal", fmt.Sprint(a2.Number)); err != nil || !strings.Contains(out, "removed 1 message") {
+		t.Fatalf("clean-up of the accepted version 2: %v %s", err, out)
+	}
+	if out, err := cli(t, "restore", fmt.Sprint(a1.Number)); err == nil || !strings.Contains(out, "reached the authority before clean-up removed it") {
+		t.Fatalf("restore of a version replaced by an accepted one must be refused: %v %s", err, out)
+	}
+
 	v1 := queue(t, "manual", "2022-05")
 	v2 := queue(t, "manual", "2022-05")
 	if v1.Version != 1 || v2.Version != 2 {
@@ -38,9 +53,10 @@ func TestDoNotSendRestoredByTheWebUISignal(t *testing.T) {
 	if m, err := s.Store.Message(ctx, v1.Number); err != nil || !m.DoNotSend {
 		t.Fatalf("version 1 after version 2 was queued: %+v %v", m, err)
 	}
-	until(t, s, v2.Number, domain.StatusAccepted)
+	must(t, s.Sim.SetScenario(ak(v2.Number), simulator.AanleverFault))
+	until(t, s, v2.Number, domain.StatusSendFailed)
 	s.Store.DB().MustExec(`UPDATE messages SET last_status_change = now() - interval '400 days' WHERE number = $1`, v2.Number)
-	if out, err := cli(t, "cleanup", "--confirm", "--fiscal", fmt.Sprint(v2.Number)); err != nil || !strings.Contains(out, "removed 1 message") {
+	if out, err := cli(t, "cleanup", "--confirm", fmt.Sprint(v2.Number)); err != nil || !strings.Contains(out, "removed 1 message") {
 		t.Fatalf("clean-up of version 2: %v %s", err, out)
 	}
 	if _, err := s.Store.Message(ctx, v2.Number); err == nil {

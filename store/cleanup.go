@@ -160,6 +160,14 @@ func (s *Store) Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipel
 		if req.DryRun {
 			return nil
 		}
+		// Rule 3: an older version replaced by a version that reached the authority stays
+		// replaced once that version is gone (mayClearDoNotSend).
+		if _, err := tx.ExecContext(ctx, `UPDATE messages o SET newer_version_filed = true FROM messages n
+			WHERE n.number = ANY($1) AND n.status = ANY($2) AND o.declaration_key = n.declaration_key AND o.version < n.version
+				AND o.do_not_send AND NOT o.newer_version_filed AND NOT o.number = ANY($1)`,
+			pq.Array(ok), pq.Array(domain.FiledStatuses())); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE number = ANY($1)`, pq.Array(ok)); err != nil {
 			return err
 		}

@@ -49,6 +49,33 @@ func (s *Store) UnknownReplies(ctx context.Context, all bool, limit int) ([]ONB,
 	return out, nil
 }
 
+// UnknownRepliesToConfirm lists open unknown replies whose workflow Temporal has not
+// confirmed (ConfirmONBWorkflows) — never, oldest first, then those not confirmed for a
+// day — so that a sweep reaches every one in turn, however many are open, and asks
+// Temporal about a running workflow once a day rather than every run (rule 5).
+func (s *Store) UnknownRepliesToConfirm(ctx context.Context, limit int) ([]ONB, error) {
+	out := []ONB{}
+	if err := s.db.SelectContext(ctx, &out, `SELECT `+onbColumns+` FROM messages m
+		WHERE m.subtype = $1 AND m.needs_action AND (m.onb_workflow_at IS NULL OR m.onb_workflow_at < now() - interval '1 day')
+		ORDER BY m.onb_workflow_at NULLS FIRST, m.number LIMIT $2`, domain.SubtypeONB, limit); err != nil {
+		return nil, fmt.Errorf("list unknown replies whose workflow is not confirmed: %w", err)
+	}
+	return out, nil
+}
+
+// ConfirmONBWorkflows records that Temporal has the workflows of these unknown replies
+// (started now, or found running).
+func (s *Store) ConfirmONBWorkflows(ctx context.Context, numbers []int64) error {
+	if len(numbers) == 0 {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE messages SET onb_workflow_at = now() WHERE number = ANY($1) AND subtype = $2`,
+		pq.Array(numbers), domain.SubtypeONB); err != nil {
+		return fmt.Errorf("record the workflows of unknown replies %v: %w", numbers, err)
+	}
+	return nil
+}
+
 // UnknownReply returns one unknown reply, open or resolved.
 func (s *Store) UnknownReply(ctx context.Context, number int64) (ONB, error) {
 	return unknownReply(ctx, s.db, number, false)

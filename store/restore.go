@@ -157,7 +157,9 @@ func doNotSendClearedLast(ctx context.Context, tx *sqlx.Tx, m Message) (bool, er
 }
 
 // mayClearDoNotSend refuses to take the do-not-send flag off a message while a newer
-// version of its declaration exists (rule 3: only the latest version is sent), or while
+// version of its declaration exists (rule 3: only the latest version is sent), once a
+// newer version that reached the authority was removed by clean-up (rule 3: a replaced
+// version stays replaced; newer_version_filed, set by Cleanup), or while
 // a delivery of it has no known outcome (rule 11: it may have reached Digipoort, and
 // making it due could file it twice; send/receive looks it up first).
 func mayClearDoNotSend(ctx context.Context, tx *sqlx.Tx, m Message) error {
@@ -177,6 +179,16 @@ func mayClearDoNotSend(ctx context.Context, tx *sqlx.Tx, m Message) error {
 				"and only the latest version of a declaration is sent (rule 3); send or restore message %d instead, or queue this content again "+
 				"as a new version", ErrRefused, m.Number, *m.Version, m.Type, m.Subject, m.Period, n.Version, n.Number, n.Status, n.Number)
 		}
+	}
+	var filed bool
+	if err := tx.GetContext(ctx, &filed, `SELECT newer_version_filed FROM messages WHERE number = $1`, m.Number); err != nil {
+		return err
+	}
+	if filed {
+		return fmt.Errorf("%w: message %d is version %d of %s %s %s and marked do-not-send: a newer version replaced it and reached the "+
+			"authority before clean-up removed it, so sending this older content now would file it over the return on file (rule 3). "+
+			"If this content must be filed after all, queue it again: it becomes the latest version and goes through the version rules",
+			ErrRefused, m.Number, deref(m.Version), m.Type, m.Subject, m.Period)
 	}
 	var open []string
 	if err := tx.SelectContext(ctx, &open, `SELECT d.aanleverkenmerk FROM deliveries d WHERE d.message_number = $1 AND `+openDelivery+

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"koerier/domain"
+	"koerier/pipeline"
 	"koerier/store"
 )
 
@@ -171,5 +172,39 @@ func TestRestoreDoNotSendTwiceIsAlready(t *testing.T) {
 	plain := f.queue("acme", domain.TypeVAT, "2", "2026-10")
 	if _, err := f.Restore(ctx, plain.Number, "op"); !errors.Is(err, store.ErrRefused) {
 		t.Errorf("restore of a queued message: %v", err)
+	}
+}
+
+// Rule 3, a replaced version stays replaced: once clean-up removed a newer version that
+// reached the authority, restore refuses to make the older do-not-send version due (it
+// would file old content over the return on file). A newer version removed before it
+// reached the authority does not block the restore.
+func TestRestoreRefusedOnceTheFiledNewerVersionIsCleanedUp(t *testing.T) {
+	f := newStore(t)
+	f.env("acme")
+	v1 := f.queue("acme", domain.TypeVAT, "1", "2026-03")
+	v2 := f.queue("acme", domain.TypeVAT, "1", "2026-03")
+	f.age(v2.Number, 400, domain.StatusAccepted)
+	if res, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{v2.Number}, Mode: domain.CleanupFiscal}); err != nil || len(res.Removed) != 1 {
+		t.Fatalf("clean-up of the accepted version 2: %+v %v", res, err)
+	}
+	_, err := f.Restore(ctx, v1.Number, "op")
+	if !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "reached the authority before clean-up removed it") {
+		t.Fatalf("restore of version 1 after its accepted version 2 was cleaned up: %v", err)
+	}
+	if m, err := f.Message(ctx, v1.Number); err != nil || !m.DoNotSend || m.Status != domain.StatusQueued {
+		t.Fatalf("a refused restore changed version 1: %+v %v", m, err)
+	}
+
+	// Version 2 refused by Digipoort (send_failed) and cleaned up: it never stood at the
+	// authority, so version 1 may still go.
+	w1 := f.queue("acme", domain.TypeVAT, "1", "2026-04")
+	w2 := f.queue("acme", domain.TypeVAT, "1", "2026-04")
+	f.age(w2.Number, 400, domain.StatusSendFailed)
+	if res, err := f.Cleanup(ctx, pipeline.CleanupRequest{Numbers: []int64{w2.Number}}); err != nil || len(res.Removed) != 1 {
+		t.Fatalf("clean-up of the refused version 2: %+v %v", res, err)
+	}
+	if res, err := f.Restore(ctx, w1.Number, "op"); err != nil || !res.DoNotSendCleared || res.Status != domain.StatusQueued {
+		t.Fatalf("restore of version 1 after its refused version 2 was cleaned up: %+v %v", res, err)
 	}
 }
