@@ -9,6 +9,7 @@ package activities
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -40,6 +41,7 @@ type Store interface {
 	proofStore
 	webhookStore
 	onbStore
+	mailStore
 	Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error)
 }
 
@@ -107,6 +109,8 @@ type Config struct {
 	// Certificates reports the configured Digipoort certificates and the expiry
 	// warnings due (digipoort.Client.Certificates); nil on a worker without a client.
 	Certificates func() digipoort.CertificateReport
+	// MailRootCAs are the authorities mail servers are trusted by (nil: the system's).
+	MailRootCAs *x509.CertPool
 }
 
 // Activities is registered with the worker; its exported methods are the activities.

@@ -68,6 +68,9 @@ func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.Delive
 			DedupeKey:   fmt.Sprintf("waiting/%d/%d/%s", number, plan.Attempt, plan.Wait)})
 	}
 	log := a.log().WithFields(logrus.Fields{"message": number, "attempt": plan.Attempt})
+	if plan.Channel == domain.ChannelEmail {
+		return a.deliverMail(ctx, plan, log)
+	}
 	if plan.Uncertain {
 		found, undecided, err := a.lookUpUncertain(ctx, plan, log)
 		switch {

@@ -26,6 +26,8 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	routes := map[string][]string{
 		"/healthz": {"GET"}, "/v1/openapi.json": {"GET"}, "/v1/messages": {"GET", "POST"}, "/v1/messages/{number}": {"GET"},
 		"/v1/messages/{number}/documents": {"GET"}, "/v1/messages/{number}/documents/{id}": {"GET"}, "/v1/messages/{number}/process": {"POST"},
+		"/v1/einvoices": {"GET"}, "/v1/einvoices/{number}": {"GET"}, "/v1/einvoices/{number}/document": {"GET"},
+		"/v1/mail-profile": {"GET", "PUT", "DELETE"},
 	}
 	if n := doc.Paths.Len(); n != len(routes) {
 		t.Errorf("the document has %d paths, the server %d", n, len(routes))

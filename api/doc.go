@@ -30,6 +30,15 @@
 //     its files in one transaction, so nothing is ever stored half.
 //   - Errors are RFC 9457 problem details (application/problem+json) whose detail says
 //     what to do.
+//   - E-invoices (issue 13) are queued like declarations, as type einvoice with an
+//     optional `to`; a UBL check that fails is a 422 of type invalid-einvoice whose
+//     extension member `rule` names the check (domain.EInvoiceError), so a client can
+//     branch on it without parsing text. Received e-invoices are read at /v1/einvoices.
+//   - The environment keeps its own e-mail profile at /v1/mail-profile. A password is
+//     taken in and never given back (`password_set` only); left out, the stored one is
+//     kept. After a change Server.MailSchedule brings the environment's e-mail schedule
+//     in line; when it cannot, the profile stays saved and the answer's
+//     `schedule_error` tells the client an operator must run `starter schedules apply`.
 //
 // The package holds no state between requests: every answer comes from Postgres and
 // every action goes through store or Temporal, so any number of instances can run

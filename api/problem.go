@@ -17,6 +17,9 @@ type Problem struct {
 	// client errors leave it out so that equal mistakes get equal bodies (a 404 for
 	// another environment's message is byte for byte the 404 of a missing one).
 	RequestID string `json:"request_id,omitempty"`
+	// Rule is set on an e-invoice that failed its check (ProblemInvalidEInvoice): the
+	// name of the check, e.g. ubl.sum.lines, for a client to branch on.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Problem types. RFC 9457 asks for a URI; these are tag URIs (RFC 4151) because they
@@ -40,9 +43,22 @@ const (
 	headerIdempotencyKey = "Idempotency-Key"
 )
 
+// Problem types of e-invoices and e-mail profiles (issue 13).
+const (
+	// ProblemInvalidEInvoice is an e-invoice whose UBL failed its check; it carries Rule.
+	ProblemInvalidEInvoice = problemBase + "invalid-einvoice"
+	// ProblemInvalidProfile is an e-mail profile the store refused to save.
+	ProblemInvalidProfile = problemBase + "invalid-mail-profile"
+)
+
 // writeProblem answers with a problem detail. Server errors carry the request id.
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, typ, title, detail string) {
-	p := Problem{Type: typ, Title: title, Status: status, Detail: detail}
+	writeProblemDoc(w, r, Problem{Type: typ, Title: title, Status: status, Detail: detail})
+}
+
+// writeProblemDoc answers with a problem that may carry extension members.
+func writeProblemDoc(w http.ResponseWriter, r *http.Request, p Problem) {
+	typ, status := p.Type, p.Status
 	if status >= 500 {
 		p.RequestID = w.Header().Get(headerRequestID)
 	}

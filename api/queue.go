@@ -77,7 +77,13 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Environment, req.ClientReference = env.Name, key
 	q, err := s.Store.Queue(r.Context(), req)
+	var check *domain.EInvoiceError
 	switch {
+	case errors.As(err, &check):
+		// Before ErrInvalid, which the store wraps it in: the client gets the rule by name.
+		writeProblemDoc(w, r, Problem{Type: ProblemInvalidEInvoice, Title: "E-invoice not queued", Status: http.StatusUnprocessableEntity,
+			Detail: einvoiceDetail(err, check), Rule: check.Rule})
+		return
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, ProblemConflict, "Idempotency-Key used with other content",
 			withoutSentinel(err)+" (over the API the client reference is the Idempotency-Key: send new content with a new key)")
@@ -106,6 +112,34 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	// What the first request answered, also on a replay: a new message is always queued,
 	// version of its own, and never do-not-send (only older versions are marked).
 	writeJSON(w, http.StatusCreated, queueAnswer{Number: q.Number, Version: q.Version, Status: domain.StatusQueued})
+}
+
+// einvoiceDetail is the failed check's message; when more checks failed, the others
+// follow with their rules, so that one answer names everything to correct.
+func einvoiceDetail(err error, first *domain.EInvoiceError) string {
+	var others []string
+	var walk func(error)
+	walk = func(e error) {
+		if c, ok := e.(*domain.EInvoiceError); ok {
+			if c != first {
+				others = append(others, c.Error())
+			}
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if len(others) == 0 {
+		return first.Message
+	}
+	return first.Message + "; also " + strings.Join(others, "; ")
 }
 
 func messagePath(number int64) string { return "/v1/messages/" + strconv.FormatInt(number, 10) }
@@ -142,7 +176,7 @@ func (s *Server) readQueueRequest(w http.ResponseWriter, r *http.Request) (store
 			got = "none"
 		}
 		return store.QueueRequest{}, &requestError{http.StatusUnsupportedMediaType, ProblemMediaType, "Unsupported media type",
-			fmt.Sprintf("the Content-Type is %s: send multipart/form-data (fields type, subject, period, memo and file parts, "+
+			fmt.Sprintf("the Content-Type is %s: send multipart/form-data (fields type, subject, period, memo, to and file parts, "+
 				"as curl -F does) or application/json (with the document base64-encoded)", got)}
 	}
 	if mediaType == "multipart/form-data" {
@@ -236,7 +270,7 @@ func (s *Server) readMultipart(r *http.Request, boundary string) (store.QueueReq
 		}
 		name := part.FormName()
 		switch name {
-		case "type", "subject", "period", "memo":
+		case "type", "subject", "period", "memo", "to":
 			if seen[name] {
 				return req, badRequest("the field %s is given twice: send it once", name)
 			}
@@ -256,6 +290,8 @@ func (s *Server) readMultipart(r *http.Request, boundary string) (store.QueueReq
 				req.Period = string(v)
 			case "memo":
 				req.Memo = string(v)
+			case "to":
+				req.Recipient = strings.TrimSpace(string(v))
 			}
 		case "file":
 			if len(req.Attachments) == maxFiles {
@@ -272,9 +308,10 @@ func (s *Server) readMultipart(r *http.Request, boundary string) (store.QueueReq
 			req.Attachments = append(req.Attachments, domain.Attachment{FileName: fileName,
 				MimeType: mimeOf(fileName, part.Header.Get("Content-Type"), content), Content: content})
 		case "":
-			return req, badRequest("a part has no form-data name: name the fields type, subject, period, memo and file")
+			return req, badRequest("a part has no form-data name: name the fields type, subject, period, memo, to and file")
 		default:
-			return req, badRequest("unknown field %q: the fields are type, subject, period, memo and file (one or more)", truncate(name, 40))
+			return req, badRequest("unknown field %q: the fields are type, subject, period, memo, to (e-invoices only) and file (one or more)",
+				truncate(name, 40))
 		}
 	}
 	return req, nil
@@ -293,7 +330,8 @@ func (s *Server) readPart(part *multipart.Part, limit int64, over func() *reques
 }
 
 // queueJSON is the JSON form of a queue request: the files are base64 (standard alphabet,
-// padded), the first in document.
+// padded), the first in document. To is an e-invoice's address when its customer has
+// none in the invoice.
 type queueJSON struct {
 	Type         string           `json:"type"`
 	Subject      string           `json:"subject"`
@@ -302,6 +340,7 @@ type queueJSON struct {
 	Document     string           `json:"document"`
 	DocumentName string           `json:"document_name"`
 	Attachments  []attachmentJSON `json:"attachments"`
+	To           string           `json:"to"`
 }
 
 type attachmentJSON struct {
@@ -321,21 +360,23 @@ func (s *Server) readJSON(r *http.Request) (store.QueueRequest, *requestError) {
 			return req, s.requestTooLarge()
 		}
 		return req, badRequest("the JSON body could not be read: %v; send one object with type, subject, period, memo, "+
-			"document (base64), document_name and attachments", err)
+			"document (base64), document_name, attachments and (e-invoices only) to", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return req, badRequest("the JSON body has more after its object: send one object")
 	}
 	req.Type = domain.MessageType(strings.ToLower(strings.TrimSpace(in.Type)))
-	req.Subject, req.Period, req.Memo = in.Subject, in.Period, in.Memo
+	req.Subject, req.Period, req.Memo, req.Recipient = in.Subject, in.Period, in.Memo, strings.TrimSpace(in.To)
 	if in.Document == "" {
 		return req, &requestError{http.StatusUnprocessableEntity, ProblemInvalid, "Message not queued",
-			"document is missing: send the declaration base64-encoded in document"}
+			"document is missing: send the declaration (or the e-invoice's UBL) base64-encoded in document"}
 	}
 	name := in.DocumentName
 	if name == "" {
 		name = "declaration.xml"
-		if spec, err := s.Catalog.Lookup(req.Type); err == nil && spec.Document == domain.DocumentXBRL {
+		if req.Type == domain.TypeEInvoice {
+			name = "invoice.xml"
+		} else if spec, err := s.Catalog.Lookup(req.Type); err == nil && spec.Document == domain.DocumentXBRL {
 			name = "declaration.xbrl"
 		}
 	}

@@ -31,6 +31,14 @@ type Store interface {
 	APIDocuments(ctx context.Context, envID, number int64) ([]store.APIDocument, error)
 	APIDocument(ctx context.Context, envID, number, id int64) (store.APIDocument, []byte, error)
 	Declarations(ctx context.Context, numbers []int64) (map[int64]pipeline.Message, error)
+	// Message is read only for a message APIMessage showed to be the environment's.
+	Message(ctx context.Context, number int64) (store.Message, error)
+	IncomingInvoices(ctx context.Context, envID int64, after int64, limit int) ([]store.InvoiceView, error)
+	// Attachments is read only for a message IncomingInvoices showed to be the environment's.
+	Attachments(ctx context.Context, number int64) ([]store.Attachment, error)
+	MailProfile(ctx context.Context, envID int64) (store.MailProfile, error)
+	SetMailProfile(ctx context.Context, env string, p store.MailProfile, who string) error
+	ClearMailProfile(ctx context.Context, env, who string) error
 }
 
 // Workflows starts and signals declaration workflows; pipeline.Starter is it.
@@ -101,6 +109,10 @@ type Server struct {
 	Log     logrus.FieldLogger
 	// Health reports whether the instance can serve (Postgres answers); nil means yes.
 	Health func(ctx context.Context) error
+	// MailSchedule brings an environment's e-mail send/receive schedule in line after
+	// its profile was set (mailbox: the profile reads a mailbox) or removed; nil means
+	// there is none to keep (koerier-api wires service.ApplyMailSchedule).
+	MailSchedule func(ctx context.Context, env string, mailbox bool) error
 
 	// uploads is the memory budget of the queue requests in flight (Limits.MaxInFlight).
 	uploads *semaphore.Weighted
@@ -122,6 +134,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/v1/messages/{number}/documents", methods{http.MethodGet: s.auth(s.listDocuments)})
 	mux.Handle("/v1/messages/{number}/documents/{id}", methods{http.MethodGet: s.auth(s.getDocument)})
 	mux.Handle("/v1/messages/{number}/process", methods{http.MethodPost: s.auth(s.process)})
+	mux.Handle("/v1/einvoices", methods{http.MethodGet: s.auth(s.listInvoices)})
+	mux.Handle("/v1/einvoices/{number}", methods{http.MethodGet: s.auth(s.getInvoice)})
+	mux.Handle("/v1/einvoices/{number}/document", methods{http.MethodGet: s.auth(s.getInvoiceDocument)})
+	mux.Handle("/v1/mail-profile", methods{http.MethodGet: s.auth(s.getMailProfile), http.MethodPut: s.auth(s.putMailProfile),
+		http.MethodDelete: s.auth(s.deleteMailProfile)})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "Not found",
 			"there is no such resource: the API's paths are in GET /v1/openapi.json")

@@ -205,26 +205,34 @@ func (s TypeSpec) ReadyToQueue(profile Profile) error {
 		}
 	case ChannelEmail:
 		// Rule 2 (docs/rules.md): the service sends nothing but Digipoort traffic;
-		// e-invoices go out (and come in) through the environment's own e-mail profile.
+		// e-invoices go out (and come in) through the environment's own e-mail profile,
+		// so an environment without one has nothing to send them from.
 		if !profile.HasEmail() {
-			return fmt.Errorf("message type %s is sent by e-mail from the environment, not by the service, "+
-				"and this environment has no e-mail profile: give it one (sender address and SMTP server) and send from there", s.Type)
+			name := profile.Environment
+			if name == "" {
+				name = "NAME"
+			}
+			return fmt.Errorf("message type %s is sent by e-mail from the environment's own e-mail profile, and environment %s has none: "+
+				"give it one with `starter environments set %s --email-from ADDRESS --smtp HOST:PORT …`, or on the local development "+
+				"mail server with `starter environments set %s --local-mail`", s.Type, name, name, name)
 		}
-		return fmt.Errorf("message type %s is sent by e-mail from the environment's own e-mail profile (%s), not queued at the service", s.Type, profile.EmailFrom)
 	}
 	return nil
 }
 
 // Profile is an environment's communication profile.
 type Profile struct {
+	// Environment names the environment, for advice that says what to run.
+	Environment string
 	AutoSend    bool
 	AutoProcess bool
-	EmailFrom   string
-	SMTPAddress string
+	// EmailFrom is the sender address of the environment's e-mail profile; empty when
+	// it has none.
+	EmailFrom string
 }
 
 // HasEmail reports whether the environment can send e-mail itself.
-func (p Profile) HasEmail() bool { return p.EmailFrom != "" && p.SMTPAddress != "" }
+func (p Profile) HasEmail() bool { return p.EmailFrom != "" }
 
 // NormalizeSubject is a subject of this type in its stored form ("One form for subject and
 // period" in docs/rules.md), or an error that says what form the type's identity type expects.

@@ -62,10 +62,11 @@ func TestEInvoicesLeaveThroughTheEnvironment(t *testing.T) {
 	if err != nil || spec.Channel != ChannelEmail {
 		t.Fatalf("einvoice must be an e-mail type: %+v %v", spec, err)
 	}
-	if err := spec.ReadyToQueue(Profile{}); err == nil || !strings.Contains(err.Error(), "no e-mail profile") {
+	if err := spec.ReadyToQueue(Profile{Environment: "acme"}); err == nil || !strings.Contains(err.Error(), "environment acme has none") ||
+		!strings.Contains(err.Error(), "starter environments set acme --local-mail") {
 		t.Errorf("without profile: %v", err)
 	}
-	if err := spec.ReadyToQueue(Profile{EmailFrom: "a@b.nl", SMTPAddress: "smtp:25"}); err == nil || !strings.Contains(err.Error(), "not queued at the service") {
+	if err := spec.ReadyToQueue(Profile{Environment: "acme", EmailFrom: "facturen@acme.example"}); err != nil {
 		t.Errorf("with profile: %v", err)
 	}
 }

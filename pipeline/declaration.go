@@ -23,6 +23,9 @@ type DeclarationInput struct {
 	// WebhookRetryInitial is the first wait after a webhook post the receiver did not
 	// take; 0 means DefaultWebhookRetryInitial.
 	WebhookRetryInitial time.Duration
+	// BounceWindow is how long a sent e-invoice waits for a bounce before it is
+	// delivered; 0 means DefaultBounceWindow.
+	BounceWindow time.Duration `json:",omitempty"`
 }
 
 // RetryState is where a message's failing delivery rounds stand.

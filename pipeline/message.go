@@ -28,8 +28,11 @@ type Message struct {
 	AutoSend          bool
 	AutoProcess       bool
 	Type              string
-	Subject           string
-	Period            string
+	// Channel is how the message leaves Koerier (domain.Channel): Digipoort, or e-mail
+	// for an e-invoice.
+	Channel string `json:",omitempty"`
+	Subject string
+	Period  string
 	// Declaration is domain.Declaration.Key: the same for every version.
 	Declaration   string
 	Version       int

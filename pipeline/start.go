@@ -29,6 +29,8 @@ type Starter struct {
 	DeliveryDeadline time.Duration
 	// WebhookRetryInitial is passed to every workflow it starts; 0 means its default.
 	WebhookRetryInitial time.Duration
+	// BounceWindow is passed to every workflow it starts; 0 means DefaultBounceWindow.
+	BounceWindow time.Duration
 }
 
 // Options are the options every start of a declaration workflow uses: the summary is
@@ -52,7 +54,7 @@ func (s Starter) Options(m Message) client.StartWorkflowOptions {
 
 func (s Starter) input(m Message) DeclarationInput {
 	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout, DeliveryDeadline: s.DeliveryDeadline,
-		WebhookRetryInitial: s.WebhookRetryInitial}
+		WebhookRetryInitial: s.WebhookRetryInitial, BounceWindow: s.BounceWindow}
 }
 
 // Start starts the workflow of a freshly queued message.

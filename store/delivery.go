@@ -55,17 +55,18 @@ type InFlight struct {
 	StartedAt time.Time `db:"started_at"`
 }
 
-// InFlightDeliveries pages through the current deliveries of messages that are sent
-// but have no final status yet, leaving out those whose kenmerk Digipoort refused and
-// whose next ask has not come (RecordStatusRefusal).
+// InFlightDeliveries pages through the current Digipoort deliveries of messages that
+// are sent but have no final status yet, leaving out those whose kenmerk Digipoort
+// refused and whose next ask has not come (RecordStatusRefusal). E-invoices are left
+// out: they never were at Digipoort, and asking it about them would only fail.
 func (s *Store) InFlightDeliveries(ctx context.Context, after int64, limit int) ([]InFlight, error) {
 	out := []InFlight{}
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT m.number, m.attempt, d.kenmerk, d.started_at
 		FROM messages m JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt
-		WHERE m.direction = $3 AND m.status = ANY($4) AND m.number > $1 AND d.kenmerk IS NOT NULL
+		WHERE m.direction = $3 AND m.channel = $5 AND m.status = ANY($4) AND m.number > $1 AND d.kenmerk IS NOT NULL
 			AND (d.status_ask_after IS NULL OR d.status_ask_after <= now())
-		ORDER BY m.number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.InFlightStatuses())); err != nil {
+		ORDER BY m.number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.InFlightStatuses()), domain.ChannelDigipoort); err != nil {
 		return nil, fmt.Errorf("list deliveries in flight after %d: %w", after, err)
 	}
 	return out, nil
@@ -80,6 +81,12 @@ type DeliveryPlan struct {
 	Berichtsoort    string
 	Subject         string
 	IdentityType    string
+	// Channel is how the message goes: Digipoort, or e-mail (an e-invoice, sent from
+	// the profile of environment EnvironmentID to Recipient).
+	Channel       domain.Channel
+	Recipient     string
+	EnvironmentID int64
+	MessageType   string
 	// Refused says why this message may not be sent (rule 3 in docs/rules.md); nothing
 	// was changed.
 	Refused string
@@ -133,7 +140,8 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 			return fmt.Errorf("%w: message %d is an incoming message", ErrRefused, number)
 		}
 		plan = DeliveryPlan{Number: number, Attempt: m.Attempt, Aanleverkenmerk: domain.Aanleverkenmerk(s.prefix, number, m.Attempt),
-			Berichtsoort: m.Berichtsoort, Subject: m.Subject, IdentityType: m.IdentityType}
+			Berichtsoort: m.Berichtsoort, Subject: m.Subject, IdentityType: m.IdentityType, Channel: m.Channel, Recipient: deref(m.Recipient),
+			EnvironmentID: deref(m.EnvironmentID), MessageType: m.Type}
 		var d struct {
 			Ref       string        `db:"aanleverkenmerk"`
 			Kenmerk   *string       `db:"kenmerk"`
@@ -182,7 +190,10 @@ func (s *Store) BeginDelivery(ctx context.Context, number int64) (DeliveryPlan, 
 		if err := tx.SelectContext(ctx, &open, `
 			SELECT m.number, m.version, m.period FROM deliveries d JOIN messages m ON m.number = d.message_number AND m.attempt = d.attempt
 			WHERE `+openDelivery+` AND m.subject = $1 AND m.berichtsoort = $2 AND m.number <> $3
-			ORDER BY m.number`, m.Subject, m.Berichtsoort, number); err != nil {
+			  -- e-invoices have no berichtsoort and their subject is an invoice number:
+			  -- only the same environment's invoices are the same subject
+			  AND m.channel = $4 AND ($4 = $5::text OR m.environment_id = $6)
+			ORDER BY m.number`, m.Subject, m.Berichtsoort, number, m.Channel, domain.ChannelDigipoort, deref(m.EnvironmentID)); err != nil {
 			return err
 		}
 		if len(open) > 0 {

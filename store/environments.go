@@ -17,20 +17,33 @@ import (
 
 // Environment is a tenant that queues messages, with its communication profile.
 type Environment struct {
-	ID          int64      `db:"id"           json:"id"`
-	Name        string     `db:"name"         json:"name"`
-	AutoSend    bool       `db:"auto_send"    json:"auto_send"`
-	AutoProcess bool       `db:"auto_process" json:"auto_process"`
-	EmailFrom   string     `db:"email_from"   json:"email_from,omitempty"`
-	SMTPAddress string     `db:"smtp_address" json:"smtp_address,omitempty"`
-	Active      bool       `db:"active"       json:"active"`
-	CreatedAt   time.Time  `db:"created_at"   json:"created_at"`
-	RemovedAt   *time.Time `db:"removed_at"   json:"removed_at,omitempty"`
+	ID          int64  `db:"id"           json:"id"`
+	Name        string `db:"name"         json:"name"`
+	AutoSend    bool   `db:"auto_send"    json:"auto_send"`
+	AutoProcess bool   `db:"auto_process" json:"auto_process"`
+	// EmailFrom and SMTPAddress are the columns of the first, address-only e-mail
+	// profile; nothing sends with them any more (migration 00008): MailFrom is the
+	// profile that counts.
+	EmailFrom   string `db:"email_from"   json:"email_from,omitempty"`
+	SMTPAddress string `db:"smtp_address" json:"smtp_address,omitempty"`
+	// MailFrom is the sender address of the environment's e-mail profile
+	// (environment_mail_profiles); empty when it has none.
+	MailFrom  string     `db:"mail_from"    json:"mail_from,omitempty"`
+	Active    bool       `db:"active"       json:"active"`
+	CreatedAt time.Time  `db:"created_at"   json:"created_at"`
+	RemovedAt *time.Time `db:"removed_at"   json:"removed_at,omitempty"`
 }
+
+// environmentColumns reads an environment with its e-mail profile's sender (a scalar
+// subquery rather than a join, so that callers may lock the environment's row FOR SHARE
+// or FOR UPDATE).
+const environmentColumns = `id, name, auto_send, auto_process, email_from, smtp_address,
+	COALESCE((SELECT p.email_from FROM environment_mail_profiles p WHERE p.environment_id = environments.id), '') AS mail_from,
+	active, created_at, removed_at`
 
 // Profile is the environment's communication profile as the rules see it.
 func (e Environment) Profile() domain.Profile {
-	return domain.Profile{AutoSend: e.AutoSend, AutoProcess: e.AutoProcess, EmailFrom: e.EmailFrom, SMTPAddress: e.SMTPAddress}
+	return domain.Profile{Environment: e.Name, AutoSend: e.AutoSend, AutoProcess: e.AutoProcess, EmailFrom: e.MailFrom}
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -87,7 +100,7 @@ func (s *Store) Environment(ctx context.Context, name string) (Environment, erro
 	err := s.db.GetContext(
 		ctx,
 		&e,
-		`SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE name = $1`,
+		`SELECT `+environmentColumns+` FROM environments WHERE name = $1`,
 		name,
 	)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -105,7 +118,7 @@ func (s *Store) EnvironmentByID(ctx context.Context, id int64) (Environment, err
 	err := s.db.GetContext(
 		ctx,
 		&e,
-		`SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at FROM environments WHERE id = $1`,
+		`SELECT `+environmentColumns+` FROM environments WHERE id = $1`,
 		id,
 	)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -117,7 +130,7 @@ func (s *Store) EnvironmentByID(ctx context.Context, id int64) (Environment, err
 // Environments lists environments by name; removed ones only when asked.
 func (s *Store) Environments(ctx context.Context, includeRemoved bool) ([]Environment, error) {
 	var out []Environment
-	err := s.db.SelectContext(ctx, &out, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
+	err := s.db.SelectContext(ctx, &out, `SELECT `+environmentColumns+`
 		FROM environments WHERE active OR $1 ORDER BY name`, includeRemoved)
 	if err != nil {
 		return nil, fmt.Errorf("list environments: %w", err)
@@ -324,7 +337,7 @@ func (s *Store) SetEnvironment(ctx context.Context, name string, set Environment
 	var res EnvironmentChange
 	out := &res.Environment
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, out, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
+		err := tx.GetContext(ctx, out, `SELECT `+environmentColumns+`
 			FROM environments WHERE name = $1 FOR UPDATE`, name)
 		if isNoRows(err) {
 			return fmt.Errorf("%w: environment %q does not exist (`starter environments list --all` lists them)", ErrNotFound, name)

@@ -28,6 +28,9 @@ type QueueRequest struct {
 	ClientReference string
 	Memo            string
 	Attachments     []domain.Attachment
+	// Recipient is the address an e-invoice goes to when its customer has none in the
+	// invoice, or should get it elsewhere; only for e-invoices.
+	Recipient string
 }
 
 // Queued is the outcome of a queue call.
@@ -81,8 +84,20 @@ func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
 // spellings of one subject are one declaration, with one version numbering and one delivery in
 // flight.
 func (s *Store) validateQueue(req QueueRequest) (QueueRequest, domain.TypeSpec, error) {
-	decl, spec, known, problems := storedDeclaration(s.catalog,
+	var problems []string
+	if req.Type == domain.TypeEInvoice {
+		var einvoice error
+		req, problems, einvoice = checkEInvoiceRequest(req)
+		if einvoice != nil {
+			// The document is what is wrong; the rest of the request is read once it passes.
+			return req, domain.TypeSpec{}, &invalidEInvoice{check: einvoice}
+		}
+	} else if req.Recipient != "" {
+		problems = append(problems, fmt.Sprintf("a recipient is given, but %s messages go through Digipoort: only e-invoices are sent to an address", req.Type))
+	}
+	decl, spec, known, declProblems := storedDeclaration(s.catalog,
 		domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period})
+	problems = append(problems, declProblems...)
 	req.Subject, req.Period = decl.Subject, decl.Period
 	for _, a := range req.Attachments {
 		if err := a.Validate(); err != nil {
@@ -108,6 +123,49 @@ func (s *Store) validateQueue(req QueueRequest) (QueueRequest, domain.TypeSpec, 
 	}
 	return req, spec, nil
 }
+
+// checkEInvoiceRequest checks an e-invoice before it is queued (domain.CheckEInvoice)
+// and returns the request as it is stored: under the invoice's own number and month,
+// to the address it goes to, as application/xml. problems are the request's faults;
+// check is the failed check of the document.
+func checkEInvoiceRequest(req QueueRequest) (_ QueueRequest, problems []string, check error) {
+	if len(req.Attachments) != 1 {
+		problems = append(problems, fmt.Sprintf("an e-invoice is one file, the UBL document, and %d were given: queue the UBL alone "+
+			"(a PDF rendition goes inside it, as cac:AdditionalDocumentReference)", len(req.Attachments)))
+		return req, problems, nil
+	}
+	inv, err := domain.CheckEInvoice(req.Attachments[0].Content, req.Recipient)
+	if err != nil {
+		return req, nil, err
+	}
+	subject, period := inv.SubjectAndPeriod()
+	if req.Subject != "" {
+		if given, err := domain.NormalizeText("subject", req.Subject); err != nil || given != subject {
+			problems = append(problems, fmt.Sprintf("subject %q is not the invoice's number %q: leave the subject out, an e-invoice is "+
+				"queued under its own number", req.Subject, subject))
+		}
+	}
+	if req.Period != "" {
+		if given, err := domain.NormalizePeriod(req.Period); err != nil || given != period {
+			problems = append(problems, fmt.Sprintf("period %q is not the invoice's month of issue %s: leave the period out, an e-invoice is "+
+				"queued under the month it was issued", req.Period, period))
+		}
+	}
+	req.Subject, req.Period, req.Recipient = subject, period, inv.Recipient(req.Recipient)
+	file := req.Attachments[0]
+	file.MimeType = "application/xml"
+	req.Attachments = []domain.Attachment{file}
+	return req, problems, nil
+}
+
+// invalidEInvoice is an e-invoice refused by its check: ErrInvalid (a 422 at the API)
+// whose text starts with the rule that failed, and that errors.As still finds the
+// *domain.EInvoiceError in.
+type invalidEInvoice struct{ check error }
+
+func (e *invalidEInvoice) Error() string { return strings.ReplaceAll(e.check.Error(), "\n", "; ") }
+
+func (e *invalidEInvoice) Unwrap() []error { return []error{ErrInvalid, e.check} }
 
 // storedDeclaration is a declaration with its subject and period in the form store.Queue stores
 // and keys them by, with its type's spec; problems says what keeps it from being stored. Queue and
@@ -148,7 +206,7 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 	var out Queued
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var env Environment
-		err := tx.GetContext(ctx, &env, `SELECT id, name, auto_send, auto_process, email_from, smtp_address, active, created_at, removed_at
+		err := tx.GetContext(ctx, &env, `SELECT `+environmentColumns+`
 			FROM environments WHERE name = $1 FOR SHARE`, req.Environment)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf(
@@ -203,11 +261,11 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 		}
 		if err := tx.GetContext(ctx, &out.Number, `
 			INSERT INTO messages (direction, environment_id, message_type, subject, period, declaration_key, version,
-				client_reference, berichtsoort, identity_type, fiscal, status, env_status, memo)
-			VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 'queued', $11)
+				client_reference, berichtsoort, identity_type, fiscal, status, env_status, memo, channel, recipient)
+			VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 'queued', $11, $13, NULLIF($14, ''))
 			RETURNING number`,
 			env.ID, req.Type, req.Subject, req.Period, key, out.Version, ref, spec.Berichtsoort, spec.IdentityType, spec.Fiscal, req.Memo,
-			domain.DirectionOut); err != nil {
+			domain.DirectionOut, spec.Channel, req.Recipient); err != nil {
 			return err
 		}
 		out.Status = domain.StatusQueued
@@ -259,11 +317,13 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 		Subject string `db:"subject"`
 		Period  string `db:"period"`
 		Memo    string `db:"memo"`
+		To      string `db:"recipient"`
 	}
 	err := tx.GetContext(
 		ctx,
 		&m,
-		`SELECT number, version, status, message_type, subject, period, declaration_key, coalesce(memo, '') AS memo
+		`SELECT number, version, status, message_type, subject, period, declaration_key, coalesce(memo, '') AS memo,
+		        coalesce(recipient, '') AS recipient
 		   FROM messages WHERE environment_id = $1 AND client_reference = $2`,
 		envID,
 		req.ClientReference,
@@ -280,7 +340,7 @@ func existingByReference(ctx context.Context, tx *sqlx.Tx, envID int64, req Queu
 	}
 	// The memo is content too: a retry that carries another memo is another request.
 	same := m.Type == string(req.Type) && m.Subject == req.Subject && m.Period == req.Period && m.Memo == req.Memo &&
-		len(sums) == len(req.Attachments)
+		m.To == req.Recipient && len(sums) == len(req.Attachments)
 	for i := 0; same && i < len(sums); i++ {
 		sum := sha256.Sum256(req.Attachments[i].Content)
 		same = bytes.Equal(sums[i], sum[:])

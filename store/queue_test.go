@@ -211,7 +211,7 @@ func TestQueueRefusesBadInputAndStoresNothing(t *testing.T) {
 		{"unknown environment", mod(func(r *store.QueueRequest) { r.Environment = "nope" }), store.ErrNotFound, "does not exist"},
 		{"removed environment", mod(func(r *store.QueueRequest) { r.Environment = "old" }), store.ErrRefused, "was removed"},
 		{"unknown type", mod(func(r *store.QueueRequest) { r.Type = "btw2" }), store.ErrInvalid, "unknown message type"},
-		{"e-invoice", mod(func(r *store.QueueRequest) { r.Type = domain.TypeEInvoice }), store.ErrRefused, "e-mail"},
+		{"e-invoice that is no UBL", mod(func(r *store.QueueRequest) { r.Type = domain.TypeEInvoice }), store.ErrInvalid, "ubl.namespace"},
 		{"empty file", mod(func(r *store.QueueRequest) { r.Attachments[0].Content = nil }), store.ErrInvalid, "is empty"},
 		{"oversized file", mod(func(r *store.QueueRequest) {
 			r.Attachments[0] = domain.Attachment{FileName: "a.pdf", MimeType: "application/pdf", Content: make([]byte, domain.MaxAttachmentSize+1)}

@@ -18,6 +18,7 @@ import (
 	"github.com/lib/pq"
 
 	"koerier/domain"
+	"koerier/internal/secrets"
 )
 
 // Errors callers branch on. They are wrapped with the detail a person needs.
@@ -41,6 +42,7 @@ type Store struct {
 	db      *sqlx.DB
 	catalog domain.Catalog
 	prefix  string
+	secrets *secrets.Box
 }
 
 // Options tune a store.
@@ -55,6 +57,9 @@ type Options struct {
 	// AanleverkenmerkPrefix names this installation in every aanleverkenmerk
 	// (KOERIER_AANLEVERKENMERK_PREFIX); empty means domain.DefaultAanleverkenmerkPrefix.
 	AanleverkenmerkPrefix string
+	// Secrets seals and opens the passwords of e-mail profiles (KOERIER_SECRET_KEY);
+	// nil means none can be stored or read, and the store says so when one is needed.
+	Secrets *secrets.Box
 }
 
 // Open connects to Postgres, checks that it answers and, if asked, migrates.
@@ -98,7 +103,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, catalog: cat, prefix: prefix}, nil
+	return &Store{db: db, catalog: cat, prefix: prefix, secrets: opts.Secrets}, nil
 }
 
 // Close closes the pool.

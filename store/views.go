@@ -80,6 +80,10 @@ type Message struct {
 	ReplyTo           *int64           `db:"reply_to"            json:"reply_to,omitempty"`
 	PickupKenmerk     *string          `db:"pickup_kenmerk"      json:"pickup_kenmerk,omitempty"`
 	Memo              string           `db:"memo"                json:"memo,omitempty"`
+	// Channel is how the message travels: Digipoort, or e-mail for an e-invoice.
+	Channel domain.Channel `db:"channel" json:"channel"`
+	// Recipient is the address an outgoing e-invoice goes to.
+	Recipient *string `db:"recipient" json:"recipient,omitempty"`
 	// DeliveryOpen is set while the current attempt's delivery has no known outcome.
 	DeliveryOpen bool `db:"delivery_open" json:"delivery_open"`
 	// DeliveryError is the last error of the current attempt's delivery while it has
@@ -133,7 +137,7 @@ const messageColumns = `
 	(SELECT max(v.version) FROM messages v WHERE v.declaration_key = m.declaration_key) AS latest_version,
 	m.berichtsoort, m.identity_type, m.fiscal, m.status, m.env_status, m.reported_status, m.do_not_send, m.needs_action,
 	m.needs_action_reason, m.attempt, d.kenmerk, d.aanleverkenmerk, m.queued_at, m.last_status_change,
-	m.reply_to, m.pickup_kenmerk, m.memo,
+	m.reply_to, m.pickup_kenmerk, m.memo, m.channel, m.recipient,
 	(d.message_number IS NOT NULL AND d.kenmerk IS NULL AND d.failed_at IS NULL AND d.closed_at IS NULL) AS delivery_open,
 	COALESCE(CASE WHEN d.kenmerk IS NULL THEN d.last_error END, '') AS delivery_error`
 
@@ -178,7 +182,7 @@ func (m Message) Declaration() pipeline.Message {
 	reported := m.ReportedStatus != nil && *m.ReportedStatus == string(m.Status)
 	return pipeline.Message{
 		Number: m.Number, Direction: m.Direction, Environment: deref(m.Environment), EnvironmentActive: deref(m.EnvironmentActive),
-		AutoSend: deref(m.AutoSend), AutoProcess: deref(m.AutoProcess), Type: m.Type, Subject: m.Subject, Period: m.Period,
+		AutoSend: deref(m.AutoSend), AutoProcess: deref(m.AutoProcess), Type: m.Type, Channel: string(m.Channel), Subject: m.Subject, Period: m.Period,
 		Declaration: deref(m.DeclarationKey), Version: deref(m.Version), LatestVersion: m.Latest(), Attempt: m.Attempt,
 		Status: m.Status, EnvStatus: m.EnvStatus, Reported: reported, DoNotSend: m.DoNotSend, NeedsAction: m.NeedsAction,
 		NeedsActionReason: m.NeedsActionReason, Kenmerk: deref(m.Kenmerk), DeliveryOpen: m.DeliveryOpen,

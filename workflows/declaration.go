@@ -190,7 +190,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 			timeout := time.Duration(0)
 			if !d.noReplyDone {
 				if d.noReplyAt.IsZero() {
-					d.noReplyAt = workflow.Now(ctx).Add(d.in.NoReplyTimeout)
+					d.noReplyAt = workflow.Now(ctx).Add(d.replyWindow())
 				}
 				timeout = max(d.noReplyAt.Sub(workflow.Now(ctx)), time.Millisecond)
 			}
@@ -618,8 +618,30 @@ func (d *declaration) roundFailed(ctx workflow.Context, reason string) error {
 	return nil
 }
 
+// replyWindow is how long a delivered message waits for its final reply: Digipoort's
+// no-reply timeout, or for an e-invoice the bounce window (e-mail has no final reply).
+func (d *declaration) replyWindow() time.Duration {
+	if d.msg.Channel == string(domain.ChannelEmail) {
+		if d.in.BounceWindow > 0 {
+			return d.in.BounceWindow
+		}
+		return pipeline.DefaultBounceWindow
+	}
+	return d.in.NoReplyTimeout
+}
+
 func (d *declaration) noReply(ctx workflow.Context) error {
 	d.noReplyDone = true
+	if d.msg.Channel == string(domain.ChannelEmail) {
+		// No bounce within the window: the receiving server took it and kept it, which is
+		// all e-mail can say (rule 12). Only e-invoices reach this, which no history from
+		// before them holds, so it needs no version guard.
+		req := pipeline.MailDeliveredRequest{Number: d.in.Number, Kenmerk: d.msg.Kenmerk, At: workflow.Now(ctx), Window: d.replyWindow()}
+		if err := workflow.ExecuteActivity(storeOptions(ctx), a.MailDelivered, req).Get(ctx, nil); err != nil {
+			return err
+		}
+		return d.load(ctx)
+	}
 	reason := fmt.Sprintf("no final reply from Digipoort for message %d (kenmerk %s) within %s: check it with `starter digipoort status --kenmerk %s`",
 		d.in.Number, d.msg.Kenmerk, d.in.NoReplyTimeout, d.msg.Kenmerk)
 	dedupe := fmt.Sprintf("no-reply/%d/%d", d.in.Number, d.msg.Attempt)

@@ -6,14 +6,18 @@
 package config
 
 import (
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"koerier/domain"
+	"koerier/internal/secrets"
 	"koerier/pipeline"
 	"koerier/store"
 )
@@ -108,6 +112,17 @@ type Config struct {
 	StickyCacheSize int
 	// LogLevel is the worker's logrus level.
 	LogLevel logrus.Level
+	// Secrets seals the passwords of environments' e-mail profiles (KOERIER_SECRET_KEY,
+	// base64 of 32 random bytes); nil when not set, and then no password can be stored
+	// or read.
+	Secrets *secrets.Box
+	// MailRootCAs are the certificate authorities mail servers are trusted by: the
+	// system's, plus KOERIER_MAIL_CA_FILE (the local dev server's CA under `make run`).
+	MailRootCAs *x509.CertPool
+	// BounceWindow: how long a sent e-invoice waits for a bounce (rule 12).
+	BounceWindow time.Duration
+	// MailEvery is the schedule of each environment's e-mail send/receive.
+	MailEvery time.Duration
 }
 
 // FromEnv reads the configuration.
@@ -163,6 +178,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_SEND_RECEIVE_EVERY", 15 * time.Minute, time.Second, &c.SendReceiveEvery},
 		{"KOERIER_CLEANUP_RETENTION", 0, domain.MinRetention, &c.CleanupRetention},
 		{"KOERIER_WEBHOOK_RETRY_INITIAL", pipeline.DefaultWebhookRetryInitial, 100 * time.Millisecond, &c.WebhookRetryInitial},
+		{"KOERIER_MAIL_BOUNCE_WINDOW", pipeline.DefaultBounceWindow, time.Second, &c.BounceWindow},
+		{"KOERIER_MAIL_EVERY", DefaultMailEvery, time.Second, &c.MailEvery},
 	}
 	for _, d := range durations {
 		v := get(d.key, "")
@@ -175,6 +192,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a duration of at least %s such as 15m, 96h or 30d", d.key, v, d.min)
 		}
 		*d.dst = parsed
+	}
+	if c.Secrets, err = secretsFrom(get("KOERIER_SECRET_KEY", "")); err != nil {
+		return Config{}, err
+	}
+	if c.MailRootCAs, err = mailRootCAs(get("KOERIER_MAIL_CA_FILE", "")); err != nil {
+		return Config{}, err
 	}
 	ints := []struct {
 		key string
@@ -215,4 +238,44 @@ func ParseDuration(v string) (time.Duration, error) {
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// DefaultMailEvery is how often each environment's mailbox is read: often enough that
+// a bounce is seen the same hour, rarely enough not to bother a mail provider.
+const DefaultMailEvery = 5 * time.Minute
+
+// secretsFrom reads KOERIER_SECRET_KEY; unset means no sealed passwords.
+func secretsFrom(v string) (*secrets.Box, error) {
+	if v == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil {
+		return nil, fmt.Errorf("KOERIER_SECRET_KEY is not base64: make one with `openssl rand -base64 32` (and keep it: the stored passwords " +
+			"can only be read with it)")
+	}
+	box, err := secrets.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("KOERIER_SECRET_KEY: %w", err)
+	}
+	return box, nil
+}
+
+// mailRootCAs is the system's pool plus the certificates in file (PEM).
+func mailRootCAs(file string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if file == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("KOERIER_MAIL_CA_FILE: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("KOERIER_MAIL_CA_FILE=%s holds no PEM certificate", file)
+	}
+	return pool, nil
 }

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"koerier/domain"
 	"koerier/internal/config"
 	"koerier/pipeline"
+	"koerier/store"
 )
 
 // Schedule ids, as the Web UI's Schedules tab shows them.
@@ -128,4 +131,113 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 		}
 	}
 	return out, nil
+}
+
+// ApplyMailSchedules gives each environment in envs (those with a mailbox in their e-mail
+// profile) its own e-mail send/receive schedule (rule 12 in docs/rules.md), visible in
+// the Web UI's Schedules tab as koerier-mail-<environment>, and removes the schedules of
+// environments no longer in envs. Running it twice changes nothing the second time.
+func ApplyMailSchedules(ctx context.Context, c client.Client, cfg config.Config, envs []string) ([]ScheduleResult, error) {
+	want := map[string]bool{}
+	var out []ScheduleResult
+	for _, env := range envs {
+		want[pipeline.MailScheduleID(env)] = true
+		r, err := ApplyMailSchedule(ctx, c, cfg, env, true)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	iter, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 100})
+	if err != nil {
+		return out, fmt.Errorf("list schedules: %w", err)
+	}
+	for iter.HasNext() {
+		entry, err := iter.Next()
+		if err != nil {
+			return out, fmt.Errorf("list schedules: %w", err)
+		}
+		env, mine := strings.CutPrefix(entry.ID, pipeline.MailScheduleID(""))
+		if !mine || want[entry.ID] {
+			continue
+		}
+		r, err := ApplyMailSchedule(ctx, c, cfg, env, false)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// noMailbox is why an environment has no e-mail schedule.
+const noMailbox = "the environment has no mailbox in its e-mail profile, or is removed"
+
+// ApplyMailSchedule creates or updates one environment's e-mail send/receive schedule
+// when mailbox is set, and removes it otherwise (after its profile changed).
+func ApplyMailSchedule(ctx context.Context, c client.Client, cfg config.Config, env string, mailbox bool) (ScheduleResult, error) {
+	id := pipeline.MailScheduleID(env)
+	h := c.ScheduleClient().GetHandle(ctx, id)
+	_, err := h.Describe(ctx)
+	var nf *serviceerror.NotFound
+	if !mailbox {
+		switch {
+		case errors.As(err, &nf):
+			return ScheduleResult{ID: id, Action: "not configured", Why: noMailbox}, nil
+		case err != nil:
+			return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", id, err)
+		}
+		if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
+			return ScheduleResult{}, fmt.Errorf("remove schedule %s: %w", id, err)
+		}
+		return ScheduleResult{ID: id, Action: "removed", Why: noMailbox}, nil
+	}
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.MailEvery}}}
+	act := &client.ScheduleWorkflowAction{ID: pipeline.MailRunID(env), Workflow: pipeline.MailSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+		Args: []interface{}{pipeline.MailSendReceiveInput{Environment: env, Trigger: "schedule"}}}
+	note := fmt.Sprintf("Koerier e-mail send/receive of environment %s: send its due e-invoices from its own mailbox, read its incoming mail", env)
+	switch {
+	case errors.As(err, &nf):
+		if _, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: id, Spec: spec, Action: act, Note: note,
+			// A run still reading a slow mailbox is not started twice.
+			Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
+			return ScheduleResult{}, fmt.Errorf("create schedule %s: %w", id, err)
+		}
+		return ScheduleResult{ID: id, Action: "created", Every: cfg.MailEvery.String()}, nil
+	case err != nil:
+		return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", id, err)
+	}
+	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+		sch := in.Description.Schedule
+		sch.Spec, sch.Action = &spec, act
+		return &client.ScheduleUpdate{Schedule: &sch}, nil
+	}})
+	if err != nil {
+		return ScheduleResult{}, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	return ScheduleResult{ID: id, Action: "updated", Every: cfg.MailEvery.String()}, nil
+}
+
+// MailEnvironmentLister is the store's list of environments with a mailbox.
+type MailEnvironmentLister interface {
+	MailEnvironments(ctx context.Context) ([]store.Environment, error)
+}
+
+// ApplyAllSchedules applies the service's schedules and every environment's e-mail
+// schedule (`starter schedules apply`).
+func ApplyAllSchedules(ctx context.Context, c client.Client, cfg config.Config, st MailEnvironmentLister) ([]ScheduleResult, error) {
+	out, err := ApplySchedules(ctx, c, cfg)
+	if err != nil {
+		return out, err
+	}
+	envs, err := st.MailEnvironments(ctx)
+	if err != nil {
+		return out, err
+	}
+	names := make([]string, len(envs))
+	for i, e := range envs {
+		names[i] = e.Name
+	}
+	mail, err := ApplyMailSchedules(ctx, c, cfg, names)
+	return append(out, mail...), err
 }

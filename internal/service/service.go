@@ -25,7 +25,7 @@ import (
 // Activities builds the activities from their parts.
 func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc client.Client, log logrus.FieldLogger) *activities.Activities {
 	acts := &activities.Activities{Store: st, Digipoort: dp, Log: log, Config: activities.Config{
-		Starter: Starter(cfg, tc), Rol: cfg.Rol, UncertainWait: cfg.UncertainWait, Parallel: cfg.Parallel,
+		Starter: Starter(cfg, tc), Rol: cfg.Rol, UncertainWait: cfg.UncertainWait, Parallel: cfg.Parallel, MailRootCAs: cfg.MailRootCAs,
 	}}
 	if c, ok := dp.(interface {
 		Certificates() digipoort.CertificateReport
@@ -38,7 +38,7 @@ func Activities(cfg config.Config, st *store.Store, dp activities.Digipoort, tc 
 // Starter starts and signals declaration workflows as the configuration says.
 func Starter(cfg config.Config, tc pipeline.Client) pipeline.Starter {
 	return pipeline.Starter{Client: tc, TaskQueue: cfg.TaskQueue, NoReplyTimeout: cfg.NoReplyTimeout, DeliveryDeadline: cfg.DeliveryDeadline,
-		WebhookRetryInitial: cfg.WebhookRetryInitial}
+		WebhookRetryInitial: cfg.WebhookRetryInitial, BounceWindow: cfg.BounceWindow}
 }
 
 // Register puts Koerier's workflows and activities on a worker.
@@ -48,6 +48,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: pipeline.CleanupWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.CertificateCheckWorkflow, workflow.RegisterOptions{Name: pipeline.CertificateCheckWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.UnknownReplyWorkflow, workflow.RegisterOptions{Name: pipeline.UnknownReplyWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.MailSendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.MailSendReceiveWorkflowType})
 	w.RegisterActivity(acts)
 }
 
@@ -66,7 +67,7 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 		return nil, err
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: cfg.DBMaxConns,
-		AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix})
+		AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix, Secrets: cfg.Secrets})
 	if err != nil {
 		return nil, err
 	}

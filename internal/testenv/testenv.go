@@ -27,9 +27,11 @@ import (
 	"koerier/digipoort"
 	"koerier/digipoort/simulator"
 	"koerier/internal/config"
+	"koerier/internal/secrets"
 	"koerier/internal/service"
 	"koerier/internal/temporalclient"
 	"koerier/internal/testdb"
+	"koerier/mail/devserver"
 	"koerier/pipeline"
 	"koerier/store"
 )
@@ -131,6 +133,10 @@ type StackOptions struct {
 	NoWorker bool
 	// Env adds configuration, as KOERIER_* variables would.
 	Env map[string]string
+	// Mail starts the local mail server (mail/devserver) over TLS, as `make run` does,
+	// and sets KOERIER_DEV_SMTP, KOERIER_DEV_IMAP, KOERIER_DEV_MAIL_PASSWORD and
+	// KOERIER_MAIL_CA_FILE for `starter environments add --local-mail`.
+	Mail bool
 }
 
 // Stack is a running Koerier with everything it talks to.
@@ -146,6 +152,8 @@ type Stack struct {
 	Digipoort digipoort.Config
 	DBURL     string
 	SimDir    string
+	// Mail is the local mail server (StackOptions.Mail), nil otherwise.
+	Mail *devserver.Server
 }
 
 // SimDir is a development PKI shared by the tests of a package (generating RSA keys
@@ -194,6 +202,11 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		"KOERIER_UNCERTAIN_DELIVERY_WAIT": "2s",
 		"KOERIER_SEND_WAIT":               "30s",
 	}
+	// Every stack can keep e-mail passwords; the key is the test's own.
+	env["KOERIER_SECRET_KEY"] = secrets.NewKey()
+	if opts.Mail {
+		s.startMail(env)
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -205,7 +218,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		t.Setenv(k, v)
 	}
 	if s.Store, err = store.Open(context.Background(), s.DBURL, store.Options{Migrate: true, Catalog: &s.Config.Catalog,
-		AanleverkenmerkPrefix: s.Config.AanleverkenmerkPrefix}); err != nil {
+		AanleverkenmerkPrefix: s.Config.AanleverkenmerkPrefix, Secrets: s.Config.Secrets}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Store.Close() })
@@ -217,6 +230,42 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		s.StartWorker()
 	}
 	return s
+}
+
+// startMail starts the local mail server over TLS, with its own CA, and puts what the
+// command line and the worker need to use it into env.
+func (s *Stack) startMail(env map[string]string) {
+	t := s.T
+	t.Helper()
+	certs, err := devserver.EnsureCerts(t.TempDir())
+	if err != nil {
+		t.Fatalf("mail server certificates: %v", err)
+	}
+	tlsConfig, err := certs.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := hex.EncodeToString(randomBytes(t, 12))
+	srv, err := devserver.Start(devserver.Config{Password: password, SMTPAddr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0", WebAddr: "127.0.0.1:0",
+		TLS: tlsConfig, BounceDelay: 200 * time.Millisecond, Log: quiet()})
+	if err != nil {
+		t.Fatalf("start the local mail server: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	s.Mail = srv
+	env["KOERIER_DEV_SMTP"] = srv.SMTPAddr()
+	env["KOERIER_DEV_IMAP"] = srv.IMAPAddr()
+	env["KOERIER_DEV_MAIL_PASSWORD"] = password
+	env["KOERIER_DEV_MAIL_WEB"] = srv.WebURL()
+	env["KOERIER_MAIL_CA_FILE"] = certs.CAFile
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // StartWorker starts an in-process worker; the test's cleanup stops it.

@@ -63,7 +63,7 @@ func run(log *logrus.Logger, addr string) error {
 		return err
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: cfg.DBMaxConns,
-		AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix})
+		AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix, Secrets: cfg.Secrets})
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,12 @@ func run(log *logrus.Logger, addr string) error {
 		Catalog:   cfg.Catalog,
 		Log:       log,
 		Health:    func(ctx context.Context) error { return st.DB().PingContext(ctx) },
+		// An environment that sets its profile through the API gets (or loses) its
+		// e-mail send/receive schedule at once, as `starter environments set` does.
+		MailSchedule: func(ctx context.Context, env string, mailbox bool) error {
+			_, err := service.ApplyMailSchedule(ctx, tc, cfg, env, mailbox)
+			return err
+		},
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -1,0 +1,463 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.temporal.io/sdk/temporal"
+
+	"koerier/domain"
+	"koerier/mail"
+	"koerier/pipeline"
+	"koerier/store"
+)
+
+// mailStore is what the e-mail channel needs of Postgres (rule 2 and rule 12 in
+// docs/rules.md: e-invoices go out and come in through the environment's own mailbox).
+type mailStore interface {
+	MailProfile(ctx context.Context, envID int64) (store.MailProfile, error)
+	EnvironmentByID(ctx context.Context, id int64) (store.Environment, error)
+	Environment(ctx context.Context, name string) (store.Environment, error)
+	DueMail(ctx context.Context, envID int64, limit int) ([]int64, error)
+	StoreIncomingMail(ctx context.Context, m store.IncomingMail) (store.IncomingMailResult, error)
+}
+
+// mailProfile is the environment's profile as the mail package takes it.
+func (a *Activities) mailProfile(ctx context.Context, envID int64) (mail.Profile, error) {
+	p, err := a.Store.MailProfile(ctx, envID)
+	if err != nil {
+		return mail.Profile{}, err
+	}
+	server := func(s store.MailServer) mail.Server {
+		return mail.Server{Host: s.Host, Port: s.Port, Security: mail.Security(s.Security), User: s.User, Password: s.Password}
+	}
+	return mail.Profile{From: p.From, SMTP: server(p.SMTP), IMAP: server(p.IMAP), Folder: p.Folder, Processed: p.Processed, Sent: p.Sent,
+		RootCAs: a.Config.MailRootCAs}, nil
+}
+
+// MessageID is the Message-ID an e-invoice is sent with: the delivery's aanleverkenmerk
+// (installation prefix, message number, attempt) at the sender's domain, so that a bounce
+// or a reply that names it links back to the delivery, and a retried try of the same
+// attempt carries the same Message-ID (the Sent folder look-up finds it).
+func MessageID(aanleverkenmerk, from string) string {
+	domainPart := "koerier.invalid"
+	if _, d, ok := strings.Cut(from, "@"); ok && d != "" {
+		domainPart = d
+	}
+	return aanleverkenmerk + "@" + domainPart
+}
+
+// deliverMail sends an e-invoice from the environment's own mailbox (rule 2). The
+// attempt was recorded by BeginDelivery before anything is written to the server; a
+// try that may have reached it (the worker died, the 250 was lost) is looked up in the
+// Sent folder by its Message-ID before anything is sent again (rule 11), and where that
+// cannot tell, an operator decides.
+//
+// Final: a permanent SMTP refusal (send_failed, with the server's words); a profile the
+// server refuses (wrong password, untrusted certificate) makes the message wait and need
+// action, without retrying (a retry storm would lock the mailbox). A temporary refusal
+// or a connection lost before the end of the data is retried.
+func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, log logrus.FieldLogger) (pipeline.DeliverResult, error) {
+	res := pipeline.DeliverResult{Attempt: plan.Attempt}
+	env, err := a.Store.EnvironmentByID(ctx, plan.EnvironmentID)
+	if err != nil {
+		return res, final(err)
+	}
+	profile, err := a.mailProfile(ctx, plan.EnvironmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return a.mailProfileTrouble(ctx, plan, env.Name, fmt.Sprintf("environment %s has no e-mail profile: give it one with `starter environments "+
+			"set %s --smtp HOST:PORT …` (or --local-mail), then send the message again", env.Name, env.Name))
+	}
+	if err != nil {
+		return res, final(err)
+	}
+	messageID := MessageID(plan.Aanleverkenmerk, profile.From)
+	if plan.Uncertain {
+		return a.lookUpMail(ctx, plan, profile, messageID, log)
+	}
+	atts, err := a.Store.Attachments(ctx, plan.Number)
+	if err != nil {
+		return res, err
+	}
+	if len(atts) == 0 {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has no invoice to send", plan.Number), pipeline.ErrTypeInvalid, nil)
+	}
+	out, err := invoiceMail(plan, profile.From, messageID, atts[0])
+	if err != nil {
+		return res, final(fmt.Errorf("%w: message %d: %v", store.ErrInvalid, plan.Number, err))
+	}
+	raw, err := mail.Compose(out, time.Now())
+	if err != nil {
+		return res, final(fmt.Errorf("%w: compose the e-mail of message %d: %v", store.ErrInvalid, plan.Number, err))
+	}
+	err = mail.Submit(ctx, profile, out, raw)
+	var smtpErr *mail.SMTPError
+	switch {
+	case err == nil:
+		if err := a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, plan.Aanleverkenmerk, ""); err != nil {
+			return res, final(err)
+		}
+		log.WithFields(logrus.Fields{"message_id": messageID, "to": out.To}).Info("e-invoice sent")
+		res.Outcome, res.Kenmerk = pipeline.OutcomeSent, plan.Aanleverkenmerk
+		return res, nil
+	case errors.Is(err, mail.ErrAuth), errors.Is(err, mail.ErrTLS):
+		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
+			return res, derr
+		}
+		return a.mailProfileTrouble(ctx, plan, env.Name, fmt.Sprintf("the SMTP server of environment %s (%s) refused its e-mail profile: %v. Correct "+
+			"the profile (`starter environments set %s …`), then send the message again (`starter send %d`)", env.Name, profile.SMTP.Host, err,
+			env.Name, plan.Number))
+	case errors.As(err, &smtpErr) && smtpErr.Permanent():
+		reason := fmt.Sprintf("the mail server refused the e-invoice to %s for good: %s", out.To, smtpErr.Error())
+		if rerr := a.Store.RecordSendFailed(ctx, plan.Number, plan.Attempt, reason); rerr != nil {
+			return res, final(rerr)
+		}
+		log.WithField("smtp_code", smtpErr.Code).Warn("e-invoice refused by the mail server")
+		res.Outcome, res.Reason = pipeline.OutcomeSendFailed, reason
+		return res, nil
+	case errors.Is(err, mail.ErrUncertain):
+		// The end of the data was written and no answer read: the server may have the
+		// invoice. The retry looks it up in the Sent folder before anything is sent again.
+		return res, fmt.Errorf("message %d: the mail server may have accepted the e-invoice (Message-ID %s) but did not say so: %w; "+
+			"Koerier looks it up before sending again", plan.Number, messageID, err)
+	default:
+		// Not accepted (a temporary refusal, a connection lost before the end of the
+		// data): this try is closed, and the retry sends afresh with the same Message-ID.
+		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
+			return res, derr
+		}
+		return res, fmt.Errorf("message %d: the e-invoice was not accepted for now: %w", plan.Number, err)
+	}
+}
+
+// mailProfileTrouble makes a message whose environment's profile does not work wait and
+// need action once, with what to do: retrying would not mend a password.
+func (a *Activities) mailProfileTrouble(ctx context.Context, plan store.DeliveryPlan, env, reason string) (pipeline.DeliverResult, error) {
+	dedupe := fmt.Sprintf("mail-profile/%d/%d/%s", plan.Number, plan.Attempt, firstWords(reason, 12))
+	if err := a.Store.MarkNeedsAction(ctx, plan.Number, reason, dedupe); err != nil {
+		return pipeline.DeliverResult{}, final(err)
+	}
+	a.log().WithFields(logrus.Fields{"message": plan.Number, "environment": env}).Warn("e-mail profile refused; the message waits for an operator")
+	return pipeline.DeliverResult{Attempt: plan.Attempt, Outcome: pipeline.OutcomeWaiting, Reason: reason}, nil
+}
+
+func firstWords(s string, n int) string {
+	f := strings.Fields(s)
+	return strings.Join(f[:min(n, len(f))], " ")
+}
+
+// lookUpMail decides a try that may have reached the mail server: found in the Sent
+// folder, it is adopted as sent; not found while UncertainWait has not passed, it is
+// asked again (the server may file it late); after that an operator decides.
+func (a *Activities) lookUpMail(ctx context.Context, plan store.DeliveryPlan, p mail.Profile, messageID string,
+	log logrus.FieldLogger) (pipeline.DeliverResult, error) {
+	res := pipeline.DeliverResult{Attempt: plan.Attempt}
+	found := false
+	if p.IMAP.Host != "" {
+		box, err := mail.Open(ctx, p)
+		if err != nil {
+			return res, fmt.Errorf("message %d: open the mailbox to look up Message-ID %s: %w", plan.Number, messageID, err)
+		}
+		found, err = box.SentHas(ctx, messageID)
+		_ = box.Close()
+		if err != nil {
+			return res, fmt.Errorf("message %d: look up Message-ID %s in %s: %w", plan.Number, messageID, p.Sent, err)
+		}
+	}
+	if found {
+		log.WithField("message_id", messageID).Info("interrupted e-mail delivery found in the Sent folder; not sending again")
+		if err := a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, plan.Aanleverkenmerk, "found in the Sent folder by its Message-ID"); err != nil {
+			return res, final(err)
+		}
+		res.Outcome, res.Kenmerk, res.Recovered = pipeline.OutcomeSent, plan.Aanleverkenmerk, true
+		return res, nil
+	}
+	if p.IMAP.Host != "" && plan.OpenFor < a.Config.UncertainWait {
+		return res, fmt.Errorf("message %d: an earlier try (Message-ID %s) may have reached the mail server and its Sent folder does not show it yet; "+
+			"Koerier asks again until %s have passed since it started, then asks an operator", plan.Number, messageID, a.Config.UncertainWait)
+	}
+	where := "the environment's profile has no mailbox to look in"
+	if p.IMAP.Host != "" {
+		where = fmt.Sprintf("its Sent folder (%s) does not show Message-ID %s", p.Sent, messageID)
+	}
+	undecided := fmt.Sprintf("%s%s%d (Message-ID %s, started %s) has no known outcome: %s. Koerier does not send it again on its own (the "+
+		"customer could get the invoice twice). Decide: `starter delivery adopt %d %s` if it arrived, or `starter delivery redeliver %d` if it did not",
+		domain.DeliveryTrouble, store.UndecidedDelivery, plan.Number, messageID, plan.StartedAt.UTC().Format(time.RFC3339), where,
+		plan.Number, plan.Aanleverkenmerk, plan.Number)
+	dedupe := fmt.Sprintf("uncertain-mail/%d/%d", plan.Number, plan.Attempt)
+	if err := a.Store.MarkNeedsAction(ctx, plan.Number, undecided, dedupe); err != nil {
+		return res, final(err)
+	}
+	res.Outcome, res.Reason = pipeline.OutcomeUncertain, undecided
+	return res, nil
+}
+
+// invoiceMail is the e-mail of an e-invoice: the UBL, and its PDF rendition where the
+// UBL embeds one, with the invoice number in the subject.
+func invoiceMail(plan store.DeliveryPlan, from, messageID string, ubl store.Attachment) (mail.Outgoing, error) {
+	inv, err := domain.ReadEInvoice(ubl.Content)
+	if err != nil {
+		return mail.Outgoing{}, err
+	}
+	kind := "Factuur"
+	if inv.Kind == "CreditNote" {
+		kind = "Creditnota"
+	}
+	out := mail.Outgoing{
+		MessageID: messageID, From: from, To: plan.Recipient,
+		Subject: fmt.Sprintf("%s %s van %s", kind, inv.Number, inv.SupplierName),
+		Text: fmt.Sprintf("%s %s van %s, %s %s.\r\n\r\nDe factuur is bijgevoegd als UBL-bestand (%s).\r\n", kind, inv.Number, inv.SupplierName,
+			inv.Currency, inv.Payable, ubl.FileName),
+		Attachments: []mail.Attachment{{Name: ubl.FileName, MimeType: "application/xml", Content: ubl.Content}},
+	}
+	if inv.PDF != nil {
+		name := inv.PDF.Name
+		if name == "" {
+			name = strings.TrimSuffix(ubl.FileName, ".xml") + ".pdf"
+		}
+		out.Attachments = append(out.Attachments, mail.Attachment{Name: name, MimeType: "application/pdf", Content: inv.PDF.Content})
+	}
+	if out.To == "" {
+		return mail.Outgoing{}, errors.New("the invoice has no recipient address")
+	}
+	return out, nil
+}
+
+// DispatchMail tells the workflows of an environment's due e-invoices to send: the
+// environment's own send/receive (MailSendReceiveWorkflow).
+func (a *Activities) DispatchMail(ctx context.Context, env string) (int, error) {
+	e, err := a.Store.Environment(ctx, env)
+	if err != nil {
+		return 0, final(err)
+	}
+	due, err := a.Store.DueMail(ctx, e.ID, 1000)
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	sig := pipeline.SendSignal{By: "mail send/receive " + env}
+	return len(due), a.signalAll(ctx, due, func(int64) (string, any) { return pipeline.SignalSend, sig }, nil)
+}
+
+// mailBatch bounds the messages one ReceiveMail reads; the next run reads the rest.
+const mailBatch = 50
+
+// ReceiveMail reads an environment's incoming folder (rule 12): a bounce or automatic
+// reply that names one of Koerier's Message-IDs becomes a reply of that e-invoice (a
+// permanent failure: failed and needs action, highest status wins); every UBL attachment
+// becomes a received e-invoice of the environment (a duplicate is recognised and logged);
+// a message without a usable UBL is kept as an unknown incoming message. What was stored
+// is moved to the processed folder — after it is stored, so a crash in between reads it
+// again and stores nothing twice.
+//
+// Final: the mailbox refuses the profile (login, certificate): one F line a day, the
+// run fails with the environment's name, no retries.
+func (a *Activities) ReceiveMail(ctx context.Context, env string) (pipeline.MailReceiveResult, error) {
+	defer keepAlive(ctx)()
+	res := pipeline.MailReceiveResult{Environment: env}
+	e, err := a.Store.Environment(ctx, env)
+	if err != nil {
+		return res, final(err)
+	}
+	p, err := a.mailProfile(ctx, e.ID)
+	if err != nil {
+		return res, final(err)
+	}
+	if p.IMAP.Host == "" {
+		return res, final(fmt.Errorf("%w: environment %s has no mailbox in its e-mail profile: nothing to receive", store.ErrInvalid, env))
+	}
+	box, err := mail.Open(ctx, p)
+	if errors.Is(err, mail.ErrAuth) || errors.Is(err, mail.ErrTLS) {
+		reason := fmt.Sprintf("the mailbox of environment %s (%s) refused its e-mail profile: %v. Correct it with `starter environments set %s …`; "+
+			"mail is not read until then", env, p.IMAP.Host, err, env)
+		id := e.ID
+		if lerr := a.Store.WriteLog(ctx, store.LogEntry{EnvironmentID: &id, Step: domain.StepReceive, Level: domain.LevelError, Description: reason,
+			DedupeKey: fmt.Sprintf("mailbox-refused/%s/%s", env, time.Now().UTC().Format(time.DateOnly))}); lerr != nil {
+			return res, lerr
+		}
+		return res, temporal.NewNonRetryableApplicationError(reason, pipeline.ErrTypeInvalid, err)
+	}
+	if err != nil {
+		return res, fmt.Errorf("environment %s: open the mailbox: %w", env, err)
+	}
+	defer box.Close()
+	fetched, err := box.Fetch(ctx, mailBatch)
+	if err != nil {
+		return res, fmt.Errorf("environment %s: read %s: %w", env, p.Folder, err)
+	}
+	res.Read = len(fetched)
+	var done []uint32
+	var replied []int64
+	for _, f := range fetched {
+		numbers, err := a.receiveOne(ctx, e, f, &res)
+		if err != nil {
+			return res, fmt.Errorf("environment %s: mail %d: %w", env, f.UID, err)
+		}
+		replied = append(replied, numbers...)
+		done = append(done, f.UID)
+	}
+	if len(done) > 0 {
+		if err := box.MoveProcessed(ctx, done); err != nil {
+			return res, fmt.Errorf("environment %s: move %d read messages to %s: %w", env, len(done), p.Processed, err)
+		}
+		res.Moved = len(done)
+	}
+	res.More = len(fetched) == mailBatch
+	return res, errors.Join(a.signalReplies(ctx, replied), a.startUnknownReplies(ctx, res.UnknownNumbers))
+}
+
+// receiveOne stores one mail and returns the outgoing messages it brought replies for.
+func (a *Activities) receiveOne(ctx context.Context, env store.Environment, f mail.Fetched, res *pipeline.MailReceiveResult) ([]int64, error) {
+	log := a.log().WithFields(logrus.Fields{"environment": env.Name, "uid": f.UID})
+	parsed, perr := mail.Parse(f.Raw)
+	in := store.IncomingMail{EnvironmentID: env.ID, Raw: f.Raw}
+	if perr == nil {
+		in.MessageID, in.From, in.Subject = parsed.MessageID, parsed.From, parsed.Subject
+		numbers, linked, err := a.mailReply(ctx, parsed, f)
+		if err != nil || linked {
+			if linked {
+				res.Replies++
+			}
+			return numbers, err
+		}
+		for _, att := range parsed.Attachments {
+			if !looksXML(att) {
+				continue
+			}
+			inv, err := domain.ReadEInvoice(att.Content)
+			if err != nil {
+				log.WithField("attachment", att.Name).WithError(err).Info("attachment is not a usable UBL invoice")
+				continue
+			}
+			in.Invoices = append(in.Invoices, store.ReceivedInvoice{FileName: att.Name, Content: att.Content, Invoice: inv})
+		}
+	}
+	switch {
+	case perr != nil:
+		in.Unknown = fmt.Sprintf("the message could not be read as e-mail: %v", perr)
+	case len(in.Invoices) == 0:
+		in.Unknown = fmt.Sprintf("no UBL invoice in the message %q from %s (%d attachments): link it to nothing, look at it "+
+			"(`starter attachment save <number>`) and resolve it", parsed.Subject, parsed.From, len(parsed.Attachments))
+	}
+	stored, err := a.Store.StoreIncomingMail(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	res.Invoices += len(stored.Stored)
+	res.Duplicates += len(stored.Duplicates)
+	if stored.Unknown != 0 {
+		res.Unknown++
+		res.UnknownNumbers = append(res.UnknownNumbers, stored.Unknown)
+	}
+	for _, d := range stored.Duplicates {
+		log.WithField("duplicate", d).Info("duplicate e-invoice not stored again")
+	}
+	return nil, nil
+}
+
+func looksXML(a mail.Attachment) bool {
+	t := strings.ToLower(a.MimeType)
+	return strings.Contains(t, "xml") || strings.HasSuffix(strings.ToLower(a.Name), ".xml")
+}
+
+// mailReply links a bounce or automatic reply to the e-invoice whose Message-ID it
+// names: the mail is kept as that message's reply document, and a permanent failure is
+// applied as its status (failed, needs action). linked is false when it names none of
+// Koerier's deliveries (it is then an ordinary incoming mail).
+func (a *Activities) mailReply(ctx context.Context, p mail.Parsed, f mail.Fetched) (numbers []int64, linked bool, err error) {
+	if p.DSN == nil && !p.AutoReply {
+		return nil, false, nil
+	}
+	var refs []string
+	for _, id := range p.RefersTo() {
+		if local, _, ok := strings.Cut(id, "@"); ok && local != "" {
+			refs = append(refs, local)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, false, nil
+	}
+	known, err := a.Store.KnownKenmerken(ctx, refs)
+	if err != nil {
+		return nil, false, err
+	}
+	kenmerk := ""
+	for _, r := range refs {
+		if known[r] {
+			kenmerk = r
+			break
+		}
+	}
+	if kenmerk == "" {
+		return nil, false, nil
+	}
+	id := p.MessageID
+	if id == "" {
+		id = fmt.Sprintf("uid-%d-%s", f.UID, f.InternalDate.UTC().Format(time.RFC3339))
+	}
+	name, what := "automatic-reply.eml", "automatic reply"
+	if p.DSN != nil {
+		name, what = "bounce.eml", "delivery status notification"
+	}
+	in, err := a.Store.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: "mail:" + id, Berichtkenmerk: "reply", Aanleverkenmerk: kenmerk,
+		FileName: name, MimeType: "message/rfc822", Content: f.Raw, Aangeleverd: f.InternalDate, Note: what}})
+	if err != nil {
+		return nil, false, err
+	}
+	for n := range in.Linked {
+		numbers = append(numbers, n)
+	}
+	if p.DSN == nil {
+		return numbers, true, nil
+	}
+	failed, ok := p.DSN.Failed()
+	if !ok {
+		return numbers, true, nil // delayed or delivered: kept as a document, no status
+	}
+	at := f.InternalDate
+	if at.IsZero() {
+		at = time.Now()
+	}
+	reply := store.Reply{Kenmerk: kenmerk, Code: "DSN " + failed.Status, Status: domain.StatusFailed, NeedsAction: true, OccurredAt: at,
+		Description: fmt.Sprintf("the e-invoice could not be delivered to %s: %s", failed.Recipient, firstNonEmpty(failed.Diagnostic, failed.Action)),
+		ErrorCode:   failed.Status, ErrorDescription: failed.Diagnostic,
+		Advice: "check the customer's address, correct it and queue the invoice again (or restore it to send it once more)"}
+	applied, err := a.Store.ApplyReplies(ctx, []store.Reply{reply})
+	if err != nil {
+		return nil, false, err
+	}
+	for _, r := range applied.New {
+		numbers = append(numbers, r.MessageNumber)
+	}
+	return numbers, true, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// MailDelivered closes an e-invoice that no bounce named within the bounce window: the
+// receiving mail server took it (SMTP 250) and nothing came back, which is as far as
+// e-mail can tell. It is applied as a reply (accepted) stamped with the workflow's time,
+// so a retry stores it once, and a bounce that still comes later wins (failed ranks
+// higher).
+func (a *Activities) MailDelivered(ctx context.Context, req pipeline.MailDeliveredRequest) error {
+	_, err := a.Store.ApplyReplies(ctx, []store.Reply{{Kenmerk: req.Kenmerk, Code: MailNoBounceCode, Status: domain.StatusAccepted,
+		OccurredAt:  req.At,
+		Description: fmt.Sprintf("delivered: the receiving mail server accepted the e-invoice and no bounce came back within %s", req.Window)}})
+	if err != nil {
+		return fmt.Errorf("message %d: record delivery without bounce: %w", req.Number, err)
+	}
+	return nil
+}
+
+// MailNoBounceCode is the code of the reply that closes an e-invoice without bounce.
+const MailNoBounceCode = "MAIL-NO-BOUNCE"
