@@ -312,7 +312,7 @@ func TestQueueEInvoiceOverTheAPI(t *testing.T) {
 	if got := a.flows.startedNumbers(); len(got) != 1 || got[0] != q.Number {
 		t.Errorf("workflows started: %v, want [%d]", got, q.Number)
 	}
-	var m messageView
+	var m store.APIMessage
 	a.do("acme", http.MethodGet, messagePath(q.Number), "", nil).decode(t, &m)
 	if m.Channel != domain.ChannelEmail || m.Recipient != "crediteuren@klant.example" || m.Type != domain.TypeEInvoice ||
 		m.Subject != "2026-0417" || m.Period != "2026-11" || m.Status != domain.StatusQueued {

@@ -68,63 +68,20 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 	if s.answered(w, r, err, "read message", notFoundMessage) {
 		return
 	}
-	views, err := s.messageViews(r.Context(), []store.APIMessage{m})
-	if err != nil {
-		s.unavailable(w, r, "read message", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, views[0])
+	writeJSON(w, http.StatusOK, normalize(m))
 }
 
-// messageView is a message as the API shows it: the store's view with the channel it
-// travels by and, for an e-invoice, the address it goes to.
-type messageView struct {
-	store.APIMessage
-	Channel   domain.Channel `json:"channel"`
-	Recipient string         `json:"recipient,omitempty"`
-}
-
-// messageViews adds channel and recipient to messages the store showed to be the
-// environment's (empty lists become [], as the OpenAPI document says). The channel of a
-// page comes in one read; only e-mail messages cost a read each, for their recipient.
-func (s *Server) messageViews(ctx context.Context, msgs []store.APIMessage) ([]messageView, error) {
-	out := make([]messageView, 0, len(msgs))
-	if len(msgs) == 0 {
-		return out, nil
+// normalize makes empty lists [] rather than null, as the OpenAPI document says.
+func normalize(m store.APIMessage) store.APIMessage {
+	if m.Replies == nil {
+		m.Replies = []store.APIReply{}
 	}
-	numbers := make([]int64, len(msgs))
-	for i, m := range msgs {
-		numbers[i] = m.Number
-	}
-	decls, err := s.Store.Declarations(ctx, numbers)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range msgs {
-		if m.Replies == nil {
-			m.Replies = []store.APIReply{}
-		}
-		v := messageView{APIMessage: m, Channel: domain.Channel(decls[m.Number].Channel)}
-		if v.Channel == "" {
-			v.Channel = domain.ChannelDigipoort
-		}
-		if v.Channel == domain.ChannelEmail {
-			full, err := s.Store.Message(ctx, m.Number)
-			if err != nil && !errors.Is(err, store.ErrNotFound) { // cleaned up since: shown without recipient
-				return nil, err
-			}
-			if full.Recipient != nil {
-				v.Recipient = *full.Recipient
-			}
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return m
 }
 
 // messageList is a page of GET /v1/messages.
 type messageList struct {
-	Messages []messageView `json:"messages"`
+	Messages []store.APIMessage `json:"messages"`
 	// NextCursor is set when there are more: pass it as cursor for the next page.
 	NextCursor string `json:"next_cursor,omitempty"`
 }
@@ -140,12 +97,10 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, "list messages", err)
 		return
 	}
-	views, err := s.messageViews(r.Context(), msgs)
-	if err != nil {
-		s.unavailable(w, r, "list messages", err)
-		return
+	out := messageList{Messages: make([]store.APIMessage, 0, len(msgs))}
+	for _, m := range msgs {
+		out.Messages = append(out.Messages, normalize(m))
 	}
-	out := messageList{Messages: views}
 	if next > 0 {
 		out.NextCursor = strconv.FormatInt(next, 10)
 		q := r.URL.Query()
@@ -319,11 +274,6 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, "signal process", err)
 		return
 	}
-	views, err := s.messageViews(r.Context(), []store.APIMessage{m})
-	if err != nil {
-		s.unavailable(w, r, "read message", err)
-		return
-	}
 	w.Header().Set("Location", messagePath(number))
-	writeJSON(w, http.StatusAccepted, views[0])
+	writeJSON(w, http.StatusAccepted, normalize(m))
 }

@@ -17,18 +17,21 @@ import (
 
 // APIMessage is one message as its environment reads it through the API.
 type APIMessage struct {
-	Number           int64              `json:"number"`
-	Type             domain.MessageType `json:"type"`
-	Subject          string             `json:"subject"`
-	Period           string             `json:"period"`
-	Version          int                `json:"version"`
-	Status           domain.Status      `json:"status"`
-	DoNotSend        bool               `json:"do_not_send"`
-	LastStatusChange *time.Time         `json:"last_status_change"`
-	NeedsAction      bool               `json:"needs_action"`
-	Action           string             `json:"action,omitempty"`
-	Replies          []APIReply         `json:"replies"`
-	Webhooks         WebhookCounts      `json:"webhooks"`
+	Number int64              `json:"number"`
+	Type   domain.MessageType `json:"type"`
+	// Channel is how the message travels; Recipient the address an e-invoice goes to.
+	Channel          domain.Channel `json:"channel"`
+	Recipient        string         `json:"recipient,omitempty"`
+	Subject          string         `json:"subject"`
+	Period           string         `json:"period"`
+	Version          int            `json:"version"`
+	Status           domain.Status  `json:"status"`
+	DoNotSend        bool           `json:"do_not_send"`
+	LastStatusChange *time.Time     `json:"last_status_change"`
+	NeedsAction      bool           `json:"needs_action"`
+	Action           string         `json:"action,omitempty"`
+	Replies          []APIReply     `json:"replies"`
+	Webhooks         WebhookCounts  `json:"webhooks"`
 }
 
 // APIReply is one Digipoort status of the message.
@@ -77,10 +80,12 @@ type apiRow struct {
 	Changed     time.Time          `db:"env_status_changed"`
 	NeedsAction bool               `db:"needs_action"`
 	Reason      string             `db:"needs_action_reason"`
+	Channel     domain.Channel     `db:"channel"`
+	Recipient   *string            `db:"recipient"`
 }
 
 const apiColumns = `m.number, m.message_type, m.subject, m.period, m.version, m.env_status, m.do_not_send, m.env_status_changed,
-	m.needs_action, m.needs_action_reason`
+	m.needs_action, m.needs_action_reason, m.channel, m.recipient`
 
 // APIMessage reads one of the environment's messages.
 func (s *Store) APIMessage(ctx context.Context, envID, number int64) (APIMessage, error) {
@@ -183,7 +188,7 @@ func (s *Store) apiMessages(ctx context.Context, rows []apiRow) ([]APIMessage, e
 	for i, r := range rows {
 		changed := r.Changed
 		byNumber[r.Number] = i
-		out = append(out, APIMessage{Number: r.Number, Type: r.Type, Subject: r.Subject, Period: r.Period, Version: deref(r.Version),
+		out = append(out, APIMessage{Number: r.Number, Type: r.Type, Channel: r.Channel, Recipient: deref(r.Recipient), Subject: r.Subject, Period: r.Period, Version: deref(r.Version),
 			Status: r.EnvStatus, DoNotSend: r.DoNotSend, LastStatusChange: &changed, NeedsAction: r.NeedsAction, Action: r.Reason,
 			Replies: []APIReply{}})
 	}
