@@ -119,6 +119,49 @@ type Activities struct {
 	Digipoort Digipoort
 	Config    Config
 	Log       logrus.FieldLogger
+	// Metrics counts what deliveries decide, for the worker's /metrics
+	// (internal/metrics); nil counts nothing.
+	Metrics Metrics
+}
+
+// Metrics is what the activities count (*metrics.Metrics is it).
+type Metrics interface {
+	// Delivery counts a try of a delivery by its outcome (pipeline.Outcome*), or
+	// "error" when it returned an error.
+	Delivery(channel domain.Channel, outcome string)
+	// UncertainLookedUp counts a look-up of a delivery whose outcome was not known.
+	UncertainLookedUp(channel domain.Channel)
+	// UncertainAdopted counts such a delivery found and adopted instead of sent again.
+	UncertainAdopted(channel domain.Channel)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Delivery(domain.Channel, string)  {}
+func (noMetrics) UncertainLookedUp(domain.Channel) {}
+func (noMetrics) UncertainAdopted(domain.Channel)  {}
+
+func (a *Activities) metrics() Metrics {
+	if a.Metrics != nil {
+		return a.Metrics
+	}
+	return noMetrics{}
+}
+
+// countDelivery counts a try of a delivery that got as far as its plan. A try that
+// finds the attempt delivered already decides nothing new (the try that delivered it
+// was counted) and is left out.
+func (a *Activities) countDelivery(plan store.DeliveryPlan, res pipeline.DeliverResult, err error) {
+	switch {
+	case plan.Kenmerk != "":
+	case err != nil:
+		a.metrics().Delivery(plan.Channel, "error")
+	default:
+		a.metrics().Delivery(plan.Channel, res.Outcome)
+		if res.Recovered {
+			a.metrics().UncertainAdopted(plan.Channel)
+		}
+	}
 }
 
 func (a *Activities) log() logrus.FieldLogger {

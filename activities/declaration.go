@@ -47,12 +47,13 @@ func (a *Activities) Deliver(ctx context.Context, number int64) (pipeline.Delive
 	return res, nil
 }
 
-func (a *Activities) deliver(ctx context.Context, number int64) (pipeline.DeliverResult, error) {
+func (a *Activities) deliver(ctx context.Context, number int64) (res pipeline.DeliverResult, err error) {
 	plan, err := a.Store.BeginDelivery(ctx, number)
 	if err != nil {
 		return pipeline.DeliverResult{}, final(err)
 	}
-	res := pipeline.DeliverResult{Attempt: plan.Attempt}
+	defer func() { a.countDelivery(plan, res, err) }()
+	res = pipeline.DeliverResult{Attempt: plan.Attempt}
 	switch {
 	case plan.Refused != "":
 		res.Outcome, res.Reason = pipeline.OutcomeRefused, plan.Refused
@@ -117,6 +118,7 @@ const clockSkew = 2 * time.Minute
 // process; or, once the wait is over and it cannot decide, what it found: the message
 // then needs an operator, and nothing is delivered again on its own.
 func (a *Activities) lookUpUncertain(ctx context.Context, plan store.DeliveryPlan, log logrus.FieldLogger) (kenmerk, undecided string, err error) {
+	a.metrics().UncertainLookedUp(plan.Channel)
 	known := func(k string) (bool, error) {
 		found, err := a.Store.KnownKenmerken(ctx, []string{k})
 		return found[k], err

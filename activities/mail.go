@@ -1,12 +1,16 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/sirupsen/logrus"
 	"go.temporal.io/sdk/temporal"
 
@@ -24,6 +28,7 @@ type mailStore interface {
 	Environment(ctx context.Context, name string) (store.Environment, error)
 	DueMail(ctx context.Context, envID int64, limit int) ([]int64, error)
 	StoreIncomingMail(ctx context.Context, m store.IncomingMail) (store.IncomingMailResult, error)
+	MailDeliveryOf(ctx context.Context, envID int64, aanleverkenmerk string) (store.MailDelivery, error)
 }
 
 // mailProfile is the environment's profile as the mail package takes it.
@@ -63,35 +68,33 @@ func MessageID(aanleverkenmerk, from string) string {
 // or a connection lost before the end of the data is retried.
 func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, log logrus.FieldLogger) (pipeline.DeliverResult, error) {
 	res := pipeline.DeliverResult{Attempt: plan.Attempt}
-	env, err := a.Store.EnvironmentByID(ctx, plan.EnvironmentID)
-	if err != nil {
-		return res, final(err)
-	}
-	profile, err := a.mailProfile(ctx, plan.EnvironmentID)
-	if errors.Is(err, store.ErrNotFound) {
-		return a.mailProfileTrouble(ctx, plan, env.Name, fmt.Sprintf("environment %s has no e-mail profile: give it one with `starter environments "+
-			"set %s --smtp HOST:PORT …` (or --local-mail), then send the message again", env.Name, env.Name))
-	}
-	if err != nil {
-		return res, final(err)
-	}
-	messageID := MessageID(plan.Aanleverkenmerk, profile.From)
 	if plan.Uncertain {
-		return a.lookUpMail(ctx, plan, profile, messageID, log)
+		// A profile that is gone or unreadable cannot look anything up: lookUpMail then
+		// leaves the decision to an operator, never to a resend.
+		profile, err := a.mailProfile(ctx, plan.EnvironmentID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return res, err
+		}
+		return a.lookUpMail(ctx, plan, profile, MessageID(plan.Aanleverkenmerk, profile.From), log)
 	}
-	atts, err := a.Store.Attachments(ctx, plan.Number)
-	if err != nil {
+	// BeginDelivery opened this try. Until the data is on its way to the server nothing
+	// can have been sent, so every way out before that closes the try: the next one sends
+	// afresh instead of looking up mail that never left (rule 22).
+	out, profile, envName, trouble, err := a.prepareMail(ctx, plan)
+	if err != nil || trouble != "" {
+		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
+			return res, derr
+		}
+		if trouble != "" {
+			return a.mailProfileTrouble(ctx, plan, envName, trouble)
+		}
 		return res, err
-	}
-	if len(atts) == 0 {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has no invoice to send", plan.Number), pipeline.ErrTypeInvalid, nil)
-	}
-	out, err := invoiceMail(plan, profile.From, messageID, atts[0])
-	if err != nil {
-		return res, final(fmt.Errorf("%w: message %d: %v", store.ErrInvalid, plan.Number, err))
 	}
 	raw, err := mail.Compose(out, time.Now())
 	if err != nil {
+		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
+			return res, derr
+		}
 		return res, final(fmt.Errorf("%w: compose the e-mail of message %d: %v", store.ErrInvalid, plan.Number, err))
 	}
 	err = mail.Submit(ctx, profile, out, raw)
@@ -101,16 +104,16 @@ func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, l
 		if err := a.Store.RecordDelivered(ctx, plan.Number, plan.Attempt, plan.Aanleverkenmerk, ""); err != nil {
 			return res, final(err)
 		}
-		log.WithFields(logrus.Fields{"message_id": messageID, "to": out.To}).Info("e-invoice sent")
+		log.WithFields(logrus.Fields{"message_id": out.MessageID, "to": out.To}).Info("e-invoice sent")
 		res.Outcome, res.Kenmerk = pipeline.OutcomeSent, plan.Aanleverkenmerk
 		return res, nil
 	case errors.Is(err, mail.ErrAuth), errors.Is(err, mail.ErrTLS):
 		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
 			return res, derr
 		}
-		return a.mailProfileTrouble(ctx, plan, env.Name, fmt.Sprintf("the SMTP server of environment %s (%s) refused its e-mail profile: %v. Correct "+
-			"the profile (`starter environments set %s …`), then send the message again (`starter send %d`)", env.Name, profile.SMTP.Host, err,
-			env.Name, plan.Number))
+		return a.mailProfileTrouble(ctx, plan, envName, fmt.Sprintf("the SMTP server of environment %s (%s) refused its e-mail profile: %v. Correct "+
+			"the profile (`starter environments set %s …`), then send the message again (`starter send %d`)", envName, profile.SMTP.Host, err,
+			envName, plan.Number))
 	case errors.As(err, &smtpErr) && smtpErr.Permanent():
 		reason := fmt.Sprintf("the mail server refused the e-invoice to %s for good: %s", out.To, smtpErr.Error())
 		if rerr := a.Store.RecordSendFailed(ctx, plan.Number, plan.Attempt, reason); rerr != nil {
@@ -123,7 +126,7 @@ func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, l
 		// The end of the data was written and no answer read: the server may have the
 		// invoice. The retry looks it up in the Sent folder before anything is sent again.
 		return res, fmt.Errorf("message %d: the mail server may have accepted the e-invoice (Message-ID %s) but did not say so: %w; "+
-			"Koerier looks it up before sending again", plan.Number, messageID, err)
+			"Koerier looks it up before sending again", plan.Number, out.MessageID, err)
 	default:
 		// Not accepted (a temporary refusal, a connection lost before the end of the
 		// data): this try is closed, and the retry sends afresh with the same Message-ID.
@@ -132,6 +135,37 @@ func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, l
 		}
 		return res, fmt.Errorf("message %d: the e-invoice was not accepted for now: %w", plan.Number, err)
 	}
+}
+
+// prepareMail reads everything a try needs before the server is spoken to: the
+// environment, its profile (trouble says what an operator must do when it has none) and
+// the e-mail.
+func (a *Activities) prepareMail(ctx context.Context, plan store.DeliveryPlan) (out mail.Outgoing, p mail.Profile, env, trouble string, err error) {
+	e, err := a.Store.EnvironmentByID(ctx, plan.EnvironmentID)
+	if err != nil {
+		return out, p, "", "", final(err)
+	}
+	p, err = a.mailProfile(ctx, plan.EnvironmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, p, e.Name, fmt.Sprintf("environment %s has no e-mail profile: give it one with `starter environments set %s --smtp HOST:PORT …` "+
+			"(or --local-mail), then send the message again", e.Name, e.Name), nil
+	}
+	if err != nil {
+		return out, p, e.Name, "", err
+	}
+	atts, err := a.Store.Attachments(ctx, plan.Number)
+	if err != nil {
+		return out, p, e.Name, "", err
+	}
+	if len(atts) == 0 {
+		return out, p, e.Name, "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d has no invoice to send", plan.Number),
+			pipeline.ErrTypeInvalid, nil)
+	}
+	out, err = invoiceMail(plan, p.From, MessageID(plan.Aanleverkenmerk, p.From), atts[0])
+	if err != nil {
+		return out, p, e.Name, "", final(fmt.Errorf("%w: message %d: %v", store.ErrInvalid, plan.Number, err))
+	}
+	return out, p, e.Name, "", nil
 }
 
 // mailProfileTrouble makes a message whose environment's profile does not work wait and
@@ -155,6 +189,7 @@ func firstWords(s string, n int) string {
 // asked again (the server may file it late); after that an operator decides.
 func (a *Activities) lookUpMail(ctx context.Context, plan store.DeliveryPlan, p mail.Profile, messageID string,
 	log logrus.FieldLogger) (pipeline.DeliverResult, error) {
+	a.metrics().UncertainLookedUp(plan.Channel)
 	res := pipeline.DeliverResult{Attempt: plan.Attempt}
 	found := false
 	if p.IMAP.Host != "" {
@@ -242,16 +277,21 @@ func (a *Activities) DispatchMail(ctx context.Context, env string) (int, error) 
 	return len(due), a.signalAll(ctx, due, func(int64) (string, any) { return pipeline.SignalSend, sig }, nil)
 }
 
-// mailBatch bounds the messages one ReceiveMail reads; the next run reads the rest.
-const mailBatch = 50
+// mailBatch bounds the messages one ReceiveMail reads (and holds in memory: a mail is
+// at most a few tens of MiB); the next run reads the rest.
+const mailBatch = 20
 
-// ReceiveMail reads an environment's incoming folder (rule 12): a bounce or automatic
-// reply that names one of Koerier's Message-IDs becomes a reply of that e-invoice (a
-// permanent failure: failed and needs action, highest status wins); every UBL attachment
-// becomes a received e-invoice of the environment (a duplicate is recognised and logged);
-// a message without a usable UBL is kept as an unknown incoming message. What was stored
-// is moved to the processed folder — after it is stored, so a crash in between reads it
-// again and stores nothing twice.
+// ReceiveMail reads an environment's incoming folder (rule 22): a bounce or automatic
+// reply that names one of that environment's Message-IDs becomes a reply of that
+// e-invoice (a permanent failure: failed and needs action, highest status wins); every
+// UBL attachment becomes a received e-invoice of the environment (a duplicate is
+// recognised and logged); a message without a usable UBL is kept as an unknown incoming
+// message. What was stored is moved to the processed folder — after it is stored, so a
+// crash in between reads it again and stores nothing twice. A mail that cannot be stored
+// as it came (too large, a value the database refuses) is kept as an unknown message
+// with its headers and the reason, and moved, so that one mail never stops the mailbox.
+// Replies are told to their workflows here and, should that fail, by the next send/
+// receive's sweep (the stored reply waits, unsignalled).
 //
 // Final: the mailbox refuses the profile (login, certificate): one F line a day, the
 // run fails with the environment's name, no retries.
@@ -291,32 +331,86 @@ func (a *Activities) ReceiveMail(ctx context.Context, env string) (pipeline.Mail
 	res.Read = len(fetched)
 	var done []uint32
 	var replied []int64
+	var failed error
 	for _, f := range fetched {
-		numbers, err := a.receiveOne(ctx, e, f, &res)
+		numbers, err := a.receiveOne(ctx, e, p, f, &res)
+		if err != nil && permanentStoreError(err) {
+			err = a.keepUnstorable(ctx, e, f, err, &res)
+		}
 		if err != nil {
-			return res, fmt.Errorf("environment %s: mail %d: %w", env, f.UID, err)
+			failed = fmt.Errorf("environment %s: mail %d: %w", env, f.UID, err)
+			break // what was stored so far is moved below; the rest is read again
 		}
 		replied = append(replied, numbers...)
 		done = append(done, f.UID)
 	}
 	if len(done) > 0 {
 		if err := box.MoveProcessed(ctx, done); err != nil {
-			return res, fmt.Errorf("environment %s: move %d read messages to %s: %w", env, len(done), p.Processed, err)
+			return res, errors.Join(failed, fmt.Errorf("environment %s: move %d read messages to %s: %w", env, len(done), p.Processed, err))
 		}
 		res.Moved = len(done)
 	}
-	res.More = len(fetched) == mailBatch
-	return res, errors.Join(a.signalReplies(ctx, replied), a.startUnknownReplies(ctx, res.UnknownNumbers))
+	res.More = failed == nil && len(fetched) == mailBatch
+	return res, errors.Join(failed, a.signalReplies(ctx, replied), a.startUnknownReplies(ctx, res.UnknownNumbers))
+}
+
+// permanentStoreError reports whether storing a mail failed in a way a retry cannot
+// change: a rule refused it, or the database refused a value (a constraint, a value too
+// long for an index). Connection trouble is not one.
+func permanentStoreError(err error) bool {
+	if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrRefused) {
+		return true
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code.Class() {
+		case "22", "23", "54": // data exception, integrity constraint, program limit (index row size)
+			return true
+		}
+	}
+	return false
+}
+
+// maxKeptHeader bounds what is kept of a mail that could not be stored as it came.
+const maxKeptHeader = 64 << 10
+
+// keepUnstorable keeps a mail that could not be stored as it came as an unknown incoming
+// message with its headers and why; the whole mail stays in the processed folder.
+func (a *Activities) keepUnstorable(ctx context.Context, e store.Environment, f mail.Fetched, cause error,
+	res *pipeline.MailReceiveResult) error {
+	head := f.Raw
+	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
+		head = head[:i+2]
+	}
+	if len(head) > maxKeptHeader {
+		head = head[:maxKeptHeader]
+	}
+	sum := sha256.Sum256(f.Raw)
+	stored, err := a.Store.StoreIncomingMail(ctx, store.IncomingMail{EnvironmentID: e.ID, MessageID: "unstorable-" + hex.EncodeToString(sum[:16]),
+		Raw: head, Unknown: fmt.Sprintf("this mail (%d bytes) could not be stored as it came: %v. Its headers are kept here; the whole mail is in "+
+			"the mailbox's processed folder. Look at it there, then resolve this message", len(f.Raw), cause)})
+	if err != nil {
+		return fmt.Errorf("keep the mail that could not be stored (%v): %w", cause, err)
+	}
+	if stored.Unknown != 0 {
+		res.Unknown++
+		res.UnknownNumbers = append(res.UnknownNumbers, stored.Unknown)
+	}
+	return nil
 }
 
 // receiveOne stores one mail and returns the outgoing messages it brought replies for.
-func (a *Activities) receiveOne(ctx context.Context, env store.Environment, f mail.Fetched, res *pipeline.MailReceiveResult) ([]int64, error) {
+func (a *Activities) receiveOne(ctx context.Context, env store.Environment, p mail.Profile, f mail.Fetched,
+	res *pipeline.MailReceiveResult) ([]int64, error) {
+	if len(f.Raw) > domain.MaxAttachmentSize {
+		return nil, fmt.Errorf("%w: the mail is larger than the %d bytes a stored file may be", store.ErrInvalid, domain.MaxAttachmentSize)
+	}
 	log := a.log().WithFields(logrus.Fields{"environment": env.Name, "uid": f.UID})
 	parsed, perr := mail.Parse(f.Raw)
 	in := store.IncomingMail{EnvironmentID: env.ID, Raw: f.Raw}
 	if perr == nil {
 		in.MessageID, in.From, in.Subject = parsed.MessageID, parsed.From, parsed.Subject
-		numbers, linked, err := a.mailReply(ctx, parsed, f)
+		numbers, linked, err := a.mailReply(ctx, env, p, parsed, f)
 		if err != nil || linked {
 			if linked {
 				res.Replies++
@@ -339,7 +433,7 @@ func (a *Activities) receiveOne(ctx context.Context, env store.Environment, f ma
 	case perr != nil:
 		in.Unknown = fmt.Sprintf("the message could not be read as e-mail: %v", perr)
 	case len(in.Invoices) == 0:
-		in.Unknown = fmt.Sprintf("no UBL invoice in the message %q from %s (%d attachments): link it to nothing, look at it "+
+		in.Unknown = fmt.Sprintf("no UBL invoice in the message %q from %s (%d attachments): look at it "+
 			"(`starter attachment save <number>`) and resolve it", parsed.Subject, parsed.From, len(parsed.Attachments))
 	}
 	stored, err := a.Store.StoreIncomingMail(ctx, in)
@@ -364,56 +458,65 @@ func looksXML(a mail.Attachment) bool {
 }
 
 // mailReply links a bounce or automatic reply to the e-invoice whose Message-ID it
-// names: the mail is kept as that message's reply document, and a permanent failure is
-// applied as its status (failed, needs action). linked is false when it names none of
-// Koerier's deliveries (it is then an ordinary incoming mail).
-func (a *Activities) mailReply(ctx context.Context, p mail.Parsed, f mail.Fetched) (numbers []int64, linked bool, err error) {
-	if p.DSN == nil && !p.AutoReply {
+// names — the whole Message-ID, the environment's own sender domain included, and only
+// an e-invoice of the mailbox's own environment (MailDeliveryOf), so that a mail to one
+// environment never touches another's invoice. The mail is kept as that message's reply
+// document, and a permanent failure is applied as its status (failed, needs action). A
+// reply to a try whose outcome was not recorded yet is proof that it was sent: the try is
+// adopted first. linked is false when it names none of the environment's deliveries (it
+// is then an ordinary incoming mail).
+func (a *Activities) mailReply(ctx context.Context, env store.Environment, p mail.Profile, parsed mail.Parsed,
+	f mail.Fetched) (numbers []int64, linked bool, err error) {
+	if parsed.DSN == nil && !parsed.AutoReply {
 		return nil, false, nil
 	}
-	var refs []string
-	for _, id := range p.RefersTo() {
-		if local, _, ok := strings.Cut(id, "@"); ok && local != "" {
-			refs = append(refs, local)
-		}
-	}
-	if len(refs) == 0 {
-		return nil, false, nil
-	}
-	known, err := a.Store.KnownKenmerken(ctx, refs)
-	if err != nil {
-		return nil, false, err
-	}
+	_, ownDomain, _ := strings.Cut(p.From, "@")
+	var d store.MailDelivery
 	kenmerk := ""
-	for _, r := range refs {
-		if known[r] {
-			kenmerk = r
-			break
+	for _, id := range parsed.RefersTo() {
+		local, dom, ok := strings.Cut(id, "@")
+		if !ok || local == "" || !strings.EqualFold(dom, ownDomain) {
+			continue
 		}
+		d, err = a.Store.MailDeliveryOf(ctx, env.ID, local)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		kenmerk = local
+		break
 	}
 	if kenmerk == "" {
 		return nil, false, nil
 	}
-	id := p.MessageID
+	if d.Open && d.Current {
+		if err := a.Store.RecordDelivered(ctx, d.Number, d.Attempt, kenmerk, "a bounce or reply names its Message-ID"); err != nil {
+			return nil, false, err
+		}
+	}
+	id := parsed.MessageID
 	if id == "" {
-		id = fmt.Sprintf("uid-%d-%s", f.UID, f.InternalDate.UTC().Format(time.RFC3339))
+		sum := sha256.Sum256(f.Raw)
+		id = "sha256:" + hex.EncodeToString(sum[:16])
 	}
 	name, what := "automatic-reply.eml", "automatic reply"
-	if p.DSN != nil {
+	if parsed.DSN != nil {
 		name, what = "bounce.eml", "delivery status notification"
 	}
-	in, err := a.Store.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: "mail:" + id, Berichtkenmerk: "reply", Aanleverkenmerk: kenmerk,
-		FileName: name, MimeType: "message/rfc822", Content: f.Raw, Aangeleverd: f.InternalDate, Note: what}})
+	in, err := a.Store.StoreIncoming(ctx, []store.IncomingDoc{{PickupKenmerk: fmt.Sprintf("mail:%d:%s", env.ID, id), Berichtkenmerk: "reply",
+		Aanleverkenmerk: kenmerk, Subject: d.Subject, FileName: name, MimeType: "message/rfc822", Content: f.Raw, Aangeleverd: f.InternalDate, Note: what}})
 	if err != nil {
 		return nil, false, err
 	}
 	for n := range in.Linked {
 		numbers = append(numbers, n)
 	}
-	if p.DSN == nil {
+	if parsed.DSN == nil {
 		return numbers, true, nil
 	}
-	failed, ok := p.DSN.Failed()
+	failed, ok := parsed.DSN.Failed()
 	if !ok {
 		return numbers, true, nil // delayed or delivered: kept as a document, no status
 	}

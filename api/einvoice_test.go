@@ -285,8 +285,28 @@ func (a *mailAPI) messageCount() int {
 	return n
 }
 
-const localProfile = `{"from": "acme@koerier.test", "smtp": {"host": "127.0.0.1", "port": 2525, "security": "none"},
-	"imap": {"host": "127.0.0.1", "port": 1143, "security": "none", "user": "acme"}}`
+const localProfile = `{"from": "acme@koerier.test", "smtp": {"host": "smtp.koerier.test", "port": 587, "security": "starttls"},
+	"imap": {"host": "imap.koerier.test", "port": 993, "security": "tls", "user": "acme"}}`
+
+// An environment cannot point its own profile at the service's machine or network, nor
+// ask for no TLS: a local relay would send mail as anyone. An operator can
+// (`starter environments set`).
+func TestMailProfileOnTheServicesMachineRefused(t *testing.T) {
+	a := newMailAPI(t)
+	for _, body := range []string{
+		`{"from": "acme@koerier.test", "smtp": {"host": "127.0.0.1", "port": 25, "security": "starttls"}}`,
+		`{"from": "acme@koerier.test", "smtp": {"host": "10.1.2.3", "port": 587, "security": "starttls"}}`,
+		`{"from": "acme@koerier.test", "smtp": {"host": "smtp.koerier.test", "port": 587, "security": "starttls"},
+			"imap": {"host": "localhost", "port": 993, "security": "tls", "user": "acme"}}`,
+		`{"from": "acme@koerier.test", "smtp": {"host": "smtp.koerier.test", "port": 25, "security": "none"}}`,
+	} {
+		p := a.do("acme", http.MethodPut, "/v1/mail-profile", "application/json", []byte(body)).problem(t, http.StatusUnprocessableEntity, ProblemInvalidProfile)
+		if !strings.Contains(p.Detail, "starter environments set") {
+			t.Errorf("%s: %s", body, p.Detail)
+		}
+	}
+	a.do("acme", http.MethodGet, "/v1/mail-profile", "", nil).expect(t, http.StatusNotFound)
+}
 
 // Issue 13 "Queue": an e-invoice is queued through POST /v1/messages (multipart and
 // JSON) under its own number and month, goes out by e-mail, and is one of the
@@ -434,9 +454,9 @@ func TestMailProfileOverTheAPI(t *testing.T) {
 
 	// A profile the store refuses is a 422 with its reasons, and changes nothing.
 	p := a.do("acme", http.MethodPut, "/v1/mail-profile", "application/json",
-		[]byte(`{"from": "Acme <x@acme.example>", "smtp": {"host": "smtp.acme.example", "port": 25, "security": "none"}}`)).
+		[]byte(`{"from": "Acme <x@acme.example>", "smtp": {"host": "smtp.acme.example", "port": 0, "security": "tls"}}`)).
 		problem(t, http.StatusUnprocessableEntity, ProblemInvalidProfile)
-	if !strings.Contains(p.Detail, "not a plain e-mail address") || !strings.Contains(p.Detail, "only allowed for a server on this machine") {
+	if !strings.Contains(p.Detail, "not a plain e-mail address") || !strings.Contains(p.Detail, "port") {
 		t.Errorf("refused profile: %q", p.Detail)
 	}
 	if stored, err = a.st.MailProfile(ctx, env.ID); err != nil || stored.From != "verkoop@acme.example" {

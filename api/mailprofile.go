@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -108,6 +110,10 @@ func (s *Server) putMailProfile(w http.ResponseWriter, r *http.Request) {
 	if in.IMAP != nil {
 		p.IMAP = store.MailServer(*in.IMAP)
 	}
+	if why := machineLocal(p); why != "" {
+		writeProblem(w, r, http.StatusUnprocessableEntity, ProblemInvalidProfile, "E-mail profile not saved", why)
+		return
+	}
 	err := s.Store.SetMailProfile(r.Context(), env.Name, p, "environment "+env.Name+" (API)")
 	switch {
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrRefused), errors.Is(err, store.ErrNotFound):
@@ -187,4 +193,32 @@ func (s *Server) applySchedule(w http.ResponseWriter, r *http.Request, env strin
 		Warn("e-mail profile saved, but its send/receive schedule could not be applied")
 	return fmt.Sprintf("the profile is saved, but the environment's e-mail send/receive schedule could not be brought in line with it: "+
 		"ask an operator to run `starter schedules apply` (request_id %s)", id)
+}
+
+// machineLocal says why an environment may not set this profile itself: it names a
+// server on the worker's own machine or network (loopback, private, link-local) or asks
+// for no TLS. An environment's token must not make the worker talk to services only
+// the machine can reach (a local relay would send mail as anyone); an operator sets such
+// a profile with `starter environments set` (--local-mail for the development server).
+func machineLocal(p store.MailProfile) string {
+	for _, srv := range []struct {
+		what string
+		s    store.MailServer
+	}{{"smtp", p.SMTP}, {"imap", p.IMAP}} {
+		if srv.s.Host == "" {
+			continue
+		}
+		if srv.s.Security == store.SecurityNone {
+			return fmt.Sprintf("%s: security none is not accepted through the API; use tls or starttls (an operator can set a "+
+				"profile on this machine with `starter environments set`)", srv.what)
+		}
+		h := strings.ToLower(strings.Trim(srv.s.Host, "[]"))
+		ip := net.ParseIP(h)
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") ||
+			(ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())) {
+			return fmt.Sprintf("%s: host %s is on the service's own machine or network, which an environment cannot choose through the API; "+
+				"an operator sets such a profile with `starter environments set`", srv.what, srv.s.Host)
+		}
+	}
+	return ""
 }

@@ -113,6 +113,10 @@ type Server struct {
 	// its profile was set (mailbox: the profile reads a mailbox) or removed; nil means
 	// there is none to keep (koerier-api wires service.ApplyMailSchedule).
 	MailSchedule func(ctx context.Context, env string, mailbox bool) error
+	// Metrics, when set, is served on GET /metrics without a token (Prometheus scrapes
+	// it; koerier-api wires internal/metrics). It says nothing of any environment's
+	// messages, but keep it off the public internet all the same (see the README).
+	Metrics http.Handler
 
 	// uploads is the memory budget of the queue requests in flight (Limits.MaxInFlight).
 	uploads *semaphore.Weighted
@@ -128,6 +132,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", methods{http.MethodGet: s.healthz})
+	if s.Metrics != nil {
+		mux.Handle("/metrics", methods{http.MethodGet: s.Metrics.ServeHTTP})
+	}
 	mux.Handle("/v1/openapi.json", methods{http.MethodGet: serveOpenAPI})
 	mux.Handle("/v1/messages", methods{http.MethodGet: s.auth(s.listMessages), http.MethodPost: s.auth(s.queue)})
 	mux.Handle("/v1/messages/{number}", methods{http.MethodGet: s.auth(s.getMessage)})

@@ -181,10 +181,13 @@ func (c *Client) maxResponse(op string) int64 {
 
 // call sends one signed request and returns the verified response payload decoded
 // into out.
-func (c *Client) call(ctx context.Context, op string, payload any, out any) error {
+func (c *Client) call(ctx context.Context, op string, payload any, out any) (err error) {
 	svc, _ := wire.ServiceOf(op)
 	endpoint := c.endpoints.forService(svc)
 	start := time.Now()
+	if c.cfg.Observe != nil {
+		defer func() { c.cfg.Observe(op, time.Since(start), err) }()
+	}
 
 	id, err := c.identity(op)
 	if err != nil {

@@ -168,6 +168,11 @@ type Config struct {
 	// Now is the clock for request and response timestamps and for choosing the
 	// client certificate; nil means time.Now.
 	Now func() time.Time
+	// Observe, when set, is called after every SOAP call with its operation
+	// (aanleveren, getStatussenProces, …), how long it took and its error (nil when
+	// it succeeded); the worker's metrics use it. It must return quickly: it runs on
+	// the caller's goroutine.
+	Observe func(operation string, took time.Duration, err error)
 
 	// sources name where ConfigFromEnv read each certificate from, for the
 	// certificate listing.

@@ -19,6 +19,7 @@ const (
 	TypePayroll    MessageType = "loonaangifte" // loonheffingen
 	TypeKvK        MessageType = "kvk"          // deponering bij de KvK
 	TypeEInvoice   MessageType = "einvoice"     // UBL e-factuur per e-mail
+	TypePayment    MessageType = "payment"      // SEPA-betaalopdracht (pain.001) aan de bank
 	TypeUnknownONB MessageType = "onb"          // an incoming reply that links to nothing
 )
 
@@ -33,6 +34,9 @@ const (
 	// ChannelEmail is for UBL e-invoices, which go out and come in through the
 	// environment that has the e-mail profile, not through the service.
 	ChannelEmail Channel = "email"
+	// ChannelBank is for SEPA payment orders, delivered to the environment's own bank
+	// host-to-host over SFTP, as set in its bank profile.
+	ChannelBank Channel = "bank"
 )
 
 // TypeSpec describes one message type.
@@ -83,6 +87,7 @@ func DefaultCatalog() Catalog {
 		{Type: TypeKvK, Channel: ChannelDigipoort, IdentityType: IdentityKvK, Subject: SubjectKvKNumber,
 			Document: DocumentXBRL, Description: "deponering jaarverantwoording KvK"},
 		{Type: TypeEInvoice, Channel: ChannelEmail, Subject: SubjectText, Document: DocumentXML, Description: "UBL e-factuur per e-mail"},
+		{Type: TypePayment, Channel: ChannelBank, Subject: SubjectText, Document: DocumentXML, Description: "SEPA-betaalopdracht (pain.001)"},
 	}
 	c := Catalog{specs: make(map[MessageType]TypeSpec, len(specs))}
 	for _, s := range specs {
@@ -216,6 +221,18 @@ func (s TypeSpec) ReadyToQueue(profile Profile) error {
 				"give it one with `starter environments set %s --email-from ADDRESS --smtp HOST:PORT …`, or on the local development "+
 				"mail server with `starter environments set %s --local-mail`", s.Type, name, name, name)
 		}
+	case ChannelBank:
+		// A payment order goes to the environment's own bank under the environment's
+		// contract; without a bank profile there is no bank to deliver it to.
+		if !profile.HasBank {
+			name := profile.Environment
+			if name == "" {
+				name = "NAME"
+			}
+			return fmt.Errorf("message type %s is delivered to the environment's own bank over SFTP, and environment %s has no bank profile: "+
+				"give it one with `starter environments set %s --sftp HOST:PORT …`, or on the local bank simulator with "+
+				"`starter environments set %s --local-bank`", s.Type, name, name, name)
+		}
 	}
 	return nil
 }
@@ -229,6 +246,9 @@ type Profile struct {
 	// EmailFrom is the sender address of the environment's e-mail profile; empty when
 	// it has none.
 	EmailFrom string
+	// HasBank is set when the environment has a bank profile (SFTP host-to-host), which
+	// payment orders are delivered through.
+	HasBank bool
 }
 
 // HasEmail reports whether the environment can send e-mail itself.

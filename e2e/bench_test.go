@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -32,10 +33,38 @@ func TestBenchmarkRunsAndReports(t *testing.T) {
 		res.WorkerPeakRSSMiB <= 0 || res.DBBytesPer1000 <= 0 || res.FirstSendReceiveS <= 0 || res.FirstSendReceiveMessages != 40 {
 		t.Fatalf("a figure is missing: %+v", res)
 	}
+	// The least floor and the cost figures, counted from real histories: a least-floor
+	// workflow bills exactly its start, its activity and its signal; the floor its start
+	// and the activities and signals it was shaped with; a declaration at least as much
+	// as its activities and signals, plus its share of the send/receive runs.
+	if res.MinFloorPerS <= 0 || res.RatioToMinFloor <= 0 || res.MinFloorS <= 0 || res.EventsPerDecl < 10 ||
+		res.EventsPerDecl > res.HistoryEventsPerDecl || res.ActionsSample != 40 || res.SendReceiveActionsPerDecl <= 0 ||
+		res.ActionsPerDecl < 1+res.ActivitiesPerDecl+res.SignalsPerDecl+res.SendReceiveActionsPerDecl-0.001 {
+		t.Fatalf("a cost figure is missing or wrong: %+v", res)
+	}
+	if res.MinFloorActionsPerWorkflow != 3 || res.MinFloorEventsPerWorkflow <= 0 || res.MinFloorEventsPerWorkflow >= res.FloorEventsPerWorkflow {
+		t.Errorf("least floor: %.2f actions, %.1f events per workflow (floor %.1f events)", res.MinFloorActionsPerWorkflow,
+			res.MinFloorEventsPerWorkflow, res.FloorEventsPerWorkflow)
+	}
+	if want := 1 + math.Round(res.ActivitiesPerDecl) + math.Round(res.SignalsPerDecl); res.FloorActionsPerWorkflow != want {
+		t.Errorf("floor: %.2f actions per workflow, want %.0f", res.FloorActionsPerWorkflow, want)
+	}
 	b, _ := json.Marshal(res)
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
 	for _, key := range []string{"declarations", "throughput_per_s", "floor_per_s", "ratio_to_floor", "p50_s", "p99_s", "deliveries", "duplicates", "not_final"} {
-		if !strings.Contains(string(b), `"`+key+`"`) {
+		if _, ok := v[key]; !ok {
 			t.Errorf("JSON lacks %q: %s", key, b)
+		}
+	}
+	for _, key := range []string{
+		"min_floor_per_s", "ratio_to_min_floor", "events_per_declaration", "actions_per_declaration", "floor_events_per_workflow",
+		"floor_actions_per_workflow", "min_floor_events_per_workflow", "min_floor_actions_per_workflow", "send_receive_run_s",
+	} {
+		if f, ok := v[key].(float64); !ok || f <= 0 {
+			t.Errorf("JSON lacks %q or it is not positive: %s", key, b)
 		}
 	}
 	t.Logf("bench on 40: %s", b)

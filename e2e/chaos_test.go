@@ -153,7 +153,9 @@ func TestChaos(t *testing.T) {
 
 	workerEnv := append(sim.Env(),
 		"KOERIER_DATABASE_URL="+dbURL, "KOERIER_TEMPORAL_ADDRESS="+address, "KOERIER_DIGIPOORT_TIMEOUT=2s",
-		"KOERIER_UNCERTAIN_DELIVERY_WAIT=3s", "KOERIER_SEND_WAIT=20s", "KOERIER_PAGE_SIZE=50", "KOERIER_LOG_LEVEL=warning")
+		"KOERIER_UNCERTAIN_DELIVERY_WAIT=3s", "KOERIER_SEND_WAIT=20s", "KOERIER_PAGE_SIZE=50", "KOERIER_LOG_LEVEL=warning",
+		// Two workers on one machine: each serves /metrics on a port of its own.
+		"KOERIER_METRICS_ADDR=127.0.0.1:0")
 	var workers []*proc
 	for i := 0; i < 2; i++ {
 		w := &proc{

@@ -172,6 +172,21 @@ func TestEInvoiceBounceLinkedBack(t *testing.T) {
 	if err != nil || len(replies) == 0 || !strings.HasPrefix(replies[len(replies)-1].Code, "DSN 5.1.1") {
 		t.Fatalf("replies: %+v %v", replies, err)
 	}
+	if onb, err := s.Store.UnknownReplies(ctx, true, 10); err != nil || len(onb) != 0 {
+		t.Errorf("a linked bounce must not also be an unknown message: %+v %v", onb, err)
+	}
+	docs, err := s.Store.APIDocuments(ctx, deref(messageStatus(t, s, q.Number).EnvironmentID), q.Number)
+	if err != nil || len(docs) == 0 {
+		t.Errorf("the bounce is not kept as the invoice's reply document: %+v %v", docs, err)
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // supplier makes an environment with a local mail profile.
@@ -326,5 +341,65 @@ func TestEInvoiceIncomingTwoDuplicateAndNoUBL(t *testing.T) {
 	}
 	if n := len(s.Mail.Messages("inkoop@koerier.test", "Koerier/Verwerkt")); n != 3 {
 		t.Errorf("%d mails in the processed folder, want 3 (moved, not deleted)", n)
+	}
+}
+
+// A try that never reached the mail server (the environment's profile was removed after
+// the invoice was queued) is closed, not left open: the invoice waits for an operator with
+// what to do, and once the profile is back it is sent — no look-up of mail that never
+// left, no "adopt or redeliver" decision.
+func TestEInvoiceWithoutProfileWaitsAndIsNotUncertain(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{Mail: true})
+	supplier(t, s, "leverancier")
+	q := queueInvoice(t, s, "leverancier", exampleInvoice(t), "klant@koerier.test")
+	ctx := context.Background()
+	if err := s.Store.ClearMailProfile(ctx, "leverancier", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "send", fmt.Sprint(q.Number)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the invoice waits for a profile", func() (bool, string) {
+		m := messageStatus(t, s, q.Number)
+		return m.NeedsAction && strings.Contains(m.NeedsActionReason, "has no e-mail profile"), string(m.Status) + " " + m.NeedsActionReason
+	})
+	if m := messageStatus(t, s, q.Number); m.DeliveryOpen {
+		t.Fatal("a try that never reached the server was left open (it would be looked up as uncertain)")
+	}
+	localMail(t, s, "leverancier")
+	mailSendReceive(t, s, "leverancier") // tells the due invoice to send
+	testenv.Eventually(t, time.Minute, "sent once the profile is back", func() (bool, string) {
+		m := messageStatus(t, s, q.Number)
+		return m.Status == domain.StatusSent, string(m.Status) + " " + m.NeedsActionReason
+	})
+	if n := len(s.Mail.Messages("klant@koerier.test", "INBOX")); n != 1 {
+		t.Fatalf("the customer got %d mails, want 1", n)
+	}
+}
+
+// A bounce in one environment's mailbox that names another environment's invoice is not
+// linked to it (Message-IDs can be guessed): it is an ordinary incoming mail there.
+func TestEInvoiceBounceForAnotherEnvironmentNotLinked(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{Mail: true, Env: map[string]string{"KOERIER_MAIL_BOUNCE_WINDOW": "1h"}})
+	supplier(t, s, "leverancier")
+	supplier(t, s, "ander")
+	q := sendInvoice(t, s, "leverancier", "klant@koerier.test")
+	sent := s.Mail.Messages("klant@koerier.test", "INBOX")
+	if len(sent) != 1 {
+		t.Fatalf("klant's INBOX: %d", len(sent))
+	}
+	dsn, err := mail.ComposeDSN("mx.elders.example", sent[0].Raw, "klant@koerier.test", "5.1.1", "550 5.1.1 no such user", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Mail.Deliver("ander@koerier.test", dsn); err != nil {
+		t.Fatal(err)
+	}
+	res := mailSendReceive(t, s, "ander")
+	if res.Replies != 0 || res.Unknown != 1 {
+		t.Fatalf("ander's receive: %+v", res)
+	}
+	if m := messageStatus(t, s, q.Number); m.Status != domain.StatusSent || m.NeedsAction {
+		t.Fatalf("leverancier's invoice was touched by a mail to another environment: %s %s", m.Status, m.NeedsActionReason)
 	}
 }

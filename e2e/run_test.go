@@ -116,6 +116,10 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 		"KOERIER_SIM_PORT":         freePort(t),
 		"KOERIER_SIM_CONTROL_PORT": freePort(t),
 		"KOERIER_API_PORT":         freePort(t),
+		"KOERIER_METRICS_PORT":     freePort(t),
+		"KOERIER_MAIL_SMTP_PORT":   freePort(t),
+		"KOERIER_MAIL_IMAP_PORT":   freePort(t),
+		"KOERIER_MAIL_WEB_PORT":    freePort(t),
 	}
 	env := []string{"KOERIER_STATE_DIR=" + state, "KOERIER_DATABASE_URL=" + testdb.New(t)}
 	for k, v := range ports {

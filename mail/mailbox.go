@@ -78,7 +78,10 @@ func Open(ctx context.Context, p Profile) (*Mailbox, error) {
 	if err := c.Login(s.User, s.Password).Wait(); err != nil {
 		c.Close()
 		var ie *imap.Error
-		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
+		// A NO to LOGIN is a refused profile, unless the server says it is only away for
+		// now (UNAVAILABLE, SERVERBUG): that is retried, not reported as a wrong password.
+		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo &&
+			ie.Code != imap.ResponseCodeUnavailable && ie.Code != imap.ResponseCodeServerBug {
 			return nil, fail(fmt.Errorf("%w: %w", ErrAuth, err))
 		}
 		return nil, fail(imapTLSErr("LOGIN", err))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: Koerier on this machine — Postgres, the Temporal dev server with its Web
-# UI and search attributes, the Digipoort simulator, the worker, the schedules and the
-# API the environments use.
+# UI and search attributes, the Digipoort simulator, the local mail server (SMTP, IMAP
+# and a web page, for e-invoices), the worker, the schedules and the API the
+# environments use.
 # Installs the Temporal CLI if missing. Ctrl-C stops what this script started; a
 # server it found already running is left alone, so running it twice is safe.
 set -euo pipefail
@@ -14,6 +15,13 @@ ui_port=${KOERIER_UI_PORT:-8233}
 sim_port=${KOERIER_SIM_PORT:-8443}
 sim_control_port=${KOERIER_SIM_CONTROL_PORT:-8444}
 api_port=${KOERIER_API_PORT:-8080}
+metrics_port=${KOERIER_METRICS_PORT:-9464}
+mail_smtp_port=${KOERIER_MAIL_SMTP_PORT:-2525}
+mail_imap_port=${KOERIER_MAIL_IMAP_PORT:-1993}
+mail_web_port=${KOERIER_MAIL_WEB_PORT:-8025}
+# The environment make run gives a profile on the local mail server: it sends the
+# README's example e-invoice.
+mail_env=verkoop
 mkdir -p "$state/bin" "$state/logs"
 
 say() { printf '\033[1mkoerier:\033[0m %s\n' "$*" >&2; }
@@ -44,11 +52,26 @@ if ! command -v temporal >/dev/null 2>&1; then
   go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
 
-say "building the worker, the API, the command line and the simulator"
+say "building the worker, the API, the command line, the simulator and the mail server"
 go build -o "$state/bin/worker" ./worker
 go build -o "$state/bin/koerier-api" ./api/cmd/koerier-api
 go build -o "$state/bin/starter" ./starter
 go build -o "$state/bin/digipoort-simulator" ./digipoort/cmd/digipoort-simulator
+go build -o "$state/bin/koerier-mail" ./mail/cmd/koerier-mail
+
+# Secrets made once and kept in the state folder, readable only by you: the key that
+# seals the e-mail profiles' passwords in the database (KOERIER_SECRET_KEY: lose it and
+# the stored passwords must be set again), and the local mail server's one password.
+new_secret() {
+  if command -v openssl >/dev/null 2>&1; then openssl rand -base64 32; else "$state/bin/starter" internal new-key; fi
+}
+for f in secret.key mail-password; do
+  if [ ! -s "$state/$f" ]; then
+    (umask 077 && new_secret >"$state/$f.tmp" && mv "$state/$f.tmp" "$state/$f")
+  fi
+done
+secret_key=$(cat "$state/secret.key")
+mail_password=$(cat "$state/mail-password")
 
 export KOERIER_TEMPORAL_ADDRESS="127.0.0.1:$temporal_port"
 healthy() { temporal operator cluster health --address "$KOERIER_TEMPORAL_ADDRESS" >/dev/null 2>&1; }
@@ -73,11 +96,43 @@ else
   say "starting the Digipoort simulator (certificates in $state/simulator)"
   "$state/bin/digipoort-simulator" -dir "$state/simulator" -addr "127.0.0.1:$sim_port" -control-addr "127.0.0.1:$sim_control_port" \
     >"$state/logs/simulator.log" 2>&1 &
-  started+=($!)
-  for _ in $(seq 1 40); do curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 && break; sleep 0.25; done
+  sim_pid=$!
+  started+=($sim_pid)
+  # The first start makes its RSA keys: that can take a while on a busy machine.
+  for _ in $(seq 1 160); do
+    curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 && break
+    kill -0 "$sim_pid" 2>/dev/null || break
+    sleep 0.25
+  done
   curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 || die "the simulator did not come up; see $state/logs/simulator.log"
 fi
 
+# The local mail server: every NAME@koerier.test is a mailbox (SMTP with STARTTLS, IMAP
+# with implicit TLS, certificates of its own CA in $state/mail), and a web page.
+mail_web="http://127.0.0.1:$mail_web_port"
+if curl -fsS "$mail_web/healthz" >/dev/null 2>&1; then
+  [ -s "$state/mail/ca.pem" ] ||
+    die "a mail server answers on $mail_web, but $state/mail holds no certificates of it: it is another make run's; stop it or set KOERIER_MAIL_SMTP_PORT, KOERIER_MAIL_IMAP_PORT and KOERIER_MAIL_WEB_PORT"
+  say "the local mail server already answers on $mail_web: using it"
+else
+  say "starting the local mail server (SMTP 127.0.0.1:$mail_smtp_port, IMAP 127.0.0.1:$mail_imap_port, certificates in $state/mail)"
+  # The password goes by the environment, not as a flag: ps shows flags.
+  KOERIER_DEV_MAIL_PASSWORD="$mail_password" "$state/bin/koerier-mail" -smtp "127.0.0.1:$mail_smtp_port" -imap "127.0.0.1:$mail_imap_port" \
+    -web "127.0.0.1:$mail_web_port" -dir "$state/mail" >"$state/logs/mail.log" 2>&1 &
+  mail_pid=$!
+  started+=($mail_pid)
+  for _ in $(seq 1 40); do
+    curl -fsS "$mail_web/healthz" >/dev/null 2>&1 && break
+    kill -0 "$mail_pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  curl -fsS "$mail_web/healthz" >/dev/null 2>&1 ||
+    die "the mail server did not come up (a port in use? set KOERIER_MAIL_SMTP_PORT, _IMAP_PORT, _WEB_PORT); see $state/logs/mail.log"
+fi
+
+# env.sh holds the secret key and the mail password: only you may read it.
+(umask 077 && : >"$state/env.sh")
+chmod 600 "$state/env.sh"
 cat >"$state/env.sh" <<ENV
 # Koerier against the local simulator: source this file in another shell.
 export KOERIER_DATABASE_URL="$KOERIER_DATABASE_URL"
@@ -91,19 +146,42 @@ export KOERIER_DIGIPOORT_SIGNING_CERT="$state/simulator/signing.pem"
 export KOERIER_BERICHTSOORTEN="\${KOERIER_BERICHTSOORTEN:-ib=IB,vpb=VPB,kvk=KVK}"
 # The environments' API (curl examples in the README).
 export KOERIER_API_URL="http://127.0.0.1:$api_port"
+# Seals the e-mail profiles' passwords in the database ($state/secret.key).
+export KOERIER_SECRET_KEY="$secret_key"
+# The local mail server, for \`starter environments add NAME --local-mail\`.
+export KOERIER_MAIL_CA_FILE="$state/mail/ca.pem"
+export KOERIER_DEV_SMTP="127.0.0.1:$mail_smtp_port"
+export KOERIER_DEV_IMAP="127.0.0.1:$mail_imap_port"
+export KOERIER_DEV_MAIL_PASSWORD="$mail_password"
+export KOERIER_DEV_MAIL_WEB="$mail_web"
 ENV
 # shellcheck disable=SC1091
 . "$state/env.sh"
 
 "$state/bin/starter" migrate >/dev/null
-say "starting the worker (log in $state/logs/worker.log)"
-"$state/bin/worker" >"$state/logs/worker.log" 2>&1 &
+# The worker's /metrics: on KOERIER_METRICS_PORT, unless another worker (an earlier
+# make run's) serves it there already; then on a free port, which the log names.
+worker_metrics="127.0.0.1:$metrics_port"
+if curl -fsS "http://$worker_metrics/metrics" >/dev/null 2>&1; then
+  worker_metrics="127.0.0.1:0"
+  say "another worker serves /metrics on 127.0.0.1:$metrics_port: this one serves it on a free port (see its log)"
+fi
+say "starting the worker (log in $state/logs/worker.log, metrics on http://$worker_metrics/metrics)"
+KOERIER_METRICS_ADDR="$worker_metrics" "$state/bin/worker" >"$state/logs/worker.log" 2>&1 &
 worker_pid=$!
 started+=($worker_pid)
 echo "$worker_pid" >"$state/worker.pid"   # for the benchmark's peak-RSS figure
 sleep 1
 kill -0 "$worker_pid" 2>/dev/null || die "the worker stopped at once; see $state/logs/worker.log"
 "$state/bin/starter" schedules apply >&2
+
+# The environment that sends the README's example e-invoice, with a mailbox on the
+# local mail server; made once (it may have been changed since: left as it is).
+envs=$("$state/bin/starter" environments list --json)
+if ! grep -q "\"name\": \"$mail_env\"" <<<"$envs"; then
+  "$state/bin/starter" environments add "$mail_env" --auto-send --local-mail >&2 ||
+    say "environment $mail_env could not be added (see above); e-invoices need an environment with --local-mail"
+fi
 
 # The environments' API. Several can run behind a load balancer; one on loopback is
 # what a single machine needs.
@@ -132,6 +210,7 @@ Koerier is running.
   Temporal Web UI:     http://127.0.0.1:$ui_port   (workflows, search attributes, Schedules tab)
   API:                 $api_url   (the environments' front door: README, "An environment's front door")
   Digipoort simulator: https://127.0.0.1:$sim_port  (control API $sim_ctl/sim/deliveries)
+  Mail server:         $mail_web   (SMTP 127.0.0.1:$mail_smtp_port, IMAP 127.0.0.1:$mail_imap_port; every NAME@koerier.test is a mailbox)
   logs:                $state/logs/
 
 Try it in another shell, in $(pwd):
@@ -143,6 +222,13 @@ Try it in another shell, in $(pwd):
   go run ./starter status --env demo
   go run ./starter log
 Then open the Web UI and query: KoerierEnvironment="demo" AND KoerierStatus="accepted"
+
+E-invoices by e-mail ($mail_env sends from $mail_env@koerier.test; README, "E-invoices by e-mail"):
+  go run ./starter environments add inkoop --local-mail
+  go run ./starter queue --env $mail_env --type einvoice --file internal/demo/example-invoice.xml --to inkoop@koerier.test
+  go run ./mail/cmd/koerier-mail list    # it arrived in inkoop@koerier.test's INBOX; or open $mail_web
+  go run ./starter mail send-receive --env inkoop
+  go run ./starter einvoices list --env inkoop
 
 Ctrl-C stops everything this run started.
 MSG

@@ -34,7 +34,8 @@ func newApp(ctx context.Context, needTemporal bool) (*app, error) {
 	if _, err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: 8, AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Migrate: true, Catalog: &cfg.Catalog, MaxConns: 8, AanleverkenmerkPrefix: cfg.AanleverkenmerkPrefix,
+		Secrets: cfg.Secrets})
 	if err != nil {
 		return nil, err
 	}

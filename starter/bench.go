@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -44,41 +46,7 @@ func newBenchCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			w := table(cmd.OutOrStdout())
-			for _, row := range [][2]string{
-				{"declarations", fmt.Sprintf("%d across %d environments", res.Declarations, res.Environments)},
-				{"throughput, queue to final", fmt.Sprintf("%.1f declarations/s (%.0f s in all, queueing %.0f s)", res.ThroughputPerS, res.TotalS, res.QueueS)},
-				{"floor (minimal workflow)", fmt.Sprintf("%.1f workflows/s; Koerier runs at %.2f of the floor", res.FloorPerS, res.RatioToFloor)},
-				{"queue → final p50 / p95 / p99", fmt.Sprintf("%.1f / %.1f / %.1f s", res.P50S, res.P95S, res.P99S)},
-				{"deliveries / duplicates / not final", fmt.Sprintf("%d / %d / %d", res.Deliveries, res.Duplicates, res.NotFinal)},
-				{"Digipoort calls per declaration", fmt.Sprintf("%.2f", res.DigipoortCallsPerDecl)},
-				{"Temporal history events per declaration", fmt.Sprintf("%.1f (%.1f activities, %.1f signals)", res.HistoryEventsPerDecl,
-					res.ActivitiesPerDecl, res.SignalsPerDecl)},
-				{"worker peak RSS", fmt.Sprintf("%.0f MiB", res.WorkerPeakRSSMiB)},
-				{"database growth per 1,000 declarations", fmt.Sprintf("%.1f MiB", res.DBBytesPer1000/(1<<20))},
-				{"first send/receive run", fmt.Sprintf("%.1f s for %d due messages (%d runs in all)", res.FirstSendReceiveS,
-					res.FirstSendReceiveMessages, res.SendReceiveRuns)},
-			} {
-				if row[0] == "floor (minimal workflow)" && opts.NoFloor {
-					continue
-				}
-				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
-			}
-			if a := res.API; a != nil {
-				for _, row := range [][2]string{
-					{"queue through the API (POST /v1/messages)", fmt.Sprintf("%.1f requests/s at concurrency %d; p50 / p99 %.0f / %.0f ms (%d requests)",
-						a.RequestsPerS, a.Concurrency, a.PostP50S*1000, a.PostP99S*1000, a.Requests)},
-					{"queue the direct way (as starter queue)", fmt.Sprintf("%.1f declarations/s at concurrency %d; p50 / p99 %.0f / %.0f ms (%d)",
-						a.DirectPerS, a.Concurrency, a.DirectP50S*1000, a.DirectP99S*1000, a.Direct)},
-					{"API against the direct way", fmt.Sprintf("%.2f× the direct rate (1 or more: the API is not the bottleneck)", a.RatioDirect)},
-					{"webhook after process p50 / p99", fmt.Sprintf("%.2f / %.2f s from the processed status change to the receiver", a.WebhookP50S, a.WebhookP99S)},
-					{"webhooks received / duplicates / bad signatures / not arrived", fmt.Sprintf("%d / %d / %d / %d", a.WebhookCount,
-						a.WebhookDuplicates, a.WebhookBadSignatures, a.WebhookNotArrived)},
-				} {
-					fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
-				}
-			}
-			return w.Flush()
+			return printBenchSummary(cmd.OutOrStdout(), res, opts.NoFloor)
 		},
 	}
 	local := config.LocalFromEnv()
@@ -95,4 +63,71 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&apiURL, "api-url", local.APIURL, "the API for --api (KOERIER_API_URL, which `make run` sets)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// printBenchSummary prints the benchmark's result as the human table; noFloor leaves
+// out the floors' rows, which were not measured.
+func printBenchSummary(out io.Writer, res bench.Result, noFloor bool) error {
+	w := table(out)
+	for _, row := range [][2]string{
+		{"declarations", fmt.Sprintf("%d across %d environments", res.Declarations, res.Environments)},
+		{"throughput, queue to final", fmt.Sprintf("%.1f declarations/s (%.0f s in all, queueing %.0f s)", res.ThroughputPerS, res.TotalS, res.QueueS)},
+		{"floor (minimal workflow)", fmt.Sprintf("%.1f workflows/s; Koerier runs at %.2f of the floor (%.0f events, %.1f actions each)",
+			res.FloorPerS, res.RatioToFloor, res.FloorEventsPerWorkflow, res.FloorActionsPerWorkflow)},
+		{"least floor (1 activity, 1 signal)", fmt.Sprintf("%.1f workflows/s; Koerier runs at %.2f of it (%.0f events, %.1f actions each)",
+			res.MinFloorPerS, res.RatioToMinFloor, res.MinFloorEventsPerWorkflow, res.MinFloorActionsPerWorkflow)},
+		{"queue → final p50 / p95 / p99", fmt.Sprintf("%.1f / %.1f / %.1f s", res.P50S, res.P95S, res.P99S)},
+		{"deliveries / duplicates / not final", fmt.Sprintf("%d / %d / %d", res.Deliveries, res.Duplicates, res.NotFinal)},
+		{"Digipoort calls per declaration", fmt.Sprintf("%.2f", res.DigipoortCallsPerDecl)},
+		{"Temporal history events per declaration", fmt.Sprintf("%.1f in its workflow, %.1f with send/receive's share (%.1f activities, %.1f signals)",
+			res.EventsPerDecl, res.HistoryEventsPerDecl, res.ActivitiesPerDecl, res.SignalsPerDecl)},
+		{"Temporal actions per declaration", fmt.Sprintf("%.1f, of which %.2f send/receive's share (from %d declarations' histories)",
+			res.ActionsPerDecl, res.SendReceiveActionsPerDecl, res.ActionsSample)},
+		{"Temporal actions per declaration by kind", actionsByKind(res.ActionsByKind)},
+		{"worker peak RSS", fmt.Sprintf("%.0f MiB", res.WorkerPeakRSSMiB)},
+		{"database growth per 1,000 declarations", fmt.Sprintf("%.1f MiB", res.DBBytesPer1000/(1<<20))},
+		{"first send/receive run", fmt.Sprintf("%.1f s for %d due messages (%d runs in all)", res.FirstSendReceiveS,
+			res.FirstSendReceiveMessages, res.SendReceiveRuns)},
+	} {
+		if strings.Contains(row[0], "floor") && noFloor {
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+	}
+	if a := res.API; a != nil {
+		for _, row := range [][2]string{
+			{"queue through the API (POST /v1/messages)", fmt.Sprintf("%.1f requests/s at concurrency %d; p50 / p99 %.0f / %.0f ms (%d requests)",
+				a.RequestsPerS, a.Concurrency, a.PostP50S*1000, a.PostP99S*1000, a.Requests)},
+			{"queue the direct way (as starter queue)", fmt.Sprintf("%.1f declarations/s at concurrency %d; p50 / p99 %.0f / %.0f ms (%d)",
+				a.DirectPerS, a.Concurrency, a.DirectP50S*1000, a.DirectP99S*1000, a.Direct)},
+			{"API against the direct way", fmt.Sprintf("%.2f× the direct rate (1 or more: the API is not the bottleneck)", a.RatioDirect)},
+			{"webhook after process p50 / p99", fmt.Sprintf("%.2f / %.2f s from the processed status change to the receiver", a.WebhookP50S, a.WebhookP99S)},
+			{"webhooks received / duplicates / bad signatures / not arrived", fmt.Sprintf("%d / %d / %d / %d", a.WebhookCount,
+				a.WebhookDuplicates, a.WebhookBadSignatures, a.WebhookNotArrived)},
+		} {
+			fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+		}
+	}
+	return w.Flush()
+}
+
+// actionsByKind lists the kinds of action a declaration costs, most first.
+func actionsByKind(k map[string]float64) string {
+	names := make([]string, 0, len(k))
+	for name, n := range k {
+		if n > 0 {
+			names = append(names, name)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if k[names[i]] != k[names[j]] {
+			return k[names[i]] > k[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%.1f %s", k[name], strings.ReplaceAll(name, "_", " "))
+	}
+	return strings.Join(parts, ", ")
 }

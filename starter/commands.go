@@ -8,6 +8,8 @@ func commands() []*cobra.Command {
 		newMigrateCmd(),
 		newEnvironmentsCmd(),
 		newQueueCmd(),
+		newEInvoicesCmd(), // einvoices.go: received e-invoices
+		newMailCmd(),      // einvoices.go: an environment's e-mail send/receive
 		newSendReceiveCmd(),
 		newSendCmd(),
 		newProcessCmd(),

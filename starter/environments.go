@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
 
+	"koerier/internal/service"
 	"koerier/pipeline"
 	"koerier/store"
 )
@@ -17,50 +20,81 @@ import (
 func newEnvironmentsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "environments", Short: "Add, list, change and remove environments (tenants that queue messages)"}
 	var add store.Environment
+	var addMail mailFlags
 	var asJSON bool
 	addCmd := &cobra.Command{
-		Use:   "add <name>",
-		Short: "Add an environment with its communication profile",
+		Use:   "add <name> [--local-mail | --email-from A --smtp H:P …]",
+		Short: "Add an environment with its communication profile and, if given, its e-mail profile (e-invoices)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
-			add.Name = args[0]
-			e, err := a.store.AddEnvironment(cmd.Context(), add)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := addMail.check(cmd); err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), e)
+			withMail := addMail.given(cmd)
+			var profile *store.MailProfile
+			if withMail {
+				// Read before anything is stored: a missing password file or local server adds nothing.
+				var err error
+				if profile, err = addMail.profile(cmd, args[0], nil, os.Getenv); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "environment %s added (auto-send %v, auto-process %v)\n", e.Name, e.AutoSend, e.AutoProcess)
-			return nil
-		}),
+			return withApp(withMail, func(cmd *cobra.Command, a *app, args []string) error {
+				add.Name = args[0]
+				e, err := a.store.AddEnvironment(cmd.Context(), add)
+				if err != nil {
+					return err
+				}
+				if !asJSON {
+					fmt.Fprintf(cmd.OutOrStdout(), "environment %s added (auto-send %v, auto-process %v)\n", e.Name, e.AutoSend, e.AutoProcess)
+				}
+				if withMail {
+					out := cmd.OutOrStdout()
+					if asJSON {
+						out = cmd.ErrOrStderr()
+					}
+					if err := setMailProfile(cmd, a, e.Name, profile, out); err != nil {
+						return fmt.Errorf("environment %s is added; %w (`starter environments set %s …` sets the e-mail profile again)", e.Name, err, e.Name)
+					}
+					if e, err = a.store.Environment(cmd.Context(), e.Name); err != nil {
+						return err
+					}
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), e)
+				}
+				return nil
+			})(cmd, args)
+		},
 	}
 	addCmd.Flags().BoolVar(&add.AutoSend, "auto-send", false, "send queued messages at once instead of with the next send/receive")
 	addCmd.Flags().BoolVar(&add.AutoProcess, "auto-process", false, "apply replies to the environment's view as they arrive")
-	addCmd.Flags().StringVar(&add.EmailFrom, "email-from", "", "sender address of the environment's e-mail profile (e-invoices)")
-	addCmd.Flags().StringVar(&add.SMTPAddress, "smtp", "", "SMTP server host:port of the e-mail profile")
+	addMail.register(addCmd.Flags(), false)
 	addCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	var all bool
 	listCmd := &cobra.Command{
 		Use:   "list",
-		Short: "List environments",
+		Short: "List environments with their e-mail profiles (sender, servers; never a password)",
 		Args:  cobra.NoArgs,
 		RunE: withApp(false, func(cmd *cobra.Command, a *app, _ []string) error {
 			envs, err := a.store.Environments(cmd.Context(), all)
 			if err != nil {
 				return err
 			}
+			rows := make([]environmentJSON, 0, len(envs))
+			for _, e := range envs {
+				rows = append(rows, environmentJSON{Environment: e, Mail: mailViewOf(cmd.Context(), a, e)})
+			}
 			if asJSON {
-				if envs == nil {
-					envs = []store.Environment{}
-				}
-				return printJSON(cmd.OutOrStdout(), envs)
+				return printJSON(cmd.OutOrStdout(), rows)
 			}
 			w := table(cmd.OutOrStdout())
-			fmt.Fprintln(w, "NAME\tAUTO-SEND\tAUTO-PROCESS\tE-MAIL\tACTIVE\tCREATED")
-			for _, e := range envs {
-				fmt.Fprintf(w, "%s\t%v\t%v\t%s\t%v\t%s\n", e.Name, e.AutoSend, e.AutoProcess, orDash(e.EmailFrom), e.Active, e.CreatedAt.Format("2006-01-02 15:04"))
+			fmt.Fprintln(w, "NAME\tAUTO-SEND\tAUTO-PROCESS\tE-MAIL\tSMTP\tIMAP\tACTIVE\tCREATED")
+			for _, r := range rows {
+				smtp, imap := r.Mail.servers()
+				fmt.Fprintf(w, "%s\t%v\t%v\t%s\t%s\t%s\t%v\t%s\n", r.Name, r.AutoSend, r.AutoProcess, orDash(r.MailFrom), smtp, imap, r.Active,
+					r.CreatedAt.Format("2006-01-02 15:04"))
 			}
 			return w.Flush()
 		}),
@@ -190,51 +224,186 @@ func newWebhookCmd() *cobra.Command {
 	return cmd
 }
 
-// newEnvironmentSetCmd changes auto-send and auto-process after an environment was
-// added. A declaration workflow reads them when it loads its message, and one that
-// waits (for a send, for process) may not load it again for days; so every workflow of
-// the environment that runs is told (environment-changed) and reads them at once. One
-// that does not run reads them when it starts.
+// newEnvironmentSetCmd changes auto-send, auto-process and the e-mail profile after an
+// environment was added. A declaration workflow reads auto-send and auto-process when it
+// loads its message, and one that waits (for a send, for process) may not load it again
+// for days; so every workflow of the environment that runs is told (environment-changed)
+// and reads them at once. One that does not run reads them when it starts. A new e-mail
+// profile is used from the next send; its schedule is applied at once.
 func newEnvironmentSetCmd() *cobra.Command {
 	var autoSend, autoProcess bool
+	var mf mailFlags
 	cmd := &cobra.Command{
-		Use:   "set <name> [--auto-send=true|false] [--auto-process=true|false]",
-		Short: "Change an environment's auto-send or auto-process; its running workflows are told at once",
+		Use: "set <name> [--auto-send=true|false] [--auto-process=true|false] [--local-mail | --no-mail | --email-from A --smtp H:P " +
+			"--smtp-user U --smtp-password-file F --imap H:P …]",
+		Short: "Change an environment's auto-send, auto-process or e-mail profile; its running workflows are told at once",
 		Args:  cobra.ExactArgs(1),
-		RunE: withApp(false, func(cmd *cobra.Command, a *app, args []string) error {
-			var set store.EnvironmentSettings
-			if cmd.Flags().Changed("auto-send") {
-				set.AutoSend = &autoSend
-			}
-			if cmd.Flags().Changed("auto-process") {
-				set.AutoProcess = &autoProcess
-			}
-			res, err := a.store.SetEnvironment(cmd.Context(), args[0], set, operator())
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := mf.check(cmd); err != nil {
 				return err
 			}
-			e, what := res.Environment, "unchanged"
-			if len(res.Changes) > 0 {
-				what = "changed: " + strings.Join(res.Changes, ", ")
+			withMail := mf.given(cmd)
+			var whole *store.MailProfile
+			if mf.local || mf.none {
+				// A whole profile (or none): made before anything is opened.
+				var err error
+				if whole, err = mf.profile(cmd, args[0], nil, os.Getenv); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "environment %s: auto-send %v, auto-process %v (%s)\n", e.Name, e.AutoSend, e.AutoProcess, what)
-			if len(res.Messages) == 0 {
-				return nil
-			}
-			told, idle, err := tellWorkflows(cmd.Context(), a, res.Messages)
-			if err != nil {
-				return fmt.Errorf("the settings are stored, but %d of %d workflow(s) of environment %s were not told (%w): they keep the old "+
-					"settings until they read their message again; run this command again when Temporal is reachable", len(res.Messages)-told-idle,
-					len(res.Messages), e.Name, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d running workflow(s) told; %d message(s) without a running workflow read the settings when it starts\n",
-				told, idle)
-			return nil
-		}),
+			return withApp(withMail, func(cmd *cobra.Command, a *app, args []string) error {
+				name := args[0]
+				if withMail {
+					p := whole
+					if !mf.local && !mf.none {
+						// Flags not given keep the stored profile's values.
+						e, err := a.store.Environment(cmd.Context(), name)
+						if err != nil {
+							return err
+						}
+						var old *store.MailProfile
+						stored, err := a.store.MailProfile(cmd.Context(), e.ID)
+						switch {
+						case err == nil:
+							old = &stored
+						case !errors.Is(err, store.ErrNotFound):
+							return err
+						}
+						if p, err = mf.profile(cmd, name, old, os.Getenv); err != nil {
+							return err
+						}
+					}
+					if err := setMailProfile(cmd, a, name, p, cmd.OutOrStdout()); err != nil {
+						return err
+					}
+					if !cmd.Flags().Changed("auto-send") && !cmd.Flags().Changed("auto-process") {
+						return nil
+					}
+				}
+				return setAuto(cmd, a, name, autoSend, autoProcess)
+			})(cmd, args)
+		},
 	}
 	cmd.Flags().BoolVar(&autoSend, "auto-send", false, "send queued messages at once instead of with the next send/receive")
 	cmd.Flags().BoolVar(&autoProcess, "auto-process", false, "apply replies to the environment's view as they arrive")
+	mf.register(cmd.Flags(), true)
 	return cmd
+}
+
+// setAuto changes auto-send and auto-process as given and tells the environment's
+// running workflows.
+func setAuto(cmd *cobra.Command, a *app, name string, autoSend, autoProcess bool) error {
+	var set store.EnvironmentSettings
+	if cmd.Flags().Changed("auto-send") {
+		set.AutoSend = &autoSend
+	}
+	if cmd.Flags().Changed("auto-process") {
+		set.AutoProcess = &autoProcess
+	}
+	res, err := a.store.SetEnvironment(cmd.Context(), name, set, operator())
+	if err != nil {
+		return err
+	}
+	e, what := res.Environment, "unchanged"
+	if len(res.Changes) > 0 {
+		what = "changed: " + strings.Join(res.Changes, ", ")
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "environment %s: auto-send %v, auto-process %v (%s)\n", e.Name, e.AutoSend, e.AutoProcess, what)
+	if len(res.Messages) == 0 {
+		return nil
+	}
+	told, idle, err := tellWorkflows(cmd.Context(), a, res.Messages)
+	if err != nil {
+		return fmt.Errorf("the settings are stored, but %d of %d workflow(s) of environment %s were not told (%w): they keep the old "+
+			"settings until they read their message again; run this command again when Temporal is reachable", len(res.Messages)-told-idle,
+			len(res.Messages), e.Name, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%d running workflow(s) told; %d message(s) without a running workflow read the settings when it starts\n",
+		told, idle)
+	return nil
+}
+
+// setMailProfile stores an environment's e-mail profile (nil removes it), says what is
+// stored now (never a password) and applies the environment's e-mail schedule, which
+// reads its mailbox: without it, nothing would be received. a must be dialled.
+func setMailProfile(cmd *cobra.Command, a *app, env string, p *store.MailProfile, out io.Writer) error {
+	ctx := cmd.Context()
+	mailbox := false
+	if p == nil {
+		if err := a.store.ClearMailProfile(ctx, env, operator()); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "environment %s: no e-mail profile; it no longer sends or receives e-invoices\n", env)
+	} else {
+		if err := a.store.SetMailProfile(ctx, env, *p, operator()); err != nil {
+			return err
+		}
+		e, err := a.store.Environment(ctx, env)
+		if err != nil {
+			return err
+		}
+		stored, err := a.store.MailProfile(ctx, e.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "environment %s: e-mail profile %s\n", env, describeProfile(stored))
+		mailbox = stored.HasMailbox()
+	}
+	r, err := service.ApplyMailSchedule(ctx, a.tc, a.cfg, env, mailbox)
+	if err != nil {
+		return fmt.Errorf("the e-mail profile of environment %s is stored, but its e-mail schedule was not applied (%w): run `starter schedules apply` "+
+			"when Temporal answers", env, err)
+	}
+	if r.Why != "" {
+		fmt.Fprintf(out, "schedule %s %s: %s\n", r.ID, r.Action, r.Why)
+	} else {
+		fmt.Fprintf(out, "schedule %s %s (every %s): `starter mail send-receive --env %s` runs it now\n", r.ID, r.Action, r.Every, env)
+	}
+	return nil
+}
+
+// describeProfile says what a profile holds, for the operator: never a password.
+func describeProfile(p store.MailProfile) string {
+	server := func(s store.MailServer) string {
+		out := fmt.Sprintf("%s:%d %s", s.Host, s.Port, s.Security)
+		if s.User != "" {
+			out += " as " + s.User
+			if s.Password != "" {
+				out += " (password stored encrypted)"
+			}
+		}
+		return out
+	}
+	out := fmt.Sprintf("from %s; SMTP %s", p.From, server(p.SMTP))
+	if p.HasMailbox() {
+		out += fmt.Sprintf("; IMAP %s, folder %s (read mail moves to %s)", server(p.IMAP), p.Folder, p.Processed)
+	} else {
+		out += "; no mailbox: it sends, but receives no invoices or bounces"
+	}
+	if p.Local {
+		out += "; on the local mail server"
+	}
+	return out
+}
+
+// environmentJSON is one environment of `environments list --json`: its fields, and
+// its e-mail profile (null when it has none).
+type environmentJSON struct {
+	store.Environment
+	Mail *mailView `json:"mail"`
+}
+
+// mailViewOf reads an environment's e-mail profile for the list. A profile that cannot
+// be read (no KOERIER_SECRET_KEY for its passwords) is listed with the reason.
+func mailViewOf(ctx context.Context, a *app, e store.Environment) *mailView {
+	if e.MailFrom == "" {
+		return nil
+	}
+	p, err := a.store.MailProfile(ctx, e.ID)
+	if err != nil {
+		return &mailView{From: e.MailFrom, Error: err.Error()}
+	}
+	return viewOf(p)
 }
 
 // tellWorkflows signals environment-changed to the running workflows of messages; a

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koerier/internal/secrets"
 	"koerier/pipeline"
 )
 
@@ -26,6 +27,15 @@ func newInternalCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), l)
 			}
 			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "new-key",
+		Short: "print a new random key (base64 of 32 bytes) for KOERIER_SECRET_KEY, or as a password, where openssl is missing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), secrets.NewKey())
+			return err
 		},
 	})
 	return cmd

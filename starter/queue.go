@@ -8,6 +8,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,11 +25,14 @@ func newQueueCmd() *cobra.Command {
 	var files []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "queue --env E --type T --subject S --period P --file F",
+		Use:   "queue --env E --type T --subject S --period P --file F | queue --env E --type einvoice --file F [--to ADDRESS]",
 		Short: "Queue a message for delivery (it cannot be withdrawn afterwards)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.Type = domain.MessageType(strings.ToLower(typ))
+			if err := checkQueueFlags(cmd, req.Type); err != nil {
+				return err
+			}
 			for i, f := range files {
 				content, err := readFile(f)
 				if err != nil {
@@ -47,7 +51,7 @@ func newQueueCmd() *cobra.Command {
 			defer a.close()
 			q, err := a.store.Queue(cmd.Context(), req)
 			if err != nil {
-				return err
+				return einvoiceRefusal(err)
 			}
 			if q.Existing {
 				// Nothing new was stored; its workflow was started the first time.
@@ -68,7 +72,12 @@ func newQueueCmd() *cobra.Command {
 				)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, version %d, %s\n", q.Number, q.Version, q.Status)
+			if req.Type == domain.TypeEInvoice {
+				fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, e-invoice %s (issued %s), version %d, %s\n", q.Number, q.Subject, q.Period, q.Version,
+					q.Status)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, version %d, %s\n", q.Number, q.Version, q.Status)
+			}
 			for _, old := range q.Superseded {
 				fmt.Fprintf(cmd.OutOrStdout(), "message %d (an older version) is now do-not-send\n", old)
 			}
@@ -77,18 +86,74 @@ func newQueueCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Environment, "env", "", "environment that queues the message (required)")
-	f.StringVar(&typ, "type", "", "message type: btw, obsup, icp, ib, vpb, loonaangifte, kvk (required)")
-	f.StringVar(&req.Subject, "subject", "", "who the declaration is about: fiscal number, loonheffingennummer or KvK number (required)")
-	f.StringVar(&req.Period, "period", "", "the period declared, e.g. 2026-10, 2026-Q3, 2026 (required)")
-	f.StringArrayVar(&files, "file", nil, "the declaration (XBRL); repeat for attachments (required)")
+	f.StringVar(&typ, "type", "", "message type: btw, obsup, icp, ib, vpb, loonaangifte, kvk, einvoice (required)")
+	f.StringVar(&req.Subject, "subject", "", "who the declaration is about: fiscal number, loonheffingennummer or KvK number "+
+		"(required; an e-invoice is queued under its own number)")
+	f.StringVar(&req.Period, "period", "", "the period declared, e.g. 2026-10, 2026-Q3, 2026 (required; for an e-invoice its month of issue)")
+	f.StringArrayVar(&files, "file", nil, "the declaration (XBRL; for einvoice the UBL Invoice or CreditNote); repeat for attachments (required)")
+	f.StringVar(&req.Recipient, "to", "", "einvoice only: the address it is sent to, instead of the customer's in the invoice")
 	f.StringVar(&mimeType, "mime", "", "mime type of the first file (default: from its name and content)")
 	f.StringVar(&req.ClientReference, "ref", "", "client reference: queueing again with the same reference returns the first message")
 	f.StringVar(&req.Memo, "memo", "", "memo kept with the message")
 	f.BoolVar(&asJSON, "json", false, "print {\"number\", \"version\", \"status\"} as JSON")
-	for _, r := range []string{"env", "type", "subject", "period", "file"} {
+	for _, r := range []string{"env", "type", "file"} {
 		_ = cmd.MarkFlagRequired(r)
 	}
 	return cmd
+}
+
+// checkQueueFlags asks for subject and period as cobra asks for a required flag, except
+// for an e-invoice, which takes them from the invoice.
+func checkQueueFlags(cmd *cobra.Command, typ domain.MessageType) error {
+	if typ == domain.TypeEInvoice {
+		return nil
+	}
+	var missing []string
+	for _, name := range []string{"period", "subject"} {
+		if !cmd.Flags().Changed(name) {
+			missing = append(missing, strconv.Quote(name))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("required flag(s) %s not set", strings.Join(missing, ", "))
+	}
+	if cmd.Flags().Changed("to") {
+		return fmt.Errorf("--to is for e-invoices (--type einvoice); a %s message goes through Digipoort, not to an address", typ)
+	}
+	return nil
+}
+
+// einvoiceRefusal spells out a failed check of an e-invoice, one rule a line, so that
+// the sender sees every fault at once; other errors pass unchanged.
+func einvoiceRefusal(err error) error {
+	var faults []*domain.EInvoiceError
+	var walk func(error)
+	walk = func(e error) {
+		if f, ok := e.(*domain.EInvoiceError); ok {
+			faults = append(faults, f)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, inner := range u.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			if inner := u.Unwrap(); inner != nil {
+				walk(inner)
+			}
+		}
+	}
+	walk(err)
+	if len(faults) == 0 {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "the e-invoice is not queued: it fails %d check(s); fix the document and queue it again", len(faults))
+	for _, f := range faults {
+		fmt.Fprintf(&b, "\n  rule %s: %s", f.Rule, f.Message)
+	}
+	return errors.New(b.String())
 }
 
 // readFile reads one file to queue. Its size is checked before it is read: a file

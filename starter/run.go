@@ -148,11 +148,12 @@ func newSchedulesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "schedules", Short: "Temporal Schedules that replace the 'geplande taken'"}
 	var asJSON bool
 	apply := &cobra.Command{
-		Use:   "apply",
-		Short: "Create or update the schedules (idempotent); clean-up only while KOERIER_CLEANUP_RETENTION is set, else it is removed",
-		Args:  cobra.NoArgs,
+		Use: "apply",
+		Short: "Create or update the schedules (idempotent); clean-up only while KOERIER_CLEANUP_RETENTION is set, else it is removed; " +
+			"one e-mail send/receive per environment with a mailbox",
+		Args: cobra.NoArgs,
 		RunE: withApp(true, func(cmd *cobra.Command, a *app, _ []string) error {
-			res, err := service.ApplySchedules(cmd.Context(), a.tc, a.cfg)
+			res, err := service.ApplyAllSchedules(cmd.Context(), a.tc, a.cfg, a.store)
 			if err != nil {
 				return err
 			}

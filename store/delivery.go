@@ -356,7 +356,8 @@ func (s *Store) SendOutcomes(ctx context.Context, numbers []int64, since time.Ti
 		    -- deadline passed, or it waits for another delivery of its subject
 		    WHEN m.needs_action AND starts_with(m.needs_action_reason, $4) THEN 'errors'
 		    WHEN EXISTS (SELECT 1 FROM deliveries d JOIN messages o ON o.number = d.message_number AND o.attempt = d.attempt
-		                 WHERE `+openDelivery+` AND o.subject = m.subject AND o.berichtsoort = m.berichtsoort AND o.number <> m.number) THEN 'errors'
+		                 WHERE `+openDelivery+` AND o.subject = m.subject AND o.berichtsoort = m.berichtsoort AND o.number <> m.number
+		                   AND o.channel = m.channel AND (m.channel = 'digipoort' OR o.environment_id = m.environment_id)) THEN 'errors'
 		    ELSE 'pending'
 		  END AS outcome
 		FROM messages m LEFT JOIN deliveries d ON d.message_number = m.number AND d.attempt = m.attempt

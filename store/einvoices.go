@@ -182,9 +182,15 @@ func (s *Store) StoreIncomingMail(ctx context.Context, m IncomingMail) (Incoming
 	return res, nil
 }
 
-// incomingRow is one incoming message made from a mail, with its one file.
+// incomingRow is one incoming message made from a mail (or a bank's status report),
+// with its one file.
 type incomingRow struct {
-	env             int64
+	env int64
+	// channel is where it came from; empty is e-mail.
+	channel domain.Channel
+	// replyTo is the outgoing message it is a reply document of; nil for a message of
+	// its own or an unknown reply.
+	replyTo         *int64
 	typ             domain.MessageType
 	subtype         string
 	subject, period string
@@ -200,14 +206,17 @@ type incomingRow struct {
 // part are unique together (messages_pickup): a mail stored twice fails here rather
 // than being stored twice, whatever the checks before said.
 func insertIncoming(ctx context.Context, tx *sqlx.Tx, r incomingRow) (int64, error) {
+	if r.channel == "" {
+		r.channel = domain.ChannelEmail
+	}
 	var num int64
 	if err := tx.GetContext(ctx, &num, `
 		INSERT INTO messages (direction, environment_id, message_type, subtype, subject, period, status, env_status, channel,
-			pickup_kenmerk, berichtkenmerk, needs_action, needs_action_reason, memo)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13)
+			pickup_kenmerk, berichtkenmerk, needs_action, needs_action_reason, memo, reply_to)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14)
 		RETURNING number`,
 		domain.DirectionIn, r.env, r.typ, r.subtype, truncateRunes(r.subject, domain.MaxSubjectLen), r.period, domain.StatusReceived,
-		domain.ChannelEmail, r.pickup, r.part, r.needs, r.reason, r.memo); err != nil {
+		r.channel, r.pickup, r.part, r.needs, r.reason, r.memo, r.replyTo); err != nil {
 		return 0, err
 	}
 	if len(r.content) == 0 {

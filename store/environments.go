@@ -28,22 +28,27 @@ type Environment struct {
 	SMTPAddress string `db:"smtp_address" json:"smtp_address,omitempty"`
 	// MailFrom is the sender address of the environment's e-mail profile
 	// (environment_mail_profiles); empty when it has none.
-	MailFrom  string     `db:"mail_from"    json:"mail_from,omitempty"`
+	MailFrom string `db:"mail_from"    json:"mail_from,omitempty"`
+	// HasBank is set when the environment has a bank profile (environment_bank_profiles):
+	// it may queue payment orders.
+	HasBank   bool       `db:"has_bank"     json:"has_bank"`
 	Active    bool       `db:"active"       json:"active"`
 	CreatedAt time.Time  `db:"created_at"   json:"created_at"`
 	RemovedAt *time.Time `db:"removed_at"   json:"removed_at,omitempty"`
 }
 
-// environmentColumns reads an environment with its e-mail profile's sender (a scalar
-// subquery rather than a join, so that callers may lock the environment's row FOR SHARE
-// or FOR UPDATE).
+// environmentColumns reads an environment with its e-mail profile's sender and whether
+// it has a bank profile (scalar subqueries rather than joins, so that callers may lock
+// the environment's row FOR SHARE or FOR UPDATE).
 const environmentColumns = `id, name, auto_send, auto_process, email_from, smtp_address,
 	COALESCE((SELECT p.email_from FROM environment_mail_profiles p WHERE p.environment_id = environments.id), '') AS mail_from,
+	EXISTS (SELECT 1 FROM environment_bank_profiles b WHERE b.environment_id = environments.id) AS has_bank,
 	active, created_at, removed_at`
 
 // Profile is the environment's communication profile as the rules see it.
 func (e Environment) Profile() domain.Profile {
-	return domain.Profile{Environment: e.Name, AutoSend: e.AutoSend, AutoProcess: e.AutoProcess, EmailFrom: e.MailFrom}
+	return domain.Profile{Environment: e.Name, AutoSend: e.AutoSend, AutoProcess: e.AutoProcess, EmailFrom: e.MailFrom,
+		HasBank: e.HasBank}
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)

@@ -131,7 +131,7 @@ func (s *Store) StoreIncoming(ctx context.Context, docs []IncomingDoc) (Incoming
 			t, ok := byKenmerk[d.PickupKenmerk]
 			unknownWhy := "unknown reply: link it to a message or resolve it"
 			if !ok && d.Aanleverkenmerk != "" {
-				if ref, found := byRef[d.Aanleverkenmerk]; found && ref.subject == domain.SubjectOfNumber(d.Subject) {
+				if ref, found := byRef[d.Aanleverkenmerk]; found && (ref.subject == d.Subject || ref.subject == domain.SubjectOfNumber(d.Subject)) {
 					t, ok = ref, true
 				} else if found {
 					unknownWhy = fmt.Sprintf("unknown reply: its aanleverkenmerk %s is that of message %d, but its belanghebbende %q is not the message's "+

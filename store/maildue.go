@@ -9,17 +9,23 @@ import (
 	"koerier/domain"
 )
 
-// DueMail lists an environment's e-invoices that are due to send, by number: the
-// environment's own e-mail send/receive tells their workflows (rule 12). Read through
-// messages_due, as DueMessages is, narrowed to the environment and the e-mail channel.
-func (s *Store) DueMail(ctx context.Context, envID int64, limit int) ([]int64, error) {
+// DueOnChannel lists an environment's messages on a channel of its own (e-mail, bank)
+// that are due to send, by number: the environment's own send/receive of that channel
+// tells their workflows (rule 12). Read through messages_due, as DueMessages is,
+// narrowed to the environment and the channel.
+func (s *Store) DueOnChannel(ctx context.Context, envID int64, channel domain.Channel, limit int) ([]int64, error) {
 	out := []int64{}
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT m.number FROM messages m JOIN environments e ON e.id = m.environment_id
 		WHERE m.direction = $1 AND m.status = ANY($2) AND NOT m.do_not_send AND m.channel = $3 AND m.environment_id = $4
 			AND `+notHeldByGoneEnvironment+`
-		ORDER BY m.number LIMIT $5`, domain.DirectionOut, pq.Array(domain.DueStatuses()), string(domain.ChannelEmail), envID, limit); err != nil {
-		return nil, fmt.Errorf("list due e-invoices of environment %d: %w", envID, err)
+		ORDER BY m.number LIMIT $5`, domain.DirectionOut, pq.Array(domain.DueStatuses()), string(channel), envID, limit); err != nil {
+		return nil, fmt.Errorf("list due %s messages of environment %d: %w", channel, envID, err)
 	}
 	return out, nil
+}
+
+// DueMail lists an environment's e-invoices that are due to send (DueOnChannel).
+func (s *Store) DueMail(ctx context.Context, envID int64, limit int) ([]int64, error) {
+	return s.DueOnChannel(ctx, envID, domain.ChannelEmail, limit)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
@@ -31,6 +32,9 @@ type QueueRequest struct {
 	// Recipient is the address an e-invoice goes to when its customer has none in the
 	// invoice, or should get it elsewhere; only for e-invoices.
 	Recipient string
+
+	// payment is the payment order as its check read it, for queueTx to store.
+	payment *domain.PaymentFile
 }
 
 // Queued is the outcome of a queue call.
@@ -56,7 +60,7 @@ type Queued struct {
 // unique number and the next version of its declaration, and older versions that were
 // not sent are marked do-not-send.
 func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
-	req, spec, err := s.validateQueue(req)
+	req, spec, err := s.validateQueue(ctx, req)
 	if err != nil {
 		return Queued{}, err
 	}
@@ -83,16 +87,28 @@ func (s *Store) Queue(ctx context.Context, req QueueRequest) (Queued, error) {
 // period in their stored form ("One form for subject and period" in docs/rules.md): two
 // spellings of one subject are one declaration, with one version numbering and one delivery in
 // flight.
-func (s *Store) validateQueue(req QueueRequest) (QueueRequest, domain.TypeSpec, error) {
+func (s *Store) validateQueue(ctx context.Context, req QueueRequest) (QueueRequest, domain.TypeSpec, error) {
 	var problems []string
-	if req.Type == domain.TypeEInvoice {
-		var einvoice error
-		req, problems, einvoice = checkEInvoiceRequest(req)
-		if einvoice != nil {
-			// The document is what is wrong; the rest of the request is read once it passes.
-			return req, domain.TypeSpec{}, &invalidEInvoice{check: einvoice}
+	req.payment = nil
+	if req.Type == domain.TypeEInvoice || req.Type == domain.TypePayment {
+		var check error
+		if req.Type == domain.TypeEInvoice {
+			req, problems, check = checkEInvoiceRequest(req)
+		} else {
+			var today time.Time
+			// The database's date, not the worker's: every stored time is the database's,
+			// and a worker whose clock is a day off must not take a past execution date.
+			if err := s.db.GetContext(ctx, &today, `SELECT current_date`); err != nil {
+				return req, domain.TypeSpec{}, fmt.Errorf("read today's date to check the payment order: %w", err)
+			}
+			req, problems, check = checkPaymentRequest(req, today)
 		}
-	} else if req.Recipient != "" {
+		if check != nil {
+			// The document is what is wrong; the rest of the request is read once it passes.
+			return req, domain.TypeSpec{}, &invalidDocument{check: check}
+		}
+	}
+	if req.Type != domain.TypeEInvoice && req.Recipient != "" {
 		problems = append(problems, fmt.Sprintf("a recipient is given, but %s messages go through Digipoort: only e-invoices are sent to an address", req.Type))
 	}
 	decl, spec, known, declProblems := storedDeclaration(s.catalog,
@@ -158,14 +174,50 @@ func checkEInvoiceRequest(req QueueRequest) (_ QueueRequest, problems []string, 
 	return req, problems, nil
 }
 
-// invalidEInvoice is an e-invoice refused by its check: ErrInvalid (a 422 at the API)
-// whose text starts with the rule that failed, and that errors.As still finds the
-// *domain.EInvoiceError in.
-type invalidEInvoice struct{ check error }
+// checkPaymentRequest checks a payment order before it is queued (domain.CheckPayment,
+// with the database's today) and returns the request as it is stored: under the file's
+// MsgId and the month of its execution date, as application/xml, with the file as read
+// for the payments rows. problems are the request's faults; check is the failed check of
+// the document. Whether the environment used the MsgId before is queueTx's to decide,
+// under a lock.
+func checkPaymentRequest(req QueueRequest, today time.Time) (_ QueueRequest, problems []string, check error) {
+	if len(req.Attachments) != 1 {
+		problems = append(problems, fmt.Sprintf("a payment order is one file, the pain.001, and %d were given: queue each file on its own",
+			len(req.Attachments)))
+		return req, problems, nil
+	}
+	p, err := domain.CheckPayment(req.Attachments[0].Content, today)
+	if err != nil {
+		return req, nil, err
+	}
+	subject, period := p.SubjectAndPeriod()
+	if req.Subject != "" {
+		if given, err := domain.NormalizeText("subject", req.Subject); err != nil || given != subject {
+			problems = append(problems, fmt.Sprintf("subject %q is not the file's MsgId %q: leave the subject out, a payment order is "+
+				"queued under its own MsgId", req.Subject, subject))
+		}
+	}
+	if req.Period != "" {
+		if given, err := domain.NormalizePeriod(req.Period); err != nil || given != period {
+			problems = append(problems, fmt.Sprintf("period %q is not the month of the file's execution date %s: leave the period out, a "+
+				"payment order is queued under the month it is to be paid", req.Period, period))
+		}
+	}
+	req.Subject, req.Period, req.payment = subject, period, &p
+	file := req.Attachments[0]
+	file.MimeType = "application/xml"
+	req.Attachments = []domain.Attachment{file}
+	return req, problems, nil
+}
 
-func (e *invalidEInvoice) Error() string { return strings.ReplaceAll(e.check.Error(), "\n", "; ") }
+// invalidDocument is an e-invoice or payment order refused by its check: ErrInvalid (a
+// 422 at the API) whose text starts with the rule that failed, and that errors.As still
+// finds the *domain.EInvoiceError or *domain.PaymentError in.
+type invalidDocument struct{ check error }
 
-func (e *invalidEInvoice) Unwrap() []error { return []error{ErrInvalid, e.check} }
+func (e *invalidDocument) Error() string { return strings.ReplaceAll(e.check.Error(), "\n", "; ") }
+
+func (e *invalidDocument) Unwrap() []error { return []error{ErrInvalid, e.check} }
 
 // storedDeclaration is a declaration with its subject and period in the form store.Queue stores
 // and keys them by, with its type's spec; problems says what keeps it from being stored. Queue and
@@ -269,6 +321,11 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 			return err
 		}
 		out.Status = domain.StatusQueued
+		if req.payment != nil {
+			if err := insertPayment(ctx, tx, env.ID, out.Number, *req.payment); err != nil {
+				return err
+			}
+		}
 		for _, a := range req.Attachments {
 			sum := sha256.Sum256(a.Content)
 			if _, err := tx.ExecContext(ctx,

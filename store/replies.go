@@ -25,6 +25,9 @@ type Reply struct {
 	ErrorCode        string
 	ErrorDescription string
 	Details          string
+	// From names who reported the status in a needs-action reason; empty is Digipoort
+	// ("bank" for a payment order's status report, whose Code is an ISO 20022 status).
+	From string
 }
 
 // ReplyFromCode builds a Reply for a status without a foutcode (ReplyFromStatus).
@@ -91,6 +94,25 @@ type ApplyResult struct {
 // an earlier delivery attempt is kept but not applied: the message was restored and
 // resent since.
 func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult, error) {
+	if len(replies) == 0 {
+		return ApplyResult{Raised: map[int64]domain.Status{}}, nil
+	}
+	var res ApplyResult
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		res, err = applyReplies(ctx, tx, replies)
+		return err
+	})
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply %d replies: %w", len(replies), err)
+	}
+	return res, nil
+}
+
+// applyReplies is ApplyReplies inside a transaction of the caller's, for a caller that
+// stores more with the replies all or nothing (a bank's status report, with its
+// document and its transactions' statuses: ApplyBankReport).
+func applyReplies(ctx context.Context, tx *sqlx.Tx, replies []Reply) (ApplyResult, error) {
 	res := ApplyResult{Raised: map[int64]domain.Status{}}
 	if len(replies) == 0 {
 		return res, nil
@@ -102,7 +124,7 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 		}
 		kenmerken = append(kenmerken, r.Kenmerk)
 	}
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := func() error {
 		// Lock the messages in number order before reading their attempts: a restore
 		// that commits meanwhile must be seen (its new attempt makes these replies
 		// stale), and concurrent batches queue up behind each other instead of
@@ -201,7 +223,11 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 					code += " " + r.ErrorCode
 				}
 				needNums = append(needNums, n.MessageNumber)
-				needReasons = append(needReasons, fmt.Sprintf("Digipoort status %s (%s): %s", code, r.Description, r.Advice))
+				from := r.From
+				if from == "" {
+					from = "Digipoort"
+				}
+				needReasons = append(needReasons, fmt.Sprintf("%s status %s (%s): %s", from, code, r.Description, r.Advice))
 			}
 		}
 		if len(upNums) == 0 {
@@ -240,9 +266,9 @@ func (s *Store) ApplyReplies(ctx context.Context, replies []Reply) (ApplyResult,
 			return err
 		}
 		return nil
-	})
+	}()
 	if err != nil {
-		return ApplyResult{}, fmt.Errorf("apply %d replies: %w", len(replies), err)
+		return ApplyResult{}, err
 	}
 	return res, nil
 }

@@ -1,11 +1,13 @@
 // Command worker is Koerier's Temporal worker: it connects to Postgres (applying the
-// migrations), Digipoort and Temporal, registers the workflows and activities, and
-// runs until SIGINT or SIGTERM.
+// migrations), Digipoort and Temporal, registers the workflows and activities, serves
+// Prometheus metrics on KOERIER_METRICS_ADDR (/metrics), and runs until SIGINT or
+// SIGTERM.
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"koerier/digipoort"
 	"koerier/internal/config"
+	"koerier/internal/metrics"
 	"koerier/internal/service"
 )
 
@@ -39,13 +42,32 @@ func run(log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Listened on before anything is connected: a port already taken stops the worker
+	// at once with what to do.
+	var ln net.Listener
+	if cfg.MetricsAddr != "" {
+		if ln, err = metrics.Listen(cfg.MetricsAddr); err != nil {
+			return err
+		}
+		defer ln.Close()
+	}
 	w, err := service.Start(ctx, cfg, dcfg, log)
 	if err != nil {
 		return err
 	}
+	served := make(chan error, 1)
+	if ln != nil {
+		go func() { served <- metrics.Serve(ctx, ln, w.Metrics.Handler(log)) }()
+		log.WithField("addr", ln.Addr().String()).Info("serving metrics on /metrics")
+	}
 	log.WithFields(logrus.Fields{"temporal": cfg.TemporalAddress, "namespace": cfg.Namespace, "task_queue": cfg.TaskQueue}).Info("koerier worker running")
-	<-ctx.Done()
+	var stopErr error
+	select {
+	case <-ctx.Done():
+	case stopErr = <-served:
+		// The metrics server died under the worker: stop rather than run unwatched.
+	}
 	log.Info("stopping: finishing running activities")
 	w.Stop()
-	return nil
+	return stopErr
 }

@@ -1,8 +1,10 @@
 // Package bench measures Koerier end to end against running services (those `make run`
 // starts): it queues N declarations across M environments, runs send/receive until all
 // are final, and reports throughput, latency, Digipoort calls, Temporal history,
-// worker memory and database growth — and, on the same Temporal server, the floor: a
-// minimal workflow with the same number of activities and signals per declaration. In
+// worker memory, database growth and the Temporal actions a declaration is billed —
+// and, on the same Temporal server, two floors: a minimal workflow with the same
+// number of activities and signals per declaration, and the least floor, one activity
+// and one signal, the least a durable declaration can cost. In
 // API mode it also queues through the API beside the direct path and receives the
 // webhooks, to show whether the API's front door or its push back is the bottleneck.
 package bench
@@ -64,29 +66,48 @@ type Options struct {
 
 // Result is what the benchmark prints; --json prints it as one object.
 type Result struct {
-	Declarations             int     `json:"declarations"`
-	Environments             int     `json:"environments"`
-	ThroughputPerS           float64 `json:"throughput_per_s"`
-	FloorPerS                float64 `json:"floor_per_s"`
-	RatioToFloor             float64 `json:"ratio_to_floor"`
-	P50S                     float64 `json:"p50_s"`
-	P95S                     float64 `json:"p95_s"`
-	P99S                     float64 `json:"p99_s"`
-	Deliveries               int     `json:"deliveries"`
-	Duplicates               int     `json:"duplicates"`
-	NotFinal                 int     `json:"not_final"`
-	DigipoortCallsPerDecl    float64 `json:"digipoort_calls_per_declaration"`
-	HistoryEventsPerDecl     float64 `json:"history_events_per_declaration"`
-	ActivitiesPerDecl        float64 `json:"activities_per_declaration"`
-	SignalsPerDecl           float64 `json:"signals_per_declaration"`
-	WorkerPeakRSSMiB         float64 `json:"worker_peak_rss_mib"`
-	DBBytesPer1000           float64 `json:"db_bytes_per_1000_declarations"`
-	FirstSendReceiveS        float64 `json:"send_receive_run_s"`
-	FirstSendReceiveMessages int     `json:"send_receive_run_messages"`
-	SendReceiveRuns          int     `json:"send_receive_runs"`
-	QueueS                   float64 `json:"queue_s"`
-	TotalS                   float64 `json:"total_s"`
-	FloorS                   float64 `json:"floor_s"`
+	Declarations          int     `json:"declarations"`
+	Environments          int     `json:"environments"`
+	ThroughputPerS        float64 `json:"throughput_per_s"`
+	FloorPerS             float64 `json:"floor_per_s"`
+	RatioToFloor          float64 `json:"ratio_to_floor"`
+	P50S                  float64 `json:"p50_s"`
+	P95S                  float64 `json:"p95_s"`
+	P99S                  float64 `json:"p99_s"`
+	Deliveries            int     `json:"deliveries"`
+	Duplicates            int     `json:"duplicates"`
+	NotFinal              int     `json:"not_final"`
+	DigipoortCallsPerDecl float64 `json:"digipoort_calls_per_declaration"`
+	HistoryEventsPerDecl  float64 `json:"history_events_per_declaration"`
+	ActivitiesPerDecl     float64 `json:"activities_per_declaration"`
+	SignalsPerDecl        float64 `json:"signals_per_declaration"`
+	// EventsPerDecl is the mean history length of the run's declaration workflows
+	// (all runs of each); HistoryEventsPerDecl adds the send/receive runs' share.
+	EventsPerDecl float64 `json:"events_per_declaration"`
+	// ActionsPerDecl is what Temporal Cloud bills per declaration (see Actions): the
+	// mean of a sample of declaration workflows plus SendReceiveActionsPerDecl, the
+	// send/receive runs' actions divided by N. ActionsByKind splits the sample's mean.
+	ActionsPerDecl            float64            `json:"actions_per_declaration"`
+	SendReceiveActionsPerDecl float64            `json:"send_receive_actions_per_declaration"`
+	ActionsByKind             map[string]float64 `json:"actions_by_kind"`
+	ActionsSample             int                `json:"actions_sample"`
+	WorkerPeakRSSMiB          float64            `json:"worker_peak_rss_mib"`
+	DBBytesPer1000            float64            `json:"db_bytes_per_1000_declarations"`
+	FirstSendReceiveS         float64            `json:"send_receive_run_s"`
+	FirstSendReceiveMessages  int                `json:"send_receive_run_messages"`
+	SendReceiveRuns           int                `json:"send_receive_runs"`
+	QueueS                    float64            `json:"queue_s"`
+	TotalS                    float64            `json:"total_s"`
+	FloorS                    float64            `json:"floor_s"`
+	// The floor's workflows cost these per workflow, counted as for the declarations.
+	FloorEventsPerWorkflow  float64 `json:"floor_events_per_workflow"`
+	FloorActionsPerWorkflow float64 `json:"floor_actions_per_workflow"`
+	// The least floor (MinFloorWorkflow: one activity, one signal), same server, same run.
+	MinFloorPerS               float64 `json:"min_floor_per_s"`
+	RatioToMinFloor            float64 `json:"ratio_to_min_floor"`
+	MinFloorS                  float64 `json:"min_floor_s"`
+	MinFloorEventsPerWorkflow  float64 `json:"min_floor_events_per_workflow"`
+	MinFloorActionsPerWorkflow float64 `json:"min_floor_actions_per_workflow"`
 	// API holds API mode's figures; nil without it.
 	API *APIResult `json:"api,omitempty"`
 }
@@ -296,12 +317,17 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	}
 	res.DigipoortCallsPerDecl = float64(callsAfter-callsBefore) / float64(opts.N)
 
-	events, acts, sigs, err := historyFigures(ctx, tc, cfg.Namespace, envs, runIDs)
+	h, err := historyFigures(ctx, tc, cfg.Namespace, envs, runIDs)
 	if err != nil {
 		return res, err
 	}
-	res.HistoryEventsPerDecl = float64(events) / float64(opts.N)
+	acts, sigs := h.decl.per(h.decl.Actions.Activities), h.decl.per(h.decl.Actions.Signals)
+	res.HistoryEventsPerDecl = float64(h.events) / float64(opts.N)
+	res.EventsPerDecl = h.decl.EventsPer()
 	res.ActivitiesPerDecl, res.SignalsPerDecl = acts, sigs
+	res.SendReceiveActionsPerDecl = float64(h.sendReceive.Total()) / float64(opts.N)
+	res.ActionsPerDecl = h.decl.ActionsPer() + res.SendReceiveActionsPerDecl
+	res.ActionsByKind, res.ActionsSample = h.decl.byKind(), h.decl.Sampled
 	if opts.WorkerPID > 0 {
 		res.WorkerPeakRSSMiB = peakRSSMiB(opts.WorkerPID)
 	}
@@ -313,13 +339,25 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 
 	if !opts.NoFloor {
 		say("measuring the floor: %d minimal workflows with %.0f activities and %.0f signals each", opts.N, math.Round(acts), math.Round(sigs))
-		floor, took, err := runFloor(ctx, tc, cfg, opts, int(math.Round(acts)), int(math.Round(sigs)), tag)
+		floor, err := runFloor(ctx, tc, cfg, opts, tag, floorSpec{name: "floor", workflow: FloorWorkflow, typeName: "FloorWorkflow",
+			args: []any{FloorInput{Activities: int(math.Round(acts)), Signals: int(math.Round(sigs))}}, signals: int(math.Round(sigs))})
 		if err != nil {
 			return res, fmt.Errorf("floor: %w", err)
 		}
-		res.FloorPerS, res.FloorS = floor, took.Seconds()
-		if floor > 0 {
-			res.RatioToFloor = res.ThroughputPerS / floor
+		res.FloorPerS, res.FloorS = floor.perS, floor.took.Seconds()
+		res.FloorEventsPerWorkflow, res.FloorActionsPerWorkflow = floor.events, floor.actions
+		if floor.perS > 0 {
+			res.RatioToFloor = res.ThroughputPerS / floor.perS
+		}
+		say("measuring the least floor: %d workflows with one activity and one signal each", opts.N)
+		least, err := runFloor(ctx, tc, cfg, opts, tag, floorSpec{name: "min-floor", workflow: MinFloorWorkflow, typeName: "MinFloorWorkflow", signals: 1})
+		if err != nil {
+			return res, fmt.Errorf("least floor: %w", err)
+		}
+		res.MinFloorPerS, res.MinFloorS = least.perS, least.took.Seconds()
+		res.MinFloorEventsPerWorkflow, res.MinFloorActionsPerWorkflow = least.events, least.actions
+		if least.perS > 0 {
+			res.RatioToMinFloor = res.ThroughputPerS / least.perS
 		}
 	}
 	return res, nil
@@ -373,77 +411,61 @@ func dbSize(ctx context.Context, st *store.Store) (int64, error) {
 	return n, err
 }
 
-// historyFigures sums the history events of the benchmark's declarations and
-// send/receive runs (every run, continued-as-new ones included), and counts the
-// activities and signals of an average declaration from a sample of histories.
-func historyFigures(ctx context.Context, tc client.Client, namespace string, envs []string, runIDs []string) (events int64, acts, sigs float64, err error) {
+// history holds the run's Temporal figures: the events of every workflow of the
+// benchmark's environments and of its send/receive runs, the declarations' own
+// figures, and the actions of every send/receive run (all read: there are few).
+type history struct {
+	events      int64
+	decl        workflowFigures
+	sendReceive Actions
+}
+
+// historyFigures waits (a little) for the declarations' workflows to close, so that
+// visibility's history lengths are final, then lists and samples them.
+func historyFigures(ctx context.Context, tc client.Client, namespace string, envs []string, runIDs []string) (history, error) {
 	quoted := make([]string, len(envs))
 	for i, e := range envs {
 		quoted[i] = strconv.Quote(e)
 	}
-	queries := []string{fmt.Sprintf(`KoerierEnvironment IN (%s)`, strings.Join(quoted, ","))}
-	for _, id := range runIDs {
-		queries = append(queries, fmt.Sprintf(`WorkflowId = %q`, id))
-	}
-	var sample []*workflowservice.ListWorkflowExecutionsResponse
-	for qi, q := range queries {
-		var token []byte
-		for {
-			resp, err := tc.ListWorkflow(
-				ctx,
-				&workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: q, PageSize: 1000, NextPageToken: token},
-			)
-			if err != nil {
-				return 0, 0, 0, fmt.Errorf("list workflows: %w", err)
-			}
-			for _, e := range resp.Executions {
-				events += e.HistoryLength
-			}
-			if qi == 0 && len(sample) == 0 {
-				sample = append(sample, resp)
-			}
-			token = resp.NextPageToken
-			if len(token) == 0 {
-				break
-			}
-		}
-	}
-	var n int
-	for _, resp := range sample {
-		for _, e := range resp.Executions {
-			if n == 50 {
-				break
-			}
-			a, s, err := countEvents(ctx, tc, e.Execution.WorkflowId, e.Execution.RunId)
-			if err != nil {
-				return 0, 0, 0, err
-			}
-			acts += float64(a)
-			sigs += float64(s)
-			n++
-		}
-	}
-	if n > 0 {
-		acts, sigs = acts/float64(n), sigs/float64(n)
-	}
-	return events, acts, sigs, nil
-}
-
-func countEvents(ctx context.Context, tc client.Client, id, run string) (acts, sigs int, err error) {
-	it := tc.GetWorkflowHistory(ctx, id, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
+	envQuery := fmt.Sprintf(`KoerierEnvironment IN (%s)`, strings.Join(quoted, ","))
+	// A final, reported declaration ends once its last webhook is dealt with; a figure
+	// read before that undercounts, so wait, but not for ever: a workflow that keeps
+	// running is counted as it stands.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		resp, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace,
+			Query: fmt.Sprintf(`%s AND WorkflowType = %q AND ExecutionStatus = "Running"`, envQuery, pipeline.DeclarationWorkflowType)})
 		if err != nil {
-			return 0, 0, err
+			return history{}, fmt.Errorf("count running declaration workflows: %w", err)
 		}
-		switch e.EventType {
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			acts++
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-			sigs++
+		if resp.Count == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var h history
+	figs, err := listFigures(ctx, tc, namespace, []string{envQuery}, sampleSize, pipeline.DeclarationWorkflowType)
+	if err != nil {
+		return h, err
+	}
+	for typ, f := range figs {
+		h.events += f.Events
+		if typ == pipeline.DeclarationWorkflowType {
+			h.decl = *f
 		}
 	}
-	return acts, sigs, nil
+	queries := make([]string, len(runIDs))
+	for i, id := range runIDs {
+		queries[i] = fmt.Sprintf(`WorkflowId = %q`, id)
+	}
+	figs, err = listFigures(ctx, tc, namespace, queries, math.MaxInt, "")
+	if err != nil {
+		return h, err
+	}
+	for _, f := range figs {
+		h.events += f.Events
+		h.sendReceive = h.sendReceive.Plus(f.Actions)
+	}
+	return h, nil
 }
 
 // peakRSSMiB reads the high-water mark of a process's resident memory.

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -123,7 +124,15 @@ type Config struct {
 	BounceWindow time.Duration
 	// MailEvery is the schedule of each environment's e-mail send/receive.
 	MailEvery time.Duration
+	// MetricsAddr is where the worker serves /metrics (KOERIER_METRICS_ADDR); empty
+	// when set to "off".
+	MetricsAddr string
 }
+
+// DefaultMetricsAddr is where the worker serves /metrics: this machine only, which is
+// what `make run` scrapes; a deployment that scrapes from elsewhere sets
+// KOERIER_METRICS_ADDR (the endpoint has no authentication: keep it off the internet).
+const DefaultMetricsAddr = "127.0.0.1:9464"
 
 // FromEnv reads the configuration.
 func FromEnv() (Config, error) { return FromLookup(os.LookupEnv) }
@@ -197,6 +206,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	if c.MailRootCAs, err = mailRootCAs(get("KOERIER_MAIL_CA_FILE", "")); err != nil {
+		return Config{}, err
+	}
+	if c.MetricsAddr, err = metricsAddr(get("KOERIER_METRICS_ADDR", DefaultMetricsAddr)); err != nil {
 		return Config{}, err
 	}
 	ints := []struct {
@@ -278,4 +290,15 @@ func mailRootCAs(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("KOERIER_MAIL_CA_FILE=%s holds no PEM certificate", file)
 	}
 	return pool, nil
+}
+
+// metricsAddr checks KOERIER_METRICS_ADDR: a host:port to listen on, or "off".
+func metricsAddr(v string) (string, error) {
+	if strings.EqualFold(v, "off") {
+		return "", nil
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return "", fmt.Errorf("KOERIER_METRICS_ADDR=%q: want host:port to serve /metrics on, such as %s, or off", v, DefaultMetricsAddr)
+	}
+	return v, nil
 }

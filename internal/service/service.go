@@ -16,6 +16,7 @@ import (
 	"koerier/activities"
 	"koerier/digipoort"
 	"koerier/internal/config"
+	"koerier/internal/metrics"
 	"koerier/internal/temporalclient"
 	"koerier/pipeline"
 	"koerier/store"
@@ -57,7 +58,10 @@ type Worker struct {
 	Store     *store.Store
 	Temporal  client.Client
 	Digipoort *digipoort.Client
-	worker    worker.Worker
+	// Metrics is what the worker serves on /metrics (worker/main.go serves
+	// Metrics.Handler on KOERIER_METRICS_ADDR; tests scrape it directly).
+	Metrics *metrics.Metrics
+	worker  worker.Worker
 }
 
 // Start connects everything and starts polling; Stop ends it. Migrations are applied
@@ -71,12 +75,18 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New()
+	m.WatchStore(st, metrics.DefaultStoreTimeout, log)
+	if dcfg.Observe == nil {
+		dcfg.Observe = m.ObserveDigipoort
+	}
 	dp, err := digipoort.New(dcfg)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("digipoort client: %w", err)
 	}
-	tc, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.Namespace, log)
+	m.WatchCertificates(dp.Certificates)
+	tc, err := temporalclient.DialWithMetrics(ctx, cfg.TemporalAddress, cfg.Namespace, log, m.Temporal())
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -96,13 +106,15 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 		// has its history cached; sending it elsewhere means replaying it all.
 		StickyScheduleToStartTimeout: 15 * time.Second,
 	})
-	Register(w, Activities(cfg, st, dp, tc, log))
+	acts := Activities(cfg, st, dp, tc, log)
+	acts.Metrics = m
+	Register(w, acts)
 	if err := w.Start(); err != nil {
 		tc.Close()
 		st.Close()
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
-	return &Worker{Store: st, Temporal: tc, Digipoort: dp, worker: w}, nil
+	return &Worker{Store: st, Temporal: tc, Digipoort: dp, Metrics: m, worker: w}, nil
 }
 
 // Stop stops polling, lets running activities finish, and closes connections.

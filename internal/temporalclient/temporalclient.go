@@ -18,12 +18,20 @@ import (
 
 // Dial connects to the Temporal frontend, failing with what to do when it is away.
 func Dial(ctx context.Context, address, namespace string, log logrus.FieldLogger) (client.Client, error) {
+	return DialWithMetrics(ctx, address, namespace, log, nil)
+}
+
+// DialWithMetrics is Dial with the SDK's own metrics (requests, polls, task latencies,
+// the sticky cache) going to metrics; nil records none. A worker built on the client
+// inherits it.
+func DialWithMetrics(ctx context.Context, address, namespace string, log logrus.FieldLogger, metrics client.MetricsHandler) (client.Client, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dialCtx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    Logger{log},
+		HostPort:       address,
+		Namespace:      namespace,
+		Logger:         Logger{log},
+		MetricsHandler: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf(

@@ -24,6 +24,7 @@ import (
 
 	"koerier/api"
 	"koerier/internal/config"
+	"koerier/internal/metrics"
 	"koerier/internal/service"
 	"koerier/internal/temporalclient"
 	"koerier/store"
@@ -71,7 +72,11 @@ func run(log *logrus.Logger, addr string) error {
 	// Lazy: the API starts, and queues, while Temporal is away; a workflow that cannot
 	// be started now is started by the next send/receive, and a process call answers
 	// 503 until Temporal is back.
-	tc, err := client.NewLazyClient(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: temporalclient.Logger{L: log}})
+	// The API's /metrics: the Go runtime's, the process's and its Temporal client's
+	// figures. The backlog read from Postgres is the worker's to serve (once is enough).
+	m := metrics.New()
+	tc, err := client.NewLazyClient(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: temporalclient.Logger{L: log},
+		MetricsHandler: m.Temporal()})
 	if err != nil {
 		return fmt.Errorf("the Temporal client for %s (namespace %s): %w; check KOERIER_TEMPORAL_ADDRESS", cfg.TemporalAddress, cfg.Namespace, err)
 	}
@@ -82,6 +87,7 @@ func run(log *logrus.Logger, addr string) error {
 		Catalog:   cfg.Catalog,
 		Log:       log,
 		Health:    func(ctx context.Context) error { return st.DB().PingContext(ctx) },
+		Metrics:   m.Handler(log),
 		// An environment that sets its profile through the API gets (or loses) its
 		// e-mail send/receive schedule at once, as `starter environments set` does.
 		MailSchedule: func(ctx context.Context, env string, mailbox bool) error {

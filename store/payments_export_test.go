@@ -1,0 +1,7 @@
+package store
+
+// The queries of PaymentOf and PaymentTransactions, for their EXPLAIN test.
+const (
+	PaymentOfQuery           = paymentOfQuery
+	PaymentTransactionsQuery = paymentTransactionsQuery
+)
