@@ -42,6 +42,7 @@ type Store interface {
 	webhookStore
 	onbStore
 	mailStore
+	bankStore
 	Cleanup(ctx context.Context, req pipeline.CleanupRequest) (pipeline.CleanupResult, error)
 }
 

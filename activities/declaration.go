@@ -69,8 +69,11 @@ func (a *Activities) deliver(ctx context.Context, number int64) (res pipeline.De
 			DedupeKey:   fmt.Sprintf("waiting/%d/%d/%s", number, plan.Attempt, plan.Wait)})
 	}
 	log := a.log().WithFields(logrus.Fields{"message": number, "attempt": plan.Attempt})
-	if plan.Channel == domain.ChannelEmail {
+	switch plan.Channel {
+	case domain.ChannelEmail:
 		return a.deliverMail(ctx, plan, log)
+	case domain.ChannelBank:
+		return a.deliverPayment(ctx, plan, log)
 	}
 	if plan.Uncertain {
 		found, undecided, err := a.lookUpUncertain(ctx, plan, log)
@@ -335,4 +338,53 @@ func (a *Activities) WriteLog(ctx context.Context, l pipeline.LogLine) error {
 // such delivery, a kenmerk that is another delivery's) is final and says why.
 func (a *Activities) ResolveDelivery(ctx context.Context, number int64, attempt int, sig pipeline.ResolveDeliverySignal) error {
 	return final(a.Store.ResolveDelivery(ctx, number, attempt, sig.Adopt, sig.DeliverAgain, sig.By))
+}
+
+// DeliverAndProcess is Deliver followed, for a message whose environment processes by
+// itself, by Process (the compact shape, pipeline.ShapeCompact): the environment sees
+// the delivery without a second activity. Both are idempotent, and so is the pair: a
+// retry finds the attempt delivered (nothing is sent again) and the view processed.
+// Final errors are Deliver's; a process refused because the environment is gone leaves
+// the message as Deliver left it (Process marked it needs-action).
+func (a *Activities) DeliverAndProcess(ctx context.Context, number int64) (pipeline.DeliverResult, error) {
+	res, err := a.Deliver(ctx, number)
+	if err != nil || res.State == nil {
+		return res, err
+	}
+	m := res.State
+	if !m.AutoProcess || !m.EnvironmentActive || m.EnvStatus == m.Status {
+		return res, nil
+	}
+	processed, err := a.Process(ctx, number)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == pipeline.ErrTypeRefused {
+		st, lerr := a.LoadMessage(ctx, number)
+		res.State = &st
+		return res, lerr
+	}
+	if err != nil {
+		return res, err
+	}
+	st, err := a.LoadMessage(ctx, number)
+	if err != nil {
+		return res, err
+	}
+	res.State, res.Processed = &st, &processed
+	return res, nil
+}
+
+// ProcessAndReport processes a final message and writes its report (the compact shape's
+// one call for the end of a declaration). Idempotent as Process and Report are.
+func (a *Activities) ProcessAndReport(ctx context.Context, number int64) (pipeline.FinishResult, error) {
+	var out pipeline.FinishResult
+	res, err := a.Process(ctx, number)
+	if err != nil {
+		return out, err
+	}
+	out.ProcessResult = res
+	if !res.Status.IsFinal() {
+		return out, nil
+	}
+	out.Reported, err = a.Report(ctx, number)
+	return out, err
 }

@@ -26,7 +26,6 @@ type mailStore interface {
 	MailProfile(ctx context.Context, envID int64) (store.MailProfile, error)
 	EnvironmentByID(ctx context.Context, id int64) (store.Environment, error)
 	Environment(ctx context.Context, name string) (store.Environment, error)
-	DueMail(ctx context.Context, envID int64, limit int) ([]int64, error)
 	StoreIncomingMail(ctx context.Context, m store.IncomingMail) (store.IncomingMailResult, error)
 	MailDeliveryOf(ctx context.Context, envID int64, aanleverkenmerk string) (store.MailDelivery, error)
 }
@@ -86,7 +85,7 @@ func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, l
 			return res, derr
 		}
 		if trouble != "" {
-			return a.mailProfileTrouble(ctx, plan, envName, trouble)
+			return a.channelTrouble(ctx, plan, envName, trouble)
 		}
 		return res, err
 	}
@@ -111,7 +110,7 @@ func (a *Activities) deliverMail(ctx context.Context, plan store.DeliveryPlan, l
 		if derr := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); derr != nil {
 			return res, derr
 		}
-		return a.mailProfileTrouble(ctx, plan, envName, fmt.Sprintf("the SMTP server of environment %s (%s) refused its e-mail profile: %v. Correct "+
+		return a.channelTrouble(ctx, plan, envName, fmt.Sprintf("the SMTP server of environment %s (%s) refused its e-mail profile: %v. Correct "+
 			"the profile (`starter environments set %s …`), then send the message again (`starter send %d`)", envName, profile.SMTP.Host, err,
 			envName, plan.Number))
 	case errors.As(err, &smtpErr) && smtpErr.Permanent():
@@ -168,14 +167,16 @@ func (a *Activities) prepareMail(ctx context.Context, plan store.DeliveryPlan) (
 	return out, p, e.Name, "", nil
 }
 
-// mailProfileTrouble makes a message whose environment's profile does not work wait and
-// need action once, with what to do: retrying would not mend a password.
-func (a *Activities) mailProfileTrouble(ctx context.Context, plan store.DeliveryPlan, env, reason string) (pipeline.DeliverResult, error) {
-	dedupe := fmt.Sprintf("mail-profile/%d/%d/%s", plan.Number, plan.Attempt, firstWords(reason, 12))
+// channelTrouble makes a message whose environment's profile does not work (e-mail or
+// bank) wait and need action once, with what to do: retrying would not mend a password
+// or a changed host key.
+func (a *Activities) channelTrouble(ctx context.Context, plan store.DeliveryPlan, env, reason string) (pipeline.DeliverResult, error) {
+	dedupe := fmt.Sprintf("profile/%d/%d/%s", plan.Number, plan.Attempt, firstWords(reason, 12))
 	if err := a.Store.MarkNeedsAction(ctx, plan.Number, reason, dedupe); err != nil {
 		return pipeline.DeliverResult{}, final(err)
 	}
-	a.log().WithFields(logrus.Fields{"message": plan.Number, "environment": env}).Warn("e-mail profile refused; the message waits for an operator")
+	a.log().WithFields(logrus.Fields{"message": plan.Number, "environment": env, "channel": plan.Channel}).
+		Warn("the environment's profile was refused; the message waits for an operator")
 	return pipeline.DeliverResult{Attempt: plan.Attempt, Outcome: pipeline.OutcomeWaiting, Reason: reason}, nil
 }
 
@@ -263,17 +264,23 @@ func invoiceMail(plan store.DeliveryPlan, from, messageID string, ubl store.Atta
 }
 
 // DispatchMail tells the workflows of an environment's due e-invoices to send: the
-// environment's own send/receive (MailSendReceiveWorkflow).
+// environment's own e-mail send/receive (MailSendReceiveWorkflow).
 func (a *Activities) DispatchMail(ctx context.Context, env string) (int, error) {
+	return a.dispatchChannel(ctx, env, domain.ChannelEmail, "mail send/receive "+env)
+}
+
+// dispatchChannel tells the workflows of an environment's due messages on a channel of
+// its own (e-mail, bank) to send.
+func (a *Activities) dispatchChannel(ctx context.Context, env string, ch domain.Channel, by string) (int, error) {
 	e, err := a.Store.Environment(ctx, env)
 	if err != nil {
 		return 0, final(err)
 	}
-	due, err := a.Store.DueMail(ctx, e.ID, 1000)
+	due, err := a.Store.DueOnChannel(ctx, e.ID, ch, 1000)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
-	sig := pipeline.SendSignal{By: "mail send/receive " + env}
+	sig := pipeline.SendSignal{By: by}
 	return len(due), a.signalAll(ctx, due, func(int64) (string, any) { return pipeline.SignalSend, sig }, nil)
 }
 
@@ -311,14 +318,8 @@ func (a *Activities) ReceiveMail(ctx context.Context, env string) (pipeline.Mail
 	}
 	box, err := mail.Open(ctx, p)
 	if errors.Is(err, mail.ErrAuth) || errors.Is(err, mail.ErrTLS) {
-		reason := fmt.Sprintf("the mailbox of environment %s (%s) refused its e-mail profile: %v. Correct it with `starter environments set %s …`; "+
-			"mail is not read until then", env, p.IMAP.Host, err, env)
-		id := e.ID
-		if lerr := a.Store.WriteLog(ctx, store.LogEntry{EnvironmentID: &id, Step: domain.StepReceive, Level: domain.LevelError, Description: reason,
-			DedupeKey: fmt.Sprintf("mailbox-refused/%s/%s", env, time.Now().UTC().Format(time.DateOnly))}); lerr != nil {
-			return res, lerr
-		}
-		return res, temporal.NewNonRetryableApplicationError(reason, pipeline.ErrTypeInvalid, err)
+		return res, a.profileRefused(ctx, e, fmt.Sprintf("the mailbox of environment %s (%s) refused its e-mail profile: %v. Correct it with "+
+			"`starter environments set %s …`; mail is not read until then", env, p.IMAP.Host, err, env))
 	}
 	if err != nil {
 		return res, fmt.Errorf("environment %s: open the mailbox: %w", env, err)

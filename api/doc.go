@@ -34,6 +34,13 @@
 //     optional `to`; a UBL check that fails is a 422 of type invalid-einvoice whose
 //     extension member `rule` names the check (domain.EInvoiceError), so a client can
 //     branch on it without parsing text. Received e-invoices are read at /v1/einvoices.
+//   - Payment orders (issue 14) are queued as type payment, one pain.001 file; a failed
+//     check is a 422 of type invalid-payment with `rule` (domain.PaymentError). A MsgId
+//     the environment used before is 409 duplicate-msgid, not 422: the file is sound, but
+//     the bank would refuse it as a duplicate, and the answer says to give it a new
+//     MsgId (with the subject and period of the order it corrects, to make it that
+//     order's next version). A payment order's view carries its `transactions`, with the
+//     bank's status per transfer shown, like every status, once processed (rule 13).
 //   - The environment keeps its own e-mail profile at /v1/mail-profile. A password is
 //     taken in and never given back (`password_set` only); left out, the stored one is
 //     kept. After a change Server.MailSchedule brings the environment's e-mail schedule

@@ -17,8 +17,9 @@ type Problem struct {
 	// client errors leave it out so that equal mistakes get equal bodies (a 404 for
 	// another environment's message is byte for byte the 404 of a missing one).
 	RequestID string `json:"request_id,omitempty"`
-	// Rule is set on an e-invoice that failed its check (ProblemInvalidEInvoice): the
-	// name of the check, e.g. ubl.sum.lines, for a client to branch on.
+	// Rule is set on an e-invoice or payment order that failed its check
+	// (ProblemInvalidEInvoice, ProblemInvalidPayment): the name of the check, e.g.
+	// ubl.sum.lines or payment.ctrlsum, for a client to branch on.
 	Rule string `json:"rule,omitempty"`
 }
 
@@ -49,6 +50,16 @@ const (
 	ProblemInvalidEInvoice = problemBase + "invalid-einvoice"
 	// ProblemInvalidProfile is an e-mail profile the store refused to save.
 	ProblemInvalidProfile = problemBase + "invalid-mail-profile"
+)
+
+// Problem types of payment orders (issue 14).
+const (
+	// ProblemInvalidPayment is a payment file (pain.001) that failed its check; it
+	// carries Rule.
+	ProblemInvalidPayment = problemBase + "invalid-payment"
+	// ProblemDuplicateMsgID is a sound payment file whose MsgId the environment used
+	// before: the bank would refuse it as a duplicate (DUPL).
+	ProblemDuplicateMsgID = problemBase + "duplicate-msgid"
 )
 
 // writeProblem answers with a problem detail. Server errors carry the request id.

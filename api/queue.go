@@ -78,11 +78,24 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	req.Environment, req.ClientReference = env.Name, key
 	q, err := s.Store.Queue(r.Context(), req)
 	var check *domain.EInvoiceError
+	var payCheck *domain.PaymentError
 	switch {
+	// The failed checks of a document go before ErrInvalid, which the store wraps them
+	// in: the client gets the rule by name.
 	case errors.As(err, &check):
-		// Before ErrInvalid, which the store wraps it in: the client gets the rule by name.
 		writeProblemDoc(w, r, Problem{Type: ProblemInvalidEInvoice, Title: "E-invoice not queued", Status: http.StatusUnprocessableEntity,
-			Detail: einvoiceDetail(err, check), Rule: check.Rule})
+			Detail: checkDetail(err, check, check.Message), Rule: check.Rule})
+		return
+	case errors.As(err, &payCheck):
+		writeProblemDoc(w, r, Problem{Type: ProblemInvalidPayment, Title: "Payment order not queued", Status: http.StatusUnprocessableEntity,
+			Detail: checkDetail(err, payCheck, payCheck.Message), Rule: payCheck.Rule})
+		return
+	case reusedMsgID(err):
+		// The file is sound, but the bank would refuse it as a duplicate (DUPL): a conflict
+		// with the order queued before, not a fault of the file.
+		writeProblem(w, r, http.StatusConflict, ProblemDuplicateMsgID, "MsgId used before",
+			withoutSentinel(err)+"; to correct a payment order, queue the corrected file under a new MsgId with the subject and period "+
+				"of the order it corrects: it becomes that order's next version")
 		return
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, ProblemConflict, "Idempotency-Key used with other content",
@@ -114,15 +127,17 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, queueAnswer{Number: q.Number, Version: q.Version, Status: domain.StatusQueued})
 }
 
-// einvoiceDetail is the failed check's message; when more checks failed, the others
-// follow with their rules, so that one answer names everything to correct.
-func einvoiceDetail(err error, first *domain.EInvoiceError) string {
+// checkDetail is the failed check's message; when more checks failed, the others
+// follow with their rules, so that one answer names everything to correct. first is
+// the check errors.As found in err, message its text without the rule.
+func checkDetail(err, first error, message string) string {
 	var others []string
 	var walk func(error)
 	walk = func(e error) {
-		if c, ok := e.(*domain.EInvoiceError); ok {
-			if c != first {
-				others = append(others, c.Error())
+		switch e.(type) {
+		case *domain.EInvoiceError, *domain.PaymentError:
+			if e != first {
+				others = append(others, e.Error())
 			}
 			return
 		}
@@ -137,9 +152,21 @@ func einvoiceDetail(err error, first *domain.EInvoiceError) string {
 	}
 	walk(err)
 	if len(others) == 0 {
-		return first.Message
+		return message
 	}
-	return first.Message + "; also " + strings.Join(others, "; ")
+	return message + "; also " + strings.Join(others, "; ")
+}
+
+// reusedMsgID tells store.Queue's refusal of a payment file whose MsgId the environment
+// used before from its other refusals. The store says so only in its text ("MsgId X was
+// used by message N …", store/payments.go); TestQueuePaymentOverTheAPI fails if that
+// text changes.
+func reusedMsgID(err error) bool {
+	if !errors.Is(err, store.ErrRefused) {
+		return false
+	}
+	msg := withoutSentinel(err)
+	return strings.HasPrefix(msg, "MsgId ") && strings.Contains(msg, " was used by message ")
 }
 
 func messagePath(number int64) string { return "/v1/messages/" + strconv.FormatInt(number, 10) }
@@ -369,13 +396,15 @@ func (s *Server) readJSON(r *http.Request) (store.QueueRequest, *requestError) {
 	req.Subject, req.Period, req.Memo, req.Recipient = in.Subject, in.Period, in.Memo, strings.TrimSpace(in.To)
 	if in.Document == "" {
 		return req, &requestError{http.StatusUnprocessableEntity, ProblemInvalid, "Message not queued",
-			"document is missing: send the declaration (or the e-invoice's UBL) base64-encoded in document"}
+			"document is missing: send the declaration (or the e-invoice's UBL, or the payment order's pain.001) base64-encoded in document"}
 	}
 	name := in.DocumentName
 	if name == "" {
 		name = "declaration.xml"
 		if req.Type == domain.TypeEInvoice {
 			name = "invoice.xml"
+		} else if req.Type == domain.TypePayment {
+			name = "payment.xml"
 		} else if spec, err := s.Catalog.Lookup(req.Type); err == nil && spec.Document == domain.DocumentXBRL {
 			name = "declaration.xbrl"
 		}

@@ -26,7 +26,18 @@ type DeclarationInput struct {
 	// BounceWindow is how long a sent e-invoice waits for a bounce before it is
 	// delivered; 0 means DefaultBounceWindow.
 	BounceWindow time.Duration `json:",omitempty"`
+	// Shape is the shape of the workflow's history: 0 for workflows started before
+	// ShapeCompact, which replay as they ran; Starter starts every new one compact.
+	Shape int `json:",omitempty"`
 }
+
+// ShapeCompact is the declaration workflow's compact history: Postgres reads and
+// writes as local activities, the delivery and its processing in one activity, the
+// final process and report in one call, and no version markers (every change guarded by
+// workflow.GetVersion before it is on). Fewer events and Temporal actions per
+// declaration, with the same guarantees: each of those calls is idempotent, as every
+// activity is.
+const ShapeCompact = 1
 
 // RetryState is where a message's failing delivery rounds stand.
 type RetryState struct {
@@ -130,6 +141,17 @@ type DeliverResult struct {
 	// State is where the message stands afterwards, so that the workflow needs no
 	// second activity to read it.
 	State *Message
+	// Processed is what processing did when the delivery also processed the message
+	// (activities.DeliverAndProcess, an environment that processes by itself).
+	Processed *ProcessResult `json:",omitempty"`
+}
+
+// FinishResult is what processing and reporting a final message in one call did
+// (activities.ProcessAndReport).
+type FinishResult struct {
+	ProcessResult
+	// Reported is the status the environment's report was written for.
+	Reported domain.Status `json:"reported"`
 }
 
 // ProcessResult is what processing a message did to its environment's view.

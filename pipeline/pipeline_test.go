@@ -122,7 +122,7 @@ func TestStarterUsesOneSetOfOptions(t *testing.T) {
 		}
 	}
 	for _, in := range c.inputs {
-		if in != (pipeline.DeclarationInput{Number: 42, NoReplyTimeout: time.Hour}) {
+		if in != (pipeline.DeclarationInput{Number: 42, NoReplyTimeout: time.Hour, Shape: pipeline.ShapeCompact}) {
 			t.Errorf("input %+v", in)
 		}
 	}

@@ -54,7 +54,7 @@ func (s Starter) Options(m Message) client.StartWorkflowOptions {
 
 func (s Starter) input(m Message) DeclarationInput {
 	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout, DeliveryDeadline: s.DeliveryDeadline,
-		WebhookRetryInitial: s.WebhookRetryInitial, BounceWindow: s.BounceWindow}
+		WebhookRetryInitial: s.WebhookRetryInitial, BounceWindow: s.BounceWindow, Shape: ShapeCompact}
 }
 
 // Start starts the workflow of a freshly queued message.

@@ -32,9 +32,13 @@ type APIMessage struct {
 	Action           string         `json:"action,omitempty"`
 	Replies          []APIReply     `json:"replies"`
 	Webhooks         WebhookCounts  `json:"webhooks"`
+	// Transactions are a payment order's credit transfers with what the bank reported
+	// of each (PaymentTransactionsOf); nil for every other type.
+	Transactions []PaymentTxView `json:"transactions,omitempty"`
 }
 
-// APIReply is one Digipoort status of the message.
+// APIReply is one status of the message from its channel: Digipoort's code, or the
+// bank's ISO status (ACTC, ACSC, PART, RJCT, …).
 type APIReply struct {
 	Code        string    `json:"code"`
 	Time        time.Time `json:"time"`
@@ -146,16 +150,20 @@ func (s *Store) APIMessages(ctx context.Context, envID int64, f APIFilter) ([]AP
 	return out, next, err
 }
 
-// apiMessages adds the replies the environment may see and the webhook counts to a
-// page of messages, in one query each.
+// apiMessages adds the replies the environment may see, the webhook counts and the
+// transactions of payment orders to a page of messages, in one query each.
 func (s *Store) apiMessages(ctx context.Context, rows []apiRow) ([]APIMessage, error) {
 	out := make([]APIMessage, 0, len(rows))
 	if len(rows) == 0 {
 		return out, nil
 	}
 	numbers := make([]int64, len(rows))
+	var payments []int64
 	for i, r := range rows {
 		numbers[i] = r.Number
+		if r.Type == domain.TypePayment {
+			payments = append(payments, r.Number)
+		}
 	}
 	// A reply is the environment's once processed: stored before the last process, or
 	// any time when nothing waits to be processed (a late duplicate moves no status,
@@ -202,6 +210,15 @@ func (s *Store) apiMessages(ctx context.Context, rows []apiRow) ([]APIMessage, e
 	}
 	for _, c := range counts {
 		out[byNumber[c.Number]].Webhooks = c.WebhookCounts
+	}
+	if len(payments) > 0 {
+		txs, err := s.PaymentTransactionsOf(ctx, payments)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range payments {
+			out[byNumber[n]].Transactions = txs[n]
+		}
 	}
 	return out, nil
 }

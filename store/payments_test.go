@@ -161,11 +161,20 @@ func TestQueuePaymentRefusals(t *testing.T) {
 	if !errors.As(err, &perr) || perr.Rule != "payment.execution-date" {
 		t.Fatalf("execution date yesterday: %v", err)
 	}
-	// Subject and period are the file's.
-	_, err = f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypePayment, Subject: "OTHER",
-		Attachments: []domain.Attachment{{FileName: "betaling.xml", Content: []byte(good)}}})
-	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "is not the file's MsgId") {
-		t.Fatalf("another subject: %v", err)
+	// A corrected file, with a new MsgId, queued under the order it corrects (its subject
+	// and period) is that order's next version; the first is do-not-send while unsent.
+	withID := func(id string) []byte {
+		return []byte(strings.Replace(good, "EXAMPLE-20261124-0001</MsgId>", id+"</MsgId>", 1))
+	}
+	v1, err := f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypePayment,
+		Attachments: []domain.Attachment{{FileName: "betaling.xml", Content: withID("CORR-0001")}}})
+	if err != nil || v1.Subject != "CORR-0001" || v1.Version != 1 {
+		t.Fatalf("first file: %+v %v", v1, err)
+	}
+	v2, err := f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypePayment, Subject: v1.Subject, Period: v1.Period,
+		Attachments: []domain.Attachment{{FileName: "betaling.xml", Content: withID("CORR-0002")}}})
+	if err != nil || v2.Subject != "CORR-0001" || v2.Version != 2 || len(v2.Superseded) != 1 || v2.Superseded[0] != v1.Number {
+		t.Fatalf("corrected file as version 2: %+v %v", v2, err)
 	}
 	_, err = f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypePayment, Attachments: []domain.Attachment{
 		{FileName: "a.xml", Content: []byte(good)}, {FileName: "b.xml", Content: []byte(good)}}})
@@ -179,11 +188,12 @@ func TestQueuePaymentRefusals(t *testing.T) {
 	if !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "no bank profile") || !strings.Contains(err.Error(), "--local-bank") {
 		t.Fatalf("environment without a bank: %v", err)
 	}
-	if n := f.count(`SELECT count(*) FROM messages`); n != 0 {
-		t.Fatalf("refused payments stored %d message(s)", n)
+	// Only the two versions above were stored.
+	if n := f.count(`SELECT count(*) FROM messages`); n != 2 {
+		t.Fatalf("refused payments stored %d message(s)", n-2)
 	}
-	if n := f.count(`SELECT count(*) FROM payments`); n != 0 {
-		t.Fatalf("refused payments stored %d payments row(s)", n)
+	if n := f.count(`SELECT count(*) FROM payments`); n != 2 {
+		t.Fatalf("refused payments stored %d payments row(s)", n-2)
 	}
 }
 

@@ -109,7 +109,7 @@ func (s *Store) validateQueue(ctx context.Context, req QueueRequest) (QueueReque
 		}
 	}
 	if req.Type != domain.TypeEInvoice && req.Recipient != "" {
-		problems = append(problems, fmt.Sprintf("a recipient is given, but %s messages go through Digipoort: only e-invoices are sent to an address", req.Type))
+		problems = append(problems, fmt.Sprintf("a recipient is given, but %s messages are not e-mailed: only e-invoices are sent to an address", req.Type))
 	}
 	decl, spec, known, declProblems := storedDeclaration(s.catalog,
 		domain.Declaration{Environment: req.Environment, Type: req.Type, Subject: req.Subject, Period: req.Period})
@@ -176,7 +176,8 @@ func checkEInvoiceRequest(req QueueRequest) (_ QueueRequest, problems []string, 
 
 // checkPaymentRequest checks a payment order before it is queued (domain.CheckPayment,
 // with the database's today) and returns the request as it is stored: under the file's
-// MsgId and the month of its execution date, as application/xml, with the file as read
+// MsgId and the month of its execution date (or the subject and period of the order it
+// corrects, when the request names them), as application/xml, with the file as read
 // for the payments rows. problems are the request's faults; check is the failed check of
 // the document. Whether the environment used the MsgId before is queueTx's to decide,
 // under a lock.
@@ -190,18 +191,24 @@ func checkPaymentRequest(req QueueRequest, today time.Time) (_ QueueRequest, pro
 	if err != nil {
 		return req, nil, err
 	}
+	// A payment order is queued under its MsgId and the month it is to be paid, unless
+	// the request names the order it corrects: a file the bank rejected goes again with a
+	// new MsgId (a bank refuses one it has seen) as the next version of that order, so
+	// that the rejected one can never be sent after it (rule 3, rule 23).
 	subject, period := p.SubjectAndPeriod()
 	if req.Subject != "" {
-		if given, err := domain.NormalizeText("subject", req.Subject); err != nil || given != subject {
-			problems = append(problems, fmt.Sprintf("subject %q is not the file's MsgId %q: leave the subject out, a payment order is "+
-				"queued under its own MsgId", req.Subject, subject))
+		given, err := domain.NormalizeText("subject", req.Subject)
+		if err != nil {
+			problems = append(problems, err.Error())
 		}
+		subject = given
 	}
 	if req.Period != "" {
-		if given, err := domain.NormalizePeriod(req.Period); err != nil || given != period {
-			problems = append(problems, fmt.Sprintf("period %q is not the month of the file's execution date %s: leave the period out, a "+
-				"payment order is queued under the month it is to be paid", req.Period, period))
+		given, err := domain.NormalizePeriod(req.Period)
+		if err != nil {
+			problems = append(problems, err.Error())
 		}
+		period = given
 	}
 	req.Subject, req.Period, req.payment = subject, period, &p
 	file := req.Attachments[0]

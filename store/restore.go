@@ -92,6 +92,13 @@ func (s *Store) Restore(ctx context.Context, number int64, who string) (pipeline
 		if rerr := domain.MayRestore(m.AsVersion(), m.Latest()); rerr != nil {
 			return fmt.Errorf("%w: %v", ErrRefused, rerr)
 		}
+		if m.Channel == domain.ChannelBank && m.Status != domain.StatusSendFailed {
+			// Rule 23: the bank has seen this file's MsgId; sent again it is refused as a
+			// duplicate (DUPL) at best. A corrected file goes as the order's next version.
+			return fmt.Errorf("%w: payment order %d was %s by the bank, which has seen its MsgId and refuses a file that repeats it: correct the "+
+				"file, give it a new MsgId and queue it as the next version of this order (`starter queue --type payment --subject %s --period %s "+
+				"--file F`)", ErrRefused, number, m.Status, m.Subject, m.Period)
+		}
 		res.Attempt, res.Status = m.Attempt+1, domain.StatusReadyToResend
 		// Restore implies process (rule 3): an environment that processes by hand may not
 		// have seen the failure yet. It is shown the failure first, then the restore, so

@@ -143,7 +143,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 		st := d.msg.Status
 		switch {
 		case d.superseded():
-			if d.restoreWanted != nil && restoreDoNotSendVersion(ctx) {
+			if d.restoreWanted != nil && d.restoreDoNotSendVersion(ctx) {
 				sig := *d.restoreWanted
 				d.restoreWanted = nil
 				if err := d.doRestore(ctx, sig); err != nil {
@@ -204,7 +204,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 			}
 		case st.IsFinal():
-			if d.sendWanted && restoreBeforeProcess(ctx) {
+			if d.sendWanted && d.restoreBeforeProcess(ctx) {
 				// A send for a message this run holds final: Postgres may have moved on (restored
 				// by a command whose signal did not arrive). Send/receive waits for the answer.
 				if err := d.load(ctx); err != nil {
@@ -216,7 +216,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 				}
 				continue
 			}
-			if d.msg.EnvStatus != st && d.restoreWanted != nil && restoreBeforeProcess(ctx) {
+			if d.msg.EnvStatus != st && d.restoreWanted != nil && d.restoreBeforeProcess(ctx) {
 				// Restore does not wait for process: it implies it (store.Restore, rule 3).
 				sig := *d.restoreWanted
 				d.restoreWanted = nil
@@ -274,7 +274,7 @@ func (d *declaration) run(ctx workflow.Context) error {
 // this run has not yet had Process mark it (guarded: histories from before replay so).
 func (d *declaration) goneUnmarked(ctx workflow.Context) bool {
 	return !d.goneAsked && !d.msg.EnvironmentActive && d.msg.Status.IsFinal() && d.msg.EnvStatus != d.msg.Status &&
-		workflow.GetVersion(ctx, "process-gone-environment", workflow.DefaultVersion, 1) >= 1
+		d.version(ctx, "process-gone-environment")
 }
 
 // superseded reports whether the message is an older version that was never sent and
@@ -286,15 +286,26 @@ func (d *declaration) superseded() bool {
 // restoreDoNotSendVersion guards restore-status on a superseded message (store.Restore
 // clears do-not-send where no newer version exists): histories in which the signal
 // was dropped replay unchanged.
-func restoreDoNotSendVersion(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, "restore-do-not-send", workflow.DefaultVersion, 1) >= 1
+func (d *declaration) restoreDoNotSendVersion(ctx workflow.Context) bool {
+	return d.version(ctx, "restore-do-not-send")
 }
 
 // restoreBeforeProcess guards restore and send on a final message the environment has not
 // processed: before it, both waited for process (a restored message hung until then);
 // histories recorded so replay unchanged.
-func restoreBeforeProcess(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, "restore-before-process", workflow.DefaultVersion, 1) >= 1
+func (d *declaration) restoreBeforeProcess(ctx workflow.Context) bool {
+	return d.version(ctx, "restore-before-process")
+}
+
+// version reports whether a change guarded by workflow.GetVersion(changeID) is on. A
+// workflow started in the compact shape (pipeline.ShapeCompact) was started after every
+// change here, so it has them all without a marker event each (every event is paid
+// for); a history from before records its markers and replays as it ran.
+func (d *declaration) version(ctx workflow.Context, changeID string) bool {
+	if d.in.Shape >= pipeline.ShapeCompact {
+		return true
+	}
+	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) >= 1
 }
 
 // historyLarge reports whether the run should continue as new: too many events, or too
@@ -309,7 +320,7 @@ func (d *declaration) historyLarge(ctx workflow.Context) bool {
 		return true
 	}
 	return info.GetCurrentHistorySize() > historyBytesLimit &&
-		workflow.GetVersion(ctx, "history-bytes-limit", workflow.DefaultVersion, 1) >= 1
+		d.version(ctx, "history-bytes-limit")
 }
 
 // pending reports whether a signal waits to be read; continue-as-new would lose it.
@@ -323,7 +334,7 @@ func (d *declaration) pending() bool {
 
 func (d *declaration) load(ctx workflow.Context) error {
 	var m pipeline.Message
-	if err := workflow.ExecuteActivity(storeOptions(ctx), a.LoadMessage, d.in.Number).Get(ctx, &m); err != nil {
+	if err := d.store(ctx, a.LoadMessage, d.in.Number).Get(ctx, &m); err != nil {
 		return err
 	}
 	d.take(m)
@@ -496,14 +507,14 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 		if err := d.load(ctx); err != nil {
 			return false, err
 		}
-		if !d.superseded() || !restoreDoNotSendVersion(ctx) {
+		if !d.superseded() || !d.restoreDoNotSendVersion(ctx) {
 			d.last = fmt.Sprintf("restore-status ignored: the message is %s, not failed", was)
 			d.restoreWanted = nil
 		}
 	}
 	// Guarded: a worker without this handler (a rolling deploy) took such a signal
 	// without reading Postgres, and its history must replay so.
-	if d.reloadWanted && workflow.GetVersion(ctx, "environment-changed", workflow.DefaultVersion, 1) >= 1 {
+	if d.reloadWanted && d.version(ctx, "environment-changed") {
 		d.reloadWanted = false
 		if err := d.load(ctx); err != nil {
 			return false, err
@@ -536,7 +547,13 @@ func (d *declaration) takeReplies(s pipeline.RepliesSignal) {
 func (d *declaration) deliver(ctx workflow.Context) error {
 	d.setStage(ctx, pipeline.StageSending, "")
 	var res pipeline.DeliverResult
-	err := workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, d.in.Number).Get(ctx, &res)
+	deliver := a.Deliver
+	if d.in.Shape >= pipeline.ShapeCompact {
+		// The delivery and, for an environment that processes by itself, its processing
+		// in one activity: the round trip of a Process after it is saved.
+		deliver = a.DeliverAndProcess
+	}
+	err := workflow.ExecuteActivity(deliverOptions(ctx), deliver, d.in.Number).Get(ctx, &res)
 	if err != nil {
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.NonRetryable() {
@@ -572,6 +589,9 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 		if res.Recovered {
 			d.last += " (found at Digipoort after an interrupted delivery)"
 		}
+	}
+	if res.Processed != nil {
+		d.processed(ctx, *res.Processed)
 	}
 	if res.State != nil {
 		d.take(*res.State)
@@ -644,6 +664,11 @@ func (d *declaration) noReply(ctx workflow.Context) error {
 	}
 	reason := fmt.Sprintf("no final reply from Digipoort for message %d (kenmerk %s) within %s: check it with `starter digipoort status --kenmerk %s`",
 		d.in.Number, d.msg.Kenmerk, d.in.NoReplyTimeout, d.msg.Kenmerk)
+	if d.msg.Channel == string(domain.ChannelBank) {
+		reason = fmt.Sprintf("no final status report from the bank for payment order %d (file %s.xml) within %s: ask the bank, and check that "+
+			"environment %s's bank send/receive runs (`starter bank send-receive --env %s`)", d.in.Number, d.msg.Kenmerk, d.in.NoReplyTimeout,
+			d.msg.Environment, d.msg.Environment)
+	}
 	dedupe := fmt.Sprintf("no-reply/%d/%d", d.in.Number, d.msg.Attempt)
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.MarkNeedsAction, d.in.Number, reason, dedupe).Get(ctx, nil); err != nil {
 		return err
@@ -654,7 +679,18 @@ func (d *declaration) noReply(ctx workflow.Context) error {
 
 func (d *declaration) doProcess(ctx workflow.Context) error {
 	var res pipeline.ProcessResult
-	err := workflow.ExecuteActivity(storeOptions(ctx), a.Process, d.in.Number).Get(ctx, &res)
+	var err error
+	if d.in.Shape >= pipeline.ShapeCompact && d.msg.Status.IsFinal() && !d.msg.Reported {
+		// The final outcome is processed and reported in one short store call.
+		var fin pipeline.FinishResult
+		err = d.store(ctx, a.ProcessAndReport, d.in.Number).Get(ctx, &fin)
+		res = fin.ProcessResult
+		if err == nil {
+			d.msg.Reported = fin.Reported == d.msg.Status && res.Status == d.msg.Status
+		}
+	} else {
+		err = d.store(ctx, a.Process, d.in.Number).Get(ctx, &res)
+	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == pipeline.ErrTypeRefused {
 		// Its environment is gone (rule 9): the store marked it needs-action and says why.
@@ -664,13 +700,7 @@ func (d *declaration) doProcess(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case res.WebhooksPending > 0:
-		d.startWebhooks(ctx)
-	case d.hook == nil:
-		// Nothing waits to be posted (also nothing a lost earlier run left behind).
-		d.hookDone = true
-	}
+	d.processed(ctx, res)
 	d.msg.EnvStatus = res.Status
 	if res.Status != d.msg.Status {
 		// Postgres moved on meanwhile (a reply we have not been told about yet).
@@ -679,9 +709,30 @@ func (d *declaration) doProcess(ctx workflow.Context) error {
 	return nil
 }
 
+// processed starts posting the webhook events a process wrote.
+func (d *declaration) processed(ctx workflow.Context, res pipeline.ProcessResult) {
+	switch {
+	case res.WebhooksPending > 0:
+		d.startWebhooks(ctx)
+	case d.hook == nil:
+		// Nothing waits to be posted (also nothing a lost earlier run left behind).
+		d.hookDone = true
+	}
+}
+
+// store runs a short Postgres activity: a local activity in the compact shape (a marker
+// event instead of an activity's three and a workflow task's three), a regular one in
+// histories from before.
+func (d *declaration) store(ctx workflow.Context, activity any, args ...any) workflow.Future {
+	if d.in.Shape >= pipeline.ShapeCompact {
+		return workflow.ExecuteLocalActivity(localStoreOptions(ctx), activity, args...)
+	}
+	return workflow.ExecuteActivity(storeOptions(ctx), activity, args...)
+}
+
 func (d *declaration) doReport(ctx workflow.Context) error {
 	var st domain.Status
-	if err := workflow.ExecuteActivity(storeOptions(ctx), a.Report, d.in.Number).Get(ctx, &st); err != nil {
+	if err := d.store(ctx, a.Report, d.in.Number).Get(ctx, &st); err != nil {
 		return err
 	}
 	d.msg.Reported = st == d.msg.Status
@@ -693,14 +744,14 @@ func (d *declaration) doReport(ctx workflow.Context) error {
 
 // webhooksVersion guards the report stage's webhooks: the histories of workflows that
 // ran without them (e2e/testdata, workflows in flight at an upgrade) replay unchanged.
-func webhooksVersion(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, "webhooks", workflow.DefaultVersion, 1) >= 1
+func (d *declaration) webhooksVersion(ctx workflow.Context) bool {
+	return d.version(ctx, "webhooks")
 }
 
 // startWebhooks posts the message's pending webhook events (activities.DeliverWebhooks)
 // beside the rest of the workflow; a delivery already in flight is followed by another.
 func (d *declaration) startWebhooks(ctx workflow.Context) {
-	if !webhooksVersion(ctx) {
+	if !d.webhooksVersion(ctx) {
 		return
 	}
 	d.hookDone = false
@@ -755,7 +806,7 @@ func (d *declaration) webhooksEnded(ctx workflow.Context) error {
 // again: a late reply (a rejection after acceptance), a process or an assignment that
 // arrives while a receiver is down for days is handled, not dropped.
 func (d *declaration) finishWebhooks(ctx workflow.Context) (bool, error) {
-	if !webhooksVersion(ctx) {
+	if !d.webhooksVersion(ctx) {
 		return true, nil
 	}
 	if d.hook == nil && !d.hookDone {

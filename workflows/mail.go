@@ -19,14 +19,15 @@ func MailSendReceiveWorkflow(ctx workflow.Context, in pipeline.MailSendReceiveIn
 	if err := workflow.ExecuteActivity(storeOptions(ctx), a.DispatchMail, in.Environment).Get(ctx, &res.Dispatched); err != nil {
 		return res, err
 	}
-	err := workflow.ExecuteActivity(mailboxOptions(ctx), a.ReceiveMail, in.Environment).Get(ctx, &res.MailReceiveResult)
+	err := workflow.ExecuteActivity(channelOptions(ctx), a.ReceiveMail, in.Environment).Get(ctx, &res.MailReceiveResult)
 	return res, err
 }
 
-// mailboxOptions fit a read of a mailbox: a few tries within minutes for a server that
-// is briefly away (the next scheduled run comes soon anyway); a refused login is final
-// and not retried, so a wrong password does not lock the account.
-func mailboxOptions(ctx workflow.Context) workflow.Context {
+// channelOptions fit a read of an environment's mailbox or bank folder: a few tries
+// within minutes for a server that is briefly away (the next scheduled run comes soon
+// anyway); a refused login is final and not retried, so a wrong password does not lock
+// the account.
+func channelOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
 		HeartbeatTimeout:    30 * time.Second,

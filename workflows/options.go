@@ -38,6 +38,21 @@ func storeOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// localStoreOptions fit the short Postgres calls of the compact shape, run as local
+// activities: retried as storeOptions are (a database restart delays, never loses a
+// step), the early tries within the workflow task, later ones after a timer.
+func localStoreOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			NonRetryableErrorTypes: pipeline.NonRetryable,
+		},
+	})
+}
+
 // deliverOptions retry a transient Digipoort problem a few times within minutes; after
 // that the message stays due, the failure is logged, and the next send/receive tries
 // again. Digipoort's final answers are not retried.

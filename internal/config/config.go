@@ -124,6 +124,8 @@ type Config struct {
 	BounceWindow time.Duration
 	// MailEvery is the schedule of each environment's e-mail send/receive.
 	MailEvery time.Duration
+	// BankEvery is the schedule of each environment's bank send/receive.
+	BankEvery time.Duration
 	// MetricsAddr is where the worker serves /metrics (KOERIER_METRICS_ADDR); empty
 	// when set to "off".
 	MetricsAddr string
@@ -189,6 +191,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_WEBHOOK_RETRY_INITIAL", pipeline.DefaultWebhookRetryInitial, 100 * time.Millisecond, &c.WebhookRetryInitial},
 		{"KOERIER_MAIL_BOUNCE_WINDOW", pipeline.DefaultBounceWindow, time.Second, &c.BounceWindow},
 		{"KOERIER_MAIL_EVERY", DefaultMailEvery, time.Second, &c.MailEvery},
+		{"KOERIER_BANK_EVERY", DefaultBankEvery, time.Second, &c.BankEvery},
 	}
 	for _, d := range durations {
 		v := get(d.key, "")
@@ -251,6 +254,10 @@ func ParseDuration(v string) (time.Duration, error) {
 	}
 	return time.ParseDuration(v)
 }
+
+// DefaultBankEvery is how often each environment's bank is asked for status reports:
+// banks write them within minutes of processing a file.
+const DefaultBankEvery = 5 * time.Minute
 
 // DefaultMailEvery is how often each environment's mailbox is read: often enough that
 // a bounce is seen the same hour, rarely enough not to bother a mail provider.

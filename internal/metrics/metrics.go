@@ -77,7 +77,7 @@ func New() *Metrics {
 	)
 	// Series that exist from the start: a rate over a counter that appears only with
 	// its first increment misses that increment, and an alert on "no sends" needs a 0.
-	for _, ch := range []domain.Channel{domain.ChannelDigipoort, domain.ChannelEmail} {
+	for _, ch := range []domain.Channel{domain.ChannelDigipoort, domain.ChannelEmail, domain.ChannelBank} {
 		for _, o := range []string{pipeline.OutcomeSent, pipeline.OutcomeSendFailed, pipeline.OutcomeRefused, pipeline.OutcomeWaiting,
 			pipeline.OutcomeUncertain, OutcomeError} {
 			m.deliveries.WithLabelValues(string(ch), o)

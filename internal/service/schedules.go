@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -133,111 +134,150 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 	return out, nil
 }
 
-// ApplyMailSchedules gives each environment in envs (those with a mailbox in their e-mail
-// profile) its own e-mail send/receive schedule (rule 12 in docs/rules.md), visible in
-// the Web UI's Schedules tab as koerier-mail-<environment>, and removes the schedules of
-// environments no longer in envs. Running it twice changes nothing the second time.
-func ApplyMailSchedules(ctx context.Context, c client.Client, cfg config.Config, envs []string) ([]ScheduleResult, error) {
-	want := map[string]bool{}
-	var out []ScheduleResult
-	for _, env := range envs {
-		want[pipeline.MailScheduleID(env)] = true
-		r, err := ApplyMailSchedule(ctx, c, cfg, env, true)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	iter, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 100})
-	if err != nil {
-		return out, fmt.Errorf("list schedules: %w", err)
-	}
-	for iter.HasNext() {
-		entry, err := iter.Next()
-		if err != nil {
-			return out, fmt.Errorf("list schedules: %w", err)
-		}
-		env, mine := strings.CutPrefix(entry.ID, pipeline.MailScheduleID(""))
-		if !mine || want[entry.ID] {
-			continue
-		}
-		r, err := ApplyMailSchedule(ctx, c, cfg, env, false)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
 // noMailbox is why an environment has no e-mail schedule.
 const noMailbox = "the environment has no mailbox in its e-mail profile, or is removed"
+
+// noBank is why an environment has no bank schedule.
+const noBank = "the environment has no bank profile, or is removed"
+
+// channelSchedule is one environment's send/receive schedule on a channel of its own.
+type channelSchedule struct {
+	id, why, note string
+	every         time.Duration
+	act           *client.ScheduleWorkflowAction
+}
+
+func mailSchedule(cfg config.Config, env string) channelSchedule {
+	return channelSchedule{id: pipeline.MailScheduleID(env), why: noMailbox, every: cfg.MailEvery,
+		note: fmt.Sprintf("Koerier e-mail send/receive of environment %s: send its due e-invoices from its own mailbox, read its incoming mail", env),
+		act: &client.ScheduleWorkflowAction{ID: pipeline.MailRunID(env), Workflow: pipeline.MailSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+			Args: []interface{}{pipeline.MailSendReceiveInput{Environment: env, Trigger: "schedule"}}}}
+}
+
+func bankSchedule(cfg config.Config, env string) channelSchedule {
+	return channelSchedule{id: pipeline.BankScheduleID(env), why: noBank, every: cfg.BankEvery,
+		note: fmt.Sprintf("Koerier bank send/receive of environment %s: upload its due payment orders, fetch the bank's status reports", env),
+		act: &client.ScheduleWorkflowAction{ID: pipeline.BankRunID(env), Workflow: pipeline.BankSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+			Args: []interface{}{pipeline.BankSendReceiveInput{Environment: env, Trigger: "schedule"}}}}
+}
 
 // ApplyMailSchedule creates or updates one environment's e-mail send/receive schedule
 // when mailbox is set, and removes it otherwise (after its profile changed).
 func ApplyMailSchedule(ctx context.Context, c client.Client, cfg config.Config, env string, mailbox bool) (ScheduleResult, error) {
-	id := pipeline.MailScheduleID(env)
-	h := c.ScheduleClient().GetHandle(ctx, id)
+	return applyChannelSchedule(ctx, c, mailSchedule(cfg, env), mailbox)
+}
+
+// ApplyBankSchedule creates or updates one environment's bank send/receive schedule when
+// it has a bank profile, and removes it otherwise.
+func ApplyBankSchedule(ctx context.Context, c client.Client, cfg config.Config, env string, bank bool) (ScheduleResult, error) {
+	return applyChannelSchedule(ctx, c, bankSchedule(cfg, env), bank)
+}
+
+func applyChannelSchedule(ctx context.Context, c client.Client, sc channelSchedule, present bool) (ScheduleResult, error) {
+	h := c.ScheduleClient().GetHandle(ctx, sc.id)
 	_, err := h.Describe(ctx)
 	var nf *serviceerror.NotFound
-	if !mailbox {
+	if !present {
 		switch {
 		case errors.As(err, &nf):
-			return ScheduleResult{ID: id, Action: "not configured", Why: noMailbox}, nil
+			return ScheduleResult{ID: sc.id, Action: "not configured", Why: sc.why}, nil
 		case err != nil:
-			return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", id, err)
+			return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", sc.id, err)
 		}
 		if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
-			return ScheduleResult{}, fmt.Errorf("remove schedule %s: %w", id, err)
+			return ScheduleResult{}, fmt.Errorf("remove schedule %s: %w", sc.id, err)
 		}
-		return ScheduleResult{ID: id, Action: "removed", Why: noMailbox}, nil
+		return ScheduleResult{ID: sc.id, Action: "removed", Why: sc.why}, nil
 	}
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.MailEvery}}}
-	act := &client.ScheduleWorkflowAction{ID: pipeline.MailRunID(env), Workflow: pipeline.MailSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
-		Args: []interface{}{pipeline.MailSendReceiveInput{Environment: env, Trigger: "schedule"}}}
-	note := fmt.Sprintf("Koerier e-mail send/receive of environment %s: send its due e-invoices from its own mailbox, read its incoming mail", env)
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: sc.every}}}
 	switch {
 	case errors.As(err, &nf):
-		if _, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: id, Spec: spec, Action: act, Note: note,
-			// A run still reading a slow mailbox is not started twice.
+		if _, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: sc.id, Spec: spec, Action: sc.act, Note: sc.note,
+			// A run still busy with a slow server is not started twice.
 			Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
-			return ScheduleResult{}, fmt.Errorf("create schedule %s: %w", id, err)
+			return ScheduleResult{}, fmt.Errorf("create schedule %s: %w", sc.id, err)
 		}
-		return ScheduleResult{ID: id, Action: "created", Every: cfg.MailEvery.String()}, nil
+		return ScheduleResult{ID: sc.id, Action: "created", Every: sc.every.String()}, nil
 	case err != nil:
-		return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", id, err)
+		return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", sc.id, err)
 	}
+	act := sc.act
 	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 		sch := in.Description.Schedule
 		sch.Spec, sch.Action = &spec, act
 		return &client.ScheduleUpdate{Schedule: &sch}, nil
 	}})
 	if err != nil {
-		return ScheduleResult{}, fmt.Errorf("update schedule %s: %w", id, err)
+		return ScheduleResult{}, fmt.Errorf("update schedule %s: %w", sc.id, err)
 	}
-	return ScheduleResult{ID: id, Action: "updated", Every: cfg.MailEvery.String()}, nil
+	return ScheduleResult{ID: sc.id, Action: "updated", Every: sc.every.String()}, nil
 }
 
-// MailEnvironmentLister is the store's list of environments with a mailbox.
-type MailEnvironmentLister interface {
+// ChannelEnvironmentLister lists the environments with a mailbox and with a bank
+// profile (*store.Store).
+type ChannelEnvironmentLister interface {
 	MailEnvironments(ctx context.Context) ([]store.Environment, error)
+	BankEnvironments(ctx context.Context) ([]store.Environment, error)
 }
 
-// ApplyAllSchedules applies the service's schedules and every environment's e-mail
-// schedule (`starter schedules apply`).
-func ApplyAllSchedules(ctx context.Context, c client.Client, cfg config.Config, st MailEnvironmentLister) ([]ScheduleResult, error) {
+// ApplyAllSchedules applies the service's schedules, and gives every environment with a
+// mailbox its e-mail send/receive and every environment with a bank profile its bank
+// send/receive (rules 22 and 23), visible in the Web UI's Schedules tab as
+// koerier-mail-<environment> and koerier-bank-<environment>; the schedules of
+// environments that no longer have the profile are removed. Running it twice changes
+// nothing the second time (`starter schedules apply`).
+func ApplyAllSchedules(ctx context.Context, c client.Client, cfg config.Config, st ChannelEnvironmentLister) ([]ScheduleResult, error) {
 	out, err := ApplySchedules(ctx, c, cfg)
 	if err != nil {
 		return out, err
 	}
-	envs, err := st.MailEnvironments(ctx)
+	channels := []struct {
+		list   func(ctx context.Context) ([]store.Environment, error)
+		prefix string
+		apply  func(ctx context.Context, c client.Client, cfg config.Config, env string, present bool) (ScheduleResult, error)
+	}{
+		{st.MailEnvironments, pipeline.MailScheduleID(""), ApplyMailSchedule},
+		{st.BankEnvironments, pipeline.BankScheduleID(""), ApplyBankSchedule},
+	}
+	want := map[string]bool{}
+	for _, ch := range channels {
+		envs, err := ch.list(ctx)
+		if err != nil {
+			return out, err
+		}
+		for _, e := range envs {
+			want[ch.prefix+e.Name] = true
+			r, err := ch.apply(ctx, c, cfg, e.Name, true)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, r)
+		}
+	}
+	iter, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 100})
 	if err != nil {
-		return out, err
+		return out, fmt.Errorf("list schedules: %w", err)
 	}
-	names := make([]string, len(envs))
-	for i, e := range envs {
-		names[i] = e.Name
+	var stale []string
+	for iter.HasNext() {
+		entry, err := iter.Next()
+		if err != nil {
+			return out, fmt.Errorf("list schedules: %w", err)
+		}
+		if !want[entry.ID] {
+			stale = append(stale, entry.ID)
+		}
 	}
-	mail, err := ApplyMailSchedules(ctx, c, cfg, names)
-	return append(out, mail...), err
+	for _, id := range stale {
+		for _, ch := range channels {
+			if env, ok := strings.CutPrefix(id, ch.prefix); ok {
+				r, err := ch.apply(ctx, c, cfg, env, false)
+				if err != nil {
+					return out, err
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
 }

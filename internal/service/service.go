@@ -50,6 +50,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.CertificateCheckWorkflow, workflow.RegisterOptions{Name: pipeline.CertificateCheckWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.UnknownReplyWorkflow, workflow.RegisterOptions{Name: pipeline.UnknownReplyWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.MailSendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.MailSendReceiveWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.BankSendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.BankSendReceiveWorkflowType})
 	w.RegisterActivity(acts)
 }
 

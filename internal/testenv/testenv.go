@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	banksim "koerier/bank/simulator"
 	"koerier/digipoort"
 	"koerier/digipoort/simulator"
 	"koerier/internal/config"
@@ -137,6 +138,9 @@ type StackOptions struct {
 	// and sets KOERIER_DEV_SMTP, KOERIER_DEV_IMAP, KOERIER_DEV_MAIL_PASSWORD and
 	// KOERIER_MAIL_CA_FILE for `starter environments add --local-mail`.
 	Mail bool
+	// Bank starts the bank simulator (bank/simulator) as `make run` does, and sets
+	// KOERIER_DEV_BANK and KOERIER_DEV_BANK_CONTROL for `--local-bank`.
+	Bank bool
 }
 
 // Stack is a running Koerier with everything it talks to.
@@ -154,6 +158,8 @@ type Stack struct {
 	SimDir    string
 	// Mail is the local mail server (StackOptions.Mail), nil otherwise.
 	Mail *devserver.Server
+	// Bank is the bank simulator (StackOptions.Bank), nil otherwise.
+	Bank *banksim.Sim
 }
 
 // SimDir is a development PKI shared by the tests of a package (generating RSA keys
@@ -206,6 +212,16 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	env["KOERIER_SECRET_KEY"] = secrets.NewKey()
 	if opts.Mail {
 		s.startMail(env)
+	}
+	if opts.Bank {
+		bs, err := banksim.Start(ctx, banksim.Options{Dir: t.TempDir(), Step: 50 * time.Millisecond, Poll: 50 * time.Millisecond, Log: quiet()})
+		if err != nil {
+			t.Fatalf("start the bank simulator: %v", err)
+		}
+		t.Cleanup(func() { bs.Close() })
+		s.Bank = bs
+		env["KOERIER_DEV_BANK"] = bs.Addr()
+		env["KOERIER_DEV_BANK_CONTROL"] = bs.ControlURL()
 	}
 	for k, v := range opts.Env {
 		env[k] = v
