@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -111,15 +112,17 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 	}
 	state := t.TempDir()
 	ports := map[string]string{
-		"KOERIER_TEMPORAL_PORT":    freePort(t),
-		"KOERIER_UI_PORT":          freePort(t),
-		"KOERIER_SIM_PORT":         freePort(t),
-		"KOERIER_SIM_CONTROL_PORT": freePort(t),
-		"KOERIER_API_PORT":         freePort(t),
-		"KOERIER_METRICS_PORT":     freePort(t),
-		"KOERIER_MAIL_SMTP_PORT":   freePort(t),
-		"KOERIER_MAIL_IMAP_PORT":   freePort(t),
-		"KOERIER_MAIL_WEB_PORT":    freePort(t),
+		"KOERIER_TEMPORAL_PORT":     freePort(t),
+		"KOERIER_UI_PORT":           freePort(t),
+		"KOERIER_SIM_PORT":          freePort(t),
+		"KOERIER_SIM_CONTROL_PORT":  freePort(t),
+		"KOERIER_API_PORT":          freePort(t),
+		"KOERIER_METRICS_PORT":      freePort(t),
+		"KOERIER_MAIL_SMTP_PORT":    freePort(t),
+		"KOERIER_MAIL_IMAP_PORT":    freePort(t),
+		"KOERIER_MAIL_WEB_PORT":     freePort(t),
+		"KOERIER_BANK_PORT":         freePort(t),
+		"KOERIER_BANK_CONTROL_PORT": freePort(t),
 	}
 	env := []string{"KOERIER_STATE_DIR=" + state, "KOERIER_DATABASE_URL=" + testdb.New(t)}
 	for k, v := range ports {
@@ -127,6 +130,9 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 	}
 	first := startRun(t, env)
 	first.waitFor(t, "Koerier is running.", 4*time.Minute)
+	if !strings.Contains(first.output(), "control API http://127.0.0.1:"+ports["KOERIER_BANK_CONTROL_PORT"]) {
+		t.Errorf("the bank simulator's control API is not printed:\n%s", first.output())
+	}
 	if !strings.Contains(first.output(), "http://127.0.0.1:"+ports["KOERIER_UI_PORT"]) {
 		t.Errorf("the Web UI address is not printed:\n%s", first.output())
 	}
@@ -169,9 +175,35 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
+	// The README's payment order: the example, its execution date moved ahead, queued
+	// for verkoop (which make run gave a user at the bank simulator), settled after a
+	// few bank send/receives.
+	number := queuedNumber(t, mustCLI(t, "queue", "--env", "verkoop", "--type", "payment", "--file", readmePayment(t), "--json"))
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		mustCLI(t, "bank", "send-receive", "--env", "verkoop")
+		var shown struct {
+			Transactions []struct {
+				Status string `json:"status"`
+			} `json:"transactions"`
+		}
+		cliJSON(t, &shown, "show", fmt.Sprint(number))
+		settled := len(shown.Transactions) == 2
+		for _, tx := range shown.Transactions {
+			settled = settled && tx.Status == "ACSC"
+		}
+		if settled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the README's payment order is not settled within a minute: %+v", shown)
+		}
+		time.Sleep(time.Second)
+	}
+
 	second := startRun(t, env)
 	second.waitFor(t, "Koerier is running.", 2*time.Minute)
-	if out := second.output(); !strings.Contains(out, "already answers") {
+	if out := second.output(); !strings.Contains(out, "already answers") || !strings.Contains(out, "the bank simulator already answers") {
 		t.Errorf("the second run must reuse the running servers:\n%s", out)
 	}
 	second.ctrlC(t)
@@ -185,6 +217,33 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 			t.Errorf("%s %s still listens after Ctrl-C", name, p)
 		}
 	}
+}
+
+// readmePayment is the README's example payment order with its execution date moved
+// three days ahead, as the README's sed does.
+func readmePayment(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "internal", "demo", "example-pain001.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "pain001.xml")
+	doc := strings.Replace(string(b), "2026-12-01", time.Now().AddDate(0, 0, 3).Format("2006-01-02"), 1)
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func queuedNumber(t *testing.T, out string) int64 {
+	t.Helper()
+	var q struct {
+		Number int64 `json:"number"`
+	}
+	if err := json.Unmarshal([]byte(out), &q); err != nil || q.Number == 0 {
+		t.Fatalf("queue --json printed %q: %v", out, err)
+	}
+	return q.Number
 }
 
 func readEnvFile(t *testing.T, path string) []string {

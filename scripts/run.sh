@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: Koerier on this machine — Postgres, the Temporal dev server with its Web
 # UI and search attributes, the Digipoort simulator, the local mail server (SMTP, IMAP
-# and a web page, for e-invoices), the worker, the schedules and the API the
-# environments use.
+# and a web page, for e-invoices), the bank simulator (SFTP, for payment orders), the
+# worker, the schedules and the API the environments use.
 # Installs the Temporal CLI if missing. Ctrl-C stops what this script started; a
 # server it found already running is left alone, so running it twice is safe.
 set -euo pipefail
@@ -19,8 +19,10 @@ metrics_port=${KOERIER_METRICS_PORT:-9464}
 mail_smtp_port=${KOERIER_MAIL_SMTP_PORT:-2525}
 mail_imap_port=${KOERIER_MAIL_IMAP_PORT:-1993}
 mail_web_port=${KOERIER_MAIL_WEB_PORT:-8025}
-# The environment make run gives a profile on the local mail server: it sends the
-# README's example e-invoice.
+bank_port=${KOERIER_BANK_PORT:-2222}
+bank_control_port=${KOERIER_BANK_CONTROL_PORT:-2223}
+# The environment make run gives a profile on the local mail server and one on the
+# bank simulator: it sends the README's example e-invoice and payment order.
 mail_env=verkoop
 mkdir -p "$state/bin" "$state/logs"
 
@@ -52,12 +54,13 @@ if ! command -v temporal >/dev/null 2>&1; then
   go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
 
-say "building the worker, the API, the command line, the simulator and the mail server"
+say "building the worker, the API, the command line, the simulators and the mail server"
 go build -o "$state/bin/worker" ./worker
 go build -o "$state/bin/koerier-api" ./api/cmd/koerier-api
 go build -o "$state/bin/starter" ./starter
 go build -o "$state/bin/digipoort-simulator" ./digipoort/cmd/digipoort-simulator
 go build -o "$state/bin/koerier-mail" ./mail/cmd/koerier-mail
+go build -o "$state/bin/bank-simulator" ./bank/cmd/bank-simulator
 
 # Secrets made once and kept in the state folder, readable only by you: the key that
 # seals the e-mail profiles' passwords in the database (KOERIER_SECRET_KEY: lose it and
@@ -130,6 +133,27 @@ else
     die "the mail server did not come up (a port in use? set KOERIER_MAIL_SMTP_PORT, _IMAP_PORT, _WEB_PORT); see $state/logs/mail.log"
 fi
 
+# The bank simulator: SFTP with public-key login, each environment's user rooted in
+# $state/bank/users/<name>/ (upload/, download/, archive/), its host key, users and
+# MsgIds seen kept in $state/bank; a control API on plain HTTP.
+bank_ctl="http://127.0.0.1:$bank_control_port"
+if curl -fsS "$bank_ctl/healthz" >/dev/null 2>&1; then
+  say "the bank simulator already answers on $bank_ctl: using it"
+else
+  say "starting the bank simulator (SFTP 127.0.0.1:$bank_port, state in $state/bank)"
+  "$state/bin/bank-simulator" -dir "$state/bank" -addr "127.0.0.1:$bank_port" -control-addr "127.0.0.1:$bank_control_port" \
+    >"$state/logs/bank.log" 2>&1 &
+  bank_pid=$!
+  started+=($bank_pid)
+  for _ in $(seq 1 40); do
+    curl -fsS "$bank_ctl/healthz" >/dev/null 2>&1 && break
+    kill -0 "$bank_pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  curl -fsS "$bank_ctl/healthz" >/dev/null 2>&1 ||
+    die "the bank simulator did not come up (a port in use? set KOERIER_BANK_PORT, KOERIER_BANK_CONTROL_PORT); see $state/logs/bank.log"
+fi
+
 # env.sh holds the secret key and the mail password: only you may read it.
 (umask 077 && : >"$state/env.sh")
 chmod 600 "$state/env.sh"
@@ -154,6 +178,9 @@ export KOERIER_DEV_SMTP="127.0.0.1:$mail_smtp_port"
 export KOERIER_DEV_IMAP="127.0.0.1:$mail_imap_port"
 export KOERIER_DEV_MAIL_PASSWORD="$mail_password"
 export KOERIER_DEV_MAIL_WEB="$mail_web"
+# The bank simulator, for \`starter environments add NAME --local-bank\`.
+export KOERIER_DEV_BANK="127.0.0.1:$bank_port"
+export KOERIER_DEV_BANK_CONTROL="$bank_ctl"
 ENV
 # shellcheck disable=SC1091
 . "$state/env.sh"
@@ -175,12 +202,23 @@ sleep 1
 kill -0 "$worker_pid" 2>/dev/null || die "the worker stopped at once; see $state/logs/worker.log"
 "$state/bin/starter" schedules apply >&2
 
-# The environment that sends the README's example e-invoice, with a mailbox on the
-# local mail server; made once (it may have been changed since: left as it is).
+# The environment that sends the README's example e-invoice and payment order, with a
+# mailbox on the local mail server and a user at the bank simulator; made once (it may
+# have been changed since: its e-mail profile and a bank profile on a real bank are left
+# as they are). One without a bank profile gets one on the simulator; one on the
+# simulator has it set again, which keeps its key and registers it again, in case the
+# simulator's state in $state/bank was removed. The list prints each environment's bank
+# profile before anything else with a closing brace, so a regular expression that stops
+# at the first one reads it.
 envs=$("$state/bin/starter" environments list --json)
+no_bank="\"name\": \"$mail_env\",[^}]*\"has_bank\": false"
+local_bank="\"name\": \"$mail_env\",[^}]*\"bank\": \\{[^}]*\"local\": true"
 if ! grep -q "\"name\": \"$mail_env\"" <<<"$envs"; then
-  "$state/bin/starter" environments add "$mail_env" --auto-send --local-mail >&2 ||
-    say "environment $mail_env could not be added (see above); e-invoices need an environment with --local-mail"
+  "$state/bin/starter" environments add "$mail_env" --auto-send --local-mail --local-bank >&2 ||
+    say "environment $mail_env could not be added (see above); e-invoices need an environment with --local-mail, payment orders one with --local-bank"
+elif [[ $envs =~ $no_bank || $envs =~ $local_bank ]]; then
+  "$state/bin/starter" environments set "$mail_env" --local-bank >&2 ||
+    say "environment $mail_env got no profile on the bank simulator (see above); payment orders need one: starter environments set $mail_env --local-bank"
 fi
 
 # The environments' API. Several can run behind a load balancer; one on loopback is
@@ -202,6 +240,8 @@ else
     die "the API did not answer on $api_url/healthz (another program on port $api_port? set KOERIER_API_PORT); see $state/logs/api.log"
 fi
 
+# Three days ahead, as GNU date or BSD date (macOS) writes it.
+pay_date=$(date -d '+3 days' +%F 2>/dev/null || date -v+3d +%F)
 vat=../shared/digipoort/fixtures/omzetbelasting-2021.xbrl
 [ -f "$vat" ] || vat=internal/demo/omzetbelasting-demo.xbrl
 cat <<MSG
@@ -211,6 +251,7 @@ Koerier is running.
   API:                 $api_url   (the environments' front door: README, "An environment's front door")
   Digipoort simulator: https://127.0.0.1:$sim_port  (control API $sim_ctl/sim/deliveries)
   Mail server:         $mail_web   (SMTP 127.0.0.1:$mail_smtp_port, IMAP 127.0.0.1:$mail_imap_port; every NAME@koerier.test is a mailbox)
+  Bank simulator:      sftp://127.0.0.1:$bank_port  (control API $bank_ctl/control/files?user=$mail_env)
   logs:                $state/logs/
 
 Try it in another shell, in $(pwd):
@@ -229,6 +270,12 @@ E-invoices by e-mail ($mail_env sends from $mail_env@koerier.test; README, "E-in
   go run ./mail/cmd/koerier-mail list    # it arrived in inkoop@koerier.test's INBOX; or open $mail_web
   go run ./starter mail send-receive --env inkoop
   go run ./starter einvoices list --env inkoop
+
+Payment orders to the bank ($mail_env has a user at the bank simulator; README, "Payment orders to the bank"):
+  sed "s/2026-12-01/$pay_date/" internal/demo/example-pain001.xml >/tmp/pain001.xml   # an execution date not past
+  go run ./starter queue --env $mail_env --type payment --file /tmp/pain001.xml
+  go run ./starter bank send-receive --env $mail_env   # uploads it; again after a second or two for the bank's reports
+  go run ./starter show <number>                  # its transactions: ACSC (settled) once the bank executed them
 
 Ctrl-C stops everything this run started.
 MSG

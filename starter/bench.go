@@ -60,7 +60,7 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVar(&opts.NoFloor, "no-floor", false, "skip the floor measurement")
 	f.IntVar(&opts.Concurrency, "concurrency", 16, "queue requests (and the floor's starts and signals) in flight at once")
 	f.BoolVar(&viaAPI, "api", false, "API mode: queue half through the API, half the direct way, in turns, and receive the webhooks")
-	f.StringVar(&apiURL, "api-url", local.APIURL, "the API for --api (KOERIER_API_URL, which `make run` sets)")
+	f.StringVar(&apiURL, "api-url", local.APIURL, "the API for --api (KOERIER_API_URL, which `make run` sets); several, comma-separated, are taken in turn (scale-out)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

@@ -10,6 +10,7 @@ func commands() []*cobra.Command {
 		newQueueCmd(),
 		newEInvoicesCmd(), // einvoices.go: received e-invoices
 		newMailCmd(),      // einvoices.go: an environment's e-mail send/receive
+		newBankCmd(),      // payments.go: an environment's bank send/receive
 		newSendReceiveCmd(),
 		newSendCmd(),
 		newProcessCmd(),

@@ -21,25 +21,37 @@ func newEnvironmentsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "environments", Short: "Add, list, change and remove environments (tenants that queue messages)"}
 	var add store.Environment
 	var addMail mailFlags
+	var addBank bankFlags
 	var asJSON bool
 	addCmd := &cobra.Command{
-		Use:   "add <name> [--local-mail | --email-from A --smtp H:P …]",
-		Short: "Add an environment with its communication profile and, if given, its e-mail profile (e-invoices)",
+		Use:   "add <name> [--local-mail | --email-from A --smtp H:P …] [--local-bank | --sftp H:P --sftp-user U --sftp-key-file F --sftp-host-key K …]",
+		Short: "Add an environment with its communication profile and, if given, its e-mail profile (e-invoices) and bank profile (payment orders)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := addMail.check(cmd); err != nil {
 				return err
 			}
-			withMail := addMail.given(cmd)
+			if err := addBank.check(cmd); err != nil {
+				return err
+			}
+			withMail, withBank := addMail.given(cmd), addBank.given(cmd)
 			var profile *store.MailProfile
+			var bank *store.BankProfile
+			// Read before anything is stored: a missing password or key file, or a local
+			// server that does not answer, adds nothing.
 			if withMail {
-				// Read before anything is stored: a missing password file or local server adds nothing.
 				var err error
 				if profile, err = addMail.profile(cmd, args[0], nil, os.Getenv); err != nil {
 					return err
 				}
 			}
-			return withApp(withMail, func(cmd *cobra.Command, a *app, args []string) error {
+			if withBank {
+				var err error
+				if bank, err = addBank.bankProfileFor(cmd, args[0], nil); err != nil {
+					return err
+				}
+			}
+			return withApp(withMail || withBank, func(cmd *cobra.Command, a *app, args []string) error {
 				add.Name = args[0]
 				e, err := a.store.AddEnvironment(cmd.Context(), add)
 				if err != nil {
@@ -48,14 +60,21 @@ func newEnvironmentsCmd() *cobra.Command {
 				if !asJSON {
 					fmt.Fprintf(cmd.OutOrStdout(), "environment %s added (auto-send %v, auto-process %v)\n", e.Name, e.AutoSend, e.AutoProcess)
 				}
+				out := cmd.OutOrStdout()
+				if asJSON {
+					out = cmd.ErrOrStderr()
+				}
 				if withMail {
-					out := cmd.OutOrStdout()
-					if asJSON {
-						out = cmd.ErrOrStderr()
-					}
 					if err := setMailProfile(cmd, a, e.Name, profile, out); err != nil {
 						return fmt.Errorf("environment %s is added; %w (`starter environments set %s …` sets the e-mail profile again)", e.Name, err, e.Name)
 					}
+				}
+				if withBank {
+					if err := setBankProfile(cmd, a, e.Name, bank, out); err != nil {
+						return fmt.Errorf("environment %s is added; %w (`starter environments set %s …` sets the bank profile again)", e.Name, err, e.Name)
+					}
+				}
+				if withMail || withBank {
 					if e, err = a.store.Environment(cmd.Context(), e.Name); err != nil {
 						return err
 					}
@@ -70,12 +89,13 @@ func newEnvironmentsCmd() *cobra.Command {
 	addCmd.Flags().BoolVar(&add.AutoSend, "auto-send", false, "send queued messages at once instead of with the next send/receive")
 	addCmd.Flags().BoolVar(&add.AutoProcess, "auto-process", false, "apply replies to the environment's view as they arrive")
 	addMail.register(addCmd.Flags(), false)
+	addBank.register(addCmd.Flags(), false)
 	addCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	var all bool
 	listCmd := &cobra.Command{
 		Use:   "list",
-		Short: "List environments with their e-mail profiles (sender, servers; never a password)",
+		Short: "List environments with their e-mail and bank profiles (sender, servers, pinned host key; never a password or key)",
 		Args:  cobra.NoArgs,
 		RunE: withApp(false, func(cmd *cobra.Command, a *app, _ []string) error {
 			envs, err := a.store.Environments(cmd.Context(), all)
@@ -84,17 +104,18 @@ func newEnvironmentsCmd() *cobra.Command {
 			}
 			rows := make([]environmentJSON, 0, len(envs))
 			for _, e := range envs {
-				rows = append(rows, environmentJSON{Environment: e, Mail: mailViewOf(cmd.Context(), a, e)})
+				rows = append(rows, environmentJSON{Environment: e, Bank: bankViewFor(cmd.Context(), a, e), Mail: mailViewOf(cmd.Context(), a, e)})
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), rows)
 			}
 			w := table(cmd.OutOrStdout())
-			fmt.Fprintln(w, "NAME\tAUTO-SEND\tAUTO-PROCESS\tE-MAIL\tSMTP\tIMAP\tACTIVE\tCREATED")
+			fmt.Fprintln(w, "NAME\tAUTO-SEND\tAUTO-PROCESS\tE-MAIL\tSMTP\tIMAP\tBANK\tHOST-KEY\tACTIVE\tCREATED")
 			for _, r := range rows {
 				smtp, imap := r.Mail.servers()
-				fmt.Fprintf(w, "%s\t%v\t%v\t%s\t%s\t%s\t%v\t%s\n", r.Name, r.AutoSend, r.AutoProcess, orDash(r.MailFrom), smtp, imap, r.Active,
-					r.CreatedAt.Format("2006-01-02 15:04"))
+				bank, hostKey := r.Bank.columns()
+				fmt.Fprintf(w, "%s\t%v\t%v\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", r.Name, r.AutoSend, r.AutoProcess, orDash(r.MailFrom), smtp, imap, bank,
+					hostKey, r.Active, r.CreatedAt.Format("2006-01-02 15:04"))
 			}
 			return w.Flush()
 		}),
@@ -224,25 +245,31 @@ func newWebhookCmd() *cobra.Command {
 	return cmd
 }
 
-// newEnvironmentSetCmd changes auto-send, auto-process and the e-mail profile after an
-// environment was added. A declaration workflow reads auto-send and auto-process when it
-// loads its message, and one that waits (for a send, for process) may not load it again
-// for days; so every workflow of the environment that runs is told (environment-changed)
-// and reads them at once. One that does not run reads them when it starts. A new e-mail
-// profile is used from the next send; its schedule is applied at once.
+// newEnvironmentSetCmd changes auto-send, auto-process, the e-mail profile and the bank
+// profile after an environment was added. A declaration workflow reads auto-send and
+// auto-process when it loads its message, and one that waits (for a send, for process)
+// may not load it again for days; so every workflow of the environment that runs is told
+// (environment-changed) and reads them at once. One that does not run reads them when it
+// starts. A new e-mail or bank profile is used from the next send; its schedule is
+// applied at once.
 func newEnvironmentSetCmd() *cobra.Command {
 	var autoSend, autoProcess bool
 	var mf mailFlags
+	var bf bankFlags
 	cmd := &cobra.Command{
 		Use: "set <name> [--auto-send=true|false] [--auto-process=true|false] [--local-mail | --no-mail | --email-from A --smtp H:P " +
-			"--smtp-user U --smtp-password-file F --imap H:P …]",
-		Short: "Change an environment's auto-send, auto-process or e-mail profile; its running workflows are told at once",
+			"--smtp-user U --smtp-password-file F --imap H:P …] [--local-bank | --no-bank | --sftp H:P --sftp-user U --sftp-key-file F " +
+			"--sftp-host-key K …]",
+		Short: "Change an environment's auto-send, auto-process, e-mail profile or bank profile; its running workflows are told at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := mf.check(cmd); err != nil {
 				return err
 			}
-			withMail := mf.given(cmd)
+			if err := bf.check(cmd); err != nil {
+				return err
+			}
+			withMail, withBank := mf.given(cmd), bf.given(cmd)
 			var whole *store.MailProfile
 			if mf.local || mf.none {
 				// A whole profile (or none): made before anything is opened.
@@ -251,7 +278,7 @@ func newEnvironmentSetCmd() *cobra.Command {
 					return err
 				}
 			}
-			return withApp(withMail, func(cmd *cobra.Command, a *app, args []string) error {
+			return withApp(withMail || withBank, func(cmd *cobra.Command, a *app, args []string) error {
 				name := args[0]
 				if withMail {
 					p := whole
@@ -276,9 +303,27 @@ func newEnvironmentSetCmd() *cobra.Command {
 					if err := setMailProfile(cmd, a, name, p, cmd.OutOrStdout()); err != nil {
 						return err
 					}
-					if !cmd.Flags().Changed("auto-send") && !cmd.Flags().Changed("auto-process") {
-						return nil
+				}
+				if withBank {
+					var old *store.BankProfile
+					if !bf.none {
+						// Flags not given keep the stored profile's values; --local-bank keeps its key.
+						var err error
+						old, err = storedBankProfile(cmd.Context(), a, name)
+						if err != nil && (!bf.local || errors.Is(err, store.ErrNotFound)) {
+							return err
+						}
 					}
+					p, err := bf.bankProfileFor(cmd, name, old)
+					if err != nil {
+						return err
+					}
+					if err := setBankProfile(cmd, a, name, p, cmd.OutOrStdout()); err != nil {
+						return err
+					}
+				}
+				if (withMail || withBank) && !cmd.Flags().Changed("auto-send") && !cmd.Flags().Changed("auto-process") {
+					return nil
 				}
 				return setAuto(cmd, a, name, autoSend, autoProcess)
 			})(cmd, args)
@@ -287,6 +332,7 @@ func newEnvironmentSetCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&autoSend, "auto-send", false, "send queued messages at once instead of with the next send/receive")
 	cmd.Flags().BoolVar(&autoProcess, "auto-process", false, "apply replies to the environment's view as they arrive")
 	mf.register(cmd.Flags(), true)
+	bf.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -386,10 +432,13 @@ func describeProfile(p store.MailProfile) string {
 	return out
 }
 
-// environmentJSON is one environment of `environments list --json`: its fields, and
-// its e-mail profile (null when it has none).
+// environmentJSON is one environment of `environments list --json`: its fields, its
+// bank profile and its e-mail profile (each null when it has none). The bank comes
+// before the mail: scripts/run.sh finds whether an environment's bank profile is
+// local by reading from its name up to the first closing brace.
 type environmentJSON struct {
 	store.Environment
+	Bank *bankView `json:"bank"`
 	Mail *mailView `json:"mail"`
 }
 

@@ -25,7 +25,8 @@ func newQueueCmd() *cobra.Command {
 	var files []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "queue --env E --type T --subject S --period P --file F | queue --env E --type einvoice --file F [--to ADDRESS]",
+		Use: "queue --env E --type T --subject S --period P --file F | queue --env E --type einvoice --file F [--to ADDRESS] | " +
+			"queue --env E --type payment --file F [--subject S --period P]",
 		Short: "Queue a message for delivery (it cannot be withdrawn afterwards)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,7 +52,7 @@ func newQueueCmd() *cobra.Command {
 			defer a.close()
 			q, err := a.store.Queue(cmd.Context(), req)
 			if err != nil {
-				return einvoiceRefusal(err)
+				return documentRefusal(req.Type, err)
 			}
 			if q.Existing {
 				// Nothing new was stored; its workflow was started the first time.
@@ -72,10 +73,15 @@ func newQueueCmd() *cobra.Command {
 				)
 				return nil
 			}
-			if req.Type == domain.TypeEInvoice {
+			switch req.Type {
+			case domain.TypeEInvoice:
 				fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, e-invoice %s (issued %s), version %d, %s\n", q.Number, q.Subject, q.Period, q.Version,
 					q.Status)
-			} else {
+			case domain.TypePayment:
+				fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, payment order %s %s, version %d, %s; `starter bank send-receive --env %s` "+
+					"sends it now, `starter show %d` shows its transactions\n", q.Number, q.Subject, q.Period, q.Version, q.Status, req.Environment,
+					q.Number)
+			default:
 				fmt.Fprintf(cmd.OutOrStdout(), "queued: message %d, version %d, %s\n", q.Number, q.Version, q.Status)
 			}
 			for _, old := range q.Superseded {
@@ -86,11 +92,13 @@ func newQueueCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Environment, "env", "", "environment that queues the message (required)")
-	f.StringVar(&typ, "type", "", "message type: btw, obsup, icp, ib, vpb, loonaangifte, kvk, einvoice (required)")
+	f.StringVar(&typ, "type", "", "message type: btw, obsup, icp, ib, vpb, loonaangifte, kvk, einvoice, payment (required)")
 	f.StringVar(&req.Subject, "subject", "", "who the declaration is about: fiscal number, loonheffingennummer or KvK number "+
-		"(required; an e-invoice is queued under its own number)")
-	f.StringVar(&req.Period, "period", "", "the period declared, e.g. 2026-10, 2026-Q3, 2026 (required; for an e-invoice its month of issue)")
-	f.StringArrayVar(&files, "file", nil, "the declaration (XBRL; for einvoice the UBL Invoice or CreditNote); repeat for attachments (required)")
+		"(required; an e-invoice is queued under its own number, a payment order under its MsgId unless it corrects the order of this subject)")
+	f.StringVar(&req.Period, "period", "", "the period declared, e.g. 2026-10, 2026-Q3, 2026 (required; for an e-invoice its month of issue; "+
+		"for a payment order the month of its execution date unless it corrects the order of this period)")
+	f.StringArrayVar(&files, "file", nil, "the declaration (XBRL; for einvoice the UBL Invoice or CreditNote; for payment the pain.001); "+
+		"repeat for attachments (required)")
 	f.StringVar(&req.Recipient, "to", "", "einvoice only: the address it is sent to, instead of the customer's in the invoice")
 	f.StringVar(&mimeType, "mime", "", "mime type of the first file (default: from its name and content)")
 	f.StringVar(&req.ClientReference, "ref", "", "client reference: queueing again with the same reference returns the first message")
@@ -103,9 +111,21 @@ func newQueueCmd() *cobra.Command {
 }
 
 // checkQueueFlags asks for subject and period as cobra asks for a required flag, except
-// for an e-invoice, which takes them from the invoice.
+// for an e-invoice, which takes them from the invoice, and a payment order, which takes
+// them from its file unless it corrects an earlier order: then both name that order.
 func checkQueueFlags(cmd *cobra.Command, typ domain.MessageType) error {
-	if typ == domain.TypeEInvoice {
+	switch typ {
+	case domain.TypeEInvoice:
+		return nil
+	case domain.TypePayment:
+		if cmd.Flags().Changed("to") {
+			return errors.New("--to is for e-invoices (--type einvoice); a payment order goes to the environment's bank")
+		}
+		if cmd.Flags().Changed("subject") != cmd.Flags().Changed("period") {
+			return errors.New("a payment order takes its subject (MsgId) and period (month of execution) from the file; give both --subject " +
+				"and --period only to queue a corrected file as the next version of an earlier order (its subject and period, as " +
+				"`starter show` prints them), or neither")
+		}
 		return nil
 	}
 	var missing []string
@@ -123,14 +143,20 @@ func checkQueueFlags(cmd *cobra.Command, typ domain.MessageType) error {
 	return nil
 }
 
-// einvoiceRefusal spells out a failed check of an e-invoice, one rule a line, so that
-// the sender sees every fault at once; other errors pass unchanged.
-func einvoiceRefusal(err error) error {
-	var faults []*domain.EInvoiceError
+// documentRefusal spells out a failed check of an e-invoice or payment order, one rule a
+// line, so that the sender sees every fault at once; other errors (a MsgId used before,
+// an environment without a bank profile) pass unchanged.
+func documentRefusal(typ domain.MessageType, err error) error {
+	type fault struct{ rule, message string }
+	var faults []fault
 	var walk func(error)
 	walk = func(e error) {
-		if f, ok := e.(*domain.EInvoiceError); ok {
-			faults = append(faults, f)
+		switch f := e.(type) {
+		case *domain.EInvoiceError:
+			faults = append(faults, fault{f.Rule, f.Message})
+			return
+		case *domain.PaymentError:
+			faults = append(faults, fault{f.Rule, f.Message})
 			return
 		}
 		switch u := e.(type) {
@@ -148,10 +174,14 @@ func einvoiceRefusal(err error) error {
 	if len(faults) == 0 {
 		return err
 	}
+	what, fix := "the e-invoice", "fix the document"
+	if typ == domain.TypePayment {
+		what, fix = "the payment order", "fix the file"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "the e-invoice is not queued: it fails %d check(s); fix the document and queue it again", len(faults))
+	fmt.Fprintf(&b, "%s is not queued: it fails %d check(s); %s and queue it again", what, len(faults), fix)
 	for _, f := range faults {
-		fmt.Fprintf(&b, "\n  rule %s: %s", f.Rule, f.Message)
+		fmt.Fprintf(&b, "\n  rule %s: %s", f.rule, f.message)
 	}
 	return errors.New(b.String())
 }
@@ -302,8 +332,13 @@ identiteitBelanghebbende a message about it is sent with. It needs neither Postg
 
 func printType(w io.Writer, r typeJSON) {
 	fmt.Fprintf(w, "%s — %s\n", r.Type, r.Description)
-	if r.Channel != domain.ChannelDigipoort {
+	switch r.Channel {
+	case domain.ChannelEmail:
 		fmt.Fprintf(w, "  channel        %s: sent from the environment's own e-mail profile, not queued at the service\n", r.Channel)
+		return
+	case domain.ChannelBank:
+		fmt.Fprintf(w, "  channel        %s: uploaded to the environment's own bank over SFTP (its bank profile); subject and period are "+
+			"the file's MsgId and month of execution\n", r.Channel)
 		return
 	}
 	soort := r.Berichtsoort

@@ -174,11 +174,12 @@ func parseWhen(s string) (time.Time, error) {
 func newShowCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "show <number>",
-		Short: "One message: its properties, what it was sent as, its files, every reply, its latest F lines, and the authority's acknowledgement",
-		Args:  cobra.ExactArgs(1),
+		Use: "show <number>",
+		Short: "One message: its properties, what it was sent as, its files, every reply, its latest F lines, the authority's acknowledgement, " +
+			"and for a payment order its transactions",
+		Args: cobra.ExactArgs(1),
 		RunE: withNumbers(false, func(cmd *cobra.Command, a *app, numbers []int64) error {
-			d, err := a.store.ShowMessage(cmd.Context(), numbers[0])
+			d, err := showDetail(cmd, a, numbers[0])
 			if err != nil {
 				return err
 			}
@@ -188,11 +189,11 @@ func newShowCmd() *cobra.Command {
 			return printMessage(cmd.OutOrStdout(), d)
 		}),
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (a payment order's with \"transactions\")")
 	return cmd
 }
 
-func printMessage(w io.Writer, d store.MessageDetail) error {
+func printMessage(w io.Writer, d messageJSON) error {
 	m := d.Message
 	version := ""
 	if m.Version != nil {
@@ -258,6 +259,9 @@ func printMessage(w io.Writer, d store.MessageDetail) error {
 			}
 		}
 	}
+	if err := printTransactions(w, d.Transactions); err != nil {
+		return err
+	}
 	if len(d.Errors) > 0 {
 		fmt.Fprintln(w, "\nlatest F lines (newest first; all of them: starter log --message N):")
 		for _, e := range d.Errors {
@@ -278,7 +282,7 @@ func printMessage(w io.Writer, d store.MessageDetail) error {
 				orDash(r.Description), orDash(r.Received), orDash(r.AuthorityID))
 		}
 		fmt.Fprintf(w, "  %s\n", indent(strings.TrimSpace(ack.Text)))
-	} else if m.Status == domain.StatusAccepted {
+	} else if m.Status == domain.StatusAccepted && m.Channel == domain.ChannelDigipoort {
 		fmt.Fprintln(w, "\nacknowledgement of the authority: Digipoort's status 500 carried none")
 	}
 	return nil

@@ -167,7 +167,7 @@ func (s *Store) BankProfile(ctx context.Context, envID int64) (BankProfile, erro
 	err := s.db.GetContext(ctx, &row, `SELECT e.name, `+prefixed("p.", bankProfileColumns)+`
 		FROM environment_bank_profiles p JOIN environments e ON e.id = p.environment_id WHERE p.environment_id = $1`, envID)
 	if isNoRows(err) {
-		return BankProfile{}, fmt.Errorf("%w: environment %d has no bank profile: give it one with `starter environments set NAME --bank-host …` "+
+		return BankProfile{}, fmt.Errorf("%w: environment %d has no bank profile: give it one with `starter environments set NAME --sftp HOST:PORT …` "+
 			"(or --local-bank)", ErrNotFound, envID)
 	}
 	if err != nil {

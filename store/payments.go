@@ -437,7 +437,8 @@ func explainReasons(reasons []domain.StatusReason) []string {
 		default:
 			s = "no reason code"
 		}
-		if info := oneLine(r.Info); info != "" {
+		// The bank's own words, unless they only repeat the explanation.
+		if info := oneLine(r.Info); info != "" && !strings.Contains(strings.ToLower(s), strings.ToLower(strings.TrimRight(info, "."))) {
 			s += " (bank: " + firstRunes(info, 200) + ")"
 		}
 		out = append(out, s)

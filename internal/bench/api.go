@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -54,32 +55,49 @@ type APIResult struct {
 	WebhookNotArrived int `json:"webhook_not_arrived"`
 }
 
-// apiClient queues declarations through the API, one environment's token each.
+// apiClient queues declarations through the API, one environment's token each. With
+// several API processes (a comma-separated --api-url) it takes them in turn, as a load
+// balancer in front of them would: the scale-out measurement.
 type apiClient struct {
-	base   string
+	bases  []string
+	turn   atomic.Uint64
 	http   *http.Client
 	tokens map[string]string
 }
 
-func newAPIClient(base string, concurrency int) *apiClient {
+func newAPIClient(urls string, concurrency int) *apiClient {
 	// As many idle connections as requests in flight: the default of two per host would
 	// open a new connection for most requests and measure TCP set-up, not the API.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = concurrency, concurrency
-	return &apiClient{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: time.Minute}, tokens: map[string]string{}}
+	c := &apiClient{http: &http.Client{Transport: tr, Timeout: time.Minute}, tokens: map[string]string{}}
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			c.bases = append(c.bases, u)
+		}
+	}
+	return c
 }
+
+// next is the API process the next request goes to.
+func (c *apiClient) next() string { return c.bases[int(c.turn.Add(1)-1)%len(c.bases)] }
 
 func (c *apiClient) close() { c.http.CloseIdleConnections() }
 
 func (c *apiClient) healthy(ctx context.Context) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("the API at %s does not answer: %w (start it with `make run`, or set --api-url)", c.base, err)
+	if len(c.bases) == 0 {
+		return fmt.Errorf("no API address given: set --api-url (KOERIER_API_URL, which `make run` sets)")
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the API at %s/healthz answers %s: see its log", c.base, resp.Status)
+	for _, base := range c.bases {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return fmt.Errorf("the API at %s does not answer: %w (start it with `make run`, or set --api-url)", base, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the API at %s/healthz answers %s: see its log", base, resp.Status)
+		}
 	}
 	return nil
 }
@@ -104,7 +122,7 @@ func (c *apiClient) queue(ctx context.Context, env, key, subject, period string)
 	if err := mw.Close(); err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/messages", &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.next()+"/v1/messages", &body)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -64,5 +65,20 @@ func TestRoundsAlternateFairly(t *testing.T) {
 				t.Error("the order is not D A A D")
 			}
 		})
+	}
+}
+
+// Several API processes (the scale-out measurement) are taken in turn.
+func TestAPIClientTakesSeveralAPIsInTurn(t *testing.T) {
+	c := newAPIClient(" http://a:1/, http://b:2 ,", 4)
+	if len(c.bases) != 2 {
+		t.Fatalf("bases: %q", c.bases)
+	}
+	var got []string
+	for range 4 {
+		got = append(got, c.next())
+	}
+	if strings.Join(got, " ") != "http://a:1 http://b:2 http://a:1 http://b:2" {
+		t.Fatalf("turns: %q", got)
 	}
 }

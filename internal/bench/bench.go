@@ -178,7 +178,7 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 			return Result{}, err
 		}
 		res.API = &APIResult{Concurrency: opts.Concurrency}
-		say("API mode: queueing through %s and the direct way in turns; webhooks to %s", apiC.base, recv.url)
+		say("API mode: queueing through %s and the direct way in turns; webhooks to %s", strings.Join(apiC.bases, " and "), recv.url)
 	}
 
 	// Queue: store and start each declaration's workflow, as `starter queue` does, or
