@@ -152,6 +152,8 @@ func (a *Activities) lookUpPayment(ctx context.Context, plan store.DeliveryPlan,
 		// Only the temporary name: the rename never happened, so the bank cannot have
 		// read it. Removed, and this try closed: the next one uploads it whole.
 		if err := conn.RemovePartial(ctx, name); err != nil {
+			// Gone meanwhile: a try still running elsewhere may have renamed it. The try
+			// stays open and the next look finds where it went.
 			return res, fmt.Errorf("message %d: remove the half-written payment file %s: %w", plan.Number, name, err)
 		}
 		if err := a.Store.DropUnaccepted(ctx, plan.Number, plan.Attempt, plan.StartedAt); err != nil {
@@ -217,14 +219,15 @@ func (a *Activities) ReceiveBank(ctx context.Context, env string) (pipeline.Bank
 	if err != nil {
 		return res, fmt.Errorf("environment %s: fetch the bank's status reports: %w", env, err)
 	}
-	res.Reports = len(reports)
 	var failed error
 	for _, r := range reports {
-		in := store.BankReport{EnvironmentID: e.ID, Name: r.Name, Content: r.Content}
-		if in.Report, err = domain.ReadStatusReport(r.Content); err != nil {
-			in.Unreadable = err.Error()
+		// A bank need not write its reports under a temporary name: one changed in the
+		// last moments may still be being written, and is read by the next run.
+		if time.Since(r.ModTime) < reportSettle {
+			continue
 		}
-		out, err := a.Store.ApplyBankReport(ctx, in)
+		res.Reports++
+		out, err := a.applyReport(ctx, e, r)
 		if err != nil {
 			failed = fmt.Errorf("environment %s: report %s: %w", env, r.Name, err)
 			break
@@ -253,6 +256,29 @@ func (a *Activities) ReceiveBank(ctx context.Context, env string) (pipeline.Bank
 		return res, errors.Join(failed, err)
 	}
 	return res, errors.Join(failed, a.signalReplies(ctx, res.Numbers), a.startONBWorkflows(ctx, unknown))
+}
+
+// reportSettle is how long a report file must be unchanged before it is read.
+const reportSettle = 2 * time.Second
+
+// applyReport stores one report. A report that cannot be stored as it is (empty, a value
+// the database refuses) is kept as an unknown reply with the reason, so that one bad file
+// never stops the environment's reports; only trouble a retry can mend is returned.
+func (a *Activities) applyReport(ctx context.Context, e store.Environment, r bank.Report) (store.BankReportResult, error) {
+	in := store.BankReport{EnvironmentID: e.ID, Name: r.Name, Content: r.Content}
+	var err error
+	if in.Report, err = domain.ReadStatusReport(r.Content); err != nil {
+		in.Unreadable = err.Error()
+	}
+	out, err := a.Store.ApplyBankReport(ctx, in)
+	if err == nil || !permanentStoreError(err) {
+		return out, err
+	}
+	in.Report, in.Unreadable = domain.StatusReport{}, fmt.Sprintf("the report could not be stored as it came: %v", err)
+	if len(in.Content) == 0 {
+		in.Content = []byte(fmt.Sprintf("(the bank's file %s was empty)", r.Name))
+	}
+	return a.Store.ApplyBankReport(ctx, in)
 }
 
 // profileRefused writes the F line of a channel whose server refused the environment's

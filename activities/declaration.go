@@ -341,12 +341,13 @@ func (a *Activities) ResolveDelivery(ctx context.Context, number int64, attempt 
 }
 
 // DeliverAndProcess is Deliver followed, for a message whose environment processes by
-// itself, by Process (the compact shape, pipeline.ShapeCompact): the environment sees
+// itself, by Process (the compact shape, workflows.CompactDeclarationWorkflow): the environment sees
 // the delivery without a second activity. Both are idempotent, and so is the pair: a
 // retry finds the attempt delivered (nothing is sent again) and the view processed.
 // Final errors are Deliver's; a process refused because the environment is gone leaves
 // the message as Deliver left it (Process marked it needs-action).
 func (a *Activities) DeliverAndProcess(ctx context.Context, number int64) (pipeline.DeliverResult, error) {
+	defer keepAlive(ctx)()
 	res, err := a.Deliver(ctx, number)
 	if err != nil || res.State == nil {
 		return res, err
@@ -355,21 +356,18 @@ func (a *Activities) DeliverAndProcess(ctx context.Context, number int64) (pipel
 	if !m.AutoProcess || !m.EnvironmentActive || m.EnvStatus == m.Status {
 		return res, nil
 	}
+	// Once delivered, the delivery's answer stands whatever processing does: a process
+	// that fails here is left to the workflow (it processes an unprocessed message
+	// itself), never reported as a failed delivery.
 	processed, err := a.Process(ctx, number)
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == pipeline.ErrTypeRefused {
-		st, lerr := a.LoadMessage(ctx, number)
+	if err != nil {
+		a.log().WithFields(logrus.Fields{"message": number}).WithError(err).Info("processing with the delivery failed; the workflow processes it")
+		return res, nil
+	}
+	if st, err := a.LoadMessage(ctx, number); err == nil {
 		res.State = &st
-		return res, lerr
 	}
-	if err != nil {
-		return res, err
-	}
-	st, err := a.LoadMessage(ctx, number)
-	if err != nil {
-		return res, err
-	}
-	res.State, res.Processed = &st, &processed
+	res.Processed = &processed
 	return res, nil
 }
 

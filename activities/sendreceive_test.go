@@ -42,7 +42,7 @@ func (h *harness) requireSignals(signal string, numbers ...int64) map[int64]star
 			h.t.Fatalf("message %d: options %+v, want id %s, task queue %s, summary %q", n, o, pipeline.DeclarationID(n), taskQueue, m.Summary())
 		case pipeline.CurrentAttributesKey(o.TypedSearchAttributes) != m.AttributesKey():
 			h.t.Fatalf("message %d: search attributes %s, want %s", n, pipeline.CurrentAttributesKey(o.TypedSearchAttributes), m.AttributesKey())
-		case c.workflow != pipeline.DeclarationWorkflowType || len(c.args) != 1 || c.args[0] != (pipeline.DeclarationInput{Number: n, Shape: pipeline.ShapeCompact}):
+		case c.workflow != pipeline.CompactDeclarationWorkflowType || len(c.args) != 1 || c.args[0] != (pipeline.DeclarationInput{Number: n}):
 			h.t.Fatalf("message %d: starts %v %+v", n, c.workflow, c.args)
 		}
 		if env, _ := o.TypedSearchAttributes.GetKeyword(pipeline.SAEnvironment); env != testEnv {

@@ -189,8 +189,8 @@ func TestUploadCutMidWriteIsNotUploaded(t *testing.T) {
 	if where, _ := find(t, c2, "pay.xml"); where != Nowhere {
 		t.Fatalf("after RemovePartial Find = %q, want nowhere", where)
 	}
-	if err := c2.RemovePartial(ctx(t), "pay.xml"); err != nil {
-		t.Fatalf("RemovePartial of nothing: %v", err)
+	if err := c2.RemovePartial(ctx(t), "pay.xml"); !errors.Is(err, ErrGone) {
+		t.Fatalf("RemovePartial of nothing must say it was not there: %v", err)
 	}
 	want := content(t, 200_000)
 	if err := c2.Upload(ctx(t), "pay.xml", want); err != nil {

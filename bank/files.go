@@ -158,7 +158,13 @@ func (c *Conn) find(name string) (string, int64, error) {
 	return Nowhere, 0, nil
 }
 
-// RemovePartial removes name+".part" from UploadDir, if it is there.
+// ErrGone: the file to remove was not there (any more). For a ".part" that Find saw a
+// moment before, that means it was renamed meanwhile — a try still running elsewhere
+// finished it — so the caller must look again, not assume it is gone.
+var ErrGone = errors.New("the file is not there")
+
+// RemovePartial removes name+".part" from UploadDir; ErrGone (wrapped) when it is not
+// there.
 func (c *Conn) RemovePartial(ctx context.Context, name string) error {
 	part := path.Join(c.p.uploadDir(), name+partSuffix)
 	if err := checkName(name); err != nil {
@@ -169,7 +175,10 @@ func (c *Conn) RemovePartial(ctx context.Context, name string) error {
 		return fmt.Errorf("remove %s at %s: %w", part, c.p, err)
 	}
 	defer end()
-	if err := c.sftp.Remove(part); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := c.sftp.Remove(part); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s at %s: %w", part, c.p, ErrGone)
+		}
 		return fmt.Errorf("remove %s at %s: %w", part, c.p, withCause(ctx, err))
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/temporalproto"
 
 	"koerier/internal/testenv"
+	"koerier/pipeline"
 )
 
 // recordHistory writes a finished workflow's history to workflows/testdata when
@@ -35,6 +36,13 @@ func recordHistory(t *testing.T, s *testenv.Stack, workflowID, name string) {
 	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A compact declaration's history is kept beside the ones of DeclarationWorkflow:
+	// workflows of both types run in production, and both must replay.
+	if len(h.Events) > 0 {
+		if a := h.Events[0].GetWorkflowExecutionStartedEventAttributes(); a != nil && a.GetWorkflowType().GetName() == pipeline.CompactDeclarationWorkflowType {
+			name = "compact-" + name
+		}
 	}
 	path := filepath.Join("..", "workflows", "testdata", name+".json")
 	if err := os.WriteFile(path, b, 0o644); err != nil {

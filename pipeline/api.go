@@ -27,8 +27,14 @@ const DefaultTaskQueue = "koerier"
 // Workflow type names, as registered by the worker.
 const (
 	DeclarationWorkflowType = "DeclarationWorkflow"
-	SendReceiveWorkflowType = "SendReceiveWorkflow"
-	CleanupWorkflowType     = "CleanupWorkflow"
+	// CompactDeclarationWorkflowType is the declaration workflow in its compact shape
+	// (workflows.CompactDeclarationWorkflow), which Starter starts for every message. A
+	// type of its own rather than a flag in the input: a worker from before it does not
+	// know the type and leaves its tasks to one that does, where a flag it ignored would
+	// have it record the old shape, which the new code could not replay.
+	CompactDeclarationWorkflowType = "CompactDeclarationWorkflow"
+	SendReceiveWorkflowType        = "SendReceiveWorkflow"
+	CleanupWorkflowType            = "CleanupWorkflow"
 	// UnknownReplyWorkflowType waits for an operator to link or resolve one unknown
 	// reply (ONB); pipeline/onb.go.
 	UnknownReplyWorkflowType = "UnknownReplyWorkflow"

@@ -26,18 +26,14 @@ type DeclarationInput struct {
 	// BounceWindow is how long a sent e-invoice waits for a bounce before it is
 	// delivered; 0 means DefaultBounceWindow.
 	BounceWindow time.Duration `json:",omitempty"`
-	// Shape is the shape of the workflow's history: 0 for workflows started before
-	// ShapeCompact, which replay as they ran; Starter starts every new one compact.
-	Shape int `json:",omitempty"`
 }
 
-// ShapeCompact is the declaration workflow's compact history: Postgres reads and
-// writes as local activities, the delivery and its processing in one activity, the
-// final process and report in one call, and no version markers (every change guarded by
-// workflow.GetVersion before it is on). Fewer events and Temporal actions per
-// declaration, with the same guarantees: each of those calls is idempotent, as every
-// activity is.
-const ShapeCompact = 1
+// CompactChanges are the changes of the declaration workflow that were guarded by
+// workflow.GetVersion before the compact shape (CompactDeclarationWorkflowType): a
+// compact workflow has them all without a marker event each. A change made after it is
+// guarded in both shapes.
+var CompactChanges = []string{"webhooks", "restore-before-process", "restore-do-not-send", "process-gone-environment",
+	"environment-changed", "history-bytes-limit"}
 
 // RetryState is where a message's failing delivery rounds stand.
 type RetryState struct {

@@ -122,7 +122,7 @@ func TestStarterUsesOneSetOfOptions(t *testing.T) {
 		}
 	}
 	for _, in := range c.inputs {
-		if in != (pipeline.DeclarationInput{Number: 42, NoReplyTimeout: time.Hour, Shape: pipeline.ShapeCompact}) {
+		if in != (pipeline.DeclarationInput{Number: 42, NoReplyTimeout: time.Hour}) {
 			t.Errorf("input %+v", in)
 		}
 	}

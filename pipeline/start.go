@@ -54,12 +54,12 @@ func (s Starter) Options(m Message) client.StartWorkflowOptions {
 
 func (s Starter) input(m Message) DeclarationInput {
 	return DeclarationInput{Number: m.Number, NoReplyTimeout: s.NoReplyTimeout, DeliveryDeadline: s.DeliveryDeadline,
-		WebhookRetryInitial: s.WebhookRetryInitial, BounceWindow: s.BounceWindow, Shape: ShapeCompact}
+		WebhookRetryInitial: s.WebhookRetryInitial, BounceWindow: s.BounceWindow}
 }
 
 // Start starts the workflow of a freshly queued message.
 func (s Starter) Start(ctx context.Context, m Message) error {
-	if _, err := s.Client.ExecuteWorkflow(ctx, s.Options(m), DeclarationWorkflowType, s.input(m)); err != nil {
+	if _, err := s.Client.ExecuteWorkflow(ctx, s.Options(m), CompactDeclarationWorkflowType, s.input(m)); err != nil {
 		return fmt.Errorf("start the workflow of message %d: %w", m.Number, err)
 	}
 	return nil
@@ -69,7 +69,7 @@ func (s Starter) Start(ctx context.Context, m Message) error {
 // none (it was terminated, or finished and is needed again).
 func (s Starter) Signal(ctx context.Context, m Message, signal string, arg any) error {
 	opts := s.Options(m)
-	if _, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, signal, arg, opts, DeclarationWorkflowType, s.input(m)); err != nil {
+	if _, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, signal, arg, opts, CompactDeclarationWorkflowType, s.input(m)); err != nil {
 		return fmt.Errorf("signal %s to message %d: %w", signal, m.Number, err)
 	}
 	return nil

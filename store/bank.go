@@ -39,6 +39,15 @@ type BankProfile struct {
 	Local bool
 }
 
+// String never shows the private key: a profile printed by mistake (%v, %+v) must not
+// leak it.
+func (p BankProfile) String() string {
+	return fmt.Sprintf("%s@%s:%d (host key %s, key %d bytes)", p.User, p.Host, p.Port, HostKeyFingerprint(p.HostKey), len(p.PrivateKey))
+}
+
+// GoString is String, for %#v.
+func (p BankProfile) GoString() string { return p.String() }
+
 // Folders a bank profile gets when none is named.
 const (
 	DefaultBankPort         = 22

@@ -27,6 +27,14 @@ type MailServer struct {
 	Password string
 }
 
+// String never shows the password: a profile printed by mistake must not leak it.
+func (m MailServer) String() string {
+	return fmt.Sprintf("%s@%s:%d %s (password set: %v)", m.User, m.Host, m.Port, m.Security, m.Password != "")
+}
+
+// GoString is String, for %#v.
+func (m MailServer) GoString() string { return m.String() }
+
 // MailProfile is an environment's e-mail profile (rule 2 in docs/rules.md): e-invoices
 // go out from From through SMTP and come in through the IMAP mailbox. A profile without
 // IMAP host sends but does not receive.

@@ -193,6 +193,23 @@ func (s *Store) LinkONB(ctx context.Context, number, message int64, who, memo st
 		if msg.Dir != domain.DirectionOut {
 			return fmt.Errorf("%w: message %d is an incoming message; link the unknown reply to the outgoing message it answers", ErrRefused, message)
 		}
+		// Mail and bank replies belong to the environment whose mailbox or bank folder they
+		// came from (rules 22, 23): never linked across environments, and a bank report
+		// only to a payment order (kept as its document; its statuses apply by OrgnlMsgId).
+		var from struct {
+			Env     *int64 `db:"environment_id"`
+			Channel string `db:"channel"`
+		}
+		if err := tx.GetContext(ctx, &from, `SELECT environment_id, channel FROM messages WHERE number = $1`, number); err != nil {
+			return err
+		}
+		if from.Env != nil && (msg.Env == nil || *msg.Env != *from.Env) {
+			return fmt.Errorf("%w: unknown reply %d came in for another environment than message %d's: it can only be linked to a message of "+
+				"its own environment, or resolved", ErrRefused, number, message)
+		}
+		if from.Channel == string(domain.ChannelBank) && msg.Type != string(domain.TypePayment) {
+			return fmt.Errorf("%w: unknown reply %d is a bank report; it can only be linked to a payment order, or resolved", ErrRefused, number)
+		}
 		if row.Subject != "" && domain.SubjectOfNumber(row.Subject) != msg.Subject {
 			return fmt.Errorf("%w: unknown reply %d is about belanghebbende %q, message %d about %q: a reply answers a declaration about "+
 				"its own subject; link it to a message about %q, or resolve it", ErrRefused, number, row.Subject, message, msg.Subject,

@@ -24,21 +24,30 @@ func insertPayment(ctx context.Context, tx *sqlx.Tx, envID, number int64, p doma
 		envID, p.MsgID); err != nil {
 		return err
 	}
+	// used_msg_ids outlives clean-up (migration 00011): a MsgId stays used.
 	var used struct {
-		Number int64  `db:"message_number"`
-		Status string `db:"status"`
+		Number int64   `db:"message_number"`
+		Status *string `db:"status"`
 	}
-	err := tx.GetContext(ctx, &used, `SELECT p.message_number, m.status FROM payments p JOIN messages m ON m.number = p.message_number
-		WHERE p.environment_id = $1 AND p.msg_id = $2`, envID, p.MsgID)
+	err := tx.GetContext(ctx, &used, `SELECT u.message_number, m.status FROM used_msg_ids u LEFT JOIN messages m ON m.number = u.message_number
+		WHERE u.environment_id = $1 AND u.msg_id = $2`, envID, p.MsgID)
 	if err == nil {
-		return fmt.Errorf("%w: MsgId %s was used by message %d (status %s): a bank refuses a file with a MsgId it has seen (DUPL); "+
-			"give the file a new MsgId", ErrRefused, p.MsgID, used.Number, used.Status)
+		status := "removed by clean-up since"
+		if used.Status != nil {
+			status = "status " + *used.Status
+		}
+		return fmt.Errorf("%w: MsgId %s was used by message %d (%s): a bank refuses a file with a MsgId it has seen (DUPL); "+
+			"give the file a new MsgId", ErrRefused, p.MsgID, used.Number, status)
 	}
 	if !isNoRows(err) {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO payments (message_number, environment_id, msg_id, version) VALUES ($1, $2, $3, $4)`,
 		number, envID, p.MsgID, p.Version); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO used_msg_ids (environment_id, msg_id, message_number) VALUES ($1, $2, $3)`,
+		envID, p.MsgID, number); err != nil {
 		return err
 	}
 	txs := p.Transactions()
@@ -181,7 +190,8 @@ func (s *Store) ApplyBankReport(ctx context.Context, r BankReport) (BankReportRe
 			return err
 		}
 		res.Message = order.Number
-		return applyLinkedReport(ctx, tx, r, env.Name, pickup, order.Number, order.Attempt, order.Type, order.Subject, order.Period, &res)
+		ref := domain.Aanleverkenmerk(s.prefix, order.Number, order.Attempt)
+		return applyLinkedReport(ctx, tx, r, env.Name, pickup, ref, order.Number, order.Attempt, order.Type, order.Subject, order.Period, &res)
 	})
 	if err != nil {
 		return BankReportResult{}, fmt.Errorf("store bank report %s of environment %d: %w", r.Name, r.EnvironmentID, err)
@@ -196,8 +206,9 @@ func unknownBankReport(ctx context.Context, tx *sqlx.Tx, r BankReport, env, pick
 	if r.Report.MsgID != "" {
 		memo += fmt.Sprintf(" (report MsgId %s, status %s, answers MsgId %s)", r.Report.MsgID, r.Report.GroupStatus, r.Report.OrgnlMsgID)
 	}
-	reason := truncateRunes(fmt.Sprintf("unknown bank report: %s; the file is kept as its attachment: look at it, link it to the payment "+
-		"order it answers (`starter onb link N MESSAGE`) or resolve it (`starter onb resolve N --memo …`)", why), 2000)
+	reason := truncateRunes(fmt.Sprintf("unknown bank report: %s; the file is kept as its attachment: look at it and ask the bank which "+
+		"order it answers. Linking it to a payment order (`starter onb link N MESSAGE`) keeps it with that order as a document — its "+
+		"statuses are applied only by the MsgId it names, so the order's status does not change; or resolve it (`starter onb resolve N --memo …`)", why), 2000)
 	num, err := insertIncoming(ctx, tx, incomingRow{env: r.EnvironmentID, channel: domain.ChannelBank, typ: domain.TypeUnknownONB,
 		subtype: domain.SubtypeONB, pickup: pickup, part: bankReportPart, memo: truncateRunes(oneLine(memo), domain.MaxMemoLen), needs: true,
 		reason: reason, file: attachmentName(r.Name, ".xml", "bank-report"), mime: "application/xml", content: r.Content})
@@ -215,7 +226,7 @@ func unknownBankReport(ctx context.Context, tx *sqlx.Tx, r BankReport, env, pick
 
 // applyLinkedReport stores a report as a reply document of payment order number and
 // applies its statuses.
-func applyLinkedReport(ctx context.Context, tx *sqlx.Tx, r BankReport, env, pickup string, number int64, attempt int, typ, subject,
+func applyLinkedReport(ctx context.Context, tx *sqlx.Tx, r BankReport, env, pickup, ref string, number int64, attempt int, typ, subject,
 	period string, res *BankReportResult) error {
 	rep := r.Report
 	doc, err := insertIncoming(ctx, tx, incomingRow{env: r.EnvironmentID, channel: domain.ChannelBank, replyTo: &number,
@@ -239,7 +250,7 @@ func applyLinkedReport(ctx context.Context, tx *sqlx.Tx, r BankReport, env, pick
 	res.Rejected = rejected
 	groupReasons := explainReasons(rep.GroupReasons)
 	status, needs, meaning, known := domain.PaymentReplyStatus(rep.GroupStatus)
-	kenmerk, how, err := bankDeliveryKenmerk(ctx, tx, number, attempt, r.Name)
+	kenmerk, how, err := bankDeliveryKenmerk(ctx, tx, number, attempt, r.Name, ref)
 	if err != nil {
 		return err
 	}
@@ -312,15 +323,26 @@ func applyLinkedReport(ctx context.Context, tx *sqlx.Tx, r BankReport, env, pick
 // recorded as delivered now, with how saying so for the log: the bank reporting on the
 // file's MsgId is proof that it has the file, and uploading it again would be refused
 // as a duplicate (rule 11). "" when no upload of the order is on record.
-func bankDeliveryKenmerk(ctx context.Context, tx *sqlx.Tx, number int64, attempt int, name string) (kenmerk, how string, err error) {
+func bankDeliveryKenmerk(ctx context.Context, tx *sqlx.Tx, number int64, attempt int, name, ref string) (kenmerk, how string, err error) {
 	// The message's row before its delivery's, in the order every other change takes.
 	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM messages WHERE number = $1 FOR UPDATE`, number); err != nil {
 		return "", "", err
 	}
+	// Any try of the current attempt without a kenmerk: open, or closed as not having
+	// arrived (a try the worker thought failed may have reached the bank after all), or
+	// none on record at all — the report naming the MsgId proves the bank has the file.
 	var adopted []string
-	if err := tx.SelectContext(ctx, &adopted, `UPDATE deliveries d SET kenmerk = d.aanleverkenmerk, delivered_at = now(), last_error = ''
-		WHERE d.message_number = $1 AND d.attempt = $2 AND `+openDelivery+` RETURNING d.kenmerk`, number, attempt); err != nil {
+	if err := tx.SelectContext(ctx, &adopted, `UPDATE deliveries d SET kenmerk = d.aanleverkenmerk, delivered_at = now(), last_error = '',
+			closed_at = NULL
+		WHERE d.message_number = $1 AND d.attempt = $2 AND d.kenmerk IS NULL AND d.failed_at IS NULL RETURNING d.kenmerk`, number, attempt); err != nil {
 		return "", "", err
+	}
+	if len(adopted) == 0 {
+		if err := tx.SelectContext(ctx, &adopted, `INSERT INTO deliveries (message_number, attempt, aanleverkenmerk, kenmerk, delivered_at)
+			SELECT $1, $2, $3, $3, now() WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE message_number = $1 AND attempt = $2)
+			RETURNING kenmerk`, number, attempt, ref); err != nil {
+			return "", "", err
+		}
 	}
 	if len(adopted) > 0 {
 		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'sent', last_status_change = now()

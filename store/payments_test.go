@@ -446,3 +446,87 @@ func TestPaymentQueriesUseAnIndex(t *testing.T) {
 		}
 	}
 }
+
+// Review fixes of rule 23. A report also adopts a try that was closed as not having
+// arrived, or an order with no try on record: the bank has the MsgId, and the file is
+// never uploaded again.
+func TestBankReportAdoptsAClosedTryAndAnOrderWithoutOne(t *testing.T) {
+	f, acme := bankStore(t)
+	content := f.examplePayment("CLOSED-1")
+	q, err := f.queuePayment(content, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := f.BeginDelivery(ctx, q.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DropUnaccepted(ctx, q.Number, plan.Attempt, plan.StartedAt); err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := domain.ReadPayment(content)
+	f.applyReport(f.report(acme, orig, "closed-actc", time.Now(), "ACTC", ""))
+	if again, err := f.BeginDelivery(ctx, q.Number); err != nil || again.Kenmerk == "" {
+		t.Fatalf("a closed try named by a report must be adopted, not uploaded again: %+v %v", again, err)
+	}
+
+	content2 := f.examplePayment("NO-TRY-1")
+	q2, err := f.queuePayment(content2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig2, _ := domain.ReadPayment(content2)
+	if res := f.applyReport(f.report(acme, orig2, "no-try-actc", time.Now(), "ACTC", "")); res.Status != domain.StatusReceiptConfirmed {
+		t.Fatalf("a report on an order without a try: %+v", res)
+	}
+	if again, err := f.BeginDelivery(ctx, q2.Number); err != nil || again.Kenmerk == "" {
+		t.Fatalf("an order the bank reported on must not be uploaded: %+v %v", again, err)
+	}
+}
+
+// A corrected file is the next version of an order only while the bank took none of
+// its versions, names both subject and period, and names an order that exists.
+func TestPaymentCorrectionOnlyBesideWhatTheBankDidNotTake(t *testing.T) {
+	f, acme := bankStore(t)
+	v1, orig := f.sentPayment("TAKEN-1")
+	f.applyReport(f.report(acme, orig, "taken-acsc", time.Now(), "ACSC", ""))
+	correct := func(msgID, subject, period string) error {
+		_, err := f.Queue(ctx, store.QueueRequest{Environment: "acme", Type: domain.TypePayment, Subject: subject, Period: period,
+			Attachments: []domain.Attachment{{FileName: "b.xml", Content: f.examplePayment(msgID)}}})
+		return err
+	}
+	if err := correct("TAKEN-2", v1.Subject, v1.Period); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "may be paid") {
+		t.Fatalf("a correction beside a settled version: %v", err)
+	}
+	if err := correct("TAKEN-3", v1.Subject, ""); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "both") {
+		t.Fatalf("a subject without a period: %v", err)
+	}
+	if err := correct("TAKEN-4", "NOBODY", v1.Period); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "no payment order") {
+		t.Fatalf("a correction of no order: %v", err)
+	}
+	// An upload of unknown outcome may be at the bank: no correction beside it either.
+	open, err := f.queuePayment(f.examplePayment("OPEN-1"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.BeginDelivery(ctx, open.Number); err != nil {
+		t.Fatal(err)
+	}
+	if err := correct("OPEN-2", open.Subject, open.Period); !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "outcome is not known") {
+		t.Fatalf("a correction beside an open upload: %v", err)
+	}
+}
+
+// A MsgId stays used after clean-up removed the order that used it.
+func TestUsedMsgIdOutlivesCleanup(t *testing.T) {
+	f, _ := bankStore(t)
+	q, err := f.queuePayment(f.examplePayment("OLD-1"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.exec(`DELETE FROM messages WHERE number = $1`, q.Number)
+	_, err = f.queuePayment(f.examplePayment("OLD-1"), "")
+	if !errors.Is(err, store.ErrRefused) || !strings.Contains(err.Error(), "removed by clean-up since") {
+		t.Fatalf("a MsgId of a cleaned-up order: %v", err)
+	}
+}

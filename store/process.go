@@ -101,10 +101,17 @@ func (s *Store) Report(ctx context.Context, number int64) (domain.Status, error)
 		}
 		entry := LogEntry{MessageNumber: &number, Step: domain.StepReport, DedupeKey: fmt.Sprintf("report/%d/%d/%s", number, m.Attempt, m.Status)}
 		what := fmt.Sprintf("%s %s %s version %d (message %d)", m.Type, m.Subject, m.Period, deref(m.Version), number)
-		if m.Status == domain.StatusAccepted {
+		switch {
+		case m.Status == domain.StatusAccepted && m.NeedsAction:
+			// Accepted with something to see to: a payment order the bank accepted with
+			// some transfers rejected (PART) must not read as all well.
+			entry.Level = domain.LevelError
+			entry.Description = what + " accepted, but needs action"
+			entry.Information = m.NeedsActionReason
+		case m.Status == domain.StatusAccepted:
 			entry.Level = domain.LevelInfo
 			entry.Description = what + " accepted by the authority"
-		} else {
+		default:
 			entry.Level = domain.LevelError
 			entry.Description = fmt.Sprintf("%s ended %s", what, m.Status)
 			reason, err := failureReason(ctx, tx, number, m.Attempt)

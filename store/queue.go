@@ -35,6 +35,9 @@ type QueueRequest struct {
 
 	// payment is the payment order as its check read it, for queueTx to store.
 	payment *domain.PaymentFile
+	// corrects is set when a payment order names the order it corrects (its subject and
+	// period): queueTx checks that such an order exists and that the bank took none of it.
+	corrects bool
 }
 
 // Queued is the outcome of a queue call.
@@ -196,6 +199,11 @@ func checkPaymentRequest(req QueueRequest, today time.Time) (_ QueueRequest, pro
 	// new MsgId (a bank refuses one it has seen) as the next version of that order, so
 	// that the rejected one can never be sent after it (rule 3, rule 23).
 	subject, period := p.SubjectAndPeriod()
+	if (req.Subject == "") != (req.Period == "") {
+		problems = append(problems, "a payment order that corrects another names both its subject and its period (`starter show N` shows them); "+
+			"give both, or neither to queue a new order under the file's MsgId")
+	}
+	req.corrects = req.Subject != "" && req.Period != ""
 	if req.Subject != "" {
 		given, err := domain.NormalizeText("subject", req.Subject)
 		if err != nil {
@@ -329,7 +337,12 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 		}
 		out.Status = domain.StatusQueued
 		if req.payment != nil {
+			// The MsgId first: reusing one is refused with the bank's reason, whatever
+			// order it names.
 			if err := insertPayment(ctx, tx, env.ID, out.Number, *req.payment); err != nil {
+				return err
+			}
+			if err := mayCorrectPayment(ctx, tx, key, req, out.Version); err != nil {
 				return err
 			}
 		}
@@ -456,4 +469,48 @@ func (s *Store) Attachments(ctx context.Context, number int64) ([]Attachment, er
 		return nil, fmt.Errorf("read attachments of message %d: %w", number, err)
 	}
 	return out, nil
+}
+
+// mayCorrectPayment decides, under the declaration's lock, whether a payment order may be
+// queued as the next version of the order it names (rule 23): only an order of this
+// environment exists to be corrected, and only while the bank took none of its versions —
+// each is rejected or failed, or never reached the bank (those become do-not-send). A
+// version that is at the bank may be paid: a "correction" next to it would pay twice.
+// A file with its own MsgId under a subject nobody named is a new order (version 1).
+func mayCorrectPayment(ctx context.Context, tx *sqlx.Tx, key string, req QueueRequest, version int) error {
+	if version == 1 {
+		if req.corrects {
+			return fmt.Errorf("%w: there is no payment order %s %s of environment %s to correct: leave subject and period out to queue a new "+
+				"order under the file's MsgId", ErrRefused, req.Subject, req.Period, req.Environment)
+		}
+		return nil
+	}
+	// A next version, named or not (a new MsgId that happens to be an order's subject):
+	// only beside versions the bank did not take.
+	var taken []struct {
+		Number  int64         `db:"number"`
+		Version int           `db:"version"`
+		Status  domain.Status `db:"status"`
+		Open    bool          `db:"open"`
+	}
+	if err := tx.SelectContext(ctx, &taken, `
+		SELECT m.number, m.version, m.status,
+			EXISTS (SELECT 1 FROM deliveries d WHERE d.message_number = m.number AND d.attempt = m.attempt AND `+openDelivery+`) AS open
+		FROM messages m WHERE m.declaration_key = $1
+		ORDER BY m.version`, key); err != nil {
+		return err
+	}
+	for _, t := range taken {
+		switch {
+		case t.Open:
+			return fmt.Errorf("%w: version %d of payment order %s %s (message %d) has an upload whose outcome is not known yet: it may be at the "+
+				"bank; decide it first (`starter show %d` says how), then queue the correction", ErrRefused, t.Version, req.Subject, req.Period, t.Number, t.Number)
+		case t.Status.IsUnsent(), t.Status == domain.StatusRejected, t.Status == domain.StatusFailed:
+		default:
+			return fmt.Errorf("%w: version %d of payment order %s %s (message %d) is %s at the bank and may be paid: a correction is queued only "+
+				"for an order the bank rejected. To pay something more, queue a new order (leave subject and period out)", ErrRefused, t.Version,
+				req.Subject, req.Period, t.Number, t.Status)
+		}
+	}
+	return nil
 }

@@ -70,6 +70,10 @@ type WebhookData struct {
 	Version        int           `json:"version"`
 	// Time is when the status changed (what the environment sees as its last change).
 	Time time.Time `json:"time"`
+	// NeedsAction is set when the outcome needs someone's attention although its status
+	// may read well: a payment order the bank accepted with some transfers rejected
+	// (PART) is accepted and needs action (GET /v1/messages/{n} says which).
+	NeedsAction bool `json:"needs_action,omitempty"`
 }
 
 // WebhookCounts says how a message's events stand.
@@ -186,7 +190,7 @@ func writeWebhookEvent(ctx context.Context, tx *sqlx.Tx, m Message, previous dom
 	}
 	body, err := json.Marshal(WebhookPayload{Type: WebhookEventType, Timestamp: time.Now().UTC().Truncate(time.Second), Data: WebhookData{
 		Number: m.Number, Environment: deref(m.Environment), Type: m.Type, Status: now.Status, PreviousStatus: previous,
-		Version: deref(m.Version), Time: now.Changed.UTC(),
+		Version: deref(m.Version), Time: now.Changed.UTC(), NeedsAction: m.NeedsAction,
 	}})
 	if err != nil {
 		return err

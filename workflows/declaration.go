@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +31,22 @@ import (
 // reply re-creates the workflow of a message in flight, and `starter process` or
 // `starter restore` re-create it for a message waiting for them.
 func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) error {
-	d := &declaration{in: in, seen: map[int64]bool{}}
+	return runDeclaration(ctx, in, false)
+}
+
+// CompactDeclarationWorkflow is DeclarationWorkflow in the compact shape, which every
+// new message gets (pipeline.CompactDeclarationWorkflowType): Postgres reads and writes
+// as local activities, the delivery and its processing in one activity, the final
+// process and report in one call, and no version markers for the changes made before
+// it. The same guarantees with fewer history events and Temporal actions: each of those
+// calls is idempotent, as every activity is. DeclarationWorkflow stays for the
+// workflows started before it, which replay as they ran.
+func CompactDeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) error {
+	return runDeclaration(ctx, in, true)
+}
+
+func runDeclaration(ctx workflow.Context, in pipeline.DeclarationInput, compact bool) error {
+	d := &declaration{in: in, seen: map[int64]bool{}, compact: compact}
 	if d.in.NoReplyTimeout <= 0 {
 		d.in.NoReplyTimeout = pipeline.DefaultNoReplyTimeout
 	}
@@ -60,6 +76,9 @@ func DeclarationWorkflow(ctx workflow.Context, in pipeline.DeclarationInput) err
 type declaration struct {
 	in  pipeline.DeclarationInput
 	msg pipeline.Message
+	// compact: the compact shape (CompactDeclarationWorkflow); fixed by the workflow's
+	// type, so by its history.
+	compact bool
 
 	stage     string
 	last      string
@@ -138,7 +157,8 @@ func (d *declaration) run(ctx workflow.Context) error {
 			}
 		}
 		if !d.pending() && d.historyLarge(ctx) {
-			return workflow.NewContinueAsNewError(ctx, DeclarationWorkflow, d.in) // d.in.Retry goes along
+			// The same type, so the same shape; d.in.Retry goes along.
+			return workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, d.in)
 		}
 		st := d.msg.Status
 		switch {
@@ -298,11 +318,12 @@ func (d *declaration) restoreBeforeProcess(ctx workflow.Context) bool {
 }
 
 // version reports whether a change guarded by workflow.GetVersion(changeID) is on. A
-// workflow started in the compact shape (pipeline.ShapeCompact) was started after every
-// change here, so it has them all without a marker event each (every event is paid
-// for); a history from before records its markers and replays as it ran.
+// compact workflow has every change made before its shape existed
+// (pipeline.CompactChanges) without a marker event each (every event is paid for); a
+// history from before records its markers and replays as it ran, and a change made
+// later is guarded in both shapes.
 func (d *declaration) version(ctx workflow.Context, changeID string) bool {
-	if d.in.Shape >= pipeline.ShapeCompact {
+	if d.compact && slices.Contains(pipeline.CompactChanges, changeID) {
 		return true
 	}
 	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) >= 1
@@ -548,7 +569,7 @@ func (d *declaration) deliver(ctx workflow.Context) error {
 	d.setStage(ctx, pipeline.StageSending, "")
 	var res pipeline.DeliverResult
 	deliver := a.Deliver
-	if d.in.Shape >= pipeline.ShapeCompact {
+	if d.compact {
 		// The delivery and, for an environment that processes by itself, its processing
 		// in one activity: the round trip of a Process after it is saved.
 		deliver = a.DeliverAndProcess
@@ -680,7 +701,7 @@ func (d *declaration) noReply(ctx workflow.Context) error {
 func (d *declaration) doProcess(ctx workflow.Context) error {
 	var res pipeline.ProcessResult
 	var err error
-	if d.in.Shape >= pipeline.ShapeCompact && d.msg.Status.IsFinal() && !d.msg.Reported {
+	if d.compact && d.msg.Status.IsFinal() && !d.msg.Reported {
 		// The final outcome is processed and reported in one short store call.
 		var fin pipeline.FinishResult
 		err = d.store(ctx, a.ProcessAndReport, d.in.Number).Get(ctx, &fin)
@@ -724,7 +745,7 @@ func (d *declaration) processed(ctx workflow.Context, res pipeline.ProcessResult
 // event instead of an activity's three and a workflow task's three), a regular one in
 // histories from before.
 func (d *declaration) store(ctx workflow.Context, activity any, args ...any) workflow.Future {
-	if d.in.Shape >= pipeline.ShapeCompact {
+	if d.compact {
 		return workflow.ExecuteLocalActivity(localStoreOptions(ctx), activity, args...)
 	}
 	return workflow.ExecuteActivity(storeOptions(ctx), activity, args...)

@@ -19,11 +19,12 @@ import (
 // and, where workflows in production run the old code, uses workflow.GetVersion.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil || len(files) < 3 {
+	if err != nil || len(files) < 6 {
 		t.Fatalf("recorded histories missing (%v, %d files)", err, len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(DeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.DeclarationWorkflowType})
+	r.RegisterWorkflowWithOptions(CompactDeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.CompactDeclarationWorkflowType})
 	r.RegisterWorkflowWithOptions(SendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.SendReceiveWorkflowType})
 	r.RegisterWorkflowWithOptions(CleanupWorkflow, workflow.RegisterOptions{Name: pipeline.CleanupWorkflowType})
 	for _, f := range files {

@@ -45,6 +45,7 @@ func Starter(cfg config.Config, tc pipeline.Client) pipeline.Starter {
 // Register puts Koerier's workflows and activities on a worker.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.DeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.DeclarationWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.CompactDeclarationWorkflow, workflow.RegisterOptions{Name: pipeline.CompactDeclarationWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.SendReceiveWorkflow, workflow.RegisterOptions{Name: pipeline.SendReceiveWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: pipeline.CleanupWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.CertificateCheckWorkflow, workflow.RegisterOptions{Name: pipeline.CertificateCheckWorkflowType})
