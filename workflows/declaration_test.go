@@ -110,6 +110,35 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 		}
 		return pipeline.ProcessResult{Status: w.msg.Status, Changed: changed, WebhooksPending: pending}, nil
 	})
+	// The compact shape's combined calls, as activities.DeliverAndProcess and
+	// ProcessAndReport combine the single ones.
+	env.OnActivity(a.DeliverAndProcess, mock.Anything, mock.Anything).Return(func(ctx context.Context, n int64) (pipeline.DeliverResult, error) {
+		w.call("DeliverAndProcess")
+		res, err := w.deliverOnce()
+		if err != nil || res.Outcome != pipeline.OutcomeSent {
+			return res, err
+		}
+		w.mu.Lock()
+		auto := w.msg.AutoProcess && w.msg.EnvironmentActive
+		w.mu.Unlock()
+		if auto {
+			p := w.processOnce()
+			res.Processed = &p
+		}
+		w.mu.Lock()
+		st := w.msg
+		w.mu.Unlock()
+		res.State = &st
+		return res, nil
+	})
+	env.OnActivity(a.ProcessAndReport, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (pipeline.FinishResult, error) {
+		w.call("ProcessAndReport")
+		out := pipeline.FinishResult{ProcessResult: w.processOnce()}
+		if out.Status.IsFinal() {
+			out.Reported = w.reportOnce()
+		}
+		return out, nil
+	})
 	env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(func(_ context.Context, _ int64) (domain.Status, error) {
 		w.call("Report")
 		w.mu.Lock()
@@ -200,6 +229,42 @@ func (w *world) setup(env *testsuite.TestWorkflowEnvironment) {
 		w.msg.Environment, w.msg.EnvironmentActive = sig.Environment, true
 		return nil
 	})
+}
+
+// deliverOnce, processOnce and reportOnce change the world as Deliver, Process and
+// Report do, for the compact shape's combined calls.
+func (w *world) deliverOnce() (pipeline.DeliverResult, error) {
+	if w.deliver != nil {
+		return w.deliver(w)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msg.Status, w.msg.Kenmerk = domain.StatusSent, "K-1"
+	return pipeline.DeliverResult{Outcome: pipeline.OutcomeSent, Kenmerk: "K-1", Attempt: w.msg.Attempt}, nil
+}
+
+func (w *world) processOnce() pipeline.ProcessResult {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	changed := w.msg.EnvStatus != w.msg.Status
+	w.msg.EnvStatus = w.msg.Status
+	pending := 0
+	if changed && !w.noEndpoint {
+		pending = 1
+	}
+	return pipeline.ProcessResult{Status: w.msg.Status, Changed: changed, WebhooksPending: pending}
+}
+
+func (w *world) reportOnce() domain.Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msg.Reported = true
+	level := domain.LevelInfo
+	if w.msg.Status != domain.StatusAccepted {
+		level = domain.LevelError
+	}
+	w.log = append(w.log, pipeline.LogLine{Level: level, Description: "report " + string(w.msg.Status)})
+	return w.msg.Status
 }
 
 // replies simulates send/receive: the world's status moves (as Postgres decides) and
@@ -709,5 +774,64 @@ func TestDeclarationByteBoundReplaysOldHistories(t *testing.T) {
 		if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 			t.Errorf("replay %s over a lowered byte bound: %v", f, err)
 		}
+	}
+}
+
+// The compact shape (CompactDeclarationWorkflow) takes the same stages with fewer calls:
+// for an environment that processes by itself the delivery is processed in the same
+// activity, and the final process and report are one call; the outcome is the same.
+func TestCompactDeclarationAutoProcess(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.msg.AutoProcess = true
+	w.setup(env)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalSend, pipeline.SendSignal{By: "send-receive-1"}) }, time.Minute)
+	env.RegisterDelayedCallback(func() { w.replies(env, "105", "100", "200", "301", "405", "400", "500") }, 2*time.Minute)
+	env.ExecuteWorkflow(CompactDeclarationWorkflow, input())
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	if w.called("DeliverAndProcess") != 1 || w.called("ProcessAndReport") != 1 || w.called("Deliver") != 0 || w.called("Process") != 0 ||
+		w.called("Report") != 0 {
+		t.Errorf("calls: %v", w.calls)
+	}
+	if w.msg.EnvStatus != domain.StatusAccepted || !w.msg.Reported {
+		t.Errorf("the environment's view: %+v", w.msg)
+	}
+	if got := w.lines("I"); len(got) != 1 || got[0] != "report accepted" {
+		t.Errorf("report line: %v", got)
+	}
+	if w.called("DeliverWebhooks") == 0 {
+		t.Error("the webhook events the processing wrote were not posted")
+	}
+}
+
+// In an environment that processes by hand the compact shape waits for process as the
+// classic one does, then processes and reports in one call.
+func TestCompactDeclarationManualEnvironment(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	w := newWorld(domain.StatusQueued)
+	w.setup(env)
+	var waiting pipeline.State
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(pipeline.SignalSend, pipeline.SendSignal{By: "send-receive-1"}) }, time.Minute)
+	env.RegisterDelayedCallback(func() { w.replies(env, "105", "500") }, 2*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		waiting = queryState(t, env)
+		env.SignalWorkflow(pipeline.SignalProcess, pipeline.OperatorSignal{By: "op"})
+	}, 3*time.Minute)
+	env.ExecuteWorkflow(CompactDeclarationWorkflow, input())
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	if waiting.Stage != pipeline.StageProcessing || waiting.EnvStatus == domain.StatusAccepted {
+		t.Errorf("before process: %+v", waiting)
+	}
+	if w.called("DeliverAndProcess") != 1 || w.called("ProcessAndReport") != 1 || w.called("Process") != 0 {
+		t.Errorf("calls: %v", w.calls)
+	}
+	if !w.msg.Reported || w.msg.EnvStatus != domain.StatusAccepted {
+		t.Errorf("after process: %+v", w.msg)
 	}
 }
