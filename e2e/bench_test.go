@@ -103,3 +103,68 @@ func TestBenchmarkAPIModeRunsAndReports(t *testing.T) {
 	}
 	t.Logf("bench in API mode on 40: %s", b)
 }
+
+// Issue 14, "Done when": the benchmark runs a mix of declarations and payment orders.
+// The orders are queued among the declarations, uploaded to each environment's bank
+// (the simulator, over real SFTP) by its bank send/receive, and all end final; the
+// bank received each once. The declarations' figures count the declarations alone.
+func TestBenchmarkMixesDeclarationsAndPaymentOrders(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{Bank: true, Env: map[string]string{"KOERIER_SEND_WAIT": "20s"}})
+	res, err := bench.Run(context.Background(), s.Config, s.Store, s.Temporal, bench.Options{N: 20, Envs: 4, SimControlURL: s.Sim.ControlURL(),
+		NoFloor: true, Payments: 10, BankControlURL: s.Bank.ControlURL(), BankAddr: s.Bank.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NotFinal != 0 || res.Duplicates != 0 || res.Deliveries != 20 || res.ActionsSample != 20 || res.P50S <= 0 {
+		t.Fatalf("declarations: %+v", res)
+	}
+	if res.Payments != 10 || res.PaymentsFinal != 10 || res.PaymentDuplicates != 0 || res.PaymentsPerS <= 0 || res.PaymentsS <= 0 ||
+		res.PaymentP50S <= 0 || res.PaymentP99S < res.PaymentP50S {
+		t.Fatalf("payment orders: %+v", res)
+	}
+	// What the store and the bank hold, apart from the benchmark's own count.
+	var accepted int
+	if err := s.Store.DB().Get(&accepted, `SELECT count(*) FROM messages WHERE message_type = 'payment' AND status = 'accepted'`); err != nil {
+		t.Fatal(err)
+	}
+	if accepted != 10 {
+		t.Errorf("%d payment orders accepted, want 10", accepted)
+	}
+	// Queued among the declarations, not after them: message numbers follow the order
+	// of queueing.
+	var span struct {
+		FirstPayment, LastPayment, FirstDecl, LastDecl int64
+	}
+	if err := s.Store.DB().QueryRow(`SELECT min(number) FILTER (WHERE message_type = 'payment'), max(number) FILTER (WHERE message_type = 'payment'),
+		min(number) FILTER (WHERE message_type <> 'payment'), max(number) FILTER (WHERE message_type <> 'payment') FROM messages WHERE direction = 'out'`).
+		Scan(&span.FirstPayment, &span.LastPayment, &span.FirstDecl, &span.LastDecl); err != nil {
+		t.Fatal(err)
+	}
+	if span.FirstPayment > span.LastDecl || span.LastPayment < span.FirstDecl {
+		t.Errorf("the payment orders were not queued among the declarations: %+v", span)
+	}
+	files := 0
+	for _, u := range s.Bank.Users() {
+		for _, f := range s.Bank.Files(u.User).Files {
+			files++
+			if f.TimesSeen != 1 {
+				t.Errorf("the bank received %s of %s %d times", f.MsgID, u.User, f.TimesSeen)
+			}
+		}
+	}
+	if users := len(s.Bank.Users()); files != 10 || users != 4 {
+		t.Errorf("the bank has %d files from %d users, want 10 from 4", files, users)
+	}
+	b, _ := json.Marshal(res)
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"payments", "payments_final", "payments_per_s", "payment_p50_s", "payment_p99_s", "payment_duplicates", "declarations",
+		"throughput_per_s", "p50_s", "not_final"} {
+		if _, ok := v[key]; !ok {
+			t.Errorf("JSON lacks %q: %s", key, b)
+		}
+	}
+	t.Logf("bench on 20 declarations and 10 payment orders: %s", b)
+}

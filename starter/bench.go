@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 	var asJSON, viaAPI bool
 	var pidFile, apiURL string
 	cmd := &cobra.Command{
-		Use:   "bench [--n N] [--envs M] [--api]",
+		Use:   "bench [--n N] [--envs M] [--api] [--payments P]",
 		Short: "Measure Koerier end to end against the services `make run` started (not for production: it queues real messages)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,6 +38,9 @@ func newBenchCmd() *cobra.Command {
 			opts.Progress = stderr
 			if viaAPI {
 				opts.APIURL = apiURL
+			}
+			if opts.Payments > 0 && opts.BankControlURL == "" {
+				return fmt.Errorf("--payments needs the bank simulator: give --bank-control (or `source .koerier/env.sh`, which sets %s)", envDevBankControl)
 			}
 			res, err := bench.Run(cmd.Context(), a.cfg, a.store, a.tc, opts)
 			if err != nil {
@@ -61,6 +64,12 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&opts.Concurrency, "concurrency", 16, "queue requests (and the floor's starts and signals) in flight at once")
 	f.BoolVar(&viaAPI, "api", false, "API mode: queue half through the API, half the direct way, in turns, and receive the webhooks")
 	f.StringVar(&apiURL, "api-url", local.APIURL, "the API for --api (KOERIER_API_URL, which `make run` sets); several, comma-separated, are taken in turn (scale-out)")
+	f.IntVar(&opts.Payments, "payments", 0, "payment orders (the example pain.001) to queue beside the declarations, spread over the same "+
+		"environments, and drive through each environment's bank send/receive on the bank simulator")
+	f.StringVar(&opts.BankControlURL, "bank-control", os.Getenv(envDevBankControl), "the bank simulator's control API, for --payments ("+
+		envDevBankControl+")")
+	f.StringVar(&opts.BankAddr, "bank-addr", os.Getenv(envDevBank), "the bank simulator's SFTP address as the worker reaches it, for --payments ("+
+		envDevBank+"; default: the one the simulator names)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }
@@ -93,6 +102,16 @@ func printBenchSummary(out io.Writer, res bench.Result, noFloor bool) error {
 			continue
 		}
 		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+	}
+	if res.Payments > 0 {
+		for _, row := range [][2]string{
+			{"payment orders, queue to final", fmt.Sprintf("%.1f orders/s (%d of %d final in %.0f s, from the first queued to the last final)",
+				res.PaymentsPerS, res.PaymentsFinal, res.Payments, res.PaymentsS)},
+			{"payment order queue → final p50 / p99", fmt.Sprintf("%.1f / %.1f s", res.PaymentP50S, res.PaymentP99S)},
+			{"payment orders the bank received more than once", fmt.Sprintf("%d", res.PaymentDuplicates)},
+		} {
+			fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+		}
 	}
 	if a := res.API; a != nil {
 		for _, row := range [][2]string{

@@ -37,3 +37,37 @@ func TestBenchSummaryShowsTheFloorsAndActions(t *testing.T) {
 		t.Errorf("without floors:\n%s", out.String())
 	}
 }
+
+// A mixed run prints the payment orders' rate, latencies and duplicates; a run without
+// them prints no payment rows.
+func TestBenchSummaryShowsThePaymentOrders(t *testing.T) {
+	res := bench.Result{Declarations: 20, Environments: 4, Payments: 10, PaymentsFinal: 9, PaymentsPerS: 1.25, PaymentsS: 7.2, PaymentP50S: 3.4,
+		PaymentP99S: 6.9, PaymentDuplicates: 1}
+	var out strings.Builder
+	if err := printBenchSummary(&out, res, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"1.2 orders/s (9 of 10 final in 7 s, from the first queued to the last final)",
+		"payment order queue → final p50 / p99",
+		"3.4 / 6.9 s",
+		"received more than once",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "received more than once") && !strings.HasSuffix(strings.TrimSpace(line), " 1") {
+			t.Errorf("duplicates row: %q, want 1", line)
+		}
+	}
+	res.Payments = 0
+	out.Reset()
+	if err := printBenchSummary(&out, res, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "payment") {
+		t.Errorf("a run without payment orders prints them:\n%s", out.String())
+	}
+}

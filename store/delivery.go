@@ -20,7 +20,9 @@ type DueMessage struct {
 	EnvironmentID int64 `db:"environment_id"`
 }
 
-// DueMessages pages through the messages that are due to send, by number.
+// DueMessages pages through the Digipoort messages that are due to send, by number. An
+// e-invoice or a payment order is dispatched by its environment's own e-mail or bank
+// send/receive (rules 22, 23), which also reads that channel's replies.
 func (s *Store) DueMessages(ctx context.Context, after int64, limit int) ([]DueMessage, error) {
 	out := []DueMessage{}
 	// Also an older version marked do-not-send whose delivery has no known outcome: it
@@ -34,12 +36,14 @@ func (s *Store) DueMessages(ctx context.Context, after int64, limit int) ([]DueM
 	if err := s.db.SelectContext(ctx, &out, `
 		SELECT number, environment_id FROM (
 			(SELECT m.number, m.environment_id FROM messages m JOIN environments e ON e.id = m.environment_id
-			 WHERE m.direction = $3 AND m.status = ANY($4) AND NOT m.do_not_send AND m.number > $1 AND `+notHeldByGoneEnvironment+`
+			 WHERE m.direction = $3 AND m.status = ANY($4) AND NOT m.do_not_send AND m.number > $1 AND m.channel = 'digipoort'
+			   AND `+notHeldByGoneEnvironment+`
 			 ORDER BY m.number LIMIT $2)
 			UNION ALL
 			(SELECT m.number, m.environment_id FROM deliveries d JOIN messages m ON m.number = d.message_number AND m.attempt = d.attempt
 			 JOIN environments e ON e.id = m.environment_id
-			 WHERE `+openDelivery+` AND m.do_not_send AND m.status = ANY($4) AND m.number > $1 AND `+notHeldByGoneEnvironment+`
+			 WHERE `+openDelivery+` AND m.do_not_send AND m.status = ANY($4) AND m.number > $1 AND m.channel = 'digipoort'
+			   AND `+notHeldByGoneEnvironment+`
 			 ORDER BY m.number LIMIT $2)
 		) due ORDER BY number LIMIT $2`, after, limit, domain.DirectionOut, pq.Array(domain.DueStatuses())); err != nil {
 		return nil, fmt.Errorf("list due messages after %d: %w", after, err)

@@ -7,6 +7,8 @@
 // and one signal, the least a durable declaration can cost. In
 // API mode it also queues through the API beside the direct path and receives the
 // webhooks, to show whether the API's front door or its push back is the bottleneck.
+// With payment orders (Options.Payments) it queues them among the declarations and
+// drives them through each environment's bank send/receive on the bank simulator.
 package bench
 
 import (
@@ -61,6 +63,16 @@ type Options struct {
 	// WebhookWait bounds the wait for the last webhooks once every declaration is
 	// final; 0 means 2 minutes.
 	WebhookWait time.Duration
+	// Payments is how many payment orders (pain.001) to queue beside the declarations,
+	// spread over the environments and interleaved with the declarations' queueing;
+	// each environment then gets a bank profile on the bank simulator, whose control
+	// API is BankControlURL and whose SFTP the workers reach at BankAddr (empty: the
+	// address the simulator names). 0: none.
+	Payments       int
+	BankControlURL string
+	BankAddr       string
+	// PaymentWait bounds the bank send/receive rounds; 0 means DefaultPaymentWait.
+	PaymentWait time.Duration
 	Progress    io.Writer
 }
 
@@ -110,6 +122,16 @@ type Result struct {
 	MinFloorActionsPerWorkflow float64 `json:"min_floor_actions_per_workflow"`
 	// API holds API mode's figures; nil without it.
 	API *APIResult `json:"api,omitempty"`
+	// The payment orders (Options.Payments): how many were queued and are final,
+	// their rate from the first queued to the last final (PaymentsS), queue-to-final
+	// latencies, and how many the bank received more than once. 0 without payments.
+	Payments          int     `json:"payments"`
+	PaymentsFinal     int     `json:"payments_final"`
+	PaymentsPerS      float64 `json:"payments_per_s"`
+	PaymentsS         float64 `json:"payments_s"`
+	PaymentP50S       float64 `json:"payment_p50_s"`
+	PaymentP99S       float64 `json:"payment_p99_s"`
+	PaymentDuplicates int     `json:"payment_duplicates"`
 }
 
 // Run measures. It pauses the send/receive schedule while it runs (so that only its
@@ -117,6 +139,12 @@ type Result struct {
 func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Client, opts Options) (Result, error) {
 	if opts.N <= 0 || opts.Envs <= 0 {
 		return Result{}, errors.New("--n and --envs must be positive")
+	}
+	if opts.Payments < 0 {
+		return Result{}, errors.New("--payments must be 0 or more")
+	}
+	if opts.PaymentWait <= 0 {
+		opts.PaymentWait = DefaultPaymentWait
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Minute
@@ -158,6 +186,13 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		if _, err := st.AddEnvironment(ctx, store.Environment{Name: envs[i], AutoProcess: true}); err != nil {
 			return Result{}, err
 		}
+	}
+	var pay *payments
+	if opts.Payments > 0 {
+		if pay, err = preparePayments(ctx, st, opts, envs, tag); err != nil {
+			return Result{}, err
+		}
+		say("%d payment orders across the same environments, each with a bank profile on the simulator at %s", opts.Payments, pay.ctl.base)
 	}
 
 	var (
@@ -215,15 +250,50 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		}
 		return nil
 	}
+	// The payment orders go beside them, order j once paymentAt(j) declarations are in.
+	payQueued := make(chan error, 1)
+	payCtx, stopPayments := context.WithCancel(ctx)
+	defer stopPayments()
+	if pay != nil {
+		go func() {
+			payQueued <- parallel(payCtx, opts.Payments, opts.Concurrency, func(j int) error {
+				for queued.Load() < paymentAt(j, opts.N, opts.Payments) {
+					if err := payCtx.Err(); err != nil {
+						return err
+					}
+					time.Sleep(time.Millisecond)
+				}
+				return pay.queue(payCtx, j, starter)
+			})
+		}()
+	} else {
+		payQueued <- nil
+	}
 	if apiC == nil {
 		err = parallel(ctx, opts.N, opts.Concurrency, func(i int) error { return queueOne(i, false) })
 	} else {
 		err = queueInRounds(ctx, opts, res.API, took, queueOne)
 	}
+	res.QueueS = time.Since(start).Seconds()
 	if err != nil {
+		stopPayments()
+		<-payQueued
 		return res, err
 	}
-	res.QueueS = time.Since(start).Seconds()
+	if err := <-payQueued; err != nil {
+		return res, err
+	}
+	// The payment orders move through their banks' send/receive while the declarations
+	// move through Digipoort's.
+	paid := make(chan struct{})
+	if pay != nil {
+		go func() {
+			defer close(paid)
+			pay.drive(ctx, tc, cfg.TaskQueue, opts.PaymentWait, opts.Concurrency, say)
+		}()
+	} else {
+		close(paid)
+	}
 
 	// Send/receive until every declaration is final and reported.
 	lo, hi := numbers[0], numbers[0]
@@ -274,6 +344,13 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	}
 	res.TotalS = time.Since(start).Seconds()
 	res.ThroughputPerS = float64(opts.N-res.NotFinal) / res.TotalS
+	<-paid
+	if pay != nil {
+		if err := pay.figures(ctx, &res); err != nil {
+			return res, err
+		}
+		say("payment orders: %d of %d final, %.1f/s", res.PaymentsFinal, res.Payments, res.PaymentsPerS)
+	}
 
 	lat, err := latencies(ctx, st, envs)
 	if err != nil {
@@ -383,7 +460,8 @@ func requireWorker(ctx context.Context, tc client.Client, taskQueue string) erro
 func finalCount(ctx context.Context, st *store.Store, envs []string) (int, error) {
 	var n int
 	err := st.DB().GetContext(ctx, &n, `SELECT count(*) FROM messages m JOIN environments e ON e.id = m.environment_id
-		WHERE e.name = ANY($1) AND m.status = ANY($2) AND m.reported_status = m.status`, pq.Array(envs), pq.Array(domain.FinalStatuses()))
+		WHERE e.name = ANY($1) AND m.message_type <> $3 AND m.status = ANY($2) AND m.reported_status = m.status`, pq.Array(envs),
+		pq.Array(domain.FinalStatuses()), domain.TypePayment)
 	return n, err
 }
 
@@ -392,7 +470,8 @@ func latencies(ctx context.Context, st *store.Store, envs []string) ([]float64, 
 	err := st.DB().
 		SelectContext(ctx, &out,
 			`SELECT extract(epoch FROM m.last_status_change - m.queued_at)::float8 FROM messages m JOIN environments e ON e.id = m.environment_id
-		WHERE e.name = ANY($1) AND m.status = ANY($2)`, pq.Array(envs), pq.Array(domain.FinalStatuses()))
+		WHERE e.name = ANY($1) AND m.message_type <> $3 AND m.status = ANY($2)`, pq.Array(envs), pq.Array(domain.FinalStatuses()),
+			domain.TypePayment)
 	sort.Float64s(out)
 	return out, err
 }
@@ -427,13 +506,16 @@ func historyFigures(ctx context.Context, tc client.Client, namespace string, env
 	for i, e := range envs {
 		quoted[i] = strconv.Quote(e)
 	}
-	envQuery := fmt.Sprintf(`KoerierEnvironment IN (%s)`, strings.Join(quoted, ","))
+	// The payment orders of a mixed run share the environments and the workflow type;
+	// they are not declarations.
+	envQuery := fmt.Sprintf(`KoerierEnvironment IN (%s) AND KoerierMessageType != %q`, strings.Join(quoted, ","), domain.TypePayment)
 	// A final, reported declaration ends once its last webhook is dealt with; a figure
 	// read before that undercounts, so wait, but not for ever: a workflow that keeps
 	// running is counted as it stands.
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		resp, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace,
-			Query: fmt.Sprintf(`%s AND WorkflowType = %q AND ExecutionStatus = "Running"`, envQuery, pipeline.DeclarationWorkflowType)})
+			Query: fmt.Sprintf(`%s AND WorkflowType IN (%q, %q) AND ExecutionStatus = "Running"`, envQuery, pipeline.CompactDeclarationWorkflowType,
+				pipeline.DeclarationWorkflowType)})
 		if err != nil {
 			return history{}, fmt.Errorf("count running declaration workflows: %w", err)
 		}
@@ -443,13 +525,13 @@ func historyFigures(ctx context.Context, tc client.Client, namespace string, env
 		time.Sleep(500 * time.Millisecond)
 	}
 	var h history
-	figs, err := listFigures(ctx, tc, namespace, []string{envQuery}, sampleSize, pipeline.DeclarationWorkflowType)
+	figs, err := listFigures(ctx, tc, namespace, []string{envQuery}, sampleSize, pipeline.CompactDeclarationWorkflowType)
 	if err != nil {
 		return h, err
 	}
 	for typ, f := range figs {
 		h.events += f.Events
-		if typ == pipeline.DeclarationWorkflowType {
+		if typ == pipeline.CompactDeclarationWorkflowType {
 			h.decl = *f
 		}
 	}
