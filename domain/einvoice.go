@@ -1,12 +1,9 @@
 package domain
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/mail"
 	"regexp"
@@ -91,7 +88,7 @@ func CheckEInvoice(content []byte, to string) (EInvoice, error) {
 	errs = append(errs, checkRecipient(inv, to)...)
 	errs = append(errs, doc.checkAmounts(inv)...)
 	if len(errs) > 0 {
-		return EInvoice{}, joinEInvoiceErrors(errs)
+		return EInvoice{}, joinRuleErrors(errs)
 	}
 	return inv, nil
 }
@@ -106,7 +103,7 @@ func ReadEInvoice(content []byte) (EInvoice, error) {
 	}
 	inv, errs := doc.read(false)
 	if len(errs) > 0 {
-		return EInvoice{}, joinEInvoiceErrors(errs)
+		return EInvoice{}, joinRuleErrors(errs)
 	}
 	return inv, nil
 }
@@ -142,8 +139,9 @@ func (e EInvoice) SubjectAndPeriod() (subject, period string) {
 	return subject, period
 }
 
-// joinEInvoiceErrors keeps the order, so that errors.As finds the first failure.
-func joinEInvoiceErrors(errs []*EInvoiceError) error {
+// joinRuleErrors joins the failed checks of one document in order, so that errors.As
+// finds the first. One failure is returned as it is.
+func joinRuleErrors[E error](errs []E) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
@@ -153,18 +151,6 @@ func joinEInvoiceErrors(errs []*EInvoiceError) error {
 	}
 	return errors.Join(all...)
 }
-
-// node is one element of the parsed document. A tree, rather than xml.Unmarshal into
-// structs, lets the checks name the path of what is wrong and look at every amount.
-type node struct {
-	name xml.Name
-	attr []xml.Attr
-	text strings.Builder
-	kids []*node
-	line int
-}
-
-func (n *node) value() string { return strings.TrimSpace(n.text.String()) }
 
 // attrValue is an unqualified attribute's trimmed value, "" if absent.
 func (n *node) attrValue(local string) string {
@@ -229,68 +215,9 @@ type ublDoc struct {
 // well-formed UTF-8 XML document without a DOCTYPE, whose root is a UBL 2.1 Invoice or
 // CreditNote.
 func parseUBL(content []byte) (*ublDoc, error) {
-	if len(content) > MaxAttachmentSize {
-		return nil, einvoiceErr("ubl.size", "the file is %d bytes, at most %d are accepted: send the PDF rendition separately or shrink it", len(content), MaxAttachmentSize)
-	}
-	content = bytes.TrimPrefix(content, []byte("\xef\xbb\xbf"))
-	if len(bytes.TrimSpace(content)) == 0 {
-		return nil, einvoiceErr("ubl.well-formed", "the file is empty: queue the UBL XML of the invoice")
-	}
-	if !utf8.Valid(content) {
-		return nil, einvoiceErr("ubl.well-formed", "the file is not UTF-8 text, so not a UBL XML document (is it a PDF or an image?): queue the UBL XML of the invoice")
-	}
-	dec := xml.NewDecoder(bytes.NewReader(content))
-	dec.Strict = true
-	var root *node
-	var stack []*node
-	elements := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		line, _ := dec.InputPos()
-		if err != nil {
-			return nil, einvoiceErr("ubl.well-formed", "the file is not well-formed XML at line %d: %v", line, err)
-		}
-		switch t := tok.(type) {
-		case xml.Directive:
-			// A DOCTYPE may declare entities; encoding/xml does not expand them, but
-			// UBL has no use for one, and refusing it keeps entity tricks out entirely.
-			return nil, einvoiceErr("ubl.well-formed", "line %d has a <!%s> declaration: a UBL document has no DOCTYPE or other declaration; remove it", line, directiveName(t))
-		case xml.StartElement:
-			elements++
-			if elements > maxEInvoiceElements || len(stack) >= maxEInvoiceDepth {
-				return nil, einvoiceErr("ubl.size", "the document has more than %d elements or is nested deeper than %d (line %d): this is not an invoice Koerier can read", maxEInvoiceElements, maxEInvoiceDepth, line)
-			}
-			n := &node{name: t.Name, attr: t.Attr, line: line}
-			if len(stack) == 0 {
-				if root != nil {
-					return nil, einvoiceErr("ubl.well-formed", "line %d starts a second root element <%s>: a file holds one invoice", line, t.Name.Local)
-				}
-				root = n
-			} else {
-				parent := stack[len(stack)-1]
-				parent.kids = append(parent.kids, n)
-			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-		case xml.CharData:
-			if len(stack) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					return nil, einvoiceErr("ubl.well-formed", "line %d has text outside the root element: the file is not a UBL XML document", line)
-				}
-				continue
-			}
-			stack[len(stack)-1].text.Write(t)
-		}
-	}
-	switch {
-	case root == nil:
-		return nil, einvoiceErr("ubl.well-formed", "the file has no XML element: queue the UBL XML of the invoice")
-	case len(stack) != 0:
-		return nil, einvoiceErr("ubl.well-formed", "the file ends before <%s> is closed: the file is cut off", stack[len(stack)-1].name.Local)
+	root, terr := readXMLTree(content, xmlLimits{bytes: MaxAttachmentSize, elements: maxEInvoiceElements, depth: maxEInvoiceDepth})
+	if terr != nil {
+		return nil, ublTreeErr(terr)
 	}
 	doc := &ublDoc{root: root}
 	switch {
@@ -314,6 +241,28 @@ func parseUBL(content []byte) (*ublDoc, error) {
 		}
 	}
 	return doc, nil
+}
+
+// ublTreeErr names the rule a tree problem breaks and says what to do in UBL terms.
+func ublTreeErr(e *xmlTreeError) *EInvoiceError {
+	rule, advice := "ubl.well-formed", ""
+	switch e.Problem {
+	case xmlTooLarge:
+		rule, advice = "ubl.size", ": send the PDF rendition separately or shrink it"
+	case xmlTooBig:
+		rule, advice = "ubl.size", ": this is not an invoice Koerier can read"
+	case xmlEmpty, xmlNoElement:
+		advice = ": queue the UBL XML of the invoice"
+	case xmlNotUTF8:
+		advice = ", so not a UBL XML document (is it a PDF or an image?): queue the UBL XML of the invoice"
+	case xmlDeclaration:
+		advice = ": a UBL document has no DOCTYPE or other declaration; remove it"
+	case xmlSecondRoot:
+		advice = ": a file holds one invoice"
+	case xmlStrayText:
+		advice = ": the file is not a UBL XML document"
+	}
+	return &EInvoiceError{Rule: rule, Message: e.Error() + advice}
 }
 
 var (
@@ -739,14 +688,6 @@ func kebab(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// directiveName is the keyword of a <!…> declaration (DOCTYPE, ENTITY), for messages.
-func directiveName(d xml.Directive) string {
-	if f := strings.Fields(string(d)); len(f) > 0 {
-		return truncate(f[0], 20)
-	}
-	return ""
 }
 
 // ublPrefix is the usual prefix of a UBL namespace, for paths in messages.

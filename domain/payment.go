@@ -1,11 +1,7 @@
 package domain
 
 import (
-	"bytes"
-	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"regexp"
 	"slices"
@@ -75,18 +71,6 @@ func paymentErr(rule, format string, args ...any) *PaymentError {
 	return &PaymentError{Rule: rule, Message: fmt.Sprintf(format, args...)}
 }
 
-// joinPaymentErrors keeps the order, so that errors.As finds the first failure.
-func joinPaymentErrors(errs []*PaymentError) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	all := make([]error, len(errs))
-	for i, e := range errs {
-		all[i] = e
-	}
-	return errors.Join(all...)
-}
-
 // CheckPayment checks a pain.001 before it is queued and reads it; today is the date
 // the requested execution dates may not lie before (compared as dates in today's
 // location). On failure the error is one *PaymentError or an errors.Join of several, the
@@ -111,7 +95,7 @@ func CheckPayment(content []byte, today time.Time) (PaymentFile, error) {
 	}
 	p, errs := doc.readPayment(true, today)
 	if len(errs) > 0 {
-		return PaymentFile{}, joinPaymentErrors(errs)
+		return PaymentFile{}, joinRuleErrors(errs)
 	}
 	return p, nil
 }
@@ -171,70 +155,9 @@ type isoDoc struct {
 // namespace of one of versions and holds the message element msgElem, with every element
 // in that namespace. rule prefixes the rule names ("payment").
 func parseISO(content []byte, rule, family, what string, versions []string, msgElem string) (*isoDoc, *PaymentError) {
-	wf := rule + ".well-formed"
-	if len(content) > MaxAttachmentSize {
-		return nil, paymentErr(wf, "the file is %d bytes, at most %d are accepted: split the payments over several files", len(content), MaxAttachmentSize)
-	}
-	content = bytes.TrimPrefix(content, []byte("\xef\xbb\xbf"))
-	if len(bytes.TrimSpace(content)) == 0 {
-		return nil, paymentErr(wf, "the file is empty: give %s (%s XML)", what, family)
-	}
-	if !utf8.Valid(content) {
-		return nil, paymentErr(wf, "the file is not UTF-8 text, so not %s XML: save it as UTF-8 (SEPA files use only Latin characters)", family)
-	}
-	dec := xml.NewDecoder(bytes.NewReader(content))
-	dec.Strict = true
-	var root *node
-	var stack []*node
-	elements := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		line, _ := dec.InputPos()
-		if err != nil {
-			return nil, paymentErr(wf, "the file is not well-formed XML at line %d: %v", line, err)
-		}
-		switch t := tok.(type) {
-		case xml.Directive:
-			// A DOCTYPE may declare entities; encoding/xml does not expand them, but an
-			// ISO 20022 message has no use for one, and refusing it keeps entity tricks out.
-			return nil, paymentErr(wf, "line %d has a <!%s> declaration: %s has no DOCTYPE or other declaration; remove it", line, directiveName(t), family)
-		case xml.StartElement:
-			elements++
-			if elements > maxPaymentElements || len(stack) >= maxPaymentDepth {
-				return nil, paymentErr(wf, "the document has more than %d elements or is nested deeper than %d (line %d): split the payments over several files",
-					maxPaymentElements, maxPaymentDepth, line)
-			}
-			n := &node{name: t.Name, attr: t.Attr, line: line}
-			if len(stack) == 0 {
-				if root != nil {
-					return nil, paymentErr(wf, "line %d starts a second root element <%s>: a file holds one %s message", line, t.Name.Local, family)
-				}
-				root = n
-			} else {
-				parent := stack[len(stack)-1]
-				parent.kids = append(parent.kids, n)
-			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-		case xml.CharData:
-			if len(stack) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					return nil, paymentErr(wf, "line %d has text outside the root element: the file is not %s XML", line, family)
-				}
-				continue
-			}
-			stack[len(stack)-1].text.Write(t)
-		}
-	}
-	switch {
-	case root == nil:
-		return nil, paymentErr(wf, "the file has no XML element: give %s (%s XML)", what, family)
-	case len(stack) != 0:
-		return nil, paymentErr(wf, "the file ends before <%s> is closed: the file is cut off", stack[len(stack)-1].name.Local)
+	root, terr := readXMLTree(content, xmlLimits{bytes: MaxAttachmentSize, elements: maxPaymentElements, depth: maxPaymentDepth})
+	if terr != nil {
+		return nil, isoTreeErr(terr, rule, family, what)
 	}
 	ns := rule + ".namespace"
 	known := make([]string, len(versions))
@@ -254,6 +177,27 @@ func parseISO(content []byte, rule, family, what string, versions []string, msgE
 			bad.name.Local, bad.line, bad.name.Space, root.name.Space)
 	}
 	return &isoDoc{msg: root.kids[0], version: version}, nil
+}
+
+// isoTreeErr gives a tree problem the rule <rule>.well-formed and says what to do in
+// terms of the message family ("pain.001") and what it is.
+func isoTreeErr(e *xmlTreeError, rule, family, what string) *PaymentError {
+	advice := ""
+	switch e.Problem {
+	case xmlTooLarge, xmlTooBig:
+		advice = ": split the payments over several files"
+	case xmlEmpty, xmlNoElement:
+		advice = fmt.Sprintf(": give %s (%s XML)", what, family)
+	case xmlNotUTF8:
+		advice = fmt.Sprintf(", so not %s XML: save it as UTF-8 (SEPA files use only Latin characters)", family)
+	case xmlDeclaration:
+		advice = fmt.Sprintf(": %s has no DOCTYPE or other declaration; remove it", family)
+	case xmlSecondRoot:
+		advice = fmt.Sprintf(": a file holds one %s message", family)
+	case xmlStrayText:
+		advice = fmt.Sprintf(": the file is not %s XML", family)
+	}
+	return &PaymentError{Rule: rule + ".well-formed", Message: e.Error() + advice}
 }
 
 // foreignElement is the first element not in namespace space, outside supplementary

@@ -90,7 +90,7 @@ func ReadStatusReport(content []byte) (StatusReport, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return StatusReport{}, joinPaymentErrors(errs)
+		return StatusReport{}, joinRuleErrors(errs)
 	}
 	if r.GroupStatus == "" {
 		r.GroupStatus = derivedGroupStatus(blockStatuses, r.Transactions)

@@ -3,15 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/ssh"
 
+	"koerier/bank/simulator"
 	"koerier/internal/service"
 	"koerier/store"
 )
@@ -255,25 +251,7 @@ func localBankSettings(getenv func(string) string) (addr, control string, err er
 	if _, _, err := hostPort(envDevBank, getenv(envDevBank)); err != nil {
 		return "", "", err
 	}
-	control = strings.TrimRight(getenv(envDevBankControl), "/")
-	if !strings.Contains(control, "://") {
-		control = "http://" + control
-	}
-	return getenv(envDevBank), control, nil
-}
-
-// simulatorHostKey and simulatorUser are the bank simulator's control API bodies
-// (koerier/bank/simulator: HostKeyInfo, UserRequest), kept here so that the command
-// line does not carry the simulator.
-type simulatorHostKey struct {
-	AuthorizedKey string `json:"authorized_key"`
-	Fingerprint   string `json:"fingerprint"`
-	Addr          string `json:"addr"`
-}
-
-type simulatorUser struct {
-	User      string `json:"user"`
-	PublicKey string `json:"public_key"`
+	return getenv(envDevBank), simulator.ControlURL(getenv(envDevBankControl)), nil
 }
 
 // localBankProfile is a profile on the local bank simulator: SFTP user env, logging in
@@ -291,84 +269,39 @@ func localBankProfile(ctx context.Context, env string, key []byte, getenv func(s
 		signer, err = ssh.ParsePrivateKey(key)
 	}
 	if key == nil || err != nil {
-		if key, signer, err = newLocalKey(env); err != nil {
-			return store.BankProfile{}, err
+		if key, signer, err = simulator.NewKey("koerier " + env); err != nil {
+			return store.BankProfile{}, fmt.Errorf("make a key for the bank profile: %w", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	var hk simulatorHostKey
-	if err := controlCall(ctx, http.MethodGet, control+"/control/host-key", nil, &hk); err != nil {
-		return store.BankProfile{}, err
-	}
-	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(hk.AuthorizedKey)); err != nil {
-		return store.BankProfile{}, fmt.Errorf("--local-bank: %s/control/host-key gave no host key (%v): is that the bank simulator?", control, err)
+	hk, err := simulator.HostKeyOf(ctx, control)
+	if err != nil {
+		return store.BankProfile{}, localBankErr(err)
 	}
 	if hk.Addr != "" && hk.Addr != addr {
 		return store.BankProfile{}, fmt.Errorf("--local-bank: the bank simulator at %s serves SFTP on %s, but %s is %s: `source .koerier/env.sh` "+
 			"again (or set %s to %s)", control, hk.Addr, envDevBank, addr, envDevBank, hk.Addr)
 	}
-	body := simulatorUser{User: env, PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}
-	if err := controlCall(ctx, http.MethodPost, control+"/control/users", body, nil); err != nil {
-		return store.BankProfile{}, err
+	if err := simulator.Register(ctx, control, env, signer.PublicKey()); err != nil {
+		return store.BankProfile{}, localBankErr(err)
 	}
 	return store.BankProfile{Host: host, Port: port, User: env, PrivateKey: key, HostKey: hk.AuthorizedKey, UploadDir: store.DefaultBankUploadDir,
 		DownloadDir: store.DefaultBankDownloadDir, ProcessedDir: store.DefaultBankProcessedDir, ArchiveDir: localArchiveDir, Local: true}, nil
 }
 
-// newLocalKey makes the ed25519 key an environment logs in to the simulator with, as
-// OpenSSH PEM.
-func newLocalKey(env string) ([]byte, ssh.Signer, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("make a key for the bank profile: %w", err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "koerier "+env)
-	if err != nil {
-		return nil, nil, fmt.Errorf("make a key for the bank profile: %w", err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil, nil, fmt.Errorf("make a key for the bank profile: %w", err)
-	}
-	return pem.EncodeToMemory(block), signer, nil
-}
-
-// controlCall calls the bank simulator's control API; out, if not nil, receives the
-// JSON answer.
-func controlCall(ctx context.Context, method, url string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
+// localBankErr adds to a failed call of the simulator's control API what to do about it.
+func localBankErr(err error) error {
+	var ce *simulator.ControlError
+	if errors.As(err, &ce) {
+		switch ce.Problem {
+		case simulator.NoAnswer:
+			return fmt.Errorf("--local-bank: %w: is `make run` running? then `source .koerier/env.sh` and try again (or check %s)", err, envDevBankControl)
+		case simulator.NotSimulator:
+			return fmt.Errorf("--local-bank: %w: is that the bank simulator?", err)
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return fmt.Errorf("--local-bank: %s %s: %w (check %s)", method, url, err, envDevBankControl)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("--local-bank: the bank simulator does not answer at %s (%v): is `make run` running? then `source .koerier/env.sh` "+
-			"and try again", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		text, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("--local-bank: the bank simulator refused %s %s: %s %s", method, url, resp.Status, strings.TrimSpace(string(text)))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
-		return fmt.Errorf("--local-bank: read the answer of %s: %w", url, err)
-	}
-	return nil
+	return fmt.Errorf("--local-bank: %w", err)
 }
 
 // storedBankProfile is the environment's bank profile; nil when it has none.

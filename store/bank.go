@@ -141,29 +141,8 @@ func (s *Store) SetBankProfile(ctx context.Context, env string, p BankProfile, w
 // payment orders, and its bank's reports are no longer fetched. Clearing a profile that
 // is not there does nothing.
 func (s *Store) ClearBankProfile(ctx context.Context, env, who string) error {
-	if who == "" {
-		who = "an operator"
-	}
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		id, err := lockActiveEnvironment(ctx, tx, env, "its bank profile can no longer be changed")
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM environment_bank_profiles WHERE environment_id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: domain.StepEnvironment, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("bank profile of environment %s removed by %s: it no longer sends payment orders or fetches the bank's "+
-				"status reports", env, who)})
-	})
-	if err != nil {
-		return fmt.Errorf("clear the bank profile of environment %s: %w", env, err)
-	}
-	return nil
+	return s.clearProfile(ctx, "environment_bank_profiles", "bank profile", env, who,
+		"it no longer sends payment orders or fetches the bank's status reports")
 }
 
 // BankProfile returns an environment's bank profile with its private key opened;

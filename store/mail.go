@@ -152,15 +152,22 @@ func (s *Store) SetMailProfile(ctx context.Context, env string, p MailProfile, w
 // ClearMailProfile removes an environment's e-mail profile: it no longer queues,
 // sends or receives e-invoices. Clearing a profile that is not there does nothing.
 func (s *Store) ClearMailProfile(ctx context.Context, env, who string) error {
+	return s.clearProfile(ctx, "environment_mail_profiles", "e-mail profile", env, who, "it no longer sends or receives e-invoices")
+}
+
+// clearProfile deletes environment env's row from table, one of the per-environment
+// profile tables (what names it: "e-mail profile"), and writes an I line saying who
+// removed it and what follows (after). A profile that is not there is no change.
+func (s *Store) clearProfile(ctx context.Context, table, what, env, who, after string) error {
 	if who == "" {
 		who = "an operator"
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		id, err := lockActiveEnvironment(ctx, tx, env, "its e-mail profile can no longer be changed")
+		id, err := lockActiveEnvironment(ctx, tx, env, "its "+what+" can no longer be changed")
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM environment_mail_profiles WHERE environment_id = $1`, id)
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE environment_id = $1`, id)
 		if err != nil {
 			return err
 		}
@@ -168,10 +175,10 @@ func (s *Store) ClearMailProfile(ctx context.Context, env, who string) error {
 			return nil
 		}
 		return writeLog(ctx, tx, LogEntry{EnvironmentID: &id, Step: domain.StepEnvironment, Level: domain.LevelInfo,
-			Description: fmt.Sprintf("e-mail profile of environment %s removed by %s: it no longer sends or receives e-invoices", env, who)})
+			Description: fmt.Sprintf("%s of environment %s removed by %s: %s", what, env, who, after)})
 	})
 	if err != nil {
-		return fmt.Errorf("clear the e-mail profile of environment %s: %w", env, err)
+		return fmt.Errorf("clear the %s of environment %s: %w", what, env, err)
 	}
 	return nil
 }

@@ -171,6 +171,14 @@ func TestMailProfileRoundTripSealsPasswords(t *testing.T) {
 	if envs, _ := f.MailEnvironments(ctx); len(envs) != 0 {
 		t.Fatalf("a cleared profile still receives: %+v", envs)
 	}
+	// Clearing what is not there changes nothing: no second line.
+	if err := f.ClearMailProfile(ctx, "acme", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT count(*) FROM communication_log WHERE description =
+		'e-mail profile of environment acme removed by tester: it no longer sends or receives e-invoices'`); n != 1 {
+		t.Fatalf("the clear line: %d", n)
+	}
 }
 
 func (f *fixture) mustEnv(name string) store.Environment {

@@ -70,6 +70,10 @@
 // /control/users the users and their keys' fingerprints; GET
 // /control/host-key the host key line and fingerprint; GET /healthz answers ok.
 //
+// Another process sets up users with the client side of that API: HostKeyOf,
+// Register and FilesOf, whose *ControlError tells no answer, not the simulator
+// and refused apart; NewKey makes a user's login key.
+//
 // # Kept across restarts
 //
 // Users, their keys, the MsgIds seen, the files and reports (pending ones with

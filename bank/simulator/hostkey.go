@@ -1,9 +1,6 @@
 package simulator
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -33,15 +30,7 @@ func ensureHostKey(dir string) (ssh.Signer, bool, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, false, fmt.Errorf("read the host key: %w", err)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, false, fmt.Errorf("make a host key: %w", err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "koerier bank simulator")
-	if err != nil {
-		return nil, false, fmt.Errorf("encode the host key: %w", err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
+	key, signer, err := NewKey("koerier bank simulator")
 	if err != nil {
 		return nil, false, fmt.Errorf("make a host key: %w", err)
 	}
@@ -53,7 +42,7 @@ func ensureHostKey(dir string) (ssh.Signer, bool, error) {
 		return nil, false, fmt.Errorf("write the host key: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := pem.Encode(tmp, block); err != nil {
+	if _, err := tmp.Write(key); err != nil {
 		tmp.Close()
 		return nil, false, fmt.Errorf("write the host key %s: %w", tmp.Name(), err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 	"go.temporal.io/sdk/client"
 
+	"koerier/bank/simulator"
 	"koerier/domain"
 	"koerier/pipeline"
 	"koerier/store"
@@ -72,7 +73,7 @@ func paymentOrder(tmpl []byte, msgID, due string) ([]byte, error) {
 
 // duplicateFiles counts the orders of ours (by MsgId) that the bank received more than
 // once.
-func duplicateFiles(files []bankFile, ours map[string]bool) int {
+func duplicateFiles(files []simulator.FileRecord, ours map[string]bool) int {
 	seen := map[string]bool{}
 	for _, f := range files {
 		if ours[f.MsgID] && f.TimesSeen > 1 {
@@ -100,11 +101,7 @@ func preparePayments(ctx context.Context, st *store.Store, opts Options, envs []
 	if opts.BankControlURL == "" {
 		return nil, errors.New("--payments needs the bank simulator's control API: give --bank-control (KOERIER_DEV_BANK_CONTROL, which `make run` sets)")
 	}
-	base := strings.TrimRight(opts.BankControlURL, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	p := &payments{st: st, ctl: bankControl{base: base}, envs: envs, msgIDs: make([]string, opts.Payments), numbers: make([]int64, opts.Payments)}
+	p := &payments{st: st, ctl: bankControl{base: simulator.ControlURL(opts.BankControlURL)}, envs: envs, msgIDs: make([]string, opts.Payments), numbers: make([]int64, opts.Payments)}
 	if err := localBank(ctx, st, p.ctl, opts.BankAddr, envs); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"koerier/bank/simulator"
 	"koerier/domain"
 )
 
@@ -91,7 +92,7 @@ func TestBenchPaymentsSpreadOverTheDeclarations(t *testing.T) {
 // A file counts as a duplicate once however often it came again, and only if it is
 // one of the benchmark's.
 func TestBenchDuplicateFiles(t *testing.T) {
-	files := []bankFile{{MsgID: "A", TimesSeen: 1}, {MsgID: "B", TimesSeen: 3}, {MsgID: "B", TimesSeen: 3}, {MsgID: "B", TimesSeen: 3},
+	files := []simulator.FileRecord{{MsgID: "A", TimesSeen: 1}, {MsgID: "B", TimesSeen: 3}, {MsgID: "B", TimesSeen: 3}, {MsgID: "B", TimesSeen: 3},
 		{MsgID: "C", TimesSeen: 2}, {MsgID: "", TimesSeen: 0}}
 	if n := duplicateFiles(files, map[string]bool{"A": true, "B": true}); n != 1 {
 		t.Errorf("duplicates %d, want 1 (B; C is not ours)", n)
