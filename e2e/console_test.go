@@ -155,7 +155,7 @@ func TestEnvironmentsSetAutoSendReachesARunningWorkflow(t *testing.T) {
 		if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.SignalName == pipeline.SignalEnvironmentChanged {
 			signalled = true
 		}
-		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && signalled && a.ActivityType.GetName() == "Deliver" {
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && signalled && (a.ActivityType.GetName() == "Deliver" || a.ActivityType.GetName() == "DeliverAndProcess") {
 			sentAfter = true
 		}
 	}
