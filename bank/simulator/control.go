@@ -53,6 +53,13 @@ type DropNextRequest struct {
 	AfterBytes int `json:"after_bytes"`
 }
 
+// HoldNextRequest is the body of POST /control/hold-next.
+type HoldNextRequest struct {
+	N          int      `json:"n"`
+	AfterBytes int      `json:"after_bytes"`
+	Hold       Duration `json:"hold"`
+}
+
 // DropAfterRenameRequest is the body of POST /control/drop-after-rename.
 type DropAfterRenameRequest struct {
 	N int `json:"n"`
@@ -112,6 +119,24 @@ func (s *Sim) controlHandler() http.Handler {
 		}
 		s.DropNext(req.N, req.AfterBytes)
 		s.log.WithFields(map[string]any{"n": req.N, "after_bytes": req.AfterBytes}).Info("drop-next set")
+		writeJSON(w, http.StatusOK, req)
+	})
+	mux.HandleFunc("POST /control/hold-next", func(w http.ResponseWriter, r *http.Request) {
+		var req HoldNextRequest
+		if err := decodeJSON(r, &req); err != nil {
+			http.Error(w, "hold-next: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if req.N < 0 || req.AfterBytes < 0 {
+			http.Error(w, "hold-next: n and after_bytes must be 0 or more", http.StatusBadRequest)
+			return
+		}
+		if req.N > 0 && req.Hold <= 0 {
+			http.Error(w, `hold-next: say how long to hold at most, e.g. "hold":"2m"`, http.StatusBadRequest)
+			return
+		}
+		s.HoldNext(req.N, req.AfterBytes, time.Duration(req.Hold))
+		s.log.WithFields(map[string]any{"n": req.N, "after_bytes": req.AfterBytes, "hold": time.Duration(req.Hold).String()}).Info("hold-next set")
 		writeJSON(w, http.StatusOK, req)
 	})
 	mux.HandleFunc("POST /control/drop-after-rename", func(w http.ResponseWriter, r *http.Request) {

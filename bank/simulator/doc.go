@@ -63,10 +63,18 @@
 //     stays;
 //   - DropAfterRename, POST /control/drop-after-rename {"n":1}: the next n
 //     renames of a file in upload/ are performed, then the connection is
-//     closed without an answer.
+//     closed without an answer;
+//   - HoldNext, POST /control/hold-next {"n":1,"after_bytes":512,"hold":"2m"}:
+//     the next n uploads stall once that many bytes were written (or when
+//     the file is closed if it is shorter), with the connection held open,
+//     for up to hold or until the connection ends; then they go on, or, when
+//     the client went away, the partial file stays. A test kills the
+//     uploading process while Holding (or "holding" in /control/files) shows
+//     the stall. An upload a drop-next claims is not held.
 //
 // GET /control/files?user=U lists what arrived (name, msg_id, time, arrival,
-// times_seen, outcome) and the reports, written and pending; GET
+// times_seen, outcome), the reports, written and pending, and the uploads
+// held now; GET
 // /control/users the users and their keys' fingerprints; GET
 // /control/host-key the host key line and fingerprint; GET /healthz answers ok.
 //

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 	"github.com/sirupsen/logrus"
@@ -23,17 +24,23 @@ type userFS struct {
 	user string
 	root *os.Root
 	conn net.Conn // the session's connection, closed by the fault scenarios
+	// gone is closed when the connection has ended, which is what releases an
+	// upload held by hold-next early.
+	gone <-chan struct{}
 	log  logrus.FieldLogger
 }
 
-var errDropped = errors.New("connection dropped by the bank simulator (drop scenario)")
+var (
+	errDropped  = errors.New("connection dropped by the bank simulator (drop scenario)")
+	errHoldGone = errors.New("the connection ended while the bank simulator held this upload (hold scenario)")
+)
 
-func (s *Sim) newUserFS(user string, c net.Conn, log logrus.FieldLogger) (*userFS, error) {
+func (s *Sim) newUserFS(user string, c net.Conn, gone <-chan struct{}, log logrus.FieldLogger) (*userFS, error) {
 	root, err := os.OpenRoot(s.UserDir(user))
 	if err != nil {
 		return nil, err
 	}
-	return &userFS{sim: s, user: user, root: root, conn: c, log: log}, nil
+	return &userFS{sim: s, user: user, root: root, conn: c, gone: gone, log: log}, nil
 }
 
 func (u *userFS) close() { u.root.Close() }
@@ -106,6 +113,10 @@ func (u *userFS) open(r *sftp.Request) (*upload, error) {
 				w.Close()
 				return nil, errDropped
 			}
+		} else if rule, ok := u.sim.claimHold(); ok {
+			w.hold, w.holdAfter, w.holdFor = true, rule.afterBytes, rule.hold
+			u.log.WithFields(logrus.Fields{"file": p, "after_bytes": rule.afterBytes, "hold": rule.hold.String()}).
+				Info("hold-next: this upload will stall")
 		}
 	}
 	return w, nil
@@ -124,6 +135,11 @@ type upload struct {
 	written int64
 	dropped bool
 	closed  bool
+
+	hold      bool          // a hold-next claimed this upload
+	holdAfter int64         // stall once this many bytes were written
+	holdFor   time.Duration // for at most this long
+	held      bool          // the stall happened (it happens once)
 }
 
 // cut closes the session's connection: the client sees a broken upload and
@@ -145,9 +161,57 @@ func (w *upload) WriteAt(p []byte, off int64) (int, error) {
 		w.cut()
 		return n, errDropped
 	}
+	if w.hold && !w.held && w.written+int64(len(p)) >= w.holdAfter {
+		k := int(w.holdAfter - w.written)
+		n, err := w.f.WriteAt(p[:k], off)
+		w.written += int64(n)
+		if err != nil {
+			return n, err
+		}
+		// mu stays locked: every other write and the close of this file wait
+		// with it, as they would behind a stalled bank.
+		if err := w.stall(); err != nil {
+			return n, err
+		}
+		m, err := w.f.WriteAt(p[k:], off+int64(k))
+		w.written += int64(m)
+		return n + m, err
+	}
 	n, err := w.f.WriteAt(p, off)
 	w.written += int64(n)
 	return n, err
+}
+
+// stall holds the upload for holdFor, or until its connection ends or the
+// simulator stops; an error for the last two. Holding counts it meanwhile.
+// Callers hold mu.
+func (w *upload) stall() error {
+	w.held = true
+	s, key := w.fs.sim, w.key
+	s.mu.Lock()
+	s.held[key]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.held[key]--; s.held[key] <= 0 {
+			delete(s.held, key)
+		}
+		s.mu.Unlock()
+	}()
+	log := w.fs.log.WithFields(logrus.Fields{"file": strings.TrimPrefix(key, w.fs.user+"/"), "written": w.written})
+	log.WithField("hold", w.holdFor.String()).Info("hold-next: upload stalled")
+	timer := time.NewTimer(w.holdFor)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		log.Info("hold-next: hold over, the upload goes on")
+		return nil
+	case <-w.fs.gone:
+		log.Info("hold-next: the connection ended during the hold; the partial file stays")
+		return errHoldGone
+	case <-s.closing:
+		return errHoldGone
+	}
 }
 
 func (w *upload) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
@@ -164,9 +228,15 @@ func (w *upload) Close() error {
 	if w.drop && !w.dropped {
 		w.cut()
 	}
+	// Likewise an upload shorter than the hold threshold stalls before its
+	// file is closed: complete but still open, so the bank does not take it.
+	var holdErr error
+	if w.hold && !w.held && !w.dropped {
+		holdErr = w.stall()
+	}
 	err := w.f.Close()
 	w.fs.sim.stopWriting(w.key)
-	return err
+	return errors.Join(holdErr, err)
 }
 
 func (s *Sim) startWriting(key string) {

@@ -71,12 +71,20 @@ type Sim struct {
 	writing   map[string]int // user/relative path -> open write handles
 	dropNext  dropRule
 	dropAfter int // renames of uploads still to answer by closing the connection
+	holdNext  holdRule
+	held      map[string]int // user/relative path -> uploads stalled by hold-next now
 	slow      time.Duration
 }
 
 type dropRule struct {
 	n          int
 	afterBytes int64
+}
+
+type holdRule struct {
+	n          int
+	afterBytes int64
+	hold       time.Duration
 }
 
 // Start runs a simulator until ctx ends or Close is called. It creates the host
@@ -107,6 +115,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 		closing: make(chan struct{}),
 		conns:   map[net.Conn]struct{}{},
 		writing: map[string]int{},
+		held:    map[string]int{},
 		st:      newState(),
 	}
 	if s.log == nil {
@@ -236,6 +245,31 @@ func (s *Sim) DropAfterRename(n int) {
 	s.dropAfter = max(n, 0)
 }
 
+// HoldNext makes the next n uploads (files opened for writing in upload/) stall
+// once afterBytes bytes of them were written, for up to hold or until their
+// connection closes, whichever comes first; an upload that ends before that
+// stalls when it closes the file. The connection stays open meanwhile, so a
+// test can kill the uploading process mid-upload (see Holding). After hold the
+// upload goes on as if nothing happened; after a closed connection the partial
+// file stays where it was written. An upload a drop-next claims is dropped,
+// not held. It replaces any pending HoldNext.
+func (s *Sim) HoldNext(n, afterBytes int, hold time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdNext = holdRule{n: max(n, 0), afterBytes: int64(max(afterBytes, 0)), hold: max(hold, 0)}
+}
+
+// Holding is how many uploads HoldNext stalls right now.
+func (s *Sim) Holding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.held {
+		n += c
+	}
+	return n
+}
+
 // SetSlow delays the reports of files consumed from now on by d (0: no delay).
 func (s *Sim) SetSlow(d time.Duration) {
 	s.mu.Lock()
@@ -251,6 +285,16 @@ func (s *Sim) claimDrop() (afterBytes int64, ok bool) {
 	}
 	s.dropNext.n--
 	return s.dropNext.afterBytes, true
+}
+
+func (s *Sim) claimHold() (holdRule, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holdNext.n <= 0 {
+		return holdRule{}, false
+	}
+	s.holdNext.n--
+	return s.holdNext, true
 }
 
 func (s *Sim) claimDropAfterRename() bool {

@@ -98,6 +98,10 @@ func (s *Sim) serveConn(c net.Conn) {
 	log = log.WithField("user", user)
 	log.Info("SFTP session opened")
 	go ssh.DiscardRequests(reqs)
+	// Closed when the client is gone (it hung up, its process died, or a fault
+	// scenario or Close cut the connection); a held upload waits for it.
+	gone := make(chan struct{})
+	go func() { _ = sconn.Wait(); close(gone) }()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -114,7 +118,7 @@ func (s *Sim) serveConn(c net.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveSession(c, user, ch, chReqs, log)
+			s.serveSession(c, gone, user, ch, chReqs, log)
 		}()
 	}
 	log.Info("SFTP session closed")
@@ -122,7 +126,7 @@ func (s *Sim) serveConn(c net.Conn) {
 
 // serveSession runs the sftp subsystem on a session channel; a bank offers no
 // shell, exec or port forwarding.
-func (s *Sim) serveSession(c net.Conn, user string, ch ssh.Channel, reqs <-chan *ssh.Request, log logrus.FieldLogger) {
+func (s *Sim) serveSession(c net.Conn, gone <-chan struct{}, user string, ch ssh.Channel, reqs <-chan *ssh.Request, log logrus.FieldLogger) {
 	defer ch.Close()
 	for req := range reqs {
 		if req.Type != "subsystem" || !isSFTP(req.Payload) {
@@ -135,7 +139,7 @@ func (s *Sim) serveSession(c net.Conn, user string, ch ssh.Channel, reqs <-chan 
 			_ = req.Reply(true, nil)
 		}
 		go rejectAll(reqs)
-		fs, err := s.newUserFS(user, c, log)
+		fs, err := s.newUserFS(user, c, gone, log)
 		if err != nil {
 			log.WithError(err).Error("open the user's folder")
 			return

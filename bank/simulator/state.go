@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -22,7 +23,8 @@ const StateFile = "state.json"
 // duplicate, and a report not yet written is written by the next run. Kept:
 // users and their public keys, the MsgIds seen per user, the files received,
 // the reports (pending ones with their content) and the counters that name
-// reports. Not kept: the fault scenarios (drop-next, drop-after-rename, slow).
+// reports. Not kept: the fault scenarios (drop-next, drop-after-rename,
+// hold-next, slow).
 type state struct {
 	Version int                   `json:"version"`
 	Seq     int                   `json:"seq"` // numbers the reports' own MsgIds
@@ -277,14 +279,23 @@ type Activity struct {
 	User    string         `json:"user"`
 	Files   []FileRecord   `json:"files"`
 	Reports []ReportRecord `json:"reports"`
+	// Holding names the user's uploads HoldNext stalls right now (paths in the
+	// user's folder, "upload/X.xml.part"), in order.
+	Holding []string `json:"holding"`
 }
 
-// Files lists what user sent, oldest first, and the reports, written and
-// pending (without their content).
+// Files lists what user sent, oldest first, the reports, written and pending
+// (without their content), and the uploads held now.
 func (s *Sim) Files(user string) Activity {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := Activity{User: user, Files: []FileRecord{}, Reports: []ReportRecord{}}
+	a := Activity{User: user, Files: []FileRecord{}, Reports: []ReportRecord{}, Holding: []string{}}
+	for key := range s.held {
+		if p, ok := strings.CutPrefix(key, user+"/"); ok {
+			a.Holding = append(a.Holding, p)
+		}
+	}
+	sort.Strings(a.Holding)
 	u := s.st.Users[user]
 	if u == nil {
 		return a
