@@ -223,8 +223,8 @@ func (a *Activities) ReceiveBank(ctx context.Context, env string) (pipeline.Bank
 	for _, r := range reports {
 		// A bank need not write its reports under a temporary name: one changed in the
 		// last moments may still be being written, and is read by the next run.
-		if time.Since(r.ModTime) < reportSettle {
-			continue
+		if time.Since(r.ModTime) < reportSettle || len(r.Content) == 0 {
+			continue // an empty file may be one the bank has only just created
 		}
 		res.Reports++
 		out, err := a.applyReport(ctx, e, r)

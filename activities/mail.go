@@ -314,7 +314,7 @@ func (a *Activities) ReceiveMail(ctx context.Context, env string) (pipeline.Mail
 		return res, final(err)
 	}
 	if p.IMAP.Host == "" {
-		return res, final(fmt.Errorf("%w: environment %s has no mailbox in its e-mail profile: nothing to receive", store.ErrInvalid, env))
+		return res, nil // a send-only profile: its schedule sends, there is nothing to read
 	}
 	box, err := mail.Open(ctx, p)
 	if errors.Is(err, mail.ErrAuth) || errors.Is(err, mail.ErrTLS) {

@@ -444,7 +444,8 @@ func TestMailProfileOverTheAPI(t *testing.T) {
 		strings.Contains(v.ScheduleError, "temporal.internal") {
 		t.Errorf("second PUT: %+v", v)
 	}
-	if c := a.lastSchedule(); c != (scheduleCall{"acme", false}) {
+	// A send-only profile keeps its schedule: it sends the due e-invoices.
+	if c := a.lastSchedule(); c != (scheduleCall{"acme", true}) {
 		t.Errorf("schedule hook after a PUT without mailbox: %+v", c)
 	}
 	a.setFailing(false)

@@ -129,7 +129,9 @@ func (s *Server) putMailProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := profileViewOf(saved)
-	v.ScheduleError = s.applySchedule(w, r, env.Name, saved.HasMailbox())
+	// Every profile gets the schedule: it sends the due e-invoices, and reads the mailbox
+	// only where there is one.
+	v.ScheduleError = s.applySchedule(w, r, env.Name, true)
 	writeJSON(w, http.StatusOK, v)
 }
 

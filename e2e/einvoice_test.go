@@ -403,3 +403,30 @@ func TestEInvoiceBounceForAnotherEnvironmentNotLinked(t *testing.T) {
 		t.Fatalf("leverancier's invoice was touched by a mail to another environment: %s %s", m.Status, m.NeedsActionReason)
 	}
 }
+
+// A send-only e-mail profile (SMTP, no mailbox) still has its e-mail send/receive: its
+// due e-invoices go out (the service's own send/receive sends Digipoort messages only),
+// and there is nothing to read.
+func TestEInvoiceSendOnlyProfileIsSent(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{Mail: true})
+	supplier(t, s, "leverancier")
+	p := localMail(t, s, "leverancier")
+	p.IMAP = store.MailServer{}
+	if err := s.Store.ClearMailProfile(context.Background(), "leverancier", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.SetMailProfile(context.Background(), "leverancier", p, "test"); err != nil {
+		t.Fatal(err)
+	}
+	envs, err := s.Store.MailEnvironments(context.Background())
+	if err != nil || len(envs) != 1 || envs[0].Name != "leverancier" {
+		t.Fatalf("a send-only profile must have its e-mail send/receive: %+v %v", envs, err)
+	}
+	q := sendInvoice(t, s, "leverancier", "klant@koerier.test")
+	if n := len(s.Mail.Messages("klant@koerier.test", "INBOX")); n != 1 {
+		t.Fatalf("the customer got %d mails, want 1 (message %d)", n, q.Number)
+	}
+	if r := mailSendReceive(t, s, "leverancier"); r.Read != 0 {
+		t.Errorf("a send-only profile has no mailbox to read: %+v", r)
+	}
+}

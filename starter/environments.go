@@ -393,7 +393,9 @@ func setMailProfile(cmd *cobra.Command, a *app, env string, p *store.MailProfile
 			return err
 		}
 		fmt.Fprintf(out, "environment %s: e-mail profile %s\n", env, describeProfile(stored))
-		mailbox = stored.HasMailbox()
+		// Every profile gets the schedule: it sends the due e-invoices, and reads the
+		// mailbox only where there is one.
+		mailbox = true
 	}
 	r, err := service.ApplyMailSchedule(ctx, a.tc, a.cfg, env, mailbox)
 	if err != nil {

@@ -212,14 +212,15 @@ func (s *Store) MailProfile(ctx context.Context, envID int64) (MailProfile, erro
 	return p, nil
 }
 
-// MailEnvironments lists the active environments whose profile has a mailbox to read,
-// by name: e-mail send/receive runs for each.
+// MailEnvironments lists the active environments with an e-mail profile, by name: an
+// e-mail send/receive runs for each (it sends their due e-invoices, and reads the mailbox
+// where the profile has one).
 func (s *Store) MailEnvironments(ctx context.Context) ([]Environment, error) {
 	out := []Environment{}
 	if err := s.db.SelectContext(ctx, &out, `SELECT `+environmentColumns+` FROM environments
-		WHERE active AND EXISTS (SELECT 1 FROM environment_mail_profiles p WHERE p.environment_id = environments.id AND p.imap_host <> '')
+		WHERE active AND EXISTS (SELECT 1 FROM environment_mail_profiles p WHERE p.environment_id = environments.id)
 		ORDER BY name`); err != nil {
-		return nil, fmt.Errorf("list environments with a mailbox: %w", err)
+		return nil, fmt.Errorf("list environments with an e-mail profile: %w", err)
 	}
 	return out, nil
 }

@@ -102,7 +102,7 @@ func (s *Store) Report(ctx context.Context, number int64) (domain.Status, error)
 		entry := LogEntry{MessageNumber: &number, Step: domain.StepReport, DedupeKey: fmt.Sprintf("report/%d/%d/%s", number, m.Attempt, m.Status)}
 		what := fmt.Sprintf("%s %s %s version %d (message %d)", m.Type, m.Subject, m.Period, deref(m.Version), number)
 		switch {
-		case m.Status == domain.StatusAccepted && m.NeedsAction:
+		case m.Status == domain.StatusAccepted && m.NeedsAction && m.Channel == domain.ChannelBank:
 			// Accepted with something to see to: a payment order the bank accepted with
 			// some transfers rejected (PART) must not read as all well.
 			entry.Level = domain.LevelError
@@ -122,6 +122,11 @@ func (s *Store) Report(ctx context.Context, number int64) (domain.Status, error)
 				reason = m.NeedsActionReason
 			}
 			entry.Information = reason + "; then restore it (starter restore " + fmt.Sprint(number) + ") and it is sent again with the next send/receive"
+			if m.Channel == domain.ChannelBank && m.Status != domain.StatusSendFailed {
+				// Rule 23: the bank has seen its MsgId; restore is refused.
+				entry.Information = reason + fmt.Sprintf("; queue the corrected file with a new MsgId as the next version of this order "+
+					"(starter queue --type payment --subject %s --period %s --file F)", m.Subject, m.Period)
+			}
 		}
 		return writeLog(ctx, tx, entry)
 	})

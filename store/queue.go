@@ -342,9 +342,6 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 			if err := insertPayment(ctx, tx, env.ID, out.Number, *req.payment); err != nil {
 				return err
 			}
-			if err := mayCorrectPayment(ctx, tx, key, req, out.Version); err != nil {
-				return err
-			}
 		}
 		for _, a := range req.Attachments {
 			sum := sha256.Sum256(a.Content)
@@ -361,6 +358,14 @@ func (s *Store) queueTx(ctx context.Context, req QueueRequest, spec domain.TypeS
 			WHERE declaration_key = $1 AND version < $2 AND NOT do_not_send AND status = ANY($3)
 			RETURNING number`, key, out.Version, pq.Array(domain.UnsentStatuses())); err != nil {
 			return err
+		}
+		// After the UPDATE, as a statement of its own: the older versions' rows are ours
+		// now, and a delivery another transaction began meanwhile is committed and seen —
+		// a correction beside an upload that slipped in is refused, never sent as well.
+		if req.payment != nil {
+			if err := mayCorrectPayment(ctx, tx, key, req, out.Version); err != nil {
+				return err
+			}
 		}
 		num := out.Number
 		if err := writeLog(ctx, tx, LogEntry{EnvironmentID: &env.ID, MessageNumber: &num, Step: domain.StepQueue, Level: domain.LevelInfo,

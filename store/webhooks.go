@@ -70,8 +70,8 @@ type WebhookData struct {
 	Version        int           `json:"version"`
 	// Time is when the status changed (what the environment sees as its last change).
 	Time time.Time `json:"time"`
-	// NeedsAction is set when the outcome needs someone's attention although its status
-	// may read well: a payment order the bank accepted with some transfers rejected
+	// NeedsAction is set when the message needs an operator as it stands — also where its
+	// status reads well: a payment order the bank accepted with some transfers rejected
 	// (PART) is accepted and needs action (GET /v1/messages/{n} says which).
 	NeedsAction bool `json:"needs_action,omitempty"`
 }
@@ -179,10 +179,11 @@ func writeWebhookEvent(ctx context.Context, tx *sqlx.Tx, m Message, previous dom
 		return nil
 	}
 	var now struct {
-		Status  domain.Status `db:"env_status"`
-		Changed time.Time     `db:"env_status_changed"`
+		Status      domain.Status `db:"env_status"`
+		Changed     time.Time     `db:"env_status_changed"`
+		NeedsAction bool          `db:"needs_action"`
 	}
-	if err := tx.GetContext(ctx, &now, `SELECT env_status, env_status_changed FROM messages WHERE number = $1`, m.Number); err != nil {
+	if err := tx.GetContext(ctx, &now, `SELECT env_status, env_status_changed, needs_action FROM messages WHERE number = $1`, m.Number); err != nil {
 		return err
 	}
 	if now.Status == previous {
@@ -190,7 +191,7 @@ func writeWebhookEvent(ctx context.Context, tx *sqlx.Tx, m Message, previous dom
 	}
 	body, err := json.Marshal(WebhookPayload{Type: WebhookEventType, Timestamp: time.Now().UTC().Truncate(time.Second), Data: WebhookData{
 		Number: m.Number, Environment: deref(m.Environment), Type: m.Type, Status: now.Status, PreviousStatus: previous,
-		Version: deref(m.Version), Time: now.Changed.UTC(), NeedsAction: m.NeedsAction,
+		Version: deref(m.Version), Time: now.Changed.UTC(), NeedsAction: now.NeedsAction,
 	}})
 	if err != nil {
 		return err

@@ -135,7 +135,7 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 }
 
 // noMailbox is why an environment has no e-mail schedule.
-const noMailbox = "the environment has no mailbox in its e-mail profile, or is removed"
+const noMailbox = "the environment has no e-mail profile, or is removed"
 
 // noBank is why an environment has no bank schedule.
 const noBank = "the environment has no bank profile, or is removed"
@@ -149,7 +149,7 @@ type channelSchedule struct {
 
 func mailSchedule(cfg config.Config, env string) channelSchedule {
 	return channelSchedule{id: pipeline.MailScheduleID(env), why: noMailbox, every: cfg.MailEvery,
-		note: fmt.Sprintf("Koerier e-mail send/receive of environment %s: send its due e-invoices from its own mailbox, read its incoming mail", env),
+		note: fmt.Sprintf("Koerier e-mail send/receive of environment %s: send its due e-invoices from its own profile, read its mailbox if it has one", env),
 		act: &client.ScheduleWorkflowAction{ID: pipeline.MailRunID(env), Workflow: pipeline.MailSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
 			Args: []interface{}{pipeline.MailSendReceiveInput{Environment: env, Trigger: "schedule"}}}}
 }
