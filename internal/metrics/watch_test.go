@@ -115,9 +115,12 @@ func TestWorkerScrapeAfterADelivery(t *testing.T) {
 	}
 	sent := `koerier_deliveries_total{channel="digipoort",outcome="sent"} 1`
 	var text string
-	testenv.Eventually(t, 30*time.Second, "the delivery in the scrape", func() (bool, string) {
+	// The delivery is counted when it is decided; the SDK times the activity when it has
+	// returned (DeliverAndProcess processes after delivering), a moment later.
+	testenv.Eventually(t, 30*time.Second, "the delivery and its activity in the scrape", func() (bool, string) {
 		text = get()
-		return strings.Contains(text, "\n"+sent+"\n"), "no " + sent
+		return strings.Contains(text, "\n"+sent+"\n") && strings.Contains(text, "\ntemporal_activity_execution_latency_seconds_bucket{"),
+			"no " + sent + " or no activity latency yet"
 	})
 	wantLines(t, text,
 		`koerier_store_up 1`,
