@@ -28,6 +28,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
-## run: starts Koerier locally (Postgres, Temporal dev server + Web UI on 8233, Digipoort simulator, worker, schedules, API on 8080).
+## run: starts Koerier locally (Postgres, Temporal dev server + Web UI on 8233, Digipoort simulator, mail server (web page on 8025),
+## bank simulator (SFTP on 2222), worker (/metrics on 9464), schedules, API on 8080).
 run:
 	./scripts/run.sh

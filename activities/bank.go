@@ -28,8 +28,7 @@ func (a *Activities) bankProfile(ctx context.Context, envID int64) (bank.Profile
 	if err != nil {
 		return bank.Profile{}, err
 	}
-	return bank.Profile{Host: p.Host, Port: p.Port, User: p.User, PrivateKey: p.PrivateKey, HostKey: p.HostKey, UploadDir: p.UploadDir,
-		DownloadDir: p.DownloadDir, ProcessedDir: p.ProcessedDir, ArchiveDir: p.ArchiveDir}, nil
+	return p.Bank(), nil
 }
 
 // paymentFileName is the name a payment order is uploaded under: its aanleverkenmerk,

@@ -187,20 +187,26 @@ func firstWords(s string, n int) string {
 
 // lookUpMail decides a try that may have reached the mail server: found in the Sent
 // folder, it is adopted as sent; not found while UncertainWait has not passed, it is
-// asked again (the server may file it late); after that an operator decides.
+// asked again (the server may file it late); after that an operator decides. A Sent
+// folder the server does not have (the profile names "Sent", the server keeps "Sent
+// Items") is an operator's decision at once: asking again cannot find it.
 func (a *Activities) lookUpMail(ctx context.Context, plan store.DeliveryPlan, p mail.Profile, messageID string,
 	log logrus.FieldLogger) (pipeline.DeliverResult, error) {
 	a.metrics().UncertainLookedUp(plan.Channel)
 	res := pipeline.DeliverResult{Attempt: plan.Attempt}
 	found := false
-	if p.IMAP.Host != "" {
+	var noSent error
+	if p.HasMailbox() {
 		box, err := mail.Open(ctx, p)
 		if err != nil {
 			return res, fmt.Errorf("message %d: open the mailbox to look up Message-ID %s: %w", plan.Number, messageID, err)
 		}
 		found, err = box.SentHas(ctx, messageID)
 		_ = box.Close()
-		if err != nil {
+		switch {
+		case errors.Is(err, mail.ErrNoFolder):
+			noSent = err
+		case err != nil:
 			return res, fmt.Errorf("message %d: look up Message-ID %s in %s: %w", plan.Number, messageID, p.Sent, err)
 		}
 	}
@@ -212,12 +218,16 @@ func (a *Activities) lookUpMail(ctx context.Context, plan store.DeliveryPlan, p 
 		res.Outcome, res.Kenmerk, res.Recovered = pipeline.OutcomeSent, plan.Aanleverkenmerk, true
 		return res, nil
 	}
-	if p.IMAP.Host != "" && plan.OpenFor < a.Config.UncertainWait {
+	if p.HasMailbox() && noSent == nil && plan.OpenFor < a.Config.UncertainWait {
 		return res, fmt.Errorf("message %d: an earlier try (Message-ID %s) may have reached the mail server and its Sent folder does not show it yet; "+
 			"Koerier asks again until %s have passed since it started, then asks an operator", plan.Number, messageID, a.Config.UncertainWait)
 	}
 	where := "the environment's profile has no mailbox to look in"
-	if p.IMAP.Host != "" {
+	switch {
+	case noSent != nil:
+		where = fmt.Sprintf("its Sent folder could not be looked in (%v); give the profile the folder the server keeps sent mail in "+
+			"(`starter environments set ENV --sent-folder NAME`)", noSent)
+	case p.HasMailbox():
 		where = fmt.Sprintf("its Sent folder (%s) does not show Message-ID %s", p.Sent, messageID)
 	}
 	undecided := fmt.Sprintf("%s%s%d (Message-ID %s, started %s) has no known outcome: %s. Koerier does not send it again on its own (the "+
@@ -313,7 +323,7 @@ func (a *Activities) ReceiveMail(ctx context.Context, env string) (pipeline.Mail
 	if err != nil {
 		return res, final(err)
 	}
-	if p.IMAP.Host == "" {
+	if !p.HasMailbox() {
 		return res, nil // a send-only profile: its schedule sends, there is nothing to read
 	}
 	box, err := mail.Open(ctx, p)

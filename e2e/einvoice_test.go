@@ -56,14 +56,13 @@ func splitHostPort(t *testing.T, hp string) (string, int) {
 	return h, port
 }
 
-// queueInvoice queues an e-invoice and starts its workflow, as the API and `starter
-// queue` do.
-func queueInvoice(t *testing.T, s *testenv.Stack, env string, doc []byte, to string) store.Queued {
+// queueAndStart queues a message and starts its workflow, as the API and `starter queue`
+// do.
+func queueAndStart(t *testing.T, s *testenv.Stack, req store.QueueRequest) store.Queued {
 	t.Helper()
-	q, err := s.Store.Queue(context.Background(), store.QueueRequest{Environment: env, Type: domain.TypeEInvoice, Recipient: to,
-		Attachments: []domain.Attachment{{FileName: "factuur.xml", MimeType: "application/xml", Content: doc}}})
+	q, err := s.Store.Queue(context.Background(), req)
 	if err != nil {
-		t.Fatalf("queue e-invoice: %v", err)
+		t.Fatalf("queue %s: %v", req.Type, err)
 	}
 	if err := service.Starter(s.Config, s.Temporal).Start(context.Background(), q.Declaration()); err != nil {
 		t.Fatal(err)
@@ -71,18 +70,33 @@ func queueInvoice(t *testing.T, s *testenv.Stack, env string, doc []byte, to str
 	return q
 }
 
-// mailSendReceive runs an environment's e-mail send/receive now and waits for it.
-func mailSendReceive(t *testing.T, s *testenv.Stack, env string) pipeline.MailSendReceiveResult {
+// queueInvoice queues an e-invoice and starts its workflow.
+func queueInvoice(t *testing.T, s *testenv.Stack, env string, doc []byte, to string) store.Queued {
+	t.Helper()
+	return queueAndStart(t, s, store.QueueRequest{Environment: env, Type: domain.TypeEInvoice, Recipient: to,
+		Attachments: []domain.Attachment{{FileName: "factuur.xml", MimeType: "application/xml", Content: doc}}})
+}
+
+// runNow runs a workflow (an environment's e-mail or bank send/receive, as `starter mail|bank
+// send-receive` does) and waits at most a minute for its result in out (nil: none);
+// a failed start fails the test, the run's own error is returned.
+func runNow(t *testing.T, s *testenv.Stack, id, workflowType string, in, out any) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.MailRunID(env), TaskQueue: s.Config.TaskQueue},
-		pipeline.MailSendReceiveWorkflowType, pipeline.MailSendReceiveInput{Environment: env, Trigger: "test"})
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Config.TaskQueue}, workflowType, in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run.Get(ctx, out)
+}
+
+// mailSendReceive runs an environment's e-mail send/receive now and waits for it.
+func mailSendReceive(t *testing.T, s *testenv.Stack, env string) pipeline.MailSendReceiveResult {
+	t.Helper()
 	var res pipeline.MailSendReceiveResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := runNow(t, s, pipeline.MailRunID(env), pipeline.MailSendReceiveWorkflowType,
+		pipeline.MailSendReceiveInput{Environment: env, Trigger: "test"}, &res); err != nil {
 		t.Fatalf("mail send/receive of %s: %v", env, err)
 	}
 	return res
@@ -259,14 +273,8 @@ func TestEInvoiceWrongPasswordNeedsActionWithoutRetryStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := queueInvoice(t, s, "leverancier", exampleInvoice(t), "klant@koerier.test")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.MailRunID("leverancier"), TaskQueue: s.Config.TaskQueue},
-		pipeline.MailSendReceiveWorkflowType, pipeline.MailSendReceiveInput{Environment: "leverancier", Trigger: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = run.Get(ctx, nil)
+	err := runNow(t, s, pipeline.MailRunID("leverancier"), pipeline.MailSendReceiveWorkflowType,
+		pipeline.MailSendReceiveInput{Environment: "leverancier", Trigger: "test"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "environment leverancier") || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("the mailbox read with a wrong password: %v", err)
 	}

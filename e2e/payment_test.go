@@ -14,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	"golang.org/x/crypto/ssh"
 
 	"koerier/domain"
-	"koerier/internal/service"
 	"koerier/internal/testenv"
 	"koerier/pipeline"
 	"koerier/store"
@@ -85,32 +83,20 @@ func payer(t *testing.T, s *testenv.Stack, env string) {
 	localBank(t, s, env, "")
 }
 
-// queuePayment queues a payment order and starts its workflow, as `starter queue` does.
+// queuePayment queues a payment order and starts its workflow; subject and period
+// name the order a corrected file is the next version of ("" for a new order).
 func queuePayment(t *testing.T, s *testenv.Stack, env string, doc []byte, subject, period string) store.Queued {
 	t.Helper()
-	q, err := s.Store.Queue(context.Background(), store.QueueRequest{Environment: env, Type: domain.TypePayment, Subject: subject, Period: period,
+	return queueAndStart(t, s, store.QueueRequest{Environment: env, Type: domain.TypePayment, Subject: subject, Period: period,
 		Attachments: []domain.Attachment{{FileName: "betaling.xml", MimeType: "application/xml", Content: doc}}})
-	if err != nil {
-		t.Fatalf("queue payment order: %v", err)
-	}
-	if err := service.Starter(s.Config, s.Temporal).Start(context.Background(), q.Declaration()); err != nil {
-		t.Fatal(err)
-	}
-	return q
 }
 
 // bankSendReceive runs an environment's bank send/receive now and waits for it.
 func bankSendReceive(t *testing.T, s *testenv.Stack, env string) pipeline.BankSendReceiveResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.BankRunID(env), TaskQueue: s.Config.TaskQueue},
-		pipeline.BankSendReceiveWorkflowType, pipeline.BankSendReceiveInput{Environment: env, Trigger: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var res pipeline.BankSendReceiveResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := runNow(t, s, pipeline.BankRunID(env), pipeline.BankSendReceiveWorkflowType,
+		pipeline.BankSendReceiveInput{Environment: env, Trigger: "test"}, &res); err != nil {
 		t.Fatalf("bank send/receive of %s: %v", env, err)
 	}
 	return res
@@ -273,14 +259,8 @@ func TestPaymentHostKeyChangedRefused(t *testing.T) {
 	otherKey, _ := ssh.NewPublicKey(other)
 	localBank(t, s, "betaler", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(otherKey))))
 	q := queuePayment(t, s, "betaler", examplePayment(t, s), "", "")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.BankRunID("betaler"), TaskQueue: s.Config.TaskQueue},
-		pipeline.BankSendReceiveWorkflowType, pipeline.BankSendReceiveInput{Environment: "betaler", Trigger: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "environment betaler") || !strings.Contains(err.Error(), "host key") {
+	if err := runNow(t, s, pipeline.BankRunID("betaler"), pipeline.BankSendReceiveWorkflowType,
+		pipeline.BankSendReceiveInput{Environment: "betaler", Trigger: "test"}, nil); err == nil || !strings.Contains(err.Error(), "environment betaler") || !strings.Contains(err.Error(), "host key") {
 		t.Fatalf("fetching reports from a bank with another host key: %v", err)
 	}
 	testenv.Eventually(t, 30*time.Second, "the order needs action", func() (bool, string) {

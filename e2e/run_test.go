@@ -136,8 +136,14 @@ func TestMakeRunFollowsTheReadme(t *testing.T) {
 	if !strings.Contains(first.output(), "http://127.0.0.1:"+ports["KOERIER_UI_PORT"]) {
 		t.Errorf("the Web UI address is not printed:\n%s", first.output())
 	}
-	if !listening(ports["KOERIER_UI_PORT"]) {
-		t.Error("the Web UI does not answer")
+	// Everything the README says make run starts listens on the port it was given.
+	for name, p := range ports {
+		if !listening(p) {
+			t.Errorf("%s %s does not listen after make run", name, p)
+		}
+	}
+	if v := scrape(t, "http://127.0.0.1:"+ports["KOERIER_METRICS_PORT"]+"/metrics", "koerier_store_up"); v != 1 {
+		t.Errorf("the worker's /metrics: koerier_store_up is %v, want 1", v)
 	}
 	apiURL := "http://127.0.0.1:" + ports["KOERIER_API_PORT"]
 	if !strings.Contains(first.output(), "API:                 "+apiURL) {

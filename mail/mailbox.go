@@ -127,7 +127,7 @@ func (m *Mailbox) selectFolder(folder string, readOnly bool) error {
 	if _, err := m.c.Select(m.name(folder), &imap.SelectOptions{ReadOnly: readOnly}).Wait(); err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
-			return fmt.Errorf("folder %q cannot be opened (%w); check that it exists and the profile names it correctly", folder, err)
+			return fmt.Errorf("%w: folder %q cannot be opened (%w); check that it exists and the profile names it correctly", ErrNoFolder, folder, err)
 		}
 		return fmt.Errorf("select folder %q: %w", folder, err)
 	}

@@ -181,7 +181,7 @@ func TestMailboxSentHas(t *testing.T) {
 	p := mailboxProfile(f, ca)
 	p.Sent = "Verzonden items"
 	m2 := openMailbox(t, p)
-	if _, err := m2.SentHas(ctx10s(t), "KOE-1000001@koerier.example"); err == nil || !strings.Contains(err.Error(), "Verzonden items") {
+	if _, err := m2.SentHas(ctx10s(t), "KOE-1000001@koerier.example"); !errors.Is(err, ErrNoFolder) || !strings.Contains(err.Error(), "Verzonden items") {
 		t.Errorf("SentHas on a missing folder: err = %v, want an error naming the folder", err)
 	}
 }

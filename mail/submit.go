@@ -39,6 +39,9 @@ var (
 	ErrTLS = errors.New("no trusted TLS connection")
 	// ErrNoMailbox: the profile has no IMAP mailbox.
 	ErrNoMailbox = errors.New("the e-mail profile has no IMAP mailbox")
+	// ErrNoFolder: the server refused to open a folder the profile names (it does
+	// not exist under that name). Waiting will not help until the profile changes.
+	ErrNoFolder = errors.New("no such folder")
 )
 
 // SMTPError is a 4xx or 5xx reply of the SMTP server.

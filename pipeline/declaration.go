@@ -33,7 +33,7 @@ type DeclarationInput struct {
 // compact workflow has them all without a marker event each. A change made after it is
 // guarded in both shapes.
 var CompactChanges = []string{"webhooks", "restore-before-process", "restore-do-not-send", "process-gone-environment",
-	"environment-changed", "history-bytes-limit"}
+	"history-bytes-limit"}
 
 // RetryState is where a message's failing delivery rounds stand.
 type RetryState struct {

@@ -30,6 +30,23 @@ say() { printf '\033[1mkoerier:\033[0m %s\n' "$*" >&2; }
 die() { printf 'koerier: %s\n' "$*" >&2; exit 1; }
 
 started=()
+answers() { curl -fsS "$1" >/dev/null 2>&1; }
+# start_server LOG URL TRIES COMMAND...: starts COMMAND in the background, its output in
+# LOG, and waits until URL answers (TRIES quarter-seconds at most, less if it exits).
+# Variables set before the call reach COMMAND's environment, not its flags (ps shows flags).
+start_server() {
+  local log=$1 url=$2 tries=$3 pid
+  shift 3
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  started+=("$pid")
+  for _ in $(seq 1 "$tries"); do
+    answers "$url" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  answers "$url"
+}
 cleanup() {
   trap - INT TERM EXIT
   if [ ${#started[@]} -gt 0 ]; then
@@ -93,43 +110,29 @@ else
 fi
 
 sim_ctl="http://127.0.0.1:$sim_control_port"
-if curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1; then
+if answers "$sim_ctl/sim/health"; then
   say "the Digipoort simulator already answers on $sim_ctl: using it"
 else
   say "starting the Digipoort simulator (certificates in $state/simulator)"
-  "$state/bin/digipoort-simulator" -dir "$state/simulator" -addr "127.0.0.1:$sim_port" -control-addr "127.0.0.1:$sim_control_port" \
-    >"$state/logs/simulator.log" 2>&1 &
-  sim_pid=$!
-  started+=($sim_pid)
   # The first start makes its RSA keys: that can take a while on a busy machine.
-  for _ in $(seq 1 160); do
-    curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 && break
-    kill -0 "$sim_pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  curl -fsS "$sim_ctl/sim/health" >/dev/null 2>&1 || die "the simulator did not come up; see $state/logs/simulator.log"
+  start_server "$state/logs/simulator.log" "$sim_ctl/sim/health" 160 \
+    "$state/bin/digipoort-simulator" -dir "$state/simulator" -addr "127.0.0.1:$sim_port" -control-addr "127.0.0.1:$sim_control_port" ||
+    die "the simulator did not come up; see $state/logs/simulator.log"
 fi
 
 # The local mail server: every NAME@koerier.test is a mailbox (SMTP with STARTTLS, IMAP
 # with implicit TLS, certificates of its own CA in $state/mail), and a web page.
 mail_web="http://127.0.0.1:$mail_web_port"
-if curl -fsS "$mail_web/healthz" >/dev/null 2>&1; then
+if answers "$mail_web/healthz"; then
   [ -s "$state/mail/ca.pem" ] ||
     die "a mail server answers on $mail_web, but $state/mail holds no certificates of it: it is another make run's; stop it or set KOERIER_MAIL_SMTP_PORT, KOERIER_MAIL_IMAP_PORT and KOERIER_MAIL_WEB_PORT"
   say "the local mail server already answers on $mail_web: using it"
 else
   say "starting the local mail server (SMTP 127.0.0.1:$mail_smtp_port, IMAP 127.0.0.1:$mail_imap_port, certificates in $state/mail)"
   # The password goes by the environment, not as a flag: ps shows flags.
-  KOERIER_DEV_MAIL_PASSWORD="$mail_password" "$state/bin/koerier-mail" -smtp "127.0.0.1:$mail_smtp_port" -imap "127.0.0.1:$mail_imap_port" \
-    -web "127.0.0.1:$mail_web_port" -dir "$state/mail" >"$state/logs/mail.log" 2>&1 &
-  mail_pid=$!
-  started+=($mail_pid)
-  for _ in $(seq 1 40); do
-    curl -fsS "$mail_web/healthz" >/dev/null 2>&1 && break
-    kill -0 "$mail_pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  curl -fsS "$mail_web/healthz" >/dev/null 2>&1 ||
+  KOERIER_DEV_MAIL_PASSWORD="$mail_password" start_server "$state/logs/mail.log" "$mail_web/healthz" 40 \
+    "$state/bin/koerier-mail" -smtp "127.0.0.1:$mail_smtp_port" -imap "127.0.0.1:$mail_imap_port" \
+    -web "127.0.0.1:$mail_web_port" -dir "$state/mail" ||
     die "the mail server did not come up (a port in use? set KOERIER_MAIL_SMTP_PORT, _IMAP_PORT, _WEB_PORT); see $state/logs/mail.log"
 fi
 
@@ -137,20 +140,12 @@ fi
 # $state/bank/users/<name>/ (upload/, download/, archive/), its host key, users and
 # MsgIds seen kept in $state/bank; a control API on plain HTTP.
 bank_ctl="http://127.0.0.1:$bank_control_port"
-if curl -fsS "$bank_ctl/healthz" >/dev/null 2>&1; then
+if answers "$bank_ctl/healthz"; then
   say "the bank simulator already answers on $bank_ctl: using it"
 else
   say "starting the bank simulator (SFTP 127.0.0.1:$bank_port, state in $state/bank)"
-  "$state/bin/bank-simulator" -dir "$state/bank" -addr "127.0.0.1:$bank_port" -control-addr "127.0.0.1:$bank_control_port" \
-    >"$state/logs/bank.log" 2>&1 &
-  bank_pid=$!
-  started+=($bank_pid)
-  for _ in $(seq 1 40); do
-    curl -fsS "$bank_ctl/healthz" >/dev/null 2>&1 && break
-    kill -0 "$bank_pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  curl -fsS "$bank_ctl/healthz" >/dev/null 2>&1 ||
+  start_server "$state/logs/bank.log" "$bank_ctl/healthz" 40 \
+    "$state/bin/bank-simulator" -dir "$state/bank" -addr "127.0.0.1:$bank_port" -control-addr "127.0.0.1:$bank_control_port" ||
     die "the bank simulator did not come up (a port in use? set KOERIER_BANK_PORT, KOERIER_BANK_CONTROL_PORT); see $state/logs/bank.log"
 fi
 
@@ -189,7 +184,7 @@ ENV
 # The worker's /metrics: on KOERIER_METRICS_PORT, unless another worker (an earlier
 # make run's) serves it there already; then on a free port, which the log names.
 worker_metrics="127.0.0.1:$metrics_port"
-if curl -fsS "http://$worker_metrics/metrics" >/dev/null 2>&1; then
+if answers "http://$worker_metrics/metrics"; then
   worker_metrics="127.0.0.1:0"
   say "another worker serves /metrics on 127.0.0.1:$metrics_port: this one serves it on a free port (see its log)"
 fi
@@ -224,19 +219,11 @@ fi
 # The environments' API. Several can run behind a load balancer; one on loopback is
 # what a single machine needs.
 api_url="http://127.0.0.1:$api_port"
-if curl -fsS "$api_url/healthz" >/dev/null 2>&1; then
+if answers "$api_url/healthz"; then
   say "the API already answers on $api_url: using it"
 else
   say "starting the API on $api_url (log in $state/logs/api.log)"
-  KOERIER_API_ADDR="127.0.0.1:$api_port" "$state/bin/koerier-api" >"$state/logs/api.log" 2>&1 &
-  api_pid=$!
-  started+=($api_pid)
-  for _ in $(seq 1 40); do
-    curl -fsS "$api_url/healthz" >/dev/null 2>&1 && break
-    kill -0 "$api_pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  curl -fsS "$api_url/healthz" >/dev/null 2>&1 ||
+  KOERIER_API_ADDR="127.0.0.1:$api_port" start_server "$state/logs/api.log" "$api_url/healthz" 40 "$state/bin/koerier-api" ||
     die "the API did not answer on $api_url/healthz (another program on port $api_port? set KOERIER_API_PORT); see $state/logs/api.log"
 fi
 

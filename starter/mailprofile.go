@@ -32,7 +32,7 @@ const (
 // leave it in ps and in the shell's history.
 type mailFlags struct {
 	local, none                                    bool
-	from, folder                                   string
+	from, folder, processed, sent                  string
 	smtp, smtpSecurity, smtpUser, smtpPasswordFile string
 	imap, imapSecurity, imapUser, imapPasswordFile string
 	// Flags that exist only to refuse a password given on the command line.
@@ -40,7 +40,7 @@ type mailFlags struct {
 }
 
 // profileFlags are the flags that describe a profile; --local-mail and --no-mail
-// stand instead of all of them (--mail-folder may go with --local-mail).
+// stand instead of all of them (the folder flags may go with --local-mail).
 var profileFlags = []string{"email-from", "smtp", "smtp-security", "smtp-user", "smtp-password-file", "imap", "imap-security", "imap-user",
 	"imap-password-file"}
 
@@ -57,7 +57,10 @@ func (m *mailFlags) register(fs *pflag.FlagSet, withClear bool) {
 	fs.StringVar(&m.imapUser, "imap-user", "", "user to log in to the mailbox with (default: the SMTP user)")
 	fs.StringVar(&m.imapPasswordFile, "imap-password-file", "", "file holding the IMAP password (- reads it from stdin; default: the SMTP password "+
 		"when the user is the same); stored encrypted")
-	fs.StringVar(&m.folder, "mail-folder", "", "mailbox folder read for incoming e-invoices (default INBOX)")
+	fs.StringVar(&m.folder, "mail-folder", "", "mailbox folder read for incoming e-invoices (default "+store.DefaultMailFolder+")")
+	fs.StringVar(&m.processed, "processed-folder", "", "mailbox folder read mail is moved to (default "+store.DefaultProcessedFolder+")")
+	fs.StringVar(&m.sent, "sent-folder", "", "mailbox folder the server keeps sent mail in, where an interrupted send is looked up "+
+		"(default "+store.DefaultSentFolder+`; e.g. "Sent Items", "[Gmail]/Sent Mail")`)
 	if withClear {
 		fs.BoolVar(&m.none, "no-mail", false, "remove the e-mail profile: the environment no longer sends or receives e-invoices")
 	}
@@ -70,9 +73,12 @@ func (m *mailFlags) register(fs *pflag.FlagSet, withClear bool) {
 	}
 }
 
+// folderFlags name the profile's mailbox folders.
+var folderFlags = []string{"mail-folder", "processed-folder", "sent-folder"}
+
 // given reports whether the command asks for a change of the e-mail profile.
 func (m *mailFlags) given(cmd *cobra.Command) bool {
-	for _, name := range append([]string{"local-mail", "no-mail", "mail-folder"}, profileFlags...) {
+	for _, name := range append(append([]string{"local-mail", "no-mail"}, folderFlags...), profileFlags...) {
 		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
 			return true
 		}
@@ -93,17 +99,22 @@ func (m *mailFlags) check(cmd *cobra.Command) error {
 				"put it in a file readable only by you and give %s FILE, or %s - to type or pipe it on stdin", name, file, file)
 		}
 	}
-	var profile []string
+	var profile, folders []string
 	for _, name := range profileFlags {
 		if cmd.Flags().Changed(name) {
 			profile = append(profile, "--"+name)
 		}
 	}
+	for _, name := range folderFlags {
+		if cmd.Flags().Changed(name) {
+			folders = append(folders, "--"+name)
+		}
+	}
 	switch {
 	case m.local && m.none:
 		return errors.New("--local-mail and --no-mail contradict each other: give one")
-	case m.none && (len(profile) > 0 || cmd.Flags().Changed("mail-folder")):
-		return fmt.Errorf("--no-mail removes the e-mail profile; leave out %s", strings.Join(append(profile, "--mail-folder"), ", "))
+	case m.none && len(profile)+len(folders) > 0:
+		return fmt.Errorf("--no-mail removes the e-mail profile; leave out %s", strings.Join(append(profile, folders...), ", "))
 	case m.local && len(profile) > 0:
 		return fmt.Errorf("--local-mail sets the whole profile on the local mail server; leave out %s (or --local-mail)", strings.Join(profile, ", "))
 	}
@@ -123,9 +134,7 @@ func (m *mailFlags) profile(cmd *cobra.Command, env string, old *store.MailProfi
 		if err != nil {
 			return nil, err
 		}
-		if m.folder != "" {
-			p.Folder = m.folder
-		}
+		m.folders(cmd, &p)
 		return &p, nil
 	}
 	var p store.MailProfile
@@ -139,9 +148,7 @@ func (m *mailFlags) profile(cmd *cobra.Command, env string, old *store.MailProfi
 	if cmd.Flags().Changed("email-from") {
 		p.From = m.from
 	}
-	if cmd.Flags().Changed("mail-folder") {
-		p.Folder = m.folder
-	}
+	m.folders(cmd, &p)
 	if err := m.server(cmd, "smtp", &p.SMTP, m.smtp, m.smtpSecurity, m.smtpPasswordFile, stdin); err != nil {
 		return nil, err
 	}
@@ -177,6 +184,19 @@ func (m *mailFlags) profile(cmd *cobra.Command, env string, old *store.MailProfi
 }
 
 // server applies the flags of one server (prefix smtp or imap) to srv.
+// folders sets the folders the flags name; the store fills in the defaults.
+func (m *mailFlags) folders(cmd *cobra.Command, p *store.MailProfile) {
+	for _, f := range []struct {
+		flag string
+		to   *string
+		v    string
+	}{{"mail-folder", &p.Folder, m.folder}, {"processed-folder", &p.Processed, m.processed}, {"sent-folder", &p.Sent, m.sent}} {
+		if cmd.Flags().Changed(f.flag) {
+			*f.to = f.v
+		}
+	}
+}
+
 func (m *mailFlags) server(cmd *cobra.Command, prefix string, srv *store.MailServer, addr, security, passwordFile string, stdin *stdinOnce) error {
 	changed := cmd.Flags().Changed
 	if changed(prefix) {

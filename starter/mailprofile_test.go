@@ -179,6 +179,21 @@ func TestMailProfileFromPasswordFiles(t *testing.T) {
 			p.SMTP.Password == smtpPassword)
 	}
 
+	// The server's own Sent folder (Exchange's "Sent Items"), where an interrupted send is
+	// looked up; the other folders stay.
+	if out, err = run(t, "environments", "set", "acme", "--sent-folder", "Sent Items"); err != nil {
+		t.Fatalf("set --sent-folder: %v\n%s", err, out)
+	}
+	if p, err = profileOf(t, st, "acme"); err != nil || p.Sent != "Sent Items" || p.Folder != store.DefaultMailFolder ||
+		p.Processed != store.DefaultProcessedFolder || p.IMAP.Password != imapPassword {
+		t.Fatalf("after set --sent-folder: %v, folders %q/%q/%q, IMAP password kept %v", err, p.Folder, p.Processed, p.Sent,
+			p.IMAP.Password == imapPassword)
+	}
+	if _, err := run(t, "environments", "set", "acme", "--no-mail", "--processed-folder", "Done"); err == nil ||
+		!strings.Contains(err.Error(), "leave out --processed-folder") {
+		t.Fatalf("--no-mail with a folder: %v", err)
+	}
+
 	out, err = run(t, "environments", "list", "--json")
 	var list []struct {
 		Name string    `json:"name"`

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/crypto/ssh"
 
+	"koerier/bank"
 	"koerier/domain"
 	"koerier/internal/secrets"
 )
@@ -260,10 +261,26 @@ func (p BankProfile) validate(env string) (ssh.Signer, string, error) {
 		problems = append(problems, fmt.Sprintf("the upload folder and the download folder are both %s: Koerier would read its own payment "+
 			"files as status reports", p.UploadDir))
 	}
+	if len(problems) == 0 && signer != nil {
+		// What package bank would refuse to dial with (an RSA key under 2048 bits, a DSA
+		// key, an archive folder that is the upload folder) must not be stored: every
+		// send and fetch would fail on it, and be retried, until an operator looked.
+		bp := p.Bank()
+		bp.HostKey = hostKey
+		if err := bp.Validate(); err != nil {
+			problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, "", fmt.Errorf("%w: bank profile of environment %s: %s", ErrInvalid, env, strings.Join(problems, "; "))
 	}
 	return signer, hostKey, nil
+}
+
+// Bank is the profile as package bank dials it.
+func (p BankProfile) Bank() bank.Profile {
+	return bank.Profile{Host: p.Host, Port: p.Port, User: p.User, PrivateKey: p.PrivateKey, HostKey: p.HostKey, UploadDir: p.UploadDir,
+		DownloadDir: p.DownloadDir, ProcessedDir: p.ProcessedDir, ArchiveDir: p.ArchiveDir}
 }
 
 // pinnedHostKey reads a host key as given and returns its stored form: a public key as

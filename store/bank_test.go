@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"reflect"
@@ -170,6 +171,14 @@ func TestBankProfileRefusals(t *testing.T) {
 	f := newMailStore(t, testdb.New(t), newBox(t))
 	f.env("acme")
 	_, pub, _ := sshKey(t)
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakBlock, err := ssh.MarshalPrivateKey(weak, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, c := range map[string]struct {
 		edit func(*store.BankProfile)
 		want string
@@ -185,6 +194,10 @@ func TestBankProfileRefusals(t *testing.T) {
 		"bad fingerprint": {func(p *store.BankProfile) { p.HostKey = "SHA256:abc" }, "not a SHA256 fingerprint"},
 		"same folders":    {func(p *store.BankProfile) { p.ProcessedDir = "download" }, "must differ"},
 		"dotdot":          {func(p *store.BankProfile) { p.UploadDir = "../etc" }, "upload folder"},
+		// What the bank channel would refuse to dial with is not stored either.
+		"weak rsa key":      {func(p *store.BankProfile) { p.PrivateKey = pem.EncodeToMemory(weakBlock) }, "1024 bits"},
+		"archive is upload": {func(p *store.BankProfile) { p.ArchiveDir = "upload" }, "ArchiveDir"},
+		"bracketed host":    {func(p *store.BankProfile) { p.Host = "[::1]" }, "field Host"},
 	} {
 		p, _ := bankProfile(t)
 		c.edit(&p)

@@ -34,8 +34,3 @@ func (s *Store) DueOnChannel(ctx context.Context, envID int64, channel domain.Ch
 	}
 	return out, nil
 }
-
-// DueMail lists an environment's e-invoices that are due to send (DueOnChannel).
-func (s *Store) DueMail(ctx context.Context, envID int64, limit int) ([]int64, error) {
-	return s.DueOnChannel(ctx, envID, domain.ChannelEmail, limit)
-}

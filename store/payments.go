@@ -179,9 +179,7 @@ func (s *Store) ApplyBankReport(ctx context.Context, r BankReport) (BankReportRe
 			Period  string `db:"period"`
 			Attempt int    `db:"attempt"`
 		}
-		err := tx.GetContext(ctx, &order, `SELECT p.message_number, m.message_type, m.subject, m.period, m.attempt
-			FROM payments p JOIN messages m ON m.number = p.message_number WHERE p.environment_id = $1 AND p.msg_id = $2`,
-			r.EnvironmentID, r.Report.OrgnlMsgID)
+		err := tx.GetContext(ctx, &order, paymentOrderQuery, r.EnvironmentID, r.Report.OrgnlMsgID)
 		if isNoRows(err) {
 			return unknownBankReport(ctx, tx, r, env.Name, pickup, fmt.Sprintf("it answers payment file MsgId %s, which environment %s "+
 				"has not queued (or which was cleaned up)", firstRunes(r.Report.OrgnlMsgID, 40), env.Name), &res)
@@ -495,18 +493,7 @@ func (s *Store) PaymentTransactions(ctx context.Context, number int64) ([]Paymen
 const paymentTransactionsQuery = `SELECT end_to_end_id, amount::text AS amount, currency, creditor_name, creditor_iban, status, reason_code,
 	reason_text FROM payment_transactions WHERE message_number = $1 ORDER BY position`
 
-// PaymentOf returns the payment order an environment queued with MsgId msgID;
-// ErrNotFound when it has none.
-func (s *Store) PaymentOf(ctx context.Context, envID int64, msgID string) (int64, error) {
-	var number int64
-	err := s.db.GetContext(ctx, &number, paymentOfQuery, envID, msgID)
-	if isNoRows(err) {
-		return 0, fmt.Errorf("%w: environment %d has no payment order with MsgId %s", ErrNotFound, envID, firstRunes(msgID, 40))
-	}
-	if err != nil {
-		return 0, fmt.Errorf("look up payment order %s of environment %d: %w", firstRunes(msgID, 40), envID, err)
-	}
-	return number, nil
-}
-
-const paymentOfQuery = `SELECT message_number FROM payments WHERE environment_id = $1 AND msg_id = $2`
+// paymentOrderQuery finds the payment order a status report answers, by the MsgId it
+// names (OrgnlMsgId).
+const paymentOrderQuery = `SELECT p.message_number, m.message_type, m.subject, m.period, m.attempt
+	FROM payments p JOIN messages m ON m.number = p.message_number WHERE p.environment_id = $1 AND p.msg_id = $2`

@@ -1,7 +1,7 @@
 package store
 
-// The queries of PaymentOf and PaymentTransactions, for their EXPLAIN test.
+// The queries of ApplyBankReport's order look-up and PaymentTransactions, for their EXPLAIN test.
 const (
-	PaymentOfQuery           = paymentOfQuery
+	PaymentOrderQuery        = paymentOrderQuery
 	PaymentTransactionsQuery = paymentTransactionsQuery
 )

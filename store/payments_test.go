@@ -86,12 +86,6 @@ func TestQueuePaymentStoresItsTransactions(t *testing.T) {
 	if len(txs) != len(want) || txs[0] != want[0] || txs[1] != want[1] {
 		t.Fatalf("transactions:\n got %+v\nwant %+v", txs, want)
 	}
-	if n, err := f.PaymentOf(ctx, acme.ID, "EXAMPLE-20261124-0001"); err != nil || n != q.Number {
-		t.Fatalf("PaymentOf: %d %v", n, err)
-	}
-	if _, err := f.PaymentOf(ctx, acme.ID, "NOT-QUEUED"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("PaymentOf an unknown MsgId: %v", err)
-	}
 	// The same call again (client reference) is the same message, not a refused MsgId.
 	again, err := f.queuePayment(file, "ref-1")
 	if err != nil || !again.Existing || again.Number != q.Number {
@@ -438,7 +432,7 @@ func TestPaymentQueriesUseAnIndex(t *testing.T) {
 	f, acme := bankStore(t)
 	explain := f.explainer()
 	for name, plan := range map[string]string{
-		"PaymentOf":           explain(store.PaymentOfQuery, acme.ID, "X"),
+		"PaymentOrder":        explain(store.PaymentOrderQuery, acme.ID, "X"),
 		"PaymentTransactions": explain(store.PaymentTransactionsQuery, 1),
 	} {
 		if !strings.Contains(plan, "Index") || strings.Contains(plan, "Seq Scan") {

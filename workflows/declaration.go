@@ -533,10 +533,10 @@ func (d *declaration) waitFired(ctx workflow.Context, timeout time.Duration) (fi
 			d.restoreWanted = nil
 		}
 	}
-	// Guarded: a worker without this handler (a rolling deploy) took such a signal
-	// without reading Postgres, and its history must replay so.
-	if d.reloadWanted && d.version(ctx, "environment-changed") {
-		d.reloadWanted = false
+	// Not version-guarded: the handler shipped with the signal (3c2ec5e) and read
+	// Postgres without a marker, so a guard here would make every workflow that got the
+	// signal then fail to replay (testdata/base-declaration-environment-changed.json).
+	if d.reloadWanted {
 		if err := d.load(ctx); err != nil {
 			return false, err
 		}

@@ -17,6 +17,8 @@ import (
 //	KOERIER_RECORD_HISTORIES=1 go test ./e2e -run 'TestVATReturnReachesAccepted|TestRejected|TestWebhooksArrive'
 //
 // and, where workflows in production run the old code, uses workflow.GetVersion.
+// base-declaration-environment-changed.json is not from e2e and is never re-recorded: a
+// DeclarationWorkflow run by the code of 3c2ec5e that got the environment-changed signal.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil || len(files) < 6 {

@@ -91,17 +91,11 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 		_, err := h.Describe(ctx)
 		var nf *serviceerror.NotFound
 		if s.id == ScheduleCleanup && !cleanup {
-			switch {
-			case errors.As(err, &nf):
-				out = append(out, ScheduleResult{ID: s.id, Action: "not configured", Why: noCleanup})
-			case err != nil:
-				return out, fmt.Errorf("read schedule %s: %w", s.id, err)
-			default:
-				if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
-					return out, fmt.Errorf("remove schedule %s: %w", s.id, err)
-				}
-				out = append(out, ScheduleResult{ID: s.id, Action: "removed", Why: noCleanup})
+			r, err := absentSchedule(ctx, h, s.id, noCleanup, err)
+			if err != nil {
+				return out, err
 			}
+			out = append(out, r)
 			continue
 		}
 		switch {
@@ -132,6 +126,22 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 		}
 	}
 	return out, nil
+}
+
+// absentSchedule removes a schedule that should not exist (why says why), given what
+// describing it returned: "not configured" when there is none, "removed" when there was.
+func absentSchedule(ctx context.Context, h client.ScheduleHandle, id, why string, described error) (ScheduleResult, error) {
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(described, &nf):
+		return ScheduleResult{ID: id, Action: "not configured", Why: why}, nil
+	case described != nil:
+		return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", id, described)
+	}
+	if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
+		return ScheduleResult{}, fmt.Errorf("remove schedule %s: %w", id, err)
+	}
+	return ScheduleResult{ID: id, Action: "removed", Why: why}, nil
 }
 
 // noMailbox is why an environment has no e-mail schedule.
@@ -178,16 +188,7 @@ func applyChannelSchedule(ctx context.Context, c client.Client, sc channelSchedu
 	_, err := h.Describe(ctx)
 	var nf *serviceerror.NotFound
 	if !present {
-		switch {
-		case errors.As(err, &nf):
-			return ScheduleResult{ID: sc.id, Action: "not configured", Why: sc.why}, nil
-		case err != nil:
-			return ScheduleResult{}, fmt.Errorf("read schedule %s: %w", sc.id, err)
-		}
-		if err := h.Delete(ctx); err != nil && !errors.As(err, &nf) {
-			return ScheduleResult{}, fmt.Errorf("remove schedule %s: %w", sc.id, err)
-		}
-		return ScheduleResult{ID: sc.id, Action: "removed", Why: sc.why}, nil
+		return absentSchedule(ctx, h, sc.id, sc.why, err)
 	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: sc.every}}}
 	switch {
