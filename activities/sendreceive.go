@@ -37,12 +37,34 @@ func (a *Activities) ReleaseLock(ctx context.Context, holder string) (bool, erro
 	return ok, final(err)
 }
 
+// renewLock extends the send/receive lock before a page of the run that holds it, so
+// that a page never runs unless its run holds the lock, without a round trip of its
+// own per page. An empty holder is a run from before, which renews it itself. A run
+// that lost the lock stops (final): another run took over.
+func (a *Activities) renewLock(ctx context.Context, holder string) error {
+	if holder == "" {
+		return nil
+	}
+	_, err := a.Store.AcquireLock(ctx, store.LockSendReceive, holder, domain.LockDuration)
+	var held *store.LockHeldError
+	if errors.As(err, &held) {
+		return final(fmt.Errorf("send/receive lost its lock (the worker was away for more than 30 minutes and another run took over): %w", err))
+	}
+	if err != nil {
+		return fmt.Errorf("renew the send/receive lock: %w", err)
+	}
+	return nil
+}
+
 // DispatchSends tells the workflows of one page of due messages to deliver, starting
 // a workflow for a due message that has none (the process died between queueing and
 // starting it, or it was terminated). Telling a workflow twice is harmless: a
 // delivered attempt is not delivered again.
 func (a *Activities) DispatchSends(ctx context.Context, req pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
 	defer keepAlive(ctx)()
+	if err := a.renewLock(ctx, req.Holder); err != nil {
+		return pipeline.DispatchResult{}, err
+	}
 	due, err := a.Store.DueMessages(ctx, req.After, req.Limit)
 	if err != nil {
 		return pipeline.DispatchResult{}, err
@@ -121,6 +143,9 @@ func (a *Activities) forEach(ctx context.Context, n int, fn func(i int) error) [
 // the timeout passes; it heartbeats while it waits. What is still pending is returned,
 // not an error: those messages stay due for the next run.
 func (a *Activities) AwaitSendOutcomes(ctx context.Context, req pipeline.AwaitRequest) (pipeline.SendOutcome, error) {
+	if err := a.renewLock(ctx, req.Holder); err != nil {
+		return pipeline.SendOutcome{}, err
+	}
 	deadline := time.Now().Add(req.Timeout)
 	for {
 		out, err := a.Store.SendOutcomes(ctx, req.Numbers, req.Since)
@@ -147,6 +172,9 @@ func (a *Activities) AwaitSendOutcomes(ctx context.Context, req pipeline.AwaitRe
 // what did arrive, for Temporal to retry.
 func (a *Activities) ReceiveStatuses(ctx context.Context, req pipeline.ReceiveRequest) (pipeline.ReceiveResult, error) {
 	defer keepAlive(ctx)()
+	if err := a.renewLock(ctx, req.Holder); err != nil {
+		return pipeline.ReceiveResult{}, err
+	}
 	inflight, err := a.Store.InFlightDeliveries(ctx, req.After, req.Limit)
 	if err != nil {
 		return pipeline.ReceiveResult{}, err

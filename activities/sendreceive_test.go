@@ -79,6 +79,42 @@ func TestAcquireLockHeldByAnotherRunIsFinal(t *testing.T) {
 	}
 }
 
+// Each page of a run renews the run's lock in its own request; a run that lost the lock
+// (another took it after it expired) is refused by every page, final, and tells no
+// workflow anything.
+func TestPagesRenewTheLockAndRefuseARunThatLostIt(t *testing.T) {
+	h := newHarness(t)
+	n := h.queue("1").Number
+	if _, err := run[store.Lock](h, h.acts.AcquireLock, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	h.exec(`UPDATE locks SET expires_at = now() + interval '1 minute'`)
+	if _, err := run[pipeline.DispatchResult](h, h.acts.DispatchSends, pipeline.DispatchRequest{Limit: 10, By: "run-1", Holder: "run-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if h.count(`SELECT count(*) FROM locks WHERE holder = 'run-1' AND expires_at > now() + interval '29 minutes'`) != 1 {
+		t.Fatal("the page did not renew the lock for 30 minutes")
+	}
+
+	h.exec(`UPDATE locks SET acquired_at = now() - interval '31 minutes', expires_at = now() - interval '1 second'`)
+	if _, err := run[store.Lock](h, h.acts.AcquireLock, "run-2"); err != nil {
+		t.Fatal(err)
+	}
+	h.tc.reset()
+	_, err := run[pipeline.DispatchResult](h, h.acts.DispatchSends, pipeline.DispatchRequest{Limit: 10, By: "run-1", Holder: "run-1"})
+	requireFinal(t, err, pipeline.ErrTypeLockHeld, "lost its lock")
+	_, err = run[pipeline.SendOutcome](h, h.acts.AwaitSendOutcomes, pipeline.AwaitRequest{Numbers: []int64{n}, Holder: "run-1"})
+	requireFinal(t, err, pipeline.ErrTypeLockHeld, "run-2")
+	_, err = run[pipeline.ReceiveResult](h, h.acts.ReceiveStatuses, pipeline.ReceiveRequest{Limit: 10, Holder: "run-1"})
+	requireFinal(t, err, pipeline.ErrTypeLockHeld, "lost its lock")
+	if got := h.tc.signals(); len(got) != 0 {
+		t.Fatalf("a run without the lock told %d workflows", len(got))
+	}
+	if h.count(`SELECT count(*) FROM locks WHERE holder = 'run-2'`) != 1 {
+		t.Fatal("the other run's lock was taken")
+	}
+}
+
 func TestDispatchSendsSignalsEveryDueMessageByPage(t *testing.T) {
 	h := newHarness(t)
 	h.delivered("1", "KM-1") // sent: not due

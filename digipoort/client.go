@@ -99,7 +99,10 @@ func New(cfg Config) (*Client, error) {
 				Renegotiation: tls.RenegotiateOnceAsClient,
 			},
 			TLSHandshakeTimeout: 30 * time.Second,
-			MaxIdleConnsPerHost: 4,
+			// As many kept connections as calls run at once (deliveries in many activities,
+			// status and pickup calls in parallel): a connection not kept is a new mutual-TLS
+			// handshake, two RSA signatures, for the next call.
+			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 		}
 		c.ids = append(c.ids, &identity{

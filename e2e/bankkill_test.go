@@ -49,8 +49,8 @@ func TestPaymentWorkerKilledMidUploadReachesTheBankOnce(t *testing.T) {
 	})
 
 	// It registers the search attributes workflows are started with before it polls.
-	testenv.Eventually(t, time.Minute, "the worker process polls its task queue", func() (bool, string) {
-		d, err := s.Temporal.DescribeTaskQueue(context.Background(), s.Config.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	testenv.Eventually(t, time.Minute, "the worker process polls the control queue", func() (bool, string) {
+		d, err := s.Temporal.DescribeTaskQueue(context.Background(), pipeline.ControlQueue(s.Config.TaskQueue), enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -63,7 +63,7 @@ func TestPaymentWorkerKilledMidUploadReachesTheBankOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// Not waited for: it dispatches the order, whose upload the bank then holds.
-	first, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.BankRunID(env), TaskQueue: s.Config.TaskQueue},
+	first, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.BankRunID(env), TaskQueue: pipeline.ControlQueue(s.Config.TaskQueue)},
 		pipeline.BankSendReceiveWorkflowType, pipeline.BankSendReceiveInput{Environment: env, Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)

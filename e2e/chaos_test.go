@@ -311,7 +311,7 @@ func TestChaos(t *testing.T) {
 			}
 			runs.Add(1)
 			rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-			run, err := tc.ExecuteWorkflow(rctx, client.StartWorkflowOptions{ID: fmt.Sprintf("send-receive-chaos-%d", i), TaskQueue: pipeline.DefaultTaskQueue},
+			run, err := tc.ExecuteWorkflow(rctx, client.StartWorkflowOptions{ID: fmt.Sprintf("send-receive-chaos-%d", i), TaskQueue: pipeline.ControlQueue(pipeline.DefaultTaskQueue)},
 				pipeline.SendReceiveWorkflowType, pipeline.SendReceiveInput{Trigger: "chaos test", PageSize: 50, SendWait: 20 * time.Second})
 			if err == nil {
 				err = run.Get(rctx, nil)

@@ -84,7 +84,7 @@ func runNow(t *testing.T, s *testenv.Stack, id, workflowType string, in, out any
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Config.TaskQueue}, workflowType, in)
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: pipeline.ControlQueue(s.Config.TaskQueue)}, workflowType, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func TestVATReturnReachesAccepted(t *testing.T) {
 		return len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == pipeline.DeclarationID(q.Number), fmt.Sprint(len(resp.Executions))
 	})
 	recordHistory(t, s, pipeline.DeclarationID(q.Number), "declaration-accepted")
-	recordHistory(t, s, firstSendReceive(t, s), "send-receive")
+	recordHistory(t, s, firstSendReceive(t, s), "send-receive-pages-renew")
 }
 
 // A rejected declaration waits for restore; restored, the next send/receive sends it
@@ -480,7 +480,9 @@ func scheduleIDs(t *testing.T, s *testenv.Stack) map[string]bool {
 }
 
 // The daily certificate check runs on the worker and reports what the Web UI shows as
-// its result: every configured certificate and the days left.
+// its result: every configured certificate and the days left. Started on the
+// declarations' queue on purpose, as schedules did before the control queue existed:
+// the worker still runs such a run (pipeline.ControlQueue).
 func TestCertificateCheckReportsTheDaysLeft(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

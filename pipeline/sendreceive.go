@@ -34,6 +34,10 @@ type SendReceiveInput struct {
 	SendSince  time.Time
 	AwaitUntil time.Time
 	Counts     SendReceiveCounts
+	// PickedUp: the pickup beside the status pages is done (a run that continues as
+	// new waits for it and carries this along, not to start another beside the pages
+	// left; the last pickup after them runs either way).
+	PickedUp bool
 }
 
 // Lock is the send/receive lock a run holds (the AcquireLock and RenewLock result).
@@ -81,6 +85,10 @@ type DispatchRequest struct {
 	After int64
 	Limit int
 	By    string
+	// Holder, when set, is the run's lock holder: the activity renews the send/receive
+	// lock before its page, and a run that lost the lock stops (runs from before
+	// pages renewed it leave it empty and renew it themselves).
+	Holder string
 }
 
 // DispatchResult lists the messages told to send.
@@ -95,6 +103,10 @@ type AwaitRequest struct {
 	Numbers []int64
 	Since   time.Time
 	Timeout time.Duration
+	// Holder, when set, is the run's lock holder: the activity renews the send/receive
+	// lock before its page, and a run that lost the lock stops (runs from before
+	// pages renewed it leave it empty and renew it themselves).
+	Holder string
 }
 
 // SendOutcome counts what became of messages dispatched for sending.
@@ -110,6 +122,10 @@ type SendOutcome struct {
 type ReceiveRequest struct {
 	After int64
 	Limit int
+	// Holder, when set, is the run's lock holder: the activity renews the send/receive
+	// lock before its page, and a run that lost the lock stops (runs from before
+	// pages renewed it leave it empty and renew it themselves).
+	Holder string
 }
 
 // ReceiveResult counts what one page of receiving found.

@@ -88,7 +88,7 @@ func newMailCmd() *cobra.Command {
 					"server of `make run`) or --email-from … --smtp … --imap …", e.Name, e.Name)
 			}
 			id := pipeline.MailRunID(e.Name)
-			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
+			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: pipeline.ControlQueue(a.cfg.TaskQueue),
 				StaticSummary: "e-mail send/receive of " + e.Name + " started by " + operator(), WorkflowExecutionErrorWhenAlreadyStarted: true},
 				pipeline.MailSendReceiveWorkflowType, pipeline.MailSendReceiveInput{Environment: e.Name, Trigger: "manual by " + operator()})
 			var running *serviceerror.WorkflowExecutionAlreadyStarted

@@ -33,7 +33,7 @@ func newBankCmd() *cobra.Command {
 				return noBankProfile(e.Name)
 			}
 			id := pipeline.BankRunID(e.Name)
-			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
+			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: pipeline.ControlQueue(a.cfg.TaskQueue),
 				StaticSummary: "bank send/receive of " + e.Name + " started by " + operator(), WorkflowExecutionErrorWhenAlreadyStarted: true},
 				pipeline.BankSendReceiveWorkflowType, pipeline.BankSendReceiveInput{Environment: e.Name, Trigger: "manual by " + operator()})
 			var running *serviceerror.WorkflowExecutionAlreadyStarted

@@ -24,7 +24,7 @@ func newSendReceiveCmd() *cobra.Command {
 			id := fmt.Sprintf("send-receive-manual-%s", time.Now().UTC().Format("20060102T150405.000"))
 			run, err := a.tc.ExecuteWorkflow(
 				cmd.Context(),
-				client.StartWorkflowOptions{ID: id, TaskQueue: a.cfg.TaskQueue,
+				client.StartWorkflowOptions{ID: id, TaskQueue: pipeline.ControlQueue(a.cfg.TaskQueue),
 					StaticSummary: "send/receive started by " + operator()},
 				pipeline.SendReceiveWorkflowType,
 				pipeline.SendReceiveInput{Trigger: "manual by " + operator(), PageSize: a.cfg.PageSize, SendWait: a.cfg.SendWait},
@@ -103,7 +103,7 @@ func newCleanupCmd() *cobra.Command {
 				return err
 			}
 			run, err := a.tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-				ID: fmt.Sprintf("cleanup-manual-%s", time.Now().UTC().Format("20060102T150405.000")), TaskQueue: a.cfg.TaskQueue,
+				ID: fmt.Sprintf("cleanup-manual-%s", time.Now().UTC().Format("20060102T150405.000")), TaskQueue: pipeline.ControlQueue(a.cfg.TaskQueue),
 				StaticSummary: fmt.Sprintf("clean-up by %s (dry run %v)", operator(), in.DryRun)}, pipeline.CleanupWorkflowType, in)
 			if err != nil {
 				return fmt.Errorf("start clean-up: %w", err)

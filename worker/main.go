@@ -18,6 +18,7 @@ import (
 	"koerier/internal/config"
 	"koerier/internal/metrics"
 	"koerier/internal/service"
+	"koerier/pipeline"
 )
 
 func main() {
@@ -60,7 +61,7 @@ func run(log *logrus.Logger) error {
 		go func() { served <- metrics.Serve(ctx, ln, w.Metrics.Handler(log)) }()
 		log.WithField("addr", ln.Addr().String()).Info("serving metrics on /metrics")
 	}
-	log.WithFields(logrus.Fields{"temporal": cfg.TemporalAddress, "namespace": cfg.Namespace, "task_queue": cfg.TaskQueue}).Info("koerier worker running")
+	log.WithFields(logrus.Fields{"temporal": cfg.TemporalAddress, "namespace": cfg.Namespace, "task_queue": cfg.TaskQueue, "control_queue": pipeline.ControlQueue(cfg.TaskQueue)}).Info("koerier worker running")
 	var stopErr error
 	select {
 	case <-ctx.Done():

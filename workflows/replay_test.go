@@ -19,6 +19,8 @@ import (
 // and, where workflows in production run the old code, uses workflow.GetVersion.
 // base-declaration-environment-changed.json is not from e2e and is never re-recorded: a
 // DeclarationWorkflow run by the code of 3c2ec5e that got the environment-changed signal.
+// Nor is send-receive.json: a SendReceiveWorkflow from before its pages renewed the lock
+// (RenewLock after each page); send-receive-pages-renew.json is its successor.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil || len(files) < 6 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,14 +63,38 @@ type srFake struct {
 	mu          sync.Mutex
 	log         []pipeline.LogLine
 	dispatched  []int64
+	// renewActivities counts RenewLock activities; pageRenewals the pages whose request
+	// renewed the lock (the activities do so when the request names the holder).
+	renewActivities, pageRenewals int
+	pickups                       int
+}
+
+// renew does what a page activity does with its request's holder.
+func (f *srFake) renew(holder string) error {
+	if holder == "" {
+		return nil
+	}
+	f.mu.Lock()
+	f.pageRenewals++
+	f.mu.Unlock()
+	_, err := f.lock.acquire(holder)
+	return err
 }
 
 func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivity(&activities.Activities{})
 	env.OnActivity(a.AcquireLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (pipeline.Lock, error) { return f.lock.acquire(h) })
-	env.OnActivity(a.RenewLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (pipeline.Lock, error) { return f.lock.acquire(h) })
+	env.OnActivity(a.RenewLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (pipeline.Lock, error) {
+		f.mu.Lock()
+		f.renewActivities++
+		f.mu.Unlock()
+		return f.lock.acquire(h)
+	})
 	env.OnActivity(a.ReleaseLock, mock.Anything, mock.Anything).Return(func(_ context.Context, h string) (bool, error) { return f.lock.release(h) })
 	env.OnActivity(a.DispatchSends, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
+		if err := f.renew(r.Holder); err != nil {
+			return pipeline.DispatchResult{}, err
+		}
 		var page []int64
 		for _, n := range f.due {
 			if n > r.After && len(page) < r.Limit {
@@ -86,6 +111,9 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 		return res, nil
 	})
 	env.OnActivity(a.AwaitSendOutcomes, mock.Anything, mock.Anything).Return(func(_ context.Context, r pipeline.AwaitRequest) (pipeline.SendOutcome, error) {
+		if err := f.renew(r.Holder); err != nil {
+			return pipeline.SendOutcome{}, err
+		}
 		out := pipeline.SendOutcome{}
 		for _, n := range r.Numbers {
 			if n%10 == 7 {
@@ -100,6 +128,9 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 		if f.receiveFail {
 			return pipeline.ReceiveResult{}, temporal.NewNonRetryableApplicationError("the database says no", pipeline.ErrTypeInvalid, nil)
 		}
+		if err := f.renew(r.Holder); err != nil {
+			return pipeline.ReceiveResult{}, err
+		}
 		var page []int64
 		for _, n := range f.inflight {
 			if n > r.After && len(page) < r.Limit {
@@ -113,8 +144,16 @@ func (f *srFake) setup(env *testsuite.TestWorkflowEnvironment) {
 		return res, nil
 	})
 	env.OnActivity(a.ReceivePickup, mock.Anything).Return(func(context.Context) (pipeline.PickupResult, error) {
+		f.mu.Lock()
+		f.pickups++
+		again := f.pickups > 1
+		f.mu.Unlock()
 		if f.pickupFail {
 			return pipeline.PickupResult{}, fmt.Errorf("digipoort getBerichtenLijst (transient): HTTP 503")
+		}
+		if again {
+			// As ReceivePickup does: what an earlier pickup stored is not fetched again.
+			return pipeline.PickupResult{Listed: 5}, nil
 		}
 		return pipeline.PickupResult{Listed: 5, Fetched: 2, Linked: 1, Unknown: 1}, nil
 	})
@@ -153,6 +192,11 @@ func TestSendReceiveCountsAndReleasesTheLock(t *testing.T) {
 	}
 	if f.lock.holder != "" || len(f.lock.released) != 1 {
 		t.Errorf("lock not released: %+v", f.lock)
+	}
+	// 3 send pages, 1 await chunk, 2 receive pages: each renews the lock in its own
+	// request, with no RenewLock round trip between pages; one RenewLock before pickup.
+	if f.renewActivities != 1 || f.pageRenewals != 6 {
+		t.Errorf("lock renewed by %d RenewLock activities and %d pages, want 1 (before pickup) and 6", f.renewActivities, f.pageRenewals)
 	}
 	last := f.log[len(f.log)-1]
 	if last.Level != "F" || !strings.Contains(last.Description, "sent 23, send failed 2") || !strings.Contains(last.Description, "unknown replies 1") {
@@ -212,6 +256,118 @@ func TestLockOfDeadRunExpiresAfter30Minutes(t *testing.T) {
 	}
 }
 
+// A pickup runs beside the status pages: it starts with the first one. A last one after
+// them fetches what became ready meanwhile.
+func TestSendReceivePicksUpBesideTheStatusPages(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := &srFake{lock: &fakeLock{now: time.Now()}, inflight: numbers(100, 25)}
+	f.setup(env)
+	var started []string
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		started = append(started, info.ActivityType.Name)
+	})
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{Trigger: "test", PageSize: 10})
+	var c pipeline.SendReceiveCounts
+	if err := env.GetWorkflowResult(&c); err != nil {
+		t.Fatal(err)
+	}
+	var pickups []int
+	lastPage := -1
+	for i, name := range started {
+		switch name {
+		case "ReceivePickup":
+			pickups = append(pickups, i)
+		case "ReceiveStatuses":
+			lastPage = i
+		}
+	}
+	if len(pickups) != 2 || pickups[0] > lastPage || pickups[1] < lastPage {
+		t.Fatalf("pickups started at %v, the last status page at %d, want one before and one after it: %v", pickups, lastPage, started)
+	}
+	if c.InFlight != 25 || c.Documents != 1 || c.ONB != 1 || !c.Complete {
+		t.Errorf("counts: %+v", c)
+	}
+}
+
+// A run that continues as new while its pickup runs waits for it, counts it, and tells
+// the next run not to pick up again.
+func TestSendReceiveContinuesAsNewAfterItsPickup(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := &srFake{lock: &fakeLock{now: time.Now()}, inflight: numbers(1, 3000)}
+	f.setup(env)
+	pages := 0
+	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
+		if info.ActivityType.Name == "ReceiveStatuses" {
+			pages++
+			env.SetCurrentHistoryLength(pages * historyLimit / 3)
+		}
+	})
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{PageSize: 100})
+	var cont *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &cont) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next pipeline.SendReceiveInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(cont.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if f.pickups != 1 || !next.PickedUp || next.Counts.Documents != 1 || next.Phase != pipeline.PhaseReceive {
+		t.Fatalf("pickups %d; the next run gets %+v", f.pickups, next)
+	}
+
+	// The next run starts no pickup beside its pages, only the last one after them.
+	env2 := s.NewTestWorkflowEnvironment()
+	f.setup(env2)
+	var started []string
+	env2.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		started = append(started, info.ActivityType.Name)
+	})
+	env2.ExecuteWorkflow(SendReceiveWorkflow, next)
+	var c pipeline.SendReceiveCounts
+	if err := env2.GetWorkflowResult(&c); err != nil {
+		t.Fatal(err)
+	}
+	if f.pickups != 2 || c.Documents != 1 || c.InFlight != 3000 || slices.Index(started, "ReceivePickup") < slices.Index(started, "RenewLock") {
+		t.Errorf("after continuing: pickups %d, counts %+v, activities %v", f.pickups, c, started)
+	}
+}
+
+// A run that lost its lock (its worker was away for over 30 minutes and another run
+// took it) stops at its next page: it sends nothing more and leaves the other run's
+// lock alone.
+func TestSendReceiveThatLostItsLockStops(t *testing.T) {
+	start := time.Now()
+	lock := &fakeLock{now: start}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := &srFake{lock: lock, due: numbers(1, 30)}
+	f.setup(env)
+	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
+		if info.ActivityType.Name != "DispatchSends" || len(f.dispatched) != 10 {
+			return
+		}
+		lock.mu.Lock()
+		lock.now = start.Add(domain.LockDuration + time.Minute)
+		lock.mu.Unlock()
+		if _, err := lock.acquire("send/receive other-run (schedule)"); err != nil {
+			t.Error(err)
+		}
+	})
+	env.ExecuteWorkflow(SendReceiveWorkflow, pipeline.SendReceiveInput{Trigger: "schedule", PageSize: 10})
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "other-run") {
+		t.Fatalf("want the run to stop on the other run's lock, got %v", err)
+	}
+	if len(f.dispatched) != 10 {
+		t.Errorf("dispatched %d after losing the lock, want the first page's 10 only", len(f.dispatched))
+	}
+	if lock.holder != "send/receive other-run (schedule)" {
+		t.Errorf("the other run's lock was taken or freed: %+v", lock)
+	}
+}
+
 // The lock is released when the run fails too.
 func TestSendReceiveReleasesLockOnFailure(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
@@ -239,7 +395,8 @@ func TestSendReceivePickupTroubleIsLogged(t *testing.T) {
 	if err := env.GetWorkflowResult(&c); err != nil {
 		t.Fatal(err)
 	}
-	if c.ReceiveErrors != 1 || c.Complete {
+	// Both pickups failed: the one beside the status pages and the last one.
+	if c.ReceiveErrors != 2 || c.Complete {
 		t.Errorf("counts %+v", c)
 	}
 	found := false

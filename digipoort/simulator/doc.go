@@ -78,8 +78,10 @@
 // starts reuse them.
 //
 // With Options.Persist (the binary's -persist, on by default there) the processes are
-// kept in Options.Dir too (StateFile, written atomically shortly after each change and
-// at Close, read at start), as Digipoort keeps its processes: a simulator restarted on
+// kept in Options.Dir too (StateFile, written atomically shortly after a change — after
+// a wait that grows with the state, at least 9 times the last write, so that keeping
+// thousands of processes costs a tenth of a core — and at Close, read at start), as
+// Digipoort keeps its processes: a simulator restarted on
 // the same Dir answers for every kenmerk it gave out, with the same statuses. Without
 // it a restart forgets them and each is refused STS100 "kenmerk onbekend".
 //

@@ -159,8 +159,11 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	defer cancel()
 	say := func(format string, args ...any) { fmt.Fprintf(opts.Progress, "bench: "+format+"\n", args...) }
 
-	if err := requireWorker(ctx, tc, cfg.TaskQueue); err != nil {
-		return Result{}, err
+	// A worker from before the control queue would leave send/receive waiting there.
+	for _, queue := range []string{cfg.TaskQueue, pipeline.ControlQueue(cfg.TaskQueue)} {
+		if err := requireWorker(ctx, tc, queue); err != nil {
+			return Result{}, err
+		}
 	}
 	if h := tc.ScheduleClient().GetHandle(ctx, "koerier-send-receive"); h != nil {
 		if err := h.Pause(ctx, client.SchedulePauseOptions{Note: "paused by the benchmark"}); err == nil {
@@ -289,7 +292,7 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 	if pay != nil {
 		go func() {
 			defer close(paid)
-			pay.drive(ctx, tc, cfg.TaskQueue, opts.PaymentWait, opts.Concurrency, say)
+			pay.drive(ctx, tc, pipeline.ControlQueue(cfg.TaskQueue), opts.PaymentWait, opts.Concurrency, say)
 		}()
 	} else {
 		close(paid)
@@ -316,7 +319,7 @@ func Run(ctx context.Context, cfg config.Config, st *store.Store, tc client.Clie
 		id := fmt.Sprintf("send-receive-%s-%d", tag, run)
 		runIDs = append(runIDs, id)
 		t0 := time.Now()
-		wr, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: cfg.TaskQueue, StaticSummary: "benchmark send/receive"},
+		wr, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: pipeline.ControlQueue(cfg.TaskQueue), StaticSummary: "benchmark send/receive"},
 			pipeline.SendReceiveWorkflowType, pipeline.SendReceiveInput{Trigger: "benchmark", PageSize: cfg.PageSize, SendWait: cfg.SendWait})
 		var counts pipeline.SendReceiveCounts
 		if err == nil {
@@ -451,7 +454,7 @@ func requireWorker(ctx context.Context, tc client.Client, taskQueue string) erro
 			return nil
 		}
 		if i == 20 {
-			return fmt.Errorf("no worker polls task queue %s: start the services with `make run` first", taskQueue)
+			return fmt.Errorf("no worker polls task queue %s: start the services with `make run` first, or restart a worker built before that queue existed", taskQueue)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"koerier/internal/config"
+	"koerier/internal/service"
 )
 
 // FloorInput shapes one floor workflow like an average declaration.
@@ -81,7 +82,7 @@ type floorResult struct {
 // spec.signals times, waits until all have completed, and reads their histories.
 func runFloor(ctx context.Context, tc client.Client, cfg config.Config, opts Options, tag string, spec floorSpec) (floorResult, error) {
 	queue := "koerier-" + spec.name + "-" + tag
-	w := worker.New(tc, queue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.WorkerActivities})
+	w := worker.New(tc, queue, service.WorkerOptions(cfg.WorkerActivities))
 	w.RegisterWorkflow(spec.workflow)
 	w.RegisterActivity(FloorActivity)
 	if err := w.Start(); err != nil {

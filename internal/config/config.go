@@ -36,6 +36,13 @@ const (
 	// DefaultParallel bounds concurrent Digipoort calls per activity: enough to hide
 	// round trips, few enough not to look like an attack to Logius.
 	DefaultParallel = 16
+	// MaxSendWait bounds KOERIER_SEND_WAIT: the wait is one page of a send/receive run,
+	// which renews the 30-minute lock only when a page starts.
+	MaxSendWait = 20 * time.Minute
+	// ControlActivities bounds the activities the worker runs at once for the runs on
+	// the control queue (send/receive pages, mailbox and bank runs, clean-up): they are
+	// few, and must not take database connections the declarations need.
+	ControlActivities = 32
 	// DefaultWorkerActivities bounds the activities one worker runs at once.
 	DefaultWorkerActivities = 256
 	// DefaultStickyCacheSize bounds the workflows a worker keeps in memory: the SDK's
@@ -204,6 +211,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a duration of at least %s such as 15m, 96h or 30d", d.key, v, d.min)
 		}
 		*d.dst = parsed
+	}
+	// A page renews the send/receive lock when it starts, and the wait for deliveries
+	// is one page: a wait as long as the lock would let another run take it meanwhile.
+	if c.SendWait > MaxSendWait {
+		return Config{}, fmt.Errorf("KOERIER_SEND_WAIT=%s: at most %s, well inside the %s send/receive lock (rule 6); "+
+			"deliveries still running then are counted as still sending and go on by themselves", c.SendWait, MaxSendWait, domain.LockDuration)
 	}
 	if c.Secrets, err = secretsFrom(get("KOERIER_SECRET_KEY", "")); err != nil {
 		return Config{}, err

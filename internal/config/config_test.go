@@ -74,6 +74,13 @@ func TestSettingsAndErrors(t *testing.T) {
 			t.Errorf("%s=%s: want an error naming the variable, got %v", k, v, err)
 		}
 	}
+	// A page's wait for deliveries must end well inside the lock it renewed.
+	if c, err := FromLookup(lookup(map[string]string{"KOERIER_SEND_WAIT": "20m"})); err != nil || c.SendWait != MaxSendWait {
+		t.Errorf("KOERIER_SEND_WAIT=20m: %v %v", c.SendWait, err)
+	}
+	if _, err := FromLookup(lookup(map[string]string{"KOERIER_SEND_WAIT": "21m"})); err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Errorf("KOERIER_SEND_WAIT=21m: want an error about the lock, got %v", err)
+	}
 }
 
 // Identity types and attachments per message type: defaults, and settings read in the

@@ -60,7 +60,7 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 			id:    ScheduleSendReceive,
 			every: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.SendReceiveEvery}}},
 			text:  cfg.SendReceiveEvery.String(),
-			act: &client.ScheduleWorkflowAction{ID: "send-receive", Workflow: pipeline.SendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+			act: &client.ScheduleWorkflowAction{ID: "send-receive", Workflow: pipeline.SendReceiveWorkflowType, TaskQueue: pipeline.ControlQueue(cfg.TaskQueue),
 				Args: []interface{}{pipeline.SendReceiveInput{Trigger: "schedule", PageSize: cfg.PageSize, SendWait: cfg.SendWait}}},
 			note: "Koerier send/receive: send what is due, fetch every reply (replaces the 'geplande taak' verzenden en ontvangen)",
 		},
@@ -68,7 +68,7 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 			id:    ScheduleCleanup,
 			every: client.ScheduleSpec{CronExpressions: []string{"30 3 * * *"}},
 			text:  "daily at 03:30",
-			act: &client.ScheduleWorkflowAction{ID: "cleanup", Workflow: pipeline.CleanupWorkflowType, TaskQueue: cfg.TaskQueue,
+			act: &client.ScheduleWorkflowAction{ID: "cleanup", Workflow: pipeline.CleanupWorkflowType, TaskQueue: pipeline.ControlQueue(cfg.TaskQueue),
 				Args: []interface{}{
 					pipeline.CleanupInput{
 						CleanupRequest: pipeline.CleanupRequest{Mode: domain.CleanupStandard, Retention: cfg.CleanupRetention, Who: "scheduled clean-up"},
@@ -81,7 +81,7 @@ func ApplySchedules(ctx context.Context, c client.Client, cfg config.Config) ([]
 			every: client.ScheduleSpec{CronExpressions: []string{"0 7 * * *"}},
 			text:  "daily at 07:00",
 			act: &client.ScheduleWorkflowAction{ID: "certificate-check", Workflow: pipeline.CertificateCheckWorkflowType,
-				TaskQueue: cfg.TaskQueue},
+				TaskQueue: pipeline.ControlQueue(cfg.TaskQueue)},
 			note: "Koerier certificate check: warns 60, 30 and 7 days before a Digipoort certificate expires (F line; days left in the result)",
 		},
 	}
@@ -160,14 +160,14 @@ type channelSchedule struct {
 func mailSchedule(cfg config.Config, env string) channelSchedule {
 	return channelSchedule{id: pipeline.MailScheduleID(env), why: noMailbox, every: cfg.MailEvery,
 		note: fmt.Sprintf("Koerier e-mail send/receive of environment %s: send its due e-invoices from its own profile, read its mailbox if it has one", env),
-		act: &client.ScheduleWorkflowAction{ID: pipeline.MailRunID(env), Workflow: pipeline.MailSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+		act: &client.ScheduleWorkflowAction{ID: pipeline.MailRunID(env), Workflow: pipeline.MailSendReceiveWorkflowType, TaskQueue: pipeline.ControlQueue(cfg.TaskQueue),
 			Args: []interface{}{pipeline.MailSendReceiveInput{Environment: env, Trigger: "schedule"}}}}
 }
 
 func bankSchedule(cfg config.Config, env string) channelSchedule {
 	return channelSchedule{id: pipeline.BankScheduleID(env), why: noBank, every: cfg.BankEvery,
 		note: fmt.Sprintf("Koerier bank send/receive of environment %s: upload its due payment orders, fetch the bank's status reports", env),
-		act: &client.ScheduleWorkflowAction{ID: pipeline.BankRunID(env), Workflow: pipeline.BankSendReceiveWorkflowType, TaskQueue: cfg.TaskQueue,
+		act: &client.ScheduleWorkflowAction{ID: pipeline.BankRunID(env), Workflow: pipeline.BankSendReceiveWorkflowType, TaskQueue: pipeline.ControlQueue(cfg.TaskQueue),
 			Args: []interface{}{pipeline.BankSendReceiveInput{Environment: env, Trigger: "schedule"}}}}
 }
 

@@ -63,7 +63,7 @@ type Worker struct {
 	// Metrics is what the worker serves on /metrics (worker/main.go serves
 	// Metrics.Handler on KOERIER_METRICS_ADDR; tests scrape it directly).
 	Metrics *metrics.Metrics
-	worker  worker.Worker
+	workers []worker.Worker
 }
 
 // Start connects everything and starts polling; Stop ends it. Migrations are applied
@@ -102,26 +102,58 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 	// keeps one cache per process, created with the first worker: later calls in the
 	// same process (tests that start several workers) change nothing.
 	worker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize)
-	w := worker.New(tc, cfg.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize: cfg.WorkerActivities,
+	acts := Activities(cfg, st, dp, tc, log)
+	acts.Metrics = m
+	// One worker per queue, each with everything registered: the declarations' queue
+	// and the control queue of the runs (pipeline.ControlQueue says why they differ).
+	var ws []worker.Worker
+	for _, q := range []struct {
+		queue      string
+		activities int
+	}{{cfg.TaskQueue, cfg.WorkerActivities}, {pipeline.ControlQueue(cfg.TaskQueue), config.ControlActivities}} {
+		w := worker.New(tc, q.queue, WorkerOptions(q.activities))
+		Register(w, acts)
+		if err := w.Start(); err != nil {
+			for _, started := range ws {
+				started.Stop()
+			}
+			tc.Close()
+			st.Close()
+			return nil, fmt.Errorf("start worker on task queue %s: %w", q.queue, err)
+		}
+		ws = append(ws, w)
+	}
+	return &Worker{Store: st, Temporal: tc, Digipoort: dp, Metrics: m, workers: ws}, nil
+}
+
+// pollers is how many polls of each kind a worker keeps open (WorkerOptions says why).
+const pollers = 8
+
+// WorkerOptions are the options of Koerier's workers (the benchmark's floors use them
+// too, so that they compare like with like): at most activities at once.
+func WorkerOptions(activities int) worker.Options {
+	return worker.Options{
+		MaxConcurrentActivityExecutionSize: activities,
 		// On a busy machine a workflow task can wait a few seconds for the worker that
 		// has its history cached; sending it elsewhere means replaying it all.
 		StickyScheduleToStartTimeout: 15 * time.Second,
-	})
-	acts := Activities(cfg, st, dp, tc, log)
-	acts.Metrics = m
-	Register(w, acts)
-	if err := w.Start(); err != nil {
-		tc.Close()
-		st.Close()
-		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+		// Eight pollers of each kind. With the SDK's default of two workflow pollers
+		// sharing the sticky and the normal queue, a burst of replies filled the sticky
+		// queue faster than two could empty it, both stayed on it, and the tasks that
+		// timed out there waited unpolled on the normal queue: 219 declarations of a
+		// benchmark of 1,000 stood still for over a minute. The SDK's autoscaling pollers
+		// left activity tasks unpolled for up to 23 s with every core idle whenever the
+		// load fell (same benchmark, 5 of 6 runs).
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: pollers}),
+		ActivityTaskPollerBehavior: worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: pollers}),
 	}
-	return &Worker{Store: st, Temporal: tc, Digipoort: dp, Metrics: m, worker: w}, nil
 }
 
 // Stop stops polling, lets running activities finish, and closes connections.
 func (w *Worker) Stop() {
-	w.worker.Stop()
+	for _, ww := range w.workers {
+		ww.Stop()
+	}
 	w.Temporal.Close()
 	w.Digipoort.Close()
 	w.Store.Close()

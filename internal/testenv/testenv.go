@@ -75,7 +75,9 @@ func TemporalServer(t testing.TB) *testsuite.DevServer {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		var args []string
+		// One partition per task queue, as scripts/run.sh says why.
+		args := []string{"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+			"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"}
 		for name, typ := range pipeline.SearchAttributeTypes() {
 			args = append(args, "--search-attribute", name+"="+typ)
 		}
