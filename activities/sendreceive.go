@@ -48,7 +48,7 @@ func (a *Activities) renewLock(ctx context.Context, holder string) error {
 	_, err := a.Store.AcquireLock(ctx, store.LockSendReceive, holder, domain.LockDuration)
 	var held *store.LockHeldError
 	if errors.As(err, &held) {
-		return final(fmt.Errorf("send/receive lost its lock (the worker was away for more than 30 minutes and another run took over): %w", err))
+		return final(fmt.Errorf("%s: %w", pipeline.LostLock, err))
 	}
 	if err != nil {
 		return fmt.Errorf("renew the send/receive lock: %w", err)

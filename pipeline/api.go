@@ -21,7 +21,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// DefaultTaskQueue is where the worker listens.
+// DefaultTaskQueue is the declarations' task queue; the worker also listens on its
+// ControlQueue.
 const DefaultTaskQueue = "koerier"
 
 // ControlQueue is the task queue of the runs that steer many messages at once:

@@ -80,11 +80,16 @@ func (c SendReceiveCounts) String() string {
 		c.Sent, c.Failed, c.DeliveryError, c.StillSending, c.Replies, c.InFlight, c.Documents, c.ONB, c.ReceiveErrors)
 }
 
+// LostLock says why a send/receive run stopped when another run had taken its lock.
+const LostLock = "send/receive lost its lock (the worker was away for more than 30 minutes and another run took over)"
+
 // DispatchRequest asks for one page of due messages to be told to send.
 type DispatchRequest struct {
 	After int64
 	Limit int
-	By    string
+	// By is who asked the workflows to send, for their log; the same text as Holder in
+	// today's runs, but Holder is empty in runs from before pages renewed the lock.
+	By string
 	// Holder, when set, is the run's lock holder: the activity renews the send/receive
 	// lock before its page, and a run that lost the lock stops (runs from before
 	// pages renewed it leave it empty and renew it themselves).
@@ -103,9 +108,7 @@ type AwaitRequest struct {
 	Numbers []int64
 	Since   time.Time
 	Timeout time.Duration
-	// Holder, when set, is the run's lock holder: the activity renews the send/receive
-	// lock before its page, and a run that lost the lock stops (runs from before
-	// pages renewed it leave it empty and renew it themselves).
+	// Holder: as DispatchRequest.Holder.
 	Holder string
 }
 
@@ -122,9 +125,7 @@ type SendOutcome struct {
 type ReceiveRequest struct {
 	After int64
 	Limit int
-	// Holder, when set, is the run's lock holder: the activity renews the send/receive
-	// lock before its page, and a run that lost the lock stops (runs from before
-	// pages renewed it leave it empty and renew it themselves).
+	// Holder: as DispatchRequest.Holder.
 	Holder string
 }
 

@@ -29,6 +29,7 @@ func SendReceiveWorkflow(ctx workflow.Context, in pipeline.SendReceiveInput) (pi
 	}
 	defer r.release(ctx)
 	if err := r.run(ctx); err != nil {
+		r.stopPickup(ctx)
 		return r.in.Counts, err
 	}
 	return r.in.Counts, r.finish(ctx)
@@ -40,13 +41,18 @@ type sendReceive struct {
 	// continuing is set when the run continues as new: the lock goes along.
 	continuing bool
 	// pagesRenew: each page's activity renews the lock itself (pipeline.*Request.Holder),
-	// which saves a RenewLock activity and its workflow task per page, and pickup runs
+	// which saves a RenewLock activity and its workflow task per page, and a pickup runs
 	// beside the status pages (pickupF). Histories from before renew the lock with
 	// RenewLock after each page and pick up after the last one, and replay so.
 	pagesRenew bool
-	// pickupF is the pickup running beside the status pages (nil: not running).
-	pickupF workflow.Future
+	// pickupF is the pickup running beside the status pages (nil: not running);
+	// cancelPickup stops it when the run ends early.
+	pickupF      workflow.Future
+	cancelPickup workflow.CancelFunc
 }
+
+// pickupWait bounds one pickup attempt's wait for Digipoort and the store.
+const pickupWait = 20 * time.Minute
 
 // holder is what a page's request carries to renew the lock: empty where the run
 // renews it with RenewLock.
@@ -95,7 +101,7 @@ func (r *sendReceive) run(ctx workflow.Context) error {
 	r.pagesRenew = workflow.GetVersion(ctx, "pages-renew-lock-pickup-beside", workflow.DefaultVersion, 1) == 1
 	for r.in.Phase != pipeline.PhasePickup {
 		if r.pagesRenew && r.in.Phase == pipeline.PhaseReceive && r.pickupF == nil && !r.in.PickedUp {
-			r.pickupF = workflow.ExecuteActivity(pageOptions(ctx, 20*time.Minute), a.ReceivePickup)
+			r.startPickupBeside(ctx)
 		}
 		var paged bool
 		var err error
@@ -122,8 +128,12 @@ func (r *sendReceive) run(ctx workflow.Context) error {
 		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() >= historyLimit {
 			if r.pickupF != nil {
-				// The new run cannot take over a running activity: it ends here first.
-				if err := r.pickedUp(ctx, r.pickupF); err != nil {
+				// The new run cannot take over a running activity: it ends here first, and
+				// the lock, which the wait may have worn, goes along renewed.
+				if err := r.pickedUpBeside(ctx); err != nil {
+					return err
+				}
+				if err := r.renewLock(ctx); err != nil {
 					return err
 				}
 			}
@@ -132,20 +142,38 @@ func (r *sendReceive) run(ctx workflow.Context) error {
 			return workflow.NewContinueAsNewError(ctx, SendReceiveWorkflow, r.in)
 		}
 	}
-	if r.pagesRenew {
-		// Pickup is no page: it may take up to 20 minutes, and the lock must outlast it.
-		if err := r.renewLock(ctx); err != nil {
-			return err
-		}
-	}
 	return r.pickup(ctx)
 }
 
+// renewLock extends the run's lock by another 30 minutes from now; a run that lost it
+// stops.
 func (r *sendReceive) renewLock(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(lockOptions(ctx), a.RenewLock, r.in.Holder).Get(ctx, nil); err != nil {
-		return fmt.Errorf("send/receive lost its lock (the worker was away for more than 30 minutes and another run took over): %w", err)
+		return fmt.Errorf("%s: %w", pipeline.LostLock, err)
 	}
 	return nil
+}
+
+// startPickupBeside starts the pickup that runs beside the status pages. It waits for
+// its cancellation, so that a run that ends early has it stopped before the lock is
+// released.
+func (r *sendReceive) startPickupBeside(ctx workflow.Context) {
+	cctx, cancel := workflow.WithCancel(ctx)
+	cctx = workflow.WithWaitForCancellation(pageOptions(cctx, pickupWait), true)
+	r.pickupF, r.cancelPickup = workflow.ExecuteActivity(cctx, a.ReceivePickup), cancel
+}
+
+// stopPickup cancels the pickup beside the pages of a run that ends early and waits
+// until it has stopped.
+func (r *sendReceive) stopPickup(ctx workflow.Context) {
+	if r.pickupF == nil {
+		return
+	}
+	r.cancelPickup()
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	_ = r.pickupF.Get(dctx, nil)
+	r.pickupF = nil
 }
 
 // sendPage tells one page of due messages to deliver.
@@ -224,29 +252,50 @@ func (r *sendReceive) receivePage(ctx workflow.Context) (bool, error) {
 	return true, nil
 }
 
-// pickup waits for the pickup beside the status pages, if one runs, and fetches what
-// Digipoort put ready for pickup since, then tells workflows about replies a crashed
+// pickup waits for the pickup beside the status pages, if one runs, renews the lock
+// for what is left (each pickup attempt may take up to pickupWait), and fetches what
+// Digipoort put ready for pickup since; then it tells workflows about replies a crashed
 // run stored but did not signal.
 func (r *sendReceive) pickup(ctx workflow.Context) error {
-	if r.pickupF != nil {
-		if err := r.pickedUp(ctx, r.pickupF); err != nil {
+	if r.pagesRenew {
+		if r.pickupF != nil {
+			if err := r.pickedUpBeside(ctx); err != nil {
+				return err
+			}
+		}
+		if err := r.renewLock(ctx); err != nil {
 			return err
 		}
 	}
-	if err := r.pickedUp(ctx, workflow.ExecuteActivity(pageOptions(ctx, 20*time.Minute), a.ReceivePickup)); err != nil {
+	if err := r.lastPickup(ctx); err != nil {
 		return err
 	}
 	return workflow.ExecuteActivity(storeOptions(ctx), a.SignalPendingReplies).Get(ctx, nil)
 }
 
-// pickedUp waits for a pickup and counts what it did; trouble that a later run mends by
-// looking back 30 days again is an F line, not the run's failure.
-func (r *sendReceive) pickedUp(ctx workflow.Context, f workflow.Future) error {
+// pickedUpBeside waits for the pickup beside the status pages and counts what it
+// stored. Its trouble is not counted: the last pickup after the pages asks for the
+// same kenmerken again and counts (and logs) what is still wrong then.
+func (r *sendReceive) pickedUpBeside(ctx workflow.Context) error {
 	var pick pipeline.PickupResult
-	err := f.Get(ctx, &pick)
-	if f == r.pickupF {
-		r.pickupF, r.in.PickedUp = nil, true
+	err := r.pickupF.Get(ctx, &pick)
+	r.pickupF, r.in.PickedUp = nil, true
+	r.in.Counts.Documents += pick.Linked
+	r.in.Counts.ONB += pick.Unknown
+	if err != nil {
+		if isFinalOrCanceled(ctx, err) {
+			return fmt.Errorf("pickup: %w", err)
+		}
+		workflow.GetLogger(ctx).Warn("pickup beside the status pages failed; the last pickup asks again", "error", err)
 	}
+	return nil
+}
+
+// lastPickup fetches what is ready for pickup and counts what it did; trouble that a
+// later run mends by looking back 30 days again is an F line, not the run's failure.
+func (r *sendReceive) lastPickup(ctx workflow.Context) error {
+	var pick pipeline.PickupResult
+	err := workflow.ExecuteActivity(pageOptions(ctx, pickupWait), a.ReceivePickup).Get(ctx, &pick)
 	r.in.Counts.Documents += pick.Linked
 	r.in.Counts.ONB += pick.Unknown
 	// A kenmerk Digipoort refused for good is an F line of its own; the run is not

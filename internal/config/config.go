@@ -39,11 +39,12 @@ const (
 	// MaxSendWait bounds KOERIER_SEND_WAIT: the wait is one page of a send/receive run,
 	// which renews the 30-minute lock only when a page starts.
 	MaxSendWait = 20 * time.Minute
-	// ControlActivities bounds the activities the worker runs at once for the runs on
-	// the control queue (send/receive pages, mailbox and bank runs, clean-up): they are
-	// few, and must not take database connections the declarations need.
-	ControlActivities = 32
-	// DefaultWorkerActivities bounds the activities one worker runs at once.
+	// DefaultControlActivities bounds the activities a worker runs at once for the runs
+	// on the control queue (send/receive pages, every environment's mailbox and bank
+	// runs, clean-up, the certificate check). Slots of their own, so that thousands of
+	// queued deliveries never hold up a send/receive page.
+	DefaultControlActivities = 64
+	// DefaultWorkerActivities bounds the declaration activities a worker runs at once.
 	DefaultWorkerActivities = 256
 	// DefaultStickyCacheSize bounds the workflows a worker keeps in memory: the SDK's
 	// default of 10,000 grew the worker to 690 MiB at 10,000 open declarations; an
@@ -111,9 +112,11 @@ type Config struct {
 	Parallel int
 	// PageSize is how many messages one send/receive activity handles.
 	PageSize int
-	// WorkerActivities bounds the activities one worker runs at once (and with them
-	// the concurrent deliveries to Digipoort).
+	// WorkerActivities bounds the declaration activities one worker runs at once (and
+	// with them the concurrent deliveries to Digipoort).
 	WorkerActivities int
+	// ControlActivities bounds the activities of the runs on the control queue.
+	ControlActivities int
 	// DBMaxConns bounds the worker's Postgres connection pool.
 	DBMaxConns int
 	// StickyCacheSize bounds the workflows the worker keeps in memory between tasks.
@@ -235,6 +238,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		{"KOERIER_PARALLEL", DefaultParallel, &c.Parallel},
 		{"KOERIER_PAGE_SIZE", pipeline.DefaultPageSize, &c.PageSize},
 		{"KOERIER_WORKER_ACTIVITIES", DefaultWorkerActivities, &c.WorkerActivities},
+		{"KOERIER_CONTROL_ACTIVITIES", DefaultControlActivities, &c.ControlActivities},
 		{"KOERIER_DB_MAX_CONNS", store.DefaultMaxConns, &c.DBMaxConns},
 		{"KOERIER_STICKY_CACHE_SIZE", DefaultStickyCacheSize, &c.StickyCacheSize},
 	}

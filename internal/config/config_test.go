@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.TemporalAddress != "127.0.0.1:7233" || c.Namespace != "default" || c.TaskQueue != "koerier" || c.SendReceiveEvery != 15*time.Minute ||
-		c.CleanupRetention != 0 {
+		c.CleanupRetention != 0 || c.WorkerActivities != DefaultWorkerActivities || c.ControlActivities != DefaultControlActivities {
 		t.Errorf("defaults: %+v", c)
 	}
 	// Not set: no scheduled clean-up (rule 8), not a 30-day one.

@@ -89,6 +89,10 @@ func TestApplySchedulesCleanupOnlyWithARetention(t *testing.T) {
 	if !ok || d.Schedule.State == nil || !strings.Contains(d.Schedule.State.Note, "120 days") {
 		t.Fatalf("updated clean-up schedule: %+v", d.Schedule)
 	}
+	// Applying moves the runs to the control queue, also for a schedule made before it.
+	if act.TaskQueue != pipeline.ControlQueue(cfg.TaskQueue) {
+		t.Errorf("clean-up schedule starts on task queue %q, want %q", act.TaskQueue, pipeline.ControlQueue(cfg.TaskQueue))
+	}
 	var in pipeline.CleanupInput
 	if len(act.Args) != 1 {
 		t.Fatalf("clean-up schedule args: %+v", act.Args)

@@ -110,7 +110,7 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 	for _, q := range []struct {
 		queue      string
 		activities int
-	}{{cfg.TaskQueue, cfg.WorkerActivities}, {pipeline.ControlQueue(cfg.TaskQueue), config.ControlActivities}} {
+	}{{cfg.TaskQueue, cfg.WorkerActivities}, {pipeline.ControlQueue(cfg.TaskQueue), cfg.ControlActivities}} {
 		w := worker.New(tc, q.queue, WorkerOptions(q.activities))
 		Register(w, acts)
 		if err := w.Start(); err != nil {
