@@ -126,8 +126,8 @@ func Start(ctx context.Context, cfg config.Config, dcfg digipoort.Config, log lo
 	return &Worker{Store: st, Temporal: tc, Digipoort: dp, Metrics: m, workers: ws}, nil
 }
 
-// pollers is how many polls of each kind a worker keeps open (WorkerOptions says why).
-const pollers = 8
+// activityPollers is how many activity polls a worker keeps open (WorkerOptions says why).
+const activityPollers = 8
 
 // WorkerOptions are the options of Koerier's workers (the benchmark's floors use them
 // too, so that they compare like with like): at most activities at once.
@@ -137,15 +137,16 @@ func WorkerOptions(activities int) worker.Options {
 		// On a busy machine a workflow task can wait a few seconds for the worker that
 		// has its history cached; sending it elsewhere means replaying it all.
 		StickyScheduleToStartTimeout: 15 * time.Second,
-		// Eight pollers of each kind. With the SDK's default of two workflow pollers
-		// sharing the sticky and the normal queue, a burst of replies filled the sticky
-		// queue faster than two could empty it, both stayed on it, and the tasks that
-		// timed out there waited unpolled on the normal queue: 219 declarations of a
-		// benchmark of 1,000 stood still for over a minute. The SDK's autoscaling pollers
-		// left activity tasks unpolled for up to 23 s with every core idle whenever the
-		// load fell (same benchmark, 5 of 6 runs).
-		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: pollers}),
-		ActivityTaskPollerBehavior: worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: pollers}),
+		// Workflow pollers that scale and keep a poll open on the normal queue. With a
+		// fixed number (the SDK's default of two, and eight), every poller stays on the
+		// sticky queue while it has a backlog, and a task that timed out there waits
+		// unpolled on the normal queue as long as the burst lasts: 219 declarations of a
+		// benchmark of 1,000 stood still for over a minute with two, and some of 10,000
+		// for seven minutes with eight.
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+		// A fixed number of activity pollers: scaling ones left activity tasks unpolled
+		// for up to 23 s with every core idle whenever the load fell (5 of 6 runs).
+		ActivityTaskPollerBehavior: worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: activityPollers}),
 	}
 }
 
