@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,7 @@ import (
 	"koerier/store"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopTemporal()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 var vatReturn = domain.Attachment{FileName: "aangifte.xbrl", MimeType: "application/xml",
 	Content: []byte(`<?xml version="1.0"?><xbrli:xbrl xmlns:xbrli="http://www.xbrl.org/2003/instance"><n>1</n></xbrli:xbrl>`)}

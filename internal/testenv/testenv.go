@@ -100,6 +100,14 @@ func StopTemporal() {
 	}
 }
 
+// Main runs a package's tests and then stops the dev server they started, if any:
+// without it every test run leaves one running. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopTemporal()
+	os.Exit(code)
+}
+
 // Quiet is a logger that keeps tests' output clean.
 func Quiet() logrus.FieldLogger { return quiet() }
 
